@@ -1,0 +1,482 @@
+"""Hardware description: YAML (or a SCALE-Sim ``.cfg``) -> validated, frozen dataclasses.
+
+Every field carries a unit and a one-line description in its metadata; the same metadata drives
+validation (types, bounds, unknown keys) and the config reference in the README
+(``accelsim.config.reference_markdown()``). Errors name the file, the key path and what was
+expected, e.g. ``hw_configs/edge.yaml: memory.sram.ifmap_kb: expected a positive number, got -4``.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from . import precision as prec
+from .errors import ConfigError
+
+DATAFLOWS = ("os", "ws", "is")
+
+
+def _f(unit: str, help: str, *, minimum: float | None = 0.0, strict: bool = True,
+       choices: tuple | None = None, default: Any = dataclasses.MISSING):
+    """Declare a config field: unit, description, lower bound (strict: > minimum, else >=)."""
+    meta = {"unit": unit, "help": help, "minimum": minimum, "strict": strict, "choices": choices}
+    if default is dataclasses.MISSING:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """The systolic MAC array: its shape sets the parallelism factor channels should align to."""
+
+    rows: int = _f("PEs", "PE rows (SCALE-Sim ArrayHeight); OS maps output pixels here, WS/IS the reduction")
+    cols: int = _f("PEs", "PE columns (SCALE-Sim ArrayWidth); OS/WS map output channels here")
+    dataflow: str = _f("-", "systolic dataflow: os (output), ws (weight) or is (input) stationary",
+                       minimum=None, choices=DATAFLOWS)
+    clock_mhz: float = _f("MHz", "clock of the array, vector unit and DMA")
+
+
+@dataclass(frozen=True)
+class PrecisionConfig:
+    """One numeric format the MAC array supports."""
+
+    name: str = _f("-", "format name", minimum=None, choices=prec.NAMES)
+    macs_per_pe_per_cycle: int = _f("MAC/PE/cycle", "MACs one PE completes per cycle in this format "
+                                    "(sub-word packing of the reduction dimension)")
+    energy_per_mac_pj: float = _f("pJ", "dynamic energy of one MAC", strict=False)
+    bytes_per_element: float = _f("B", "storage size of one element", default=None)
+
+    def __post_init__(self):
+        if self.bytes_per_element is None:
+            object.__setattr__(self, "bytes_per_element", prec.BYTES_PER_ELEMENT[self.name])
+
+
+@dataclass(frozen=True)
+class VectorConfig:
+    """SIMD unit for depthwise conv, pooling, element-wise ops and activations."""
+
+    lanes: int = _f("lanes", "SIMD lanes; channels are spread across lanes (0 = no vector unit)",
+                    strict=False)
+    ops_per_lane_per_cycle: tuple = _f("op/lane/cycle", "per format: MACs or element ops one lane "
+                                       "completes per cycle (a mapping format -> number)", minimum=None)
+    energy_per_op_pj: float = _f("pJ", "dynamic energy of one vector op", strict=False)
+
+    def ops(self, name: str) -> float:
+        return dict(self.ops_per_lane_per_cycle).get(name, 0.0)
+
+
+@dataclass(frozen=True)
+class SramConfig:
+    """On-chip buffers: separate ifmap/filter/ofmap (as SCALE-Sim) or one unified buffer."""
+
+    energy_per_byte_pj: float = _f("pJ/B", "energy of one SRAM byte read or written", strict=False)
+
+    ifmap_kb: float = _f("KiB", "input-activation buffer (double-buffered: half holds a tile)", default=None)
+    filter_kb: float = _f("KiB", "weight buffer (double-buffered)", default=None)
+    ofmap_kb: float = _f("KiB", "output-activation buffer (double-buffered)", default=None)
+    unified_kb: float = _f("KiB", "one buffer shared by all three operands, instead of the three above",
+                           default=None)
+
+    @property
+    def unified(self) -> bool:
+        return self.unified_kb is not None
+
+    @property
+    def total_kb(self) -> float:
+        if self.unified:
+            return self.unified_kb
+        return self.ifmap_kb + self.filter_kb + self.ofmap_kb
+
+
+@dataclass(frozen=True)
+class DramConfig:
+    """Off-chip memory port shared by all DMA transfers."""
+
+    bandwidth_gb_per_s: float = _f("GB/s", "sustained DRAM bandwidth (10^9 bytes per second)")
+    latency_ns: float = _f("ns", "fixed latency added to every DMA transfer", strict=False)
+    energy_per_byte_pj: float = _f("pJ/B", "energy of one DRAM byte transferred", strict=False)
+
+
+@dataclass(frozen=True)
+class AreaConfig:
+    """Silicon area model, so a hardware search can trade area against latency and energy."""
+
+    pe_mm2: float = _f("mm^2", "one PE of the MAC array", strict=False)
+    sram_mm2_per_kb: float = _f("mm^2/KiB", "SRAM macro area per KiB", strict=False)
+    vector_lane_mm2: float = _f("mm^2", "one vector-unit lane", strict=False)
+    fixed_mm2: float = _f("mm^2", "control, DMA and interconnect not scaled with the above", strict=False)
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """A complete accelerator description; frozen and hashable, so it can key caches."""
+
+    name: str = _f("-", "short identifier", minimum=None)
+    array: ArrayConfig = _f("-", "MAC array", minimum=None)
+    precisions: tuple = _f("-", "formats the array supports (mapping format -> {...})", minimum=None)
+    vector: VectorConfig = _f("-", "vector unit", minimum=None)
+    sram: SramConfig = _f("-", "on-chip buffers", minimum=None)
+    dram: DramConfig = _f("-", "off-chip memory", minimum=None)
+    memory_budget_mb: float = _f("MiB", "product budget for parameter bytes + peak activation bytes")
+    static_power_mw: float = _f("mW", "leakage and always-on power while a network runs", strict=False)
+    area: AreaConfig = _f("-", "area model", minimum=None)
+    description: str = _f("-", "free text: what this config models and where its numbers come from",
+                          minimum=None, default="")
+
+    # ---- derived quantities (units converted once, here) ----
+    def precision(self, name: str) -> PrecisionConfig:
+        for p in self.precisions:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def precision_names(self) -> tuple:
+        return tuple(p.name for p in self.precisions)
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        return self.dram.bandwidth_gb_per_s * 1e3 / self.array.clock_mhz
+
+    @property
+    def dram_latency_cycles(self) -> float:
+        return self.dram.latency_ns * self.array.clock_mhz / 1e3
+
+    @property
+    def peak_macs_per_cycle(self) -> dict:
+        pe = self.array.rows * self.array.cols
+        return {p.name: pe * p.macs_per_pe_per_cycle for p in self.precisions}
+
+    @property
+    def peak_tops(self) -> dict:
+        """Peak tera-operations per second per format (1 MAC = 2 ops)."""
+        return {k: 2 * v * self.array.clock_mhz * 1e6 / 1e12 for k, v in self.peak_macs_per_cycle.items()}
+
+    @property
+    def area_mm2(self) -> float:
+        a = self.area
+        return (self.array.rows * self.array.cols * a.pe_mm2 + self.sram.total_kb * a.sram_mm2_per_kb
+                + self.vector.lanes * a.vector_lane_mm2 + a.fixed_mm2)
+
+    def replace(self, **changes) -> "Hardware":
+        """Copy with changes; nested fields by ``section__field`` (e.g. ``array__rows=64``)."""
+        nested: dict = {}
+        flat = {}
+        for key, value in changes.items():
+            if "__" in key:
+                section, sub = key.split("__", 1)
+                nested.setdefault(section, {})[sub] = value
+            else:
+                flat[key] = value
+        for section, subs in nested.items():
+            flat[section] = dataclasses.replace(getattr(self, section), **subs)
+        hw = dataclasses.replace(self, **flat)
+        validate(hw, source=f"<{self.name} replaced>")
+        return hw
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing and validation
+# ---------------------------------------------------------------------------------------------
+_NESTED = {"array": ArrayConfig, "vector": VectorConfig, "sram": SramConfig, "dram": DramConfig,
+           "area": AreaConfig}
+
+
+def _type_name(t) -> str:
+    return {int: "an integer", float: "a number", str: "a string"}.get(t, str(t))
+
+
+def _check_scalar(value, ftype, meta, where: str):
+    if ftype in ("int", int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    elif ftype in ("float", float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+    elif ftype in ("str", str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
+    lo = meta.get("minimum")
+    if lo is not None and isinstance(value, (int, float)):
+        if meta.get("strict", True) and not value > lo:
+            raise ConfigError(f"{where}: expected a positive number, got {value!r}")
+        if not meta.get("strict", True) and not value >= lo:
+            raise ConfigError(f"{where}: expected a number >= {lo:g}, got {value!r}")
+    return value
+
+
+def _build(cls, data, where: str, skip: tuple = ()):
+    """Build dataclass ``cls`` from mapping ``data``; ``where`` is 'file: key.path' for errors."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of keys, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
+    prefix = where + ("." if not where.endswith(": ") else "")
+    for key in data:
+        if key not in fields:
+            raise ConfigError(f"{prefix}{key}: unknown key; expected one of {', '.join(fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        path = f"{prefix}{name}"
+        if name not in data or data[name] is None:
+            if f.default is dataclasses.MISSING:
+                raise ConfigError(f"{path}: missing required key ({f.metadata['help']})")
+            continue
+        kwargs[name] = _check_scalar(data[name], f.type, f.metadata, path)
+    return cls(**kwargs)
+
+
+def _format_map(data, where: str, what: str, minimum_strict: bool = True) -> tuple:
+    if not isinstance(data, Mapping) or not data:
+        raise ConfigError(f"{where}: expected a non-empty mapping of format -> {what}")
+    out = []
+    for name, v in data.items():
+        if name not in prec.INDEX:
+            raise ConfigError(f"{where}.{name}: unknown format; expected one of {', '.join(prec.NAMES)}")
+        out.append((name, v))
+    return tuple(out)
+
+
+def hardware_from_dict(data: Mapping, source: str = "<dict>") -> Hardware:
+    """Validate a parsed YAML mapping and build a :class:`Hardware`."""
+    where = f"{source}: "
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    top = {f.name for f in dataclasses.fields(Hardware)}
+    # YAML nests SRAM and the budget under 'memory' for readability.
+    allowed = (top - {"sram", "memory_budget_mb"}) | {"memory", "energy"}
+    for key in data:
+        if key not in allowed:
+            raise ConfigError(f"{where}{key}: unknown key; expected one of {', '.join(sorted(allowed))}")
+    for key in ("name", "array", "precisions", "vector", "memory", "dram", "area"):
+        if key not in data:
+            raise ConfigError(f"{where}{key}: missing required section")
+    name = _check_scalar(data["name"], str, {}, f"{where}name")
+    array = _build(ArrayConfig, data["array"], f"{where}array")
+
+    precisions = []
+    for pname, pdata in _format_map(data["precisions"], f"{where}precisions", "{macs_per_pe_per_cycle, ...}"):
+        if not isinstance(pdata, Mapping):
+            raise ConfigError(f"{where}precisions.{pname}: expected a mapping, got {pdata!r}")
+        precisions.append(_build(PrecisionConfig, {**pdata, "name": pname}, f"{where}precisions.{pname}"))
+
+    vdata = data["vector"]
+    if not isinstance(vdata, Mapping):
+        raise ConfigError(f"{where}vector: expected a mapping, got {vdata!r}")
+    vector_ops = []
+    if vdata.get("lanes", 0):
+        for pname, v in _format_map(vdata.get("ops_per_lane_per_cycle"), f"{where}vector.ops_per_lane_per_cycle",
+                                    "ops per lane per cycle"):
+            vector_ops.append((pname, _check_scalar(v, float, {"minimum": 0.0},
+                                                    f"{where}vector.ops_per_lane_per_cycle.{pname}")))
+    vector = _build(VectorConfig, {**vdata, "ops_per_lane_per_cycle": tuple(vector_ops)}, f"{where}vector")
+
+    mem = data["memory"]
+    if not isinstance(mem, Mapping):
+        raise ConfigError(f"{where}memory: expected a mapping with sram and memory_budget_mb")
+    for key in mem:
+        if key not in ("sram", "memory_budget_mb"):
+            raise ConfigError(f"{where}memory.{key}: unknown key; expected one of sram, memory_budget_mb")
+    if "sram" not in mem:
+        raise ConfigError(f"{where}memory.sram: missing required section")
+    sram = _build(SramConfig, mem["sram"], f"{where}memory.sram")
+    budget = _check_scalar(mem.get("memory_budget_mb"), float, {"minimum": 0.0}, f"{where}memory.memory_budget_mb")
+
+    dram = _build(DramConfig, data["dram"], f"{where}dram")
+    area = _build(AreaConfig, data["area"], f"{where}area")
+    energy = data.get("energy", {}) or {}
+    if not isinstance(energy, Mapping):
+        raise ConfigError(f"{where}energy: expected a mapping with static_power_mw")
+    for key in energy:
+        if key != "static_power_mw":
+            raise ConfigError(f"{where}energy.{key}: unknown key; expected static_power_mw")
+    static = _check_scalar(energy.get("static_power_mw", 0.0), float, {"minimum": 0.0, "strict": False},
+                           f"{where}energy.static_power_mw")
+    description = data.get("description", "") or ""
+    hw = Hardware(name=name, array=array, precisions=tuple(precisions), vector=vector, sram=sram, dram=dram,
+                  memory_budget_mb=budget, static_power_mw=static, area=area,
+                  description=_check_scalar(description, str, {}, f"{where}description"))
+    validate(hw, source)
+    return hw
+
+
+def validate(hw: Hardware, source: str) -> None:
+    """Cross-field checks that a single key cannot express."""
+    where = f"{source}: "
+    s = hw.sram
+    sep = (s.ifmap_kb, s.filter_kb, s.ofmap_kb)
+    if s.unified_kb is not None and any(v is not None for v in sep):
+        raise ConfigError(f"{where}memory.sram: give either unified_kb or ifmap_kb/filter_kb/ofmap_kb, not both")
+    if s.unified_kb is None and any(v is None for v in sep):
+        missing = [k for k, v in zip(("ifmap_kb", "filter_kb", "ofmap_kb"), sep) if v is None]
+        raise ConfigError(f"{where}memory.sram.{missing[0]}: missing (separate buffers need ifmap_kb, "
+                          "filter_kb and ofmap_kb; or give unified_kb)")
+    for k in ("ifmap_kb", "filter_kb", "ofmap_kb", "unified_kb"):
+        v = getattr(s, k)
+        if v is not None and not (isinstance(v, (int, float)) and v > 0):
+            raise ConfigError(f"{where}memory.sram.{k}: expected a positive number, got {v!r}")
+    for k in ("rows", "cols"):
+        v = getattr(hw.array, k)
+        if not isinstance(v, int) or v <= 0:
+            raise ConfigError(f"{where}array.{k}: expected a positive integer, got {v!r}")
+    if hw.array.dataflow not in DATAFLOWS:
+        raise ConfigError(f"{where}array.dataflow: expected one of os, ws, is, got {hw.array.dataflow!r}")
+    names = [p.name for p in hw.precisions]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}precisions: a format is listed twice")
+    if hw.vector.lanes:
+        for pname, _ in hw.vector.ops_per_lane_per_cycle:
+            if pname not in names:
+                raise ConfigError(f"{where}vector.ops_per_lane_per_cycle.{pname}: the MAC array does not "
+                                  f"support {pname} (precisions lists {', '.join(names)})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading by name or path
+# ---------------------------------------------------------------------------------------------
+def config_dirs() -> list[Path]:
+    """Where hardware names are looked up: $ACCELSIM_HW_DIR, then the repository's hw_configs/."""
+    dirs = []
+    env = os.environ.get("ACCELSIM_HW_DIR")
+    if env:
+        dirs.append(Path(env))
+    dirs.append(Path(__file__).resolve().parent.parent / "hw_configs")
+    return dirs
+
+
+def available_hardware() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for d in config_dirs():
+        if d.is_dir():
+            for p in sorted(d.glob("*.yaml")) + sorted(d.glob("*.cfg")):
+                found.setdefault(p.stem, p)
+    return found
+
+
+def load_hardware(name_or_path: "str | os.PathLike | Hardware") -> Hardware:
+    """Load a hardware config by name (``neural_engine``) or path (``.yaml`` or SCALE-Sim ``.cfg``)."""
+    if isinstance(name_or_path, Hardware):
+        return name_or_path
+    text = str(name_or_path)
+    path = Path(text)
+    if not path.exists():
+        known = available_hardware()
+        if text in known:
+            path = known[text]
+        else:
+            raise ConfigError(f"--hw {text}: no such file or hardware name; known names: "
+                              f"{', '.join(known) or '(none)'}")
+    if path.suffix == ".cfg":
+        return load_scalesim_cfg(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}:{line} malformed YAML ({getattr(exc, 'problem', exc)})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    return hardware_from_dict(data, source=str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# SCALE-Sim .cfg import
+# ---------------------------------------------------------------------------------------------
+# Assumptions for what a SCALE-Sim config does not say: SCALE-Sim moves 1-byte words and has no
+# vector unit, energy or area model, so imported configs get int8 only, a vector unit as wide as
+# the array, and the energy/area numbers of the default neural engine (see hw_configs/).
+_SCALESIM_DEFAULTS = {
+    "precisions": {"int8": {"macs_per_pe_per_cycle": 1, "energy_per_mac_pj": 0.23}},
+    "dram": {"latency_ns": 0.0, "energy_per_byte_pj": 40.0},
+    "area": {"pe_mm2": 0.0006, "sram_mm2_per_kb": 0.0025, "vector_lane_mm2": 0.002, "fixed_mm2": 0.5},
+}
+
+
+def load_scalesim_cfg(path: "str | os.PathLike") -> Hardware:
+    """Read a SCALE-Sim ``.cfg`` ([architecture_presets]) into a :class:`Hardware`."""
+    path = Path(path)
+    parser = configparser.ConfigParser()
+    parser.optionxform = str  # keep SCALE-Sim's CamelCase keys
+    try:
+        parser.read_string(path.read_text())
+    except (configparser.Error, OSError) as exc:
+        raise ConfigError(f"{path}: malformed SCALE-Sim config ({str(exc).splitlines()[0]})") from None
+    sec = "architecture_presets"
+    if not parser.has_section(sec):
+        raise ConfigError(f"{path}: [{sec}]: missing section")
+    a = parser[sec]
+    known = {"ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB",
+             "IfmapOffset", "FilterOffset", "OfmapOffset", "Dataflow", "Bandwidth", "MemoryBanks",
+             "ReadRequestBuffer", "WriteRequestBuffer"}
+    for key in a:
+        if key not in known:
+            raise ConfigError(f"{path}: [{sec}].{key}: unknown key; expected one of {', '.join(sorted(known))}")
+
+    def num(key, conv=float, default=None):
+        if key not in a:
+            if default is not None:
+                return default
+            raise ConfigError(f"{path}: [{sec}].{key}: missing required key")
+        try:
+            v = conv(a[key].strip())
+        except ValueError:
+            raise ConfigError(f"{path}: [{sec}].{key}: expected a number, got {a[key]!r}") from None
+        if v <= 0:
+            raise ConfigError(f"{path}: [{sec}].{key}: expected a positive number, got {a[key]!r}")
+        return v
+
+    dataflow = a.get("Dataflow", "os").strip().lower()
+    if dataflow not in DATAFLOWS:
+        raise ConfigError(f"{path}: [{sec}].Dataflow: expected one of os, ws, is, got {a.get('Dataflow')!r}")
+    rows, cols = num("ArrayHeight", int), num("ArrayWidth", int)
+    # SCALE-Sim's Bandwidth is in words (bytes) per cycle; at a nominal 1 GHz that is GB/s.
+    bandwidth = num("Bandwidth", float, default=10.0)
+    run_name = parser.get("general", "run_name", fallback=path.stem).strip() if parser.has_section("general") else path.stem
+    data = {
+        "name": run_name,
+        "description": f"imported from SCALE-Sim config {path.name}",
+        "array": {"rows": rows, "cols": cols, "dataflow": dataflow, "clock_mhz": 1000.0},
+        "precisions": _SCALESIM_DEFAULTS["precisions"],
+        "vector": {"lanes": cols, "ops_per_lane_per_cycle": {"int8": 1.0}, "energy_per_op_pj": 0.1},
+        "memory": {"sram": {"ifmap_kb": num("IfmapSramSzkB"), "filter_kb": num("FilterSramSzkB"),
+                            "ofmap_kb": num("OfmapSramSzkB"), "energy_per_byte_pj": 1.25},
+                   "memory_budget_mb": 1024.0},
+        "dram": {"bandwidth_gb_per_s": bandwidth, **_SCALESIM_DEFAULTS["dram"]},
+        "area": _SCALESIM_DEFAULTS["area"],
+    }
+    return hardware_from_dict(data, source=str(path))
+
+
+def reference_markdown() -> str:
+    """The config reference table for the README, generated from the field metadata."""
+    rows = ["| key | unit | meaning |", "|---|---|---|"]
+    sections = [("", Hardware), ("array.", ArrayConfig), ("precisions.<format>.", PrecisionConfig),
+                ("vector.", VectorConfig), ("memory.sram.", SramConfig), ("dram.", DramConfig),
+                ("area.", AreaConfig)]
+    for prefix, cls in sections:
+        for f in dataclasses.fields(cls):
+            if cls is Hardware and f.name in _NESTED or f.name in ("precisions", "sram") and cls is Hardware:
+                continue
+            if cls is PrecisionConfig and f.name == "name":
+                continue
+            key = f.name if cls is not Hardware or f.name != "memory_budget_mb" else "memory.memory_budget_mb"
+            if cls is Hardware and f.name == "static_power_mw":
+                key = "energy.static_power_mw"
+            rows.append(f"| `{prefix}{key}` | {f.metadata['unit']} | {f.metadata['help']} |")
+    return "\n".join(rows)

@@ -1,0 +1,392 @@
+"""Network IR: a DAG of layers in topological order, with shapes inferred as layers are added.
+
+Tensors are (height, width, channels) for one sample (batch 1); a linear layer over T tokens is a
+1x1 convolution on a (T, 1, C) tensor. Each layer carries its own weight and activation format
+(mixed precision). Activations fused into a conv (ReLU, ReLU6, ...) cost nothing extra; standalone
+activation layers run on the vector unit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Sequence
+
+from .. import precision as prec
+from ..errors import WorkloadError
+
+INPUT = "input"
+
+# Operator codes shared with the engine's structure-of-arrays tables (never renumber).
+OPS = ("conv", "pool", "add", "act", "concat", "upsample", "matmul")
+OP_CODE = {name: i for i, name in enumerate(OPS)}
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One operator. ``inputs`` names producer layers (or ``"input"``)."""
+
+    name: str
+    op: str
+    inputs: tuple
+    in_shape: tuple          # (H, W, C) of the first input
+    out_shape: tuple         # (H, W, C)
+    kernel: tuple = (1, 1)   # (kh, kw); pooling window; upsample: (1,1) nearest, (2,2) bilinear
+    stride: tuple = (1, 1)
+    padding: tuple = (0, 0)
+    groups: int = 1
+    bias: bool = False
+    activation: str = ""     # fused activation, free of cost
+    weight_precision: str = "int8"
+    act_precision: str = "int8"
+    attrs: tuple = ()        # op-specific (pool type, activation kind, ...) as (key, value) pairs
+
+    @property
+    def in_channels(self) -> int:
+        return self.in_shape[2]
+
+    @property
+    def out_channels(self) -> int:
+        return self.out_shape[2]
+
+    @property
+    def is_depthwise(self) -> bool:
+        return self.op == "conv" and self.groups > 1 and self.groups == self.in_channels
+
+    @property
+    def weight_elements(self) -> int:
+        if self.op == "conv":
+            kh, kw = self.kernel
+            return kh * kw * (self.in_channels // self.groups) * self.out_channels
+        return 0
+
+    @property
+    def param_count(self) -> int:
+        return self.weight_elements + (self.out_channels if self.bias and self.op == "conv" else 0)
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates (conv, linear, matmul); 0 for vector-only ops."""
+        oh, ow, oc = self.out_shape
+        if self.op == "conv":
+            kh, kw = self.kernel
+            return oh * ow * oc * kh * kw * (self.in_channels // self.groups)
+        if self.op == "matmul":
+            return oh * ow * oc * self.in_channels
+        return 0
+
+    @property
+    def output_elements(self) -> int:
+        h, w, c = self.out_shape
+        return h * w * c
+
+    def with_precision(self, weight: str | None = None, act: str | None = None) -> "Layer":
+        return dataclasses.replace(self, weight_precision=weight or self.weight_precision,
+                                   act_precision=act or self.act_precision)
+
+
+@dataclass(frozen=True)
+class Network:
+    """Layers in topological order; the input tensor is named ``"input"``."""
+
+    name: str
+    input_shape: tuple
+    layers: tuple
+    input_precision: str = "int8"
+
+    def __post_init__(self):
+        seen = {INPUT}
+        for layer in self.layers:
+            if layer.name in seen:
+                raise WorkloadError(f"network {self.name}: layer name {layer.name!r} is used twice")
+            for src in layer.inputs:
+                if src not in seen:
+                    raise WorkloadError(f"network {self.name}: layer {layer.name!r} reads {src!r}, "
+                                        "which is not an earlier layer (layers must be in topological order)")
+            seen.add(layer.name)
+        if not self.layers:
+            raise WorkloadError(f"network {self.name}: has no layers")
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    @cached_property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    @cached_property
+    def params(self) -> int:
+        return sum(layer.param_count for layer in self.layers)
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    @cached_property
+    def param_bytes(self) -> float:
+        return sum(layer.param_count * prec.BYTES_PER_ELEMENT[layer.weight_precision] for layer in self.layers)
+
+    @cached_property
+    def peak_activation_bytes(self) -> float:
+        """Largest set of live activations while running layers in order.
+
+        A tensor is live from when its producer runs until its last consumer has run; the
+        network input is live until its last consumer. The network output stays live to the end.
+        """
+        size = {INPUT: _elements(self.input_shape) * prec.BYTES_PER_ELEMENT[self.input_precision]}
+        last_use = {INPUT: -1}
+        for i, layer in enumerate(self.layers):
+            size[layer.name] = layer.output_elements * prec.BYTES_PER_ELEMENT[layer.act_precision]
+            last_use[layer.name] = i
+            for src in layer.inputs:
+                last_use[src] = i
+        last_use[self.layers[-1].name] = len(self.layers)
+        live = {INPUT}
+        peak = size[INPUT]
+        for i, layer in enumerate(self.layers):
+            live.add(layer.name)
+            peak = max(peak, sum(size[t] for t in live))
+            live = {t for t in live if last_use[t] > i}
+        return peak
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    def with_precision(self, weight: str, act: str | None = None) -> "Network":
+        """Uniform precision for every layer (and the input)."""
+        act = act or weight
+        return dataclasses.replace(self, layers=tuple(l.with_precision(weight, act) for l in self.layers),
+                                   input_precision=act)
+
+    def precisions_used(self) -> set:
+        out = {self.input_precision}
+        for layer in self.layers:
+            out.add(layer.act_precision)
+            if layer.weight_elements:
+                out.add(layer.weight_precision)
+        return out
+
+    def summary(self) -> dict:
+        return {"name": self.name, "layers": len(self.layers), "macs": self.macs, "params": self.params,
+                "param_bytes": self.param_bytes, "peak_activation_bytes": self.peak_activation_bytes}
+
+
+def _elements(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def conv_out(size: int, k: int, s: int, p: int) -> int:
+    return (size + 2 * p - k) // s + 1
+
+
+class NetworkBuilder:
+    """Adds layers with inferred shapes; every method returns the new layer's name (a tensor handle).
+
+    >>> b = NetworkBuilder("tiny", (32, 32, 3))
+    >>> x = b.conv(b.input, 16, 3, stride=2, activation="relu")
+    >>> b.build().layers[0].out_shape
+    (16, 16, 16)
+    """
+
+    def __init__(self, name: str, input_shape: Sequence[int], precision: str = "int8",
+                 weight_precision: str | None = None):
+        if len(input_shape) != 3 or any(int(s) <= 0 for s in input_shape):
+            raise WorkloadError(f"network {name}: input shape must be (H, W, C) of positive sizes, got {input_shape}")
+        for p in (precision, weight_precision or precision):
+            if p not in prec.INDEX:
+                raise WorkloadError(f"network {name}: unknown precision {p!r}; expected one of {', '.join(prec.NAMES)}")
+        self.name = name
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.precision = precision
+        self.weight_precision = weight_precision or precision
+        self.layers: list[Layer] = []
+        self._shapes = {INPUT: self.input_shape}
+        self._counts: dict[str, int] = {}
+        self.input = INPUT
+
+    # -- helpers -------------------------------------------------------------------------------
+    def shape(self, tensor: str) -> tuple:
+        try:
+            return self._shapes[tensor]
+        except KeyError:
+            raise WorkloadError(f"network {self.name}: unknown tensor {tensor!r}") from None
+
+    def _name(self, op: str, name: str | None) -> str:
+        if name:
+            return name
+        n = self._counts.get(op, 0)
+        self._counts[op] = n + 1
+        return f"{op}{n}"
+
+    def _add(self, layer: Layer) -> str:
+        if any(s <= 0 for s in layer.out_shape):
+            raise WorkloadError(f"network {self.name}: layer {layer.name!r} has an empty output {layer.out_shape} "
+                                f"(input {layer.in_shape}, kernel {layer.kernel}, stride {layer.stride})")
+        if layer.name in self._shapes:
+            raise WorkloadError(f"network {self.name}: layer name {layer.name!r} is used twice")
+        self.layers.append(layer)
+        self._shapes[layer.name] = layer.out_shape
+        return layer.name
+
+    def _prec(self, weight, act):
+        return dict(weight_precision=weight or self.weight_precision, act_precision=act or self.precision)
+
+    # -- operators -----------------------------------------------------------------------------
+    def conv(self, x: str, out_channels: int, kernel=1, stride=1, padding=None, groups: int = 1,
+             activation: str = "", bias: bool = True, name: str | None = None,
+             weight_precision: str | None = None, act_precision: str | None = None) -> str:
+        h, w, c = self.shape(x)
+        kh, kw = _pair(kernel)
+        sh, sw = _pair(stride)
+        ph, pw = (kh // 2, kw // 2) if padding is None else _pair(padding)
+        nm = self._name("conv", name)
+        if out_channels <= 0 or groups <= 0 or c % groups or out_channels % groups:
+            raise WorkloadError(f"network {self.name}: layer {nm!r}: channels {c}->{out_channels} "
+                                f"are not divisible by groups={groups}")
+        out = (conv_out(h, kh, sh, ph), conv_out(w, kw, sw, pw), int(out_channels))
+        return self._add(Layer(nm, "conv", (x,), (h, w, c), out, (kh, kw), (sh, sw), (ph, pw), groups, bias,
+                               activation, **self._prec(weight_precision, act_precision)))
+
+    def depthwise(self, x: str, kernel=3, stride=1, activation: str = "", name: str | None = None, **kw) -> str:
+        c = self.shape(x)[2]
+        return self.conv(x, c, kernel, stride, groups=c, activation=activation, name=name or self._name("dw", None), **kw)
+
+    def linear(self, x: str, out_features: int, activation: str = "", bias: bool = True,
+               name: str | None = None, **kw) -> str:
+        """Fully connected over the last dimension; a (H, W, C) input is flattened first."""
+        h, w, c = self.shape(x)
+        if (h, w) != (1, 1):
+            x = self.reshape(x, (1, 1, h * w * c))
+        return self.conv(x, out_features, 1, 1, 0, activation=activation, bias=bias,
+                         name=name or self._name("fc", None), **kw)
+
+    def pool(self, x: str, kernel, stride=None, padding=0, kind: str = "max", name: str | None = None) -> str:
+        h, w, c = self.shape(x)
+        kh, kw = _pair(kernel)
+        sh, sw = _pair(stride if stride is not None else kernel)
+        ph, pw = _pair(padding)
+        out = (conv_out(h, kh, sh, ph), conv_out(w, kw, sw, pw), c)
+        return self._add(Layer(self._name(f"{kind}pool", name), "pool", (x,), (h, w, c), out, (kh, kw), (sh, sw),
+                               (ph, pw), act_precision=self.precision, weight_precision=self.weight_precision,
+                               attrs=(("kind", kind),)))
+
+    def global_avg_pool(self, x: str, name: str | None = None) -> str:
+        h, w, _ = self.shape(x)
+        return self.pool(x, (h, w), (1, 1), 0, kind="avg", name=name or self._name("gap", None))
+
+    def add(self, *xs: str, name: str | None = None, activation: str = "") -> str:
+        shapes = {self.shape(x) for x in xs}
+        nm = self._name("add", name)
+        if len(xs) < 2 or len(shapes) != 1:
+            raise WorkloadError(f"network {self.name}: layer {nm!r}: add needs >= 2 inputs of one shape, "
+                                f"got {[self.shape(x) for x in xs]}")
+        s = shapes.pop()
+        return self._add(Layer(nm, "add", tuple(xs), s, s, activation=activation,
+                               act_precision=self.precision, weight_precision=self.weight_precision))
+
+    def mul(self, *xs: str, name: str | None = None) -> str:
+        """Element-wise product with broadcasting of (1, 1, C) gates (squeeze-excite)."""
+        shapes = [self.shape(x) for x in xs]
+        full = max(shapes, key=_elements)
+        nm = self._name("mul", name)
+        for s in shapes:
+            if s != full and not (s[:2] == (1, 1) and s[2] == full[2]):
+                raise WorkloadError(f"network {self.name}: layer {nm!r}: cannot broadcast {s} to {full}")
+        return self._add(Layer(nm, "add", tuple(xs), full, full, act_precision=self.precision,
+                               weight_precision=self.weight_precision, attrs=(("kind", "mul"),)))
+
+    def activation(self, x: str, kind: str = "relu", name: str | None = None) -> str:
+        s = self.shape(x)
+        return self._add(Layer(self._name(kind, name), "act", (x,), s, s, act_precision=self.precision,
+                               weight_precision=self.weight_precision, attrs=(("kind", kind),)))
+
+    def concat(self, *xs: str, name: str | None = None) -> str:
+        shapes = [self.shape(x) for x in xs]
+        nm = self._name("concat", name)
+        if len({s[:2] for s in shapes}) != 1:
+            raise WorkloadError(f"network {self.name}: layer {nm!r}: concat needs equal H, W, got {shapes}")
+        out = (shapes[0][0], shapes[0][1], sum(s[2] for s in shapes))
+        return self._add(Layer(nm, "concat", tuple(xs), shapes[0], out, act_precision=self.precision,
+                               weight_precision=self.weight_precision))
+
+    def reshape(self, x: str, shape: Sequence[int], name: str | None = None) -> str:
+        """Flatten/reshape: a view, free of cost (modelled as a zero-cost concat of one input)."""
+        s = self.shape(x)
+        shape = tuple(int(v) for v in shape)
+        nm = self._name("reshape", name)
+        if _elements(shape) != _elements(s):
+            raise WorkloadError(f"network {self.name}: layer {nm!r}: cannot reshape {s} to {shape}")
+        return self._add(Layer(nm, "concat", (x,), s, shape, act_precision=self.precision,
+                               weight_precision=self.weight_precision, attrs=(("kind", "reshape"),)))
+
+    def upsample(self, x: str, scale: int = 2, mode: str = "nearest", size: Sequence[int] | None = None,
+                 name: str | None = None) -> str:
+        h, w, c = self.shape(x)
+        oh, ow = (h * scale, w * scale) if size is None else (int(size[0]), int(size[1]))
+        k = (2, 2) if mode == "bilinear" else (1, 1)
+        return self._add(Layer(self._name("upsample", name), "upsample", (x,), (h, w, c), (oh, ow, c), k,
+                               act_precision=self.precision, weight_precision=self.weight_precision,
+                               attrs=(("mode", mode),)))
+
+    def matmul(self, a: str, b: str, transpose_b: bool = False, name: str | None = None) -> str:
+        """Activation x activation product: a is (T, 1, K), b is (K, 1, N) or (N, 1, K) with transpose_b."""
+        (t, one, k), (bh, _, bc) = self.shape(a), self.shape(b)
+        n, kb = (bh, bc) if transpose_b else (bc, bh)
+        nm = self._name("matmul", name)
+        if one != 1 or kb != k:
+            raise WorkloadError(f"network {self.name}: layer {nm!r}: matmul shapes {self.shape(a)} x "
+                                f"{self.shape(b)} do not agree")
+        return self._add(Layer(nm, "matmul", (a, b), (t, 1, k), (t, 1, n), act_precision=self.precision,
+                               weight_precision=self.precision))
+
+    # -- blocks --------------------------------------------------------------------------------
+    def ibn(self, x: str, out_channels: int, expansion: float = 6, kernel: int = 3, stride: int = 1,
+            activation: str = "relu6", residual: bool | None = None, name: str = "ibn") -> str:
+        """Inverted bottleneck: 1x1 expand -> kxk depthwise -> 1x1 project (+ residual when shapes allow)."""
+        c = self.shape(x)[2]
+        mid = int(round(c * expansion))
+        y = x
+        if mid != c:
+            y = self.conv(y, mid, 1, activation=activation, name=f"{name}.expand")
+        y = self.depthwise(y, kernel, stride, activation=activation, name=f"{name}.dw")
+        y = self.conv(y, out_channels, 1, name=f"{name}.project")
+        if residual is None:
+            residual = stride == 1 and c == out_channels
+        if residual:
+            y = self.add(x, y, name=f"{name}.add")
+        return y
+
+    def fused_ibn(self, x: str, out_channels: int, expansion: float = 6, kernel: int = 3, stride: int = 1,
+                  activation: str = "relu6", residual: bool | None = None, name: str = "fibn") -> str:
+        """Fused inverted bottleneck: kxk full conv expand -> 1x1 project (+ residual)."""
+        c = self.shape(x)[2]
+        mid = int(round(c * expansion))
+        y = self.conv(x, mid, kernel, stride, activation=activation, name=f"{name}.expand")
+        y = self.conv(y, out_channels, 1, name=f"{name}.project")
+        if residual is None:
+            residual = stride == 1 and c == out_channels
+        if residual:
+            y = self.add(x, y, name=f"{name}.add")
+        return y
+
+    def build(self) -> Network:
+        return Network(self.name, self.input_shape, tuple(self.layers), self.precision)
+
+
+def _pair(v) -> tuple:
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise WorkloadError(f"expected an int or a pair, got {v!r}")
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+

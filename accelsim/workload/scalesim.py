@@ -1,0 +1,69 @@
+"""Reader for SCALE-Sim topology CSV files.
+
+Columns: ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels,
+Num Filter, Strides`` (a trailing comma is common). SCALE-Sim has no padding and takes the
+output size as ceil((H - Fh) / stride) + 1; layers read here keep those semantics so that cycle
+counts compare one to one. Layers are chained in file order (SCALE-Sim treats them independently;
+the chain only matters for peak-activation accounting).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+from ..errors import WorkloadError
+from .ir import INPUT, Layer, Network
+
+COLUMNS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels",
+           "Num Filter", "Strides")
+
+
+def scalesim_out(size: int, k: int, s: int) -> int:
+    return math.ceil((size - k) / s) + 1
+
+
+def load_topology(path, precision: str = "int8") -> Network:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise WorkloadError(f"{path}: cannot read ({exc.strerror})") from None
+    rows = [r for r in csv.reader(text.splitlines()) if any(c.strip() for c in r)]
+    if not rows:
+        raise WorkloadError(f"{path}: empty topology file")
+    header = [c.strip() for c in rows[0] if c.strip()]
+    if [h.lower() for h in header[:8]] != [c.lower() for c in COLUMNS]:
+        raise WorkloadError(f"{path}: row 1: expected header {', '.join(COLUMNS)}; got {', '.join(header)}")
+    layers = []
+    prev = INPUT
+    names = set()
+    for lineno, row in enumerate(rows[1:], start=2):
+        cells = [c.strip() for c in row]
+        while cells and cells[-1] == "":
+            cells.pop()
+        if len(cells) != 8:
+            raise WorkloadError(f"{path}: row {lineno}: expected 8 columns ({', '.join(COLUMNS)}), got {len(cells)}")
+        name = cells[0]
+        if not name or name in names:
+            raise WorkloadError(f"{path}: row {lineno}: layer name {name!r} is empty or repeated")
+        try:
+            h, w, fh, fw, c, m, s = (int(v) for v in cells[1:])
+        except ValueError:
+            raise WorkloadError(f"{path}: row {lineno} ({name}): expected 7 integers after the name, "
+                                f"got {', '.join(cells[1:])}") from None
+        for col, v in zip(COLUMNS[1:], (h, w, fh, fw, c, m, s)):
+            if v <= 0:
+                raise WorkloadError(f"{path}: row {lineno} ({name}): {col} must be positive, got {v}")
+        if fh > h or fw > w:
+            raise WorkloadError(f"{path}: row {lineno} ({name}): filter {fh}x{fw} is larger than the ifmap {h}x{w}")
+        out = (scalesim_out(h, fh, s), scalesim_out(w, fw, s), m)
+        layers.append(Layer(name, "conv", (prev,), (h, w, c), out, (fh, fw), (s, s), (0, 0), 1, False, "",
+                            precision, precision))
+        names.add(name)
+        prev = name
+    if not layers:
+        raise WorkloadError(f"{path}: no layers after the header")
+    first = layers[0]
+    return Network(path.stem, first.in_shape, tuple(layers), precision)
