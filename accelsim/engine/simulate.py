@@ -44,9 +44,8 @@ def _precision_problem(net: Network, hw: Hardware) -> str | None:
     for layer in net.layers:
         if layer.op == "concat":
             continue
-        need = [("activations", layer.act_precision)]
-        if layer.weight_elements:
-            need.append(("weights", layer.weight_precision))
+        need = [("weights", layer.weight_precision)] if layer.weight_elements else []
+        need.append(("activations", layer.act_precision))
         for what, p in need:
             if p not in have:
                 return (f"layer {layer.name!r} of {net.name} uses {p} {what}, but hardware {hw.name!r} "

@@ -1,0 +1,174 @@
+"""``accelsim`` command line: simulate, compare, list.
+
+Every input error prints one line (``accelsim: error: ...``) and exits with status 2; files are
+written only when asked for, atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from .errors import AccelsimError
+
+EXIT_USAGE = 2
+
+
+def write_atomic(path: "str | os.PathLike", data: "str | bytes") -> None:
+    """Write via a temporary file in the same folder and rename, so a reader never sees half a file."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise AccelsimError(f"{path}: folder {path.parent} does not exist")
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _load_network(args):
+    from .workload import load_model, load_topology
+    if args.topology:
+        net = load_topology(args.topology, precision=args.precision or "int8")
+    else:
+        options = {}
+        for item in args.option or []:
+            if "=" not in item:
+                raise AccelsimError(f"--option {item}: expected KEY=VALUE")
+            key, value = item.split("=", 1)
+            options[key] = _parse_value(value)
+        net = load_model(args.model, **options)
+    if args.precision:
+        from . import precision as prec
+        if args.precision not in prec.INDEX:
+            raise AccelsimError(f"--precision {args.precision}: expected one of {', '.join(prec.NAMES)}")
+        net = net.with_precision(args.precision)
+    return net
+
+
+def _parse_value(text: str):
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def cmd_simulate(args) -> int:
+    from .config import load_hardware
+    from .engine import simulate
+    hw = load_hardware(args.hw)
+    net = _load_network(args)
+    report = simulate(net, hw)
+    if not args.quiet:
+        print(report.table())
+    if args.json:
+        write_atomic(args.json, report.to_json())
+    if args.csv:
+        write_atomic(args.csv, report.to_csv())
+    if args.plot:
+        from .plots import plot_report
+        plot_report(report, args.plot)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .config import load_hardware
+    from .engine import simulate
+    net = _load_network(args)
+    rows = []
+    for name in args.hw:
+        hw = load_hardware(name)
+        r = simulate(net, hw)
+        rows.append((hw.name, r))
+    head = (f"{'hardware':<20}{'array':>9}{'df':>4}{'MHz':>6}{'latency ms':>12}{'cycles':>13}{'stall %':>9}"
+            f"{'util':>7}{'energy mJ':>11}{'DRAM MiB':>10}{'area mm2':>10}{'budget':>8}")
+    print(f"{net.name}: {net.macs / 1e6:,.1f} M MACs, {net.params / 1e6:.2f} M params")
+    print(head)
+    print("-" * len(head))
+    for name, r in rows:
+        hw = r.hardware
+        print(f"{name[:19]:<20}{f'{hw.array.rows}x{hw.array.cols}':>9}{hw.array.dataflow:>4}"
+              f"{hw.array.clock_mhz:>6.0f}{r.latency_ms:>12.4f}{r.total_cycles:>13,.0f}"
+              f"{100 * r.stall_cycles / r.total_cycles:>9.1f}{r.utilization:>7.1%}{r.energy_mj:>11.4f}"
+              f"{r.dram_bytes / 2**20:>10.2f}{hw.area_mm2:>10.2f}{'ok' if r.budget_ok else 'OVER':>8}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from .config import available_hardware, load_hardware
+    from .workload.zoo import MODELS
+    print("hardware configs:")
+    for name, path in available_hardware().items():
+        try:
+            hw = load_hardware(path)
+            tops = ", ".join(f"{k} {v:.2f}" for k, v in hw.peak_tops.items())
+            print(f"  {name:<22}{hw.array.rows}x{hw.array.cols} {hw.array.dataflow} @ {hw.array.clock_mhz:g} MHz, "
+                  f"SRAM {hw.sram.total_kb:g} KiB, DRAM {hw.dram.bandwidth_gb_per_s:g} GB/s, TOPS: {tops}")
+        except AccelsimError as exc:
+            print(f"  {name:<22}INVALID: {exc}")
+    print("models (accelsim simulate --model NAME [--option key=value ...]):")
+    for name, fn in MODELS.items():
+        doc = (fn.__doc__ or "").strip().splitlines()
+        print(f"  {name:<22}{doc[0] if doc else ''}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="accelsim", description="Cycle-approximate neural-engine simulator.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def workload_args(sp):
+        g = sp.add_mutually_exclusive_group()
+        g.add_argument("--model", default="mobilenet_v2",
+                       help="zoo model name (default mobilenet_v2; see `accelsim list`)")
+        g.add_argument("--topology", metavar="CSV", help="SCALE-Sim topology CSV instead of a zoo model")
+        sp.add_argument("--option", action="append", metavar="KEY=VALUE",
+                        help="model builder option, repeatable (e.g. width=0.75, resolution=160)")
+        sp.add_argument("--precision", help="run every layer in this format (e.g. int8, int16, fp16)")
+
+    s = sub.add_parser("simulate", help="simulate one model on one hardware config",
+                       description="Simulate a model on a hardware config; print per-layer table and totals.")
+    s.add_argument("--hw", default="neural_engine",
+                   help="hardware config name or path to .yaml / SCALE-Sim .cfg (default neural_engine)")
+    workload_args(s)
+    s.add_argument("--json", metavar="FILE", help="write per-layer records and totals as JSON")
+    s.add_argument("--csv", metavar="FILE", help="write per-layer records as CSV")
+    s.add_argument("--plot", metavar="FILE.png", help="write a latency breakdown and roofline plot")
+    s.add_argument("--quiet", action="store_true", help="do not print the table")
+    s.set_defaults(func=cmd_simulate)
+
+    c = sub.add_parser("compare", help="one model on several hardware configs, one row each")
+    c.add_argument("--hw", nargs="+", required=True, help="hardware config names or paths")
+    workload_args(c)
+    c.set_defaults(func=cmd_compare)
+
+    ls = sub.add_parser("list", help="list hardware configs and models")
+    ls.set_defaults(func=cmd_list)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except AccelsimError as exc:
+        print(f"accelsim: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("accelsim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

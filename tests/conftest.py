@@ -1,0 +1,48 @@
+"""Shared fixtures: small hand-made hardware configs whose numbers make cycle counts easy to check."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+import accelsim
+from accelsim.config import hardware_from_dict
+
+BASE = {
+    "name": "tiny",
+    "array": {"rows": 8, "cols": 8, "dataflow": "os", "clock_mhz": 1000},
+    "precisions": {"int8": {"macs_per_pe_per_cycle": 1, "energy_per_mac_pj": 1.0},
+                   "int16": {"macs_per_pe_per_cycle": 1, "energy_per_mac_pj": 2.0}},
+    "vector": {"lanes": 4, "ops_per_lane_per_cycle": {"int8": 1, "int16": 1}, "energy_per_op_pj": 0.5},
+    "memory": {"sram": {"ifmap_kb": 64, "filter_kb": 64, "ofmap_kb": 64, "energy_per_byte_pj": 1.0},
+               "memory_budget_mb": 1},
+    "dram": {"bandwidth_gb_per_s": 1.0, "latency_ns": 0, "energy_per_byte_pj": 10.0},
+    "energy": {"static_power_mw": 0},
+    "area": {"pe_mm2": 0.001, "sram_mm2_per_kb": 0.002, "vector_lane_mm2": 0.01, "fixed_mm2": 0.1},
+}
+
+
+def make_hw(**changes):
+    """BASE with nested changes given as 'array.rows'=16 style keys (dots become nesting)."""
+    data = copy.deepcopy(BASE)
+    for key, value in changes.items():
+        node = data
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node[p]
+        if value is None:
+            node.pop(parts[-1], None)
+        else:
+            node[parts[-1]] = value
+    return hardware_from_dict(data, source="<test>")
+
+
+@pytest.fixture
+def tiny_hw():
+    return make_hw()
+
+
+@pytest.fixture(scope="session")
+def neural_engine():
+    return accelsim.load_hardware("neural_engine")
