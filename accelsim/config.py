@@ -52,7 +52,8 @@ class PrecisionConfig:
     macs_per_pe_per_cycle: int = _f("MAC/PE/cycle", "MACs one PE completes per cycle in this format "
                                     "(sub-word packing of the reduction dimension)")
     energy_per_mac_pj: float = _f("pJ", "dynamic energy of one MAC", strict=False)
-    bytes_per_element: float = _f("B", "storage size of one element", default=None)
+    bytes_per_element: float = _f("B", "storage size of one element (default: int4 0.5, int8 1, "
+                                  "int16/fp16/bf16 2, fp32 4)", default=None)
 
     def __post_init__(self):
         if self.bytes_per_element is None:
@@ -66,7 +67,7 @@ class VectorConfig:
     lanes: int = _f("lanes", "SIMD lanes; channels are spread across lanes (0 = no vector unit)",
                     strict=False)
     ops_per_lane_per_cycle: tuple = _f("op/lane/cycle", "per format: MACs or element ops one lane "
-                                       "completes per cycle (a mapping format -> number)", minimum=None)
+                                       "completes per cycle", minimum=None)
     energy_per_op_pj: float = _f("pJ", "dynamic energy of one vector op", strict=False)
 
     def ops(self, name: str) -> float:

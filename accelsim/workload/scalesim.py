@@ -24,6 +24,14 @@ def scalesim_out(size: int, k: int, s: int) -> int:
     return math.ceil((size - k) / s) + 1
 
 
+def scalesim_layer(name: str, ifmap_h: int, ifmap_w: int, filter_h: int, filter_w: int, channels: int,
+                   num_filter: int, stride: int, precision: str = "int8", source: str = INPUT) -> Layer:
+    """One SCALE-Sim conv row as a Layer: no padding, SCALE-Sim's output size."""
+    out = (scalesim_out(ifmap_h, filter_h, stride), scalesim_out(ifmap_w, filter_w, stride), num_filter)
+    return Layer(name, "conv", (source,), (ifmap_h, ifmap_w, channels), out, (filter_h, filter_w),
+                 (stride, stride), (0, 0), 1, False, "", precision, precision)
+
+
 def load_topology(path, precision: str = "int8") -> Network:
     path = Path(path)
     try:
@@ -58,12 +66,27 @@ def load_topology(path, precision: str = "int8") -> Network:
                 raise WorkloadError(f"{path}: row {lineno} ({name}): {col} must be positive, got {v}")
         if fh > h or fw > w:
             raise WorkloadError(f"{path}: row {lineno} ({name}): filter {fh}x{fw} is larger than the ifmap {h}x{w}")
-        out = (scalesim_out(h, fh, s), scalesim_out(w, fw, s), m)
-        layers.append(Layer(name, "conv", (prev,), (h, w, c), out, (fh, fw), (s, s), (0, 0), 1, False, "",
-                            precision, precision))
+        layers.append(scalesim_layer(name, h, w, fh, fw, c, m, s, precision, prev))
         names.add(name)
         prev = name
     if not layers:
         raise WorkloadError(f"{path}: no layers after the header")
     first = layers[0]
     return Network(path.stem, first.in_shape, tuple(layers), precision)
+
+
+def to_topology(net: Network) -> str:
+    """The network's dense conv/FC layers as a SCALE-Sim topology CSV (SCALE-Sim has no other ops).
+
+    Rows keep our output sizes only where SCALE-Sim's no-padding rule gives the same; padded
+    layers are written with the padded input size so that the output size agrees.
+    """
+    lines = [", ".join(COLUMNS) + ","]
+    for layer in net.layers:
+        if layer.op != "conv" or layer.groups != 1:
+            continue
+        (h, w, c), (oh, ow, m) = layer.in_shape, layer.out_shape
+        (fh, fw), (s, _) = layer.kernel, layer.stride
+        ph, pw = (oh - 1) * s + fh, (ow - 1) * s + fw  # input size SCALE-Sim needs for this output
+        lines.append(f"{layer.name}, {ph}, {pw}, {fh}, {fw}, {c}, {m}, {s},")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,161 @@
+"""Engine speed: one network warm, a batch of hardware configs, and the ratios to the plain-Python
+reference model and (when available) to SCALE-Sim on the same layers.
+
+    python benchmarks/engine_speed.py [--configs 1000] [--scalesim-python /path/to/venv/bin/python]
+
+Targets (issue 3): MobileNetV2 on one config <= 1 ms warm; >= 2,000 (network, hardware) evaluations
+per second batched on 2 cores. First calls (JIT compile or cache load) are excluded by warming up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import accelsim
+from accelsim.engine import reference
+from accelsim.workload import Network
+from accelsim.workload.scalesim import load_topology, to_topology
+
+
+def timed(fn, repeat: int) -> float:
+    """Median seconds of ``repeat`` calls."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def random_hardware(base, n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        kb = float(rng.choice([64, 128, 256, 512, 1024]))
+        out.append(base.replace(array__rows=int(rng.choice([8, 16, 32, 64])), array__cols=int(rng.choice([8, 16, 32, 64])),
+                                array__dataflow=str(rng.choice(["os", "ws", "is"])),
+                                sram__ifmap_kb=kb, sram__filter_kb=kb, sram__ofmap_kb=kb / 2,
+                                dram__bandwidth_gb_per_s=float(rng.uniform(4, 64))))
+    return out
+
+
+SCALESIM_SCRIPT = """
+import sys, time, os
+from scalesim.scale_sim import scalesim
+t = time.perf_counter()
+s = scalesim(save_disk_space=True, verbose=False, config=sys.argv[1], topology=sys.argv[2])
+s.run_scale(top_path=sys.argv[3])
+print(time.perf_counter() - t)
+"""
+
+SCALESIM_CFG = """[general]
+run_name = bench
+
+[architecture_presets]
+ArrayHeight: {rows}
+ArrayWidth: {cols}
+IfmapSramSzkB: 1024
+FilterSramSzkB: 1024
+OfmapSramSzkB: 1024
+IfmapOffset: 0
+FilterOffset: 10000000
+OfmapOffset: 20000000
+Bandwidth: 10
+Dataflow: {dataflow}
+MemoryBanks: 1
+
+[run_presets]
+InterfaceBandwidth: CALC
+"""
+
+
+def scalesim_seconds(python: str, topology_csv: str, hw) -> float | None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "bench.cfg"
+        cfg.write_text(SCALESIM_CFG.format(rows=hw.array.rows, cols=hw.array.cols, dataflow=hw.array.dataflow))
+        topo = Path(tmp) / "topo.csv"
+        topo.write_text(topology_csv)
+        script = Path(tmp) / "run.py"
+        script.write_text(SCALESIM_SCRIPT)
+        res = subprocess.run([python, str(script), str(cfg), str(topo), tmp], capture_output=True, text=True)
+        if res.returncode != 0:
+            print(f"SCALE-Sim failed: {res.stderr.strip().splitlines()[-1] if res.stderr else res.returncode}")
+            return None
+        return float(res.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--configs", type=int, default=1000, help="hardware configs in the batch")
+    ap.add_argument("--scalesim-python", help="a Python interpreter with scalesim==3.0.0 installed")
+    args = ap.parse_args(argv)
+
+    hw = accelsim.load_hardware("neural_engine")
+    net = accelsim.load_model("mobilenet_v2")
+    accelsim.simulate(net, hw)  # compile or load the cache
+    one = timed(lambda: accelsim.simulate(net, hw), 200)
+    ref = timed(lambda: reference.simulate_network(net, hw), 3)
+
+    hws = random_hardware(hw, args.configs)
+    accelsim.simulate_many(net, hws[:80])  # warm the parallel driver
+    batch = timed(lambda: accelsim.simulate_many(net, hws), 5)
+    rate = args.configs / batch
+
+    rows = [("MobileNetV2 on neural_engine, warm", f"{one * 1e3:.3f} ms", "<= 1 ms", one <= 1e-3),
+            (f"batch of {args.configs} hardware configs", f"{rate:,.0f} evals/s", ">= 2,000 evals/s", rate >= 2000),
+            ("plain-Python reference, same network", f"{ref * 1e3:.1f} ms", "", None),
+            ("speed-up over the reference", f"{ref / one:,.0f}x", "", None)]
+
+    python = args.scalesim_python or (sys.executable if _has_scalesim() else None)
+    if python:
+        dense = load_topology_text(to_topology(net))
+        ours = timed(lambda: accelsim.simulate(dense, hw), 50)
+        secs = scalesim_seconds(python, to_topology(net), hw)
+        if secs is not None:
+            rows += [(f"SCALE-Sim 3.0.0, {len(dense.layers)} dense layers of MobileNetV2", f"{secs:.1f} s", "", None),
+                     ("accelsim, same layers", f"{ours * 1e3:.3f} ms", "", None),
+                     ("speed-up over SCALE-Sim", f"{secs / ours:,.0f}x", "", None)]
+    else:
+        rows.append(("SCALE-Sim", "not installed (pass --scalesim-python)", "", None))
+
+    print(f"{'measurement':<48}{'value':>26}  {'target':<18}{'met':>5}")
+    print("-" * 99)
+    for name, value, target, met in rows:
+        print(f"{name:<48}{value:>26}  {target:<18}{'' if met is None else ('yes' if met else 'NO'):>5}")
+    print(f"\ncores: {os.cpu_count()}, numba threads: {_numba_threads()}")
+    return 0
+
+
+def load_topology_text(text: str) -> Network:
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as fh:
+        fh.write(text)
+    try:
+        return load_topology(fh.name)
+    finally:
+        os.unlink(fh.name)
+
+
+def _has_scalesim() -> bool:
+    try:
+        import scalesim  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def _numba_threads() -> int:
+    import numba
+    return numba.get_num_threads()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
