@@ -110,10 +110,10 @@ class DramConfig:
 class AreaConfig:
     """Silicon area model, so a hardware search can trade area against latency and energy."""
 
-    pe_mm2: float = _f("mm^2", "one PE of the MAC array", strict=False)
-    sram_mm2_per_kb: float = _f("mm^2/KiB", "SRAM macro area per KiB", strict=False)
-    vector_lane_mm2: float = _f("mm^2", "one vector-unit lane", strict=False)
-    fixed_mm2: float = _f("mm^2", "control, DMA and interconnect not scaled with the above", strict=False)
+    pe_mm2: float = _f("mm²", "one PE of the MAC array", strict=False)
+    sram_mm2_per_kb: float = _f("mm²/KiB", "SRAM macro area per KiB", strict=False)
+    vector_lane_mm2: float = _f("mm²", "one vector-unit lane", strict=False)
+    fixed_mm2: float = _f("mm²", "control, DMA and interconnect not scaled with the above", strict=False)
 
 
 @dataclass(frozen=True)
@@ -467,17 +467,22 @@ def load_scalesim_cfg(path: "str | os.PathLike") -> Hardware:
 def reference_markdown() -> str:
     """The config reference table for the README, generated from the field metadata."""
     rows = ["| key | unit | meaning |", "|---|---|---|"]
-    sections = [("", Hardware), ("array.", ArrayConfig), ("precisions.<format>.", PrecisionConfig),
-                ("vector.", VectorConfig), ("memory.sram.", SramConfig), ("dram.", DramConfig),
-                ("area.", AreaConfig)]
-    for prefix, cls in sections:
+
+    def add(key, cls, name):
+        meta = {f.name: f.metadata for f in dataclasses.fields(cls)}[name]
+        rows.append(f"| `{key}` | {meta['unit']} | {meta['help']} |")
+
+    add("name", Hardware, "name")
+    add("description", Hardware, "description")
+    for prefix, cls in (("array.", ArrayConfig), ("precisions.<format>.", PrecisionConfig),
+                        ("vector.", VectorConfig), ("memory.sram.", SramConfig)):
         for f in dataclasses.fields(cls):
-            if cls is Hardware and f.name in _NESTED or f.name in ("precisions", "sram") and cls is Hardware:
-                continue
-            if cls is PrecisionConfig and f.name == "name":
-                continue
-            key = f.name if cls is not Hardware or f.name != "memory_budget_mb" else "memory.memory_budget_mb"
-            if cls is Hardware and f.name == "static_power_mw":
-                key = "energy.static_power_mw"
-            rows.append(f"| `{prefix}{key}` | {f.metadata['unit']} | {f.metadata['help']} |")
+            if f.name != "name":
+                add(prefix + f.name, cls, f.name)
+    add("memory.memory_budget_mb", Hardware, "memory_budget_mb")
+    for f in dataclasses.fields(DramConfig):
+        add("dram." + f.name, DramConfig, f.name)
+    add("energy.static_power_mw", Hardware, "static_power_mw")
+    for f in dataclasses.fields(AreaConfig):
+        add("area." + f.name, AreaConfig, f.name)
     return "\n".join(rows)

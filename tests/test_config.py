@@ -143,3 +143,9 @@ def test_reference_table_covers_every_field():
                 "memory.sram.unified_kb", "dram.bandwidth_gb_per_s", "area.pe_mm2", "memory.memory_budget_mb",
                 "energy.static_power_mw"):
         assert f"`{key}`" in table
+
+
+def test_readme_config_reference_is_current():
+    from pathlib import Path
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert reference_markdown() in readme, "regenerate the README table with accelsim.config.reference_markdown()"
