@@ -410,10 +410,15 @@ _SCALESIM_DEFAULTS = {
 
 
 def load_scalesim_cfg(path: "str | os.PathLike") -> Hardware:
-    """Read a SCALE-Sim ``.cfg`` ([architecture_presets]) into a :class:`Hardware`."""
+    """Read a SCALE-Sim ``.cfg`` ([architecture_presets]) into a :class:`Hardware`.
+
+    Keys are case-insensitive, as in SCALE-Sim. ``Bandwidth`` (words per cycle; SCALE-Sim reads only
+    the first value of a comma list) becomes the DRAM bandwidth at a nominal 1 GHz. Offsets,
+    request buffers, memory banks and the [layout], [sparsity] and [run_presets] sections describe
+    SCALE-Sim's trace generation and are accepted but not used.
+    """
     path = Path(path)
-    parser = configparser.ConfigParser()
-    parser.optionxform = str  # keep SCALE-Sim's CamelCase keys
+    parser = configparser.ConfigParser()  # lower-cases keys, as SCALE-Sim's reader does
     try:
         parser.read_string(path.read_text())
     except (configparser.Error, OSError) as exc:
@@ -421,34 +426,40 @@ def load_scalesim_cfg(path: "str | os.PathLike") -> Hardware:
     sec = "architecture_presets"
     if not parser.has_section(sec):
         raise ConfigError(f"{path}: [{sec}]: missing section")
+    for other in parser.sections():
+        if other not in ("general", sec, "layout", "sparsity", "run_presets", "network_presets"):
+            raise ConfigError(f"{path}: [{other}]: unknown section; expected general, {sec}, layout, "
+                              "sparsity, run_presets")
     a = parser[sec]
-    known = {"ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB",
-             "IfmapOffset", "FilterOffset", "OfmapOffset", "Dataflow", "Bandwidth", "MemoryBanks",
-             "ReadRequestBuffer", "WriteRequestBuffer"}
+    known = {k.lower(): k for k in ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB",
+                                    "OfmapSramSzkB", "IfmapOffset", "FilterOffset", "OfmapOffset", "Dataflow",
+                                    "Bandwidth", "MemoryBanks", "OnChipMemoryBanks", "OnChipMemoryBankPorts",
+                                    "ReadRequestBuffer", "WriteRequestBuffer")}
     for key in a:
         if key not in known:
-            raise ConfigError(f"{path}: [{sec}].{key}: unknown key; expected one of {', '.join(sorted(known))}")
+            raise ConfigError(f"{path}: [{sec}].{key}: unknown key; expected one of {', '.join(sorted(known.values()))}")
 
     def num(key, conv=float, default=None):
-        if key not in a:
+        low = key.lower()
+        if low not in a:
             if default is not None:
                 return default
             raise ConfigError(f"{path}: [{sec}].{key}: missing required key")
+        text = a[low].split(",")[0].strip()
         try:
-            v = conv(a[key].strip())
+            v = conv(text)
         except ValueError:
-            raise ConfigError(f"{path}: [{sec}].{key}: expected a number, got {a[key]!r}") from None
+            raise ConfigError(f"{path}: [{sec}].{key}: expected a number, got {a[low]!r}") from None
         if v <= 0:
-            raise ConfigError(f"{path}: [{sec}].{key}: expected a positive number, got {a[key]!r}")
+            raise ConfigError(f"{path}: [{sec}].{key}: expected a positive number, got {a[low]!r}")
         return v
 
-    dataflow = a.get("Dataflow", "os").strip().lower()
+    dataflow = a.get("dataflow", "os").strip().lower()
     if dataflow not in DATAFLOWS:
-        raise ConfigError(f"{path}: [{sec}].Dataflow: expected one of os, ws, is, got {a.get('Dataflow')!r}")
+        raise ConfigError(f"{path}: [{sec}].Dataflow: expected one of os, ws, is, got {a.get('dataflow')!r}")
     rows, cols = num("ArrayHeight", int), num("ArrayWidth", int)
-    # SCALE-Sim's Bandwidth is in words (bytes) per cycle; at a nominal 1 GHz that is GB/s.
     bandwidth = num("Bandwidth", float, default=10.0)
-    run_name = parser.get("general", "run_name", fallback=path.stem).strip() if parser.has_section("general") else path.stem
+    run_name = parser.get("general", "run_name", fallback=path.stem).strip()
     data = {
         "name": run_name,
         "description": f"imported from SCALE-Sim config {path.name}",

@@ -52,8 +52,10 @@ SCALESIM_SCRIPT = """
 import sys, time, os
 from scalesim.scale_sim import scalesim
 t = time.perf_counter()
-s = scalesim(save_disk_space=True, verbose=False, config=sys.argv[1], topology=sys.argv[2])
-s.run_scale(top_path=sys.argv[3])
+import io, contextlib
+with contextlib.redirect_stdout(io.StringIO()):
+    s = scalesim(save_disk_space=True, verbose=False, config=sys.argv[1], topology=sys.argv[2], layout=sys.argv[4])
+    s.run_scale(top_path=sys.argv[3])
 print(time.perf_counter() - t)
 """
 
@@ -72,10 +74,34 @@ OfmapOffset: 20000000
 Bandwidth: 10
 Dataflow: {dataflow}
 MemoryBanks: 1
+ReadRequestBuffer: 32
+WriteRequestBuffer: 32
+
+[layout]
+IfmapCustomLayout: False
+IfmapSRAMBankBandwidth: 10
+IfmapSRAMBankNum: 10
+IfmapSRAMBankPort: 2
+FilterCustomLayout: False
+FilterSRAMBankBandwidth: 10
+FilterSRAMBankNum: 10
+FilterSRAMBankPort: 2
+
+[sparsity]
+SparsitySupport: false
 
 [run_presets]
 InterfaceBandwidth: CALC
+UseRamulatorTrace: False
 """
+
+# SCALE-Sim always opens a layout file; a header-only one means "no custom layout".
+SCALESIM_LAYOUT = ("Layer name, IFMAP Height Intraline Factor, IFMAP Width Intraline Factor, Filter Height Intraline "
+                   "Factor, Filter Width Intraline Factor, Channel Intraline Factor, Num Filter Intraline Factor, IFMAP "
+                   "Height Intraline Order, IFMAP Width Intraline Order, Channel Intraline Order, IFMAP Height Interline "
+                   "Order, IFMAP Width Interline Order, Channel Interline Order, Num Filter Intraline Order, Channel "
+                   "Intraline Order, Filter Height Intraline Order, Filter Width Intraline Order, Num Filter Interline "
+                   "Order, Channel Interline Order, Filter Height Interline Order, Filter Width Interline Order,\n")
 
 
 def scalesim_seconds(python: str, topology_csv: str, hw) -> float | None:
@@ -84,9 +110,12 @@ def scalesim_seconds(python: str, topology_csv: str, hw) -> float | None:
         cfg.write_text(SCALESIM_CFG.format(rows=hw.array.rows, cols=hw.array.cols, dataflow=hw.array.dataflow))
         topo = Path(tmp) / "topo.csv"
         topo.write_text(topology_csv)
+        layout = Path(tmp) / "layout.csv"
+        layout.write_text(SCALESIM_LAYOUT)
         script = Path(tmp) / "run.py"
         script.write_text(SCALESIM_SCRIPT)
-        res = subprocess.run([python, str(script), str(cfg), str(topo), tmp], capture_output=True, text=True)
+        res = subprocess.run([python, str(script), str(cfg), str(topo), tmp, str(layout)], capture_output=True,
+                             text=True)
         if res.returncode != 0:
             print(f"SCALE-Sim failed: {res.stderr.strip().splitlines()[-1] if res.stderr else res.returncode}")
             return None
@@ -97,6 +126,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", type=int, default=1000, help="hardware configs in the batch")
     ap.add_argument("--scalesim-python", help="a Python interpreter with scalesim==3.0.0 installed")
+    ap.add_argument("--scalesim-layers", type=int, default=0,
+                    help="compare on the first N dense layers only (0 = all; all takes SCALE-Sim minutes)")
     args = ap.parse_args(argv)
 
     hw = accelsim.load_hardware("neural_engine")
@@ -117,9 +148,12 @@ def main(argv=None) -> int:
 
     python = args.scalesim_python or (sys.executable if _has_scalesim() else None)
     if python:
-        dense = load_topology_text(to_topology(net))
+        topo = to_topology(net)
+        if args.scalesim_layers:
+            topo = "\n".join(topo.splitlines()[:args.scalesim_layers + 1]) + "\n"
+        dense = load_topology_text(topo)
         ours = timed(lambda: accelsim.simulate(dense, hw), 50)
-        secs = scalesim_seconds(python, to_topology(net), hw)
+        secs = scalesim_seconds(python, topo, hw)
         if secs is not None:
             rows += [(f"SCALE-Sim 3.0.0, {len(dense.layers)} dense layers of MobileNetV2", f"{secs:.1f} s", "", None),
                      ("accelsim, same layers", f"{ours * 1e3:.3f} ms", "", None),
