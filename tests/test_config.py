@@ -127,7 +127,7 @@ def test_scalesim_cfg_import(tmp_path):
 @pytest.mark.parametrize("edit,message", [
     (("ArrayHeight:    16", "ArrayHeight:    -16"), "ArrayHeight: expected a positive number"),
     (("Dataflow : ws", "Dataflow : rs"), "Dataflow: expected one of os, ws, is"),
-    (("Bandwidth : 10", "Bandwith : 10"), "Bandwith: unknown key"),
+    (("Bandwidth : 10", "Bandwith : 10"), "(?i)Bandwith: unknown key"),
     (("ArrayWidth:     32\n", ""), "ArrayWidth: missing required key"),
 ])
 def test_scalesim_cfg_errors(tmp_path, edit, message):
@@ -149,3 +149,19 @@ def test_readme_config_reference_is_current():
     from pathlib import Path
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert reference_markdown() in readme, "regenerate the README table with accelsim.config.reference_markdown()"
+
+
+def test_shipped_scalesim_cfg_matches_its_yaml_equivalent():
+    from pathlib import Path
+    cfg = load_hardware(Path(__file__).parent.parent / "examples" / "scalesim" / "scale.cfg")
+    yaml_hw = load_hardware("scalesim_scale")
+    for attr in ("array", "sram", "precisions"):
+        assert getattr(cfg, attr) == getattr(yaml_hw, attr)
+    assert cfg.dram_bytes_per_cycle == yaml_hw.dram_bytes_per_cycle == 10
+
+
+def test_scalesim_cfg_unknown_section(tmp_path):
+    p = tmp_path / "sim.cfg"
+    p.write_text(SCALESIM_CFG + "\n[extras]\nfoo: 1\n")
+    with pytest.raises(ConfigError, match=r"\[extras\]: unknown section"):
+        load_hardware(p)
