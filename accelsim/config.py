@@ -196,6 +196,7 @@ def _type_name(t) -> str:
 
 
 def _check_scalar(value, ftype, meta, where: str):
+    raw = value  # error messages quote what the user wrote
     if ftype in ("int", int):
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
@@ -217,9 +218,9 @@ def _check_scalar(value, ftype, meta, where: str):
     lo = meta.get("minimum")
     if lo is not None and isinstance(value, (int, float)):
         if meta.get("strict", True) and not value > lo:
-            raise ConfigError(f"{where}: expected a positive number, got {value!r}")
+            raise ConfigError(f"{where}: expected a positive number, got {raw!r}")
         if not meta.get("strict", True) and not value >= lo:
-            raise ConfigError(f"{where}: expected a number >= {lo:g}, got {value!r}")
+            raise ConfigError(f"{where}: expected a number >= {lo:g}, got {raw!r}")
     return value
 
 
