@@ -68,6 +68,11 @@ BAD_YAML = "name: x\narray: {rows: 8, cols: [\n"
     (["simulate", "--precision", "int3"], {}, "--precision int3: expected one of"),
     (["simulate", "--topology", "{d}/t.csv"], {"t.csv": "Layer name, IFMAP Height\n"}, "row 1: expected header"),
     (["simulate", "--json", "{d}/missing/out.json"], {}, "does not exist"),
+    (["simulate", "--hw", "{d}/tiny.cfg", "--topology", "{d}/wide.csv"],
+     {"tiny.cfg": "[architecture_presets]\nArrayHeight: 8\nArrayWidth: 8\nIfmapSramSzkB: 1\nFilterSramSzkB: 1\n"
+                  "OfmapSramSzkB: 1\nDataflow: os\n",
+      "wide.csv": GOOD_TOPOLOGY.splitlines()[0] + "\nWide, 3, 4096, 3, 3, 8, 8, 1,\n"},
+     "layer 'Wide' of wide (conv (3, 4096, 8)->(1, 4094, 8)) fits no tiling in the SRAM of hardware 'tiny'"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, capsys, args, files, message):
     for name, text in files.items():

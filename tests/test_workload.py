@@ -117,6 +117,8 @@ def test_topology_reader_uses_scalesim_output_size(tmp_path):
     (TOPOLOGY.replace("Conv2, 112, 112, 1, 1, 32, 64, 1,", "Conv1, 112, 112, 1, 1, 32, 64, 1,"),
      "row 3: layer name 'Conv1' is empty or repeated"),
     (TOPOLOGY.replace("FC, 1, 1, 1, 1,", "FC, 1, 1, 3, 3,"), "filter 3x3 is larger than the ifmap 1x1"),
+    (TOPOLOGY.replace("Conv2, 112, 112, 1, 1, 32, 64, 1,", "Conv2, 112, 112, 1, 1, 32, 64, 1, 2:4,"),
+     r"row 3 \(Conv2\): sparsity ratio '2:4' given, but sparsity is not modelled"),
 ])
 def test_topology_errors_name_the_row(tmp_path, text, message):
     p = tmp_path / "bad.csv"

@@ -51,6 +51,9 @@ def load_topology(path, precision: str = "int8") -> Network:
         cells = [c.strip() for c in row]
         while cells and cells[-1] == "":
             cells.pop()
+        if len(cells) == 9 and ":" in cells[8]:
+            raise WorkloadError(f"{path}: row {lineno} ({cells[0]}): sparsity ratio {cells[8]!r} given, but "
+                                "sparsity is not modelled; remove the 9th column")
         if len(cells) != 8:
             raise WorkloadError(f"{path}: row {lineno}: expected 8 columns ({', '.join(COLUMNS)}), got {len(cells)}")
         name = cells[0]
