@@ -1,0 +1,71 @@
+"""Append-only JSON-lines journal of evaluations, so a killed run resumes with nothing lost or repeated.
+
+Each line is one finished evaluation, written with a single ``write`` + ``flush`` + ``fsync``; a
+line cut off by a kill is detected (it does not parse) and dropped on the next open, so the file
+always ends on a complete record. The first line is a header naming the run's configuration hash:
+resuming a journal under a different configuration is an error, not a silent mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from accelsim.errors import AccelsimError
+
+
+class JournalError(AccelsimError):
+    """A journal file is corrupt or belongs to another run configuration."""
+
+
+class Journal:
+    def __init__(self, path: "str | os.PathLike", run_hash: str, meta: dict | None = None):
+        self.path = Path(path)
+        self.run_hash = run_hash
+        self.records: list[dict] = []
+        if self.path.exists() and self.path.stat().st_size > 0:
+            self._load()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._append({"journal": 1, "run_hash": run_hash, "meta": meta or {}})
+
+    def _load(self) -> None:
+        lines = self.path.read_bytes().split(b"\n")
+        good_bytes = 0
+        parsed = []
+        for i, raw in enumerate(lines):
+            if not raw.strip():
+                good_bytes += len(raw) + 1
+                continue
+            try:
+                parsed.append(json.loads(raw))
+            except json.JSONDecodeError:
+                if i >= len(lines) - 2:  # a torn last line from a kill: drop it
+                    break
+                raise JournalError(f"{self.path}: line {i + 1} is not valid JSON (corrupt journal)") from None
+            good_bytes += len(raw) + 1
+        if not parsed or "run_hash" not in parsed[0]:
+            raise JournalError(f"{self.path}: missing journal header (not a codesign journal?)")
+        if parsed[0]["run_hash"] != self.run_hash:
+            raise JournalError(f"{self.path}: journal belongs to another run configuration "
+                               f"(hash {parsed[0]['run_hash']}, this run {self.run_hash}); use a new output folder")
+        size = self.path.stat().st_size
+        if good_bytes < size:
+            with open(self.path, "r+b") as fh:
+                fh.truncate(min(good_bytes, size))
+        self.records = parsed[1:]
+
+    def _append(self, record: dict) -> None:
+        line = json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n"
+        with open(self.path, "a") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def append(self, record: dict) -> None:
+        self._append(record)
+        self.records.append(record)
+
+    def __len__(self) -> int:
+        return len(self.records)

@@ -1,0 +1,265 @@
+"""Search = (problem, algorithm, budget, seed, runner), with every evaluation journaled.
+
+A **problem** has a categorical genome (``choices``: parameter -> allowed values), objectives to
+minimise and an ``evaluate(genomes) -> list[dict]`` that returns each candidate's metrics (the
+objectives, plus ``violation`` >= 0 where a hard constraint is broken). **Algorithms** speak
+ask/tell and are deterministic given their seed and what they were told, so resuming is replay:
+the run asks again from the start, takes the answers the journal already holds, and evaluates only
+what is new. Two runs with the same seed give the same front; a killed run loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from accelsim.errors import AccelsimError
+
+from .journal import Journal, JournalError
+from .pareto import hypervolume, non_dominated
+
+
+class SearchError(AccelsimError):
+    """A search configuration is invalid."""
+
+
+class Problem(Protocol):
+    choices: dict
+    objectives: tuple
+
+    def evaluate(self, genomes: list) -> list[dict]: ...
+
+
+def genome_key(genome: dict) -> str:
+    return json.dumps(genome, sort_keys=True, separators=(",", ":"))
+
+
+def random_genome(choices: dict, rng: np.random.Generator) -> dict:
+    return {k: _py(v[int(rng.integers(len(v)))]) for k, v in choices.items()}
+
+
+def mutate(genome: dict, choices: dict, rng: np.random.Generator, n: int = 1) -> dict:
+    """Change ``n`` parameters to another allowed value."""
+    child = dict(genome)
+    mutable = [k for k, v in choices.items() if len(v) > 1]
+    for k in rng.choice(mutable, size=min(n, len(mutable)), replace=False):
+        options = [v for v in choices[k] if _py(v) != child[k]]
+        child[str(k)] = _py(options[int(rng.integers(len(options)))])
+    return child
+
+
+def _py(v):
+    """numpy scalars -> Python, so genomes are JSON-serialisable and compare equal after a round trip."""
+    return v.item() if hasattr(v, "item") else v
+
+
+# ------------------------------------------------------------------------------------- algorithms
+class RandomSearch:
+    name = "random"
+
+    def __init__(self, choices: dict, objectives: Sequence[str], seed: int):
+        self.choices, self.rng = choices, np.random.default_rng(seed)
+
+    def ask(self) -> dict:
+        return random_genome(self.choices, self.rng)
+
+    def tell(self, genome: dict, metrics: dict) -> None:
+        pass
+
+
+def _rank_key(objs: np.ndarray, violation: np.ndarray) -> np.ndarray:
+    """Constraint-domination rank (Deb): feasible before infeasible, then non-domination layer."""
+    n = len(objs)
+    rank = np.zeros(n)
+    remaining = np.arange(n)
+    feasible = violation <= 0
+    layer = 0
+    # feasible points by non-domination layer
+    idx = remaining[feasible]
+    while idx.size:
+        mask = non_dominated(objs[idx])
+        rank[idx[mask]] = layer
+        idx = idx[~mask]
+        layer += 1
+    if not feasible.all():
+        rank[~feasible] = layer + violation[~feasible] / (1 + violation[~feasible].max())
+    return rank
+
+
+class AgingEvolution:
+    """Regularised (aging) evolution, multi-objective: the tournament winner is the sampled member with
+    the best constraint-domination rank within the sample; the oldest member dies each step."""
+
+    name = "evolution"
+
+    def __init__(self, choices: dict, objectives: Sequence[str], seed: int, population: int = 32,
+                 sample_size: int = 8, mutations: int = 1):
+        self.choices, self.objectives = choices, tuple(objectives)
+        self.rng = np.random.default_rng(seed)
+        self.population_size, self.sample_size, self.mutations = population, sample_size, mutations
+        self.population: list[tuple[dict, np.ndarray, float]] = []
+        self.asked = 0
+
+    def ask(self) -> dict:
+        self.asked += 1
+        if self.asked <= self.population_size or len(self.population) < 2:
+            return random_genome(self.choices, self.rng)
+        k = min(self.sample_size, len(self.population))
+        picks = self.rng.choice(len(self.population), size=k, replace=False)
+        objs = np.array([self.population[i][1] for i in picks])
+        viol = np.array([self.population[i][2] for i in picks])
+        rank = _rank_key(objs, viol)
+        best = picks[int(np.argmin(rank))]
+        return mutate(self.population[best][0], self.choices, self.rng, self.mutations)
+
+    def tell(self, genome: dict, metrics: dict) -> None:
+        objs = np.array([metrics[o] for o in self.objectives], dtype=float)
+        self.population.append((genome, objs, float(metrics.get("violation", 0.0))))
+        if len(self.population) > self.population_size:
+            self.population.pop(0)
+
+
+class NSGA2:
+    """NSGA-II from Optuna (its NSGAIISampler, driven through ask/tell with in-memory storage)."""
+
+    name = "nsga2"
+
+    def __init__(self, choices: dict, objectives: Sequence[str], seed: int, population: int = 32):
+        import optuna
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.choices, self.objectives = choices, tuple(objectives)
+        sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
+        self.study = optuna.create_study(directions=["minimize"] * len(self.objectives), sampler=sampler)
+        self.pending: dict[str, list] = {}
+
+    def ask(self) -> dict:
+        trial = self.study.ask()
+        genome = {k: _py(trial.suggest_categorical(k, list(v))) for k, v in self.choices.items()}
+        self.pending.setdefault(genome_key(genome), []).append(trial)
+        return genome
+
+    def tell(self, genome: dict, metrics: dict) -> None:
+        trial = self.pending[genome_key(genome)].pop(0)
+        trial.set_constraint("violation", float(metrics.get("violation", 0.0)))  # <= 0 is feasible
+        values = [float(metrics[o]) for o in self.objectives]
+        if not all(np.isfinite(values)):
+            values = [1e30] * len(values)
+        self.study.tell(trial, values)
+
+
+ALGORITHMS: dict[str, Callable] = {"random": RandomSearch, "evolution": AgingEvolution, "nsga2": NSGA2}
+
+
+# ------------------------------------------------------------------------------------- runner
+@dataclass
+class SearchResult:
+    genomes: list
+    metrics: list
+    objectives: tuple
+    evaluated: int = 0        # evaluations run in this call (the rest came from the journal)
+    replayed: int = 0
+
+    def objective_matrix(self) -> np.ndarray:
+        return np.array([[m[o] for o in self.objectives] for m in self.metrics], dtype=float)
+
+    @property
+    def feasible(self) -> np.ndarray:
+        return np.array([m.get("violation", 0.0) <= 0 for m in self.metrics], dtype=bool)
+
+    def front(self) -> list[int]:
+        """Indices of the feasible, non-dominated, distinct evaluations (hard constraints never violated)."""
+        objs = self.objective_matrix()
+        idx = np.nonzero(self.feasible & np.all(np.isfinite(objs), axis=1))[0]
+        if idx.size == 0:
+            return []
+        keep = idx[non_dominated(objs[idx])]
+        seen, out = set(), []
+        for i in keep:
+            k = genome_key(self.genomes[i])
+            if k not in seen:
+                seen.add(k)
+                out.append(int(i))
+        return out
+
+    def hypervolume_trace(self, reference: Sequence[float]) -> np.ndarray:
+        """Hypervolume of the feasible front after each evaluation."""
+        objs = self.objective_matrix()
+        feas = self.feasible & np.all(np.isfinite(objs), axis=1)
+        out = np.zeros(len(objs))
+        current = np.empty((0, objs.shape[1]))
+        hv = 0.0
+        ref = np.asarray(reference, dtype=float)
+        for i in range(len(objs)):
+            if feas[i] and np.all(objs[i] < ref):
+                current = np.vstack([current, objs[i]])
+                current = current[non_dominated(current)]
+                hv = hypervolume(current, ref)
+            out[i] = hv
+        return out
+
+
+def run_hash(problem_id: str, algorithm: str, seed: int, options: dict) -> str:
+    text = json.dumps({"problem": problem_id, "algorithm": algorithm, "seed": seed, "options": options},
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_search(problem: Problem, algorithm: str, budget: int, seed: int, journal_path=None,
+               batch_size: int = 16, options: dict | None = None, problem_id: str = "",
+               progress: bool = False) -> SearchResult:
+    """Run ``budget`` evaluations; with ``journal_path`` every finished evaluation is appended there and
+    a rerun with the same arguments resumes (replays what is recorded, evaluates the rest)."""
+    if algorithm not in ALGORITHMS:
+        raise SearchError(f"algorithm {algorithm!r}: expected one of {', '.join(ALGORITHMS)}")
+    if budget <= 0 or batch_size <= 0:
+        raise SearchError(f"budget and batch_size must be positive, got {budget} and {batch_size}")
+    options = dict(options or {})
+    algo = ALGORITHMS[algorithm](problem.choices, problem.objectives, seed, **options)
+    journal = None
+    replay: list[dict] = []
+    if journal_path is not None:
+        journal = Journal(journal_path, run_hash(problem_id, algorithm, seed, {**options, "batch": batch_size}),
+                          meta={"algorithm": algorithm, "seed": seed, "options": options, "problem": problem_id})
+        replay = journal.records
+    genomes, metrics = [], []
+    evaluated = replayed = 0
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=budget, desc=f"{algorithm} search", unit="eval")
+    while len(genomes) < budget:
+        n = min(batch_size, budget - len(genomes))
+        batch = [algo.ask() for _ in range(n)]
+        results: list = [None] * n
+        todo = []
+        for k, g in enumerate(batch):
+            j = len(genomes) + k
+            if j < len(replay):
+                if replay[j]["genome"] != g:
+                    raise JournalError(f"{journal.path}: record {j + 1} holds {replay[j]['genome']}, but the run "
+                                       f"asked for {g}; the problem or code changed since it was written")
+                results[k] = replay[j]["metrics"]
+                replayed += 1
+            else:
+                todo.append(k)
+        if todo:
+            fresh = problem.evaluate([batch[k] for k in todo])
+            for k, m in zip(todo, fresh):
+                m = {key: _py(v) for key, v in m.items()}
+                results[k] = m
+                if journal is not None:
+                    journal.append({"i": len(genomes) + k, "genome": batch[k], "metrics": m})
+                evaluated += 1
+        for g, m in zip(batch, results):
+            algo.tell(g, m)
+            genomes.append(g)
+            metrics.append(m)
+        if bar is not None:
+            bar.update(n)
+    if bar is not None:
+        bar.close()
+    return SearchResult(genomes, metrics, tuple(problem.objectives), evaluated, replayed)
