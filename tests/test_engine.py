@@ -282,6 +282,14 @@ def test_simulate_many_equals_simulate(neural_engine):
     assert zipped.latency_ms == pytest.approx([many.latency_ms[0, 0], many.latency_ms[1, 1]])
 
 
+def test_parallel_and_serial_drivers_are_distinct_functions():
+    # numba's on-disk cache is keyed by the Python function: two njit wrappers of one function would
+    # share a cache entry, and the "parallel" driver would silently load the serial machine code.
+    from accelsim.engine import kernels as K
+    assert K.run_pairs_parallel.py_func is not K.run_pairs_serial.py_func
+    assert K.run_pairs_parallel.targetoptions.get("parallel") and not K.run_pairs_serial.targetoptions.get("parallel")
+
+
 def test_simulate_many_parallel_path_matches_serial(neural_engine):
     hws = [neural_engine.replace(dram__bandwidth_gb_per_s=float(b)) for b in np.linspace(4, 64, 70)]
     net = accelsim.load_model("ibn_block")

@@ -378,29 +378,42 @@ def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out):
     out[O_MAP_EFF] = eff
 
 
-def _run_pairs(lay, layer_start, layer_end, hwt, macs_pe, vops, emac, pbytes, pair_net, pair_hw,
-              row_start, out):
-    """Evaluate every (network, hardware) pair; pair p's layers fill ``out[:, row_start[p]:...]``."""
+@njit(cache=True)
+def run_one_pair(lay, layer_start, layer_end, hwt, macs_pe, vops, emac, pbytes, n, h, row0, out):
+    """Every layer of network ``n`` on hardware ``h`` into ``out[:, row0:...]``."""
+    col = np.empty(N_OUT_FIELDS)
+    hw = hwt[:, h]
+    m_pe, v_op, e_mac = macs_pe[:, h], vops[:, h], emac[:, h]
+    for i in range(layer_start[n], layer_end[n]):
+        layer_cost(lay[:, i], hw, m_pe, v_op, e_mac, pbytes, col)
+        r = row0 + i - layer_start[n]
+        for f in range(N_OUT_FIELDS):
+            out[f, r] = col[f]
+
+
+# Two drivers: launching numba's thread pool costs milliseconds, so small batches (a single
+# simulate() call) run serially and large ones across cores. They must stay distinct functions:
+# numba's on-disk cache is keyed by function, and two njit wrappers of one function would share it.
+@njit(cache=True)
+def run_pairs_serial(lay, layer_start, layer_end, hwt, macs_pe, vops, emac, pbytes, pair_net, pair_hw,
+                     row_start, out):
+    for p in range(pair_net.shape[0]):
+        run_one_pair(lay, layer_start, layer_end, hwt, macs_pe, vops, emac, pbytes, pair_net[p], pair_hw[p],
+                     row_start[p], out)
+
+
+@njit(cache=True, parallel=True)
+def run_pairs_parallel(lay, layer_start, layer_end, hwt, macs_pe, vops, emac, pbytes, pair_net, pair_hw,
+                       row_start, out):
     for p in prange(pair_net.shape[0]):
-        n, h = pair_net[p], pair_hw[p]
-        col = np.empty(N_OUT_FIELDS)
-        hw = hwt[:, h]
-        m_pe, v_op, e_mac = macs_pe[:, h], vops[:, h], emac[:, h]
-        for i in range(layer_start[n], layer_end[n]):
-            layer_cost(lay[:, i], hw, m_pe, v_op, e_mac, pbytes, col)
-            r = row_start[p] + i - layer_start[n]
-            for f in range(N_OUT_FIELDS):
-                out[f, r] = col[f]
+        run_one_pair(lay, layer_start, layer_end, hwt, macs_pe, vops, emac, pbytes, pair_net[p], pair_hw[p],
+                     row_start[p], out)
 
 
-# One driver, compiled twice: launching numba's thread pool costs milliseconds, so small batches
-# (a single simulate() call) run serially and large ones across cores.
-run_pairs_serial = njit(cache=True)(_run_pairs)
-run_pairs_parallel = njit(cache=True, parallel=True)(_run_pairs)
 PARALLEL_MIN_PAIRS = 64
 
 
 def run_pairs(lay, layer_start, layer_end, hwt, macs_pe, vops, emac, pbytes, pair_net, pair_hw, row_start, out):
-    """Dispatch to the serial or the parallel driver by batch size."""
+    """Evaluate every (network, hardware) pair; pair p's layers fill ``out[:, row_start[p]:...]``."""
     fn = run_pairs_parallel if pair_net.shape[0] >= PARALLEL_MIN_PAIRS else run_pairs_serial
     fn(lay, layer_start, layer_end, hwt, macs_pe, vops, emac, pbytes, pair_net, pair_hw, row_start, out)
