@@ -210,9 +210,12 @@ def run_hash(problem_id: str, algorithm: str, seed: int, options: dict) -> str:
 
 def run_search(problem: Problem, algorithm: str, budget: int, seed: int, journal_path=None,
                batch_size: int = 16, options: dict | None = None, problem_id: str = "",
-               progress: bool = False) -> SearchResult:
+               progress: bool = False, runner=None) -> SearchResult:
     """Run ``budget`` evaluations; with ``journal_path`` every finished evaluation is appended there and
-    a rerun with the same arguments resumes (replays what is recorded, evaluates the rest)."""
+    a rerun with the same arguments resumes (replays what is recorded, evaluates the rest).
+
+    ``runner`` (see :mod:`codesign.runners`) decides where each batch is evaluated; the sequence of
+    results, and so the search, is the same for every runner."""
     if algorithm not in ALGORITHMS:
         raise SearchError(f"algorithm {algorithm!r}: expected one of {', '.join(ALGORITHMS)}")
     if budget <= 0 or batch_size <= 0:
@@ -247,7 +250,8 @@ def run_search(problem: Problem, algorithm: str, budget: int, seed: int, journal
             else:
                 todo.append(k)
         if todo:
-            fresh = problem.evaluate([batch[k] for k in todo])
+            pending = [batch[k] for k in todo]
+            fresh = runner.evaluate(problem, pending) if runner is not None else problem.evaluate(pending)
             for k, m in zip(todo, fresh):
                 m = {key: _py(v) for key, v in m.items()}
                 results[k] = m

@@ -124,3 +124,30 @@ def test_bad_arguments():
         run_search(Toy(), "sa", 10, seed=0)
     with pytest.raises(SearchError, match="budget and batch_size must be positive"):
         run_search(Toy(), "random", 0, seed=0)
+
+
+class Picklable(Toy):
+    pass
+
+
+@pytest.mark.parametrize("runner_name", ["processes", "ray"])
+def test_runners_give_the_same_search(runner_name):
+    from codesign.runners import make_runner
+    if runner_name == "ray":
+        pytest.importorskip("ray")
+    runner = make_runner(runner_name, workers=2)
+    try:
+        a = run_search(Picklable(), "evolution", 64, seed=5, batch_size=16, runner=runner)
+    finally:
+        runner.close()
+        if runner_name == "ray":
+            import ray
+            ray.shutdown()
+    b = run_search(Picklable(), "evolution", 64, seed=5, batch_size=16)
+    assert a.genomes == b.genomes and a.metrics == b.metrics
+
+
+def test_unknown_runner():
+    from codesign.runners import RunnerError, make_runner
+    with pytest.raises(RunnerError, match="runner 'spark': expected one of serial, processes, ray"):
+        make_runner("spark")
