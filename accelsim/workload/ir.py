@@ -34,7 +34,7 @@ class Layer:
     out_shape: tuple         # (H, W, C)
     kernel: tuple = (1, 1)   # (kh, kw); pooling window; upsample: (1,1) nearest, (2,2) bilinear
     stride: tuple = (1, 1)
-    padding: tuple = (0, 0)
+    padding: tuple = (0, 0)  # (ph, pw) each side; (top, bottom, left, right) when asymmetric
     groups: int = 1
     bias: bool = False
     activation: str = ""     # fused activation, free of cost
@@ -245,16 +245,18 @@ class NetworkBuilder:
     def conv(self, x: str, out_channels: int, kernel=1, stride=1, padding=None, groups: int = 1,
              activation: str = "", bias: bool = True, name: str | None = None,
              weight_precision: str | None = None, act_precision: str | None = None) -> str:
+        """kxk convolution; ``padding`` is None ('same' for odd kernels), an int, (ph, pw) or
+        (top, bottom, left, right)."""
         h, w, c = self.shape(x)
         kh, kw = _pair(kernel)
         sh, sw = _pair(stride)
-        ph, pw = (kh // 2, kw // 2) if padding is None else _pair(padding)
+        pad, (pt, pb, pl, pr) = _padding((kh // 2, kw // 2) if padding is None else padding)
         nm = self._name("conv", name)
         if out_channels <= 0 or groups <= 0 or c % groups or out_channels % groups:
             raise WorkloadError(f"network {self.name}: layer {nm!r}: channels {c}->{out_channels} "
                                 f"are not divisible by groups={groups}")
-        out = (conv_out(h, kh, sh, ph), conv_out(w, kw, sw, pw), int(out_channels))
-        return self._add(Layer(nm, "conv", (x,), (h, w, c), out, (kh, kw), (sh, sw), (ph, pw), groups, bias,
+        out = (_out_size(h, kh, sh, pt, pb), _out_size(w, kw, sw, pl, pr), int(out_channels))
+        return self._add(Layer(nm, "conv", (x,), (h, w, c), out, (kh, kw), (sh, sw), pad, groups, bias,
                                activation, **self._prec(weight_precision, act_precision)))
 
     def depthwise(self, x: str, kernel=3, stride=1, activation: str = "", name: str | None = None, **kw) -> str:
@@ -274,10 +276,10 @@ class NetworkBuilder:
         h, w, c = self.shape(x)
         kh, kw = _pair(kernel)
         sh, sw = _pair(stride if stride is not None else kernel)
-        ph, pw = _pair(padding)
-        out = (conv_out(h, kh, sh, ph), conv_out(w, kw, sw, pw), c)
+        pad, (pt, pb, pl, pr) = _padding(padding)
+        out = (_out_size(h, kh, sh, pt, pb), _out_size(w, kw, sw, pl, pr), c)
         return self._add(Layer(self._name(f"{kind}pool", name), "pool", (x,), (h, w, c), out, (kh, kw), (sh, sw),
-                               (ph, pw), act_precision=self.precision, weight_precision=self.weight_precision,
+                               pad, act_precision=self.precision, weight_precision=self.weight_precision,
                                attrs=(("kind", kind),)))
 
     def global_avg_pool(self, x: str, name: str | None = None) -> str:
@@ -339,14 +341,18 @@ class NetworkBuilder:
                                attrs=(("mode", mode),)))
 
     def matmul(self, a: str, b: str, transpose_b: bool = False, name: str | None = None) -> str:
-        """Activation x activation product: a is (T, 1, K), b is (K, 1, N) or (N, 1, K) with transpose_b."""
-        (t, one, k), (bh, _, bc) = self.shape(a), self.shape(b)
+        """Activation x activation product: a is (T, 1, K), b is (K, 1, N) or (N, 1, K) with transpose_b.
+
+        A batch of B independent products (attention heads) is a (T, B, K) x (K, B, N) -> (T, B, N)
+        layer: MACs T*B*K*N, and the second operand holds all B matrices.
+        """
+        (t, batch, k), (bh, bb, bc) = self.shape(a), self.shape(b)
         n, kb = (bh, bc) if transpose_b else (bc, bh)
         nm = self._name("matmul", name)
-        if one != 1 or kb != k:
+        if bb != batch or kb != k:
             raise WorkloadError(f"network {self.name}: layer {nm!r}: matmul shapes {self.shape(a)} x "
                                 f"{self.shape(b)} do not agree")
-        return self._add(Layer(nm, "matmul", (a, b), (t, 1, k), (t, 1, n), act_precision=self.precision,
+        return self._add(Layer(nm, "matmul", (a, b), (t, batch, k), (t, batch, n), act_precision=self.precision,
                                weight_precision=self.precision))
 
     # -- blocks --------------------------------------------------------------------------------
@@ -381,6 +387,21 @@ class NetworkBuilder:
 
     def build(self) -> Network:
         return Network(self.name, self.input_shape, tuple(self.layers), self.precision)
+
+
+def _padding(v) -> tuple:
+    """(padding as stored on the layer, (top, bottom, left, right)) from an int, a pair or a 4-tuple."""
+    if isinstance(v, (tuple, list)) and len(v) == 4:
+        t, b, l, r = (int(p) for p in v)
+        if t == b and l == r:
+            return (t, l), (t, b, l, r)
+        return (t, b, l, r), (t, b, l, r)
+    ph, pw = _pair(v)
+    return (ph, pw), (ph, ph, pw, pw)
+
+
+def _out_size(size: int, k: int, s: int, before: int, after: int) -> int:
+    return (size + before + after - k) // s + 1
 
 
 def _pair(v) -> tuple:

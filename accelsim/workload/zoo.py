@@ -1,7 +1,11 @@
-"""Model zoo built directly in the IR (no tracing), so networks are cheap to construct.
+"""Model zoo: ``load_model(name, **options)`` looks a model up in ``MODELS``.
 
-``load_model(name, **options)`` looks a model up in ``MODELS``. Each builder takes
-``resolution`` and ``precision`` and its own options (e.g. ``width`` for MobileNetV2).
+``mobilenet_v2``, ``ibn_block`` and ``fused_ibn_block`` are built directly in the IR (no tracing),
+so they are cheap to construct (the fast path for search). The other models are PyTorch modules
+(:mod:`accelsim.workload.torch_zoo`) imported with the torch.fx importer; torch is imported only
+when one of them is built. Each builder takes ``precision`` and, where it makes sense,
+``resolution`` and its own options (e.g. ``width`` for MobileNets, ``arch`` for NAS-Bench-201).
+``model_info()`` lists every model's default input shape, MACs and parameters.
 """
 
 from __future__ import annotations
@@ -60,11 +64,150 @@ def fused_ibn_block(resolution: int = 56, channels: int = 24, out_channels: int 
     return b.build()
 
 
+# ---- PyTorch zoo, imported with torch.fx ----------------------------------------------------------
+def _traced(make_module, input_shape, name: str, precision: str) -> Network:
+    from .torch_import import from_torch
+    try:
+        module = make_module()
+    except ValueError as exc:  # a bad builder option (unknown variant, malformed arch string)
+        raise WorkloadError(f"model {name}: {exc}") from None
+    return from_torch(module, input_shape, name=name, precision=precision)
+
+
+def mobilenet_v2_torch(width: float = 1.0, resolution: int = 224, num_classes: int = 1000,
+                       precision: str = "int8") -> Network:
+    """MobileNetV2 as a PyTorch module via torch.fx (same layers as mobilenet_v2): 300 M MACs, 3.5 M params."""
+    from . import torch_zoo as tz
+    return _traced(lambda: tz.MobileNetV2(width, num_classes), (3, resolution, resolution),
+                   f"mobilenet_v2_torch_{width:g}_{resolution}", precision)
+
+
+def mobilenet_v3_large(width: float = 1.0, resolution: int = 224, num_classes: int = 1000,
+                       precision: str = "int8") -> Network:
+    """MobileNetV3-Large (Howard et al. 2019): 217 M MACs, 5.47 M params at 224 (paper: 219 M, 5.4 M)."""
+    from . import torch_zoo as tz
+    return _traced(lambda: tz.MobileNetV3("large", width, num_classes), (3, resolution, resolution),
+                   f"mobilenet_v3_large_{width:g}_{resolution}", precision)
+
+
+def mobilenet_v3_small(width: float = 1.0, resolution: int = 224, num_classes: int = 1000,
+                       precision: str = "int8") -> Network:
+    """MobileNetV3-Small (Howard et al. 2019): 56.5 M MACs, 2.54 M params at 224 (paper: 56 M, 2.5 M)."""
+    from . import torch_zoo as tz
+    return _traced(lambda: tz.MobileNetV3("small", width, num_classes), (3, resolution, resolution),
+                   f"mobilenet_v3_small_{width:g}_{resolution}", precision)
+
+
+def efficientnet_b0(resolution: int = 224, num_classes: int = 1000, precision: str = "int8") -> Network:
+    """EfficientNet-B0 (Tan & Le 2019): 386 M MACs, 5.27 M params at 224 (paper: 0.39 B, 5.3 M)."""
+    from . import torch_zoo as tz
+    return _traced(lambda: tz.EfficientNetB0(num_classes), (3, resolution, resolution),
+                   f"efficientnet_b0_{resolution}", precision)
+
+
+def efficientnet_edgetpu_s(resolution: int = 224, num_classes: int = 1000, precision: str = "int8") -> Network:
+    """EfficientNet-EdgeTPU-S (fused IBN early stages): 1.79 G MACs, 5.41 M params at 224."""
+    from . import torch_zoo as tz
+    return _traced(lambda: tz.EfficientNetEdgeTPUS(num_classes), (3, resolution, resolution),
+                   f"efficientnet_edgetpu_s_{resolution}", precision)
+
+
+def mnasnet_a1(resolution: int = 224, num_classes: int = 1000, precision: str = "int8") -> Network:
+    """MnasNet-A1 (Tan et al. 2019): 312 M MACs, 3.87 M params at 224 (paper: 312 M, 3.9 M)."""
+    from . import torch_zoo as tz
+    return _traced(lambda: tz.MnasNetA1(num_classes), (3, resolution, resolution),
+                   f"mnasnet_a1_{resolution}", precision)
+
+
+def resnet18(resolution: int = 224, num_classes: int = 1000, precision: str = "int8") -> Network:
+    """ResNet-18 (He et al. 2016): 1.81 G MACs, 11.7 M params at 224."""
+    from . import torch_zoo as tz
+    return _traced(lambda: tz.ResNet(tz.BasicBlock, (2, 2, 2, 2), num_classes), (3, resolution, resolution),
+                   f"resnet18_{resolution}", precision)
+
+
+def resnet50(resolution: int = 224, num_classes: int = 1000, precision: str = "int8") -> Network:
+    """ResNet-50 v1.5 (stride on the 3x3 conv): 4.09 G MACs, 25.5 M params at 224."""
+    from . import torch_zoo as tz
+    return _traced(lambda: tz.ResNet(tz.Bottleneck, (3, 4, 6, 3), num_classes), (3, resolution, resolution),
+                   f"resnet50_{resolution}", precision)
+
+
+def ds_cnn(size: str = "s", frames: int = 49, coefficients: int = 10, num_classes: int = 12,
+           precision: str = "int8") -> Network:
+    """DS-CNN keyword spotter (Zhang et al. 2017, size s/m/l) on 49x10 MFCCs: S 2.7 M MACs, 22.6 K params."""
+    from . import torch_zoo as tz
+    return _traced(lambda: tz.DSCNN(size, num_classes, frames, coefficients), (1, frames, coefficients),
+                   f"ds_cnn_{size}", precision)
+
+
+def ssdlite_mobilenet_v2(resolution: int = 320, num_classes: int = 81, width: float = 1.0,
+                         precision: str = "int8") -> Network:
+    """SSDLite detector on MobileNetV2 (Sandler et al. 2018) at 320x320: 0.79 G MACs, 4.31 M params."""
+    from . import torch_zoo as tz
+    return _traced(lambda: tz.SSDLiteMobileNetV2(num_classes, width), (3, resolution, resolution),
+                   f"ssdlite_mobilenet_v2_{resolution}", precision)
+
+
+def lraspp_mobilenet_v3(resolution: int = 520, num_classes: int = 21, precision: str = "int8") -> Network:
+    """LR-ASPP segmentation on dilated MobileNetV3-Large at 520x520: 2.09 G MACs, 3.21 M params."""
+    from . import torch_zoo as tz
+    return _traced(lambda: tz.LRASPPMobileNetV3(num_classes), (3, resolution, resolution),
+                   f"lraspp_mobilenet_v3_{resolution}", precision)
+
+
+def vit_tiny(resolution: int = 224, depth: int = 12, num_classes: int = 1000, precision: str = "int8") -> Network:
+    """ViT-Ti/16 (DeiT-Ti sizes; attention as matmul layers): 1.25 G MACs, 5.67 M params at 224, depth 12."""
+    from . import torch_zoo as tz
+    return _traced(lambda: tz.ViT(resolution, depth=depth, num_classes=num_classes), (3, resolution, resolution),
+                   f"vit_tiny_{resolution}_d{depth}", precision)
+
+
+def nb201(arch: str | None = None, resolution: int = 32, num_classes: int = 10, precision: str = "int8") -> Network:
+    """NAS-Bench-201 cell network from an arch string ('|op~0|+|op~0|op~1|+|op~0|op~1|op~2|'), CIFAR 32x32."""
+    from . import torch_zoo as tz
+    arch = arch or tz.NB201_DEFAULT_ARCH
+    return _traced(lambda: tz.NB201Net(arch, num_classes=num_classes), (3, resolution, resolution),
+                   "nb201", precision)
+
+
 MODELS: dict[str, Callable[..., Network]] = {
     "mobilenet_v2": mobilenet_v2,
     "ibn_block": ibn_block,
     "fused_ibn_block": fused_ibn_block,
+    "mobilenet_v2_torch": mobilenet_v2_torch,
+    "mobilenet_v3_large": mobilenet_v3_large,
+    "mobilenet_v3_small": mobilenet_v3_small,
+    "efficientnet_b0": efficientnet_b0,
+    "efficientnet_edgetpu_s": efficientnet_edgetpu_s,
+    "mnasnet_a1": mnasnet_a1,
+    "resnet18": resnet18,
+    "resnet50": resnet50,
+    "ds_cnn": ds_cnn,
+    "ssdlite_mobilenet_v2": ssdlite_mobilenet_v2,
+    "lraspp_mobilenet_v3": lraspp_mobilenet_v3,
+    "vit_tiny": vit_tiny,
+    "nb201": nb201,
 }
+
+_INFO_CACHE: dict = {}
+
+
+def model_info(names=None) -> dict:
+    """``{name: {"input_shape": (H, W, C), "macs": int, "params": int, "layers": int}}`` at default options.
+
+    Builds each model once per process (the traced ones take ~0.1-0.5 s each) and caches the result.
+    """
+    out = {}
+    for name in (MODELS if names is None else names):
+        if name not in MODELS:
+            raise WorkloadError(f"model {name}: unknown model; known models: {', '.join(MODELS)}")
+        if name not in _INFO_CACHE:
+            net = MODELS[name]()
+            _INFO_CACHE[name] = {"input_shape": tuple(net.input_shape), "macs": int(net.macs),
+                                 "params": int(net.params), "layers": len(net.layers)}
+        out[name] = dict(_INFO_CACHE[name])
+    return out
 
 
 def load_model(name: str, **options) -> Network:

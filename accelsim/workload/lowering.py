@@ -1,0 +1,399 @@
+"""Lowering of an imported operator graph (from torch.fx or ONNX) to the Network IR.
+
+Both importers first translate their graph into a list of :class:`Op` in topological order, each
+with the framework's output shape (batch first, NCHW for images). :func:`lower` then
+
+- drops identities (dropout, ``nn.Identity``), computes a repeated activation of one tensor once,
+  and folds zero padding into the conv/pool it feeds;
+- folds a batch norm into the conv/linear before it when that conv/linear feeds nothing else (no layer;
+  the conv gets a bias); any other batch norm is a standalone vector layer;
+- fuses an element-wise activation into the conv/linear/add before it when it is that layer's sole
+  consumer (free); otherwise the activation is a standalone vector layer;
+- treats flatten/reshape/view/permute/transpose as free: a tensor keeps its IR layout until a
+  consumer needs another one, and then a zero-cost reshape layer is inserted.
+
+Tensor layouts: an NCHW tensor (batch 1) is (H, W, C) in the IR; any other tensor is
+(product of leading dims, 1, last dim), so a linear over (1, T, C) tokens is a 1x1 conv on (T, 1, C).
+A (.., B, T, K) x (.., B, K, N) matmul is a batched IR matmul (T, B, K) x (K, B, N).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+
+from ..errors import WorkloadError
+from .ir import INPUT, Network, NetworkBuilder
+
+# Element-wise activations that may fuse into the conv/linear/add producing their input.
+FUSIBLE = frozenset({"relu", "relu6", "hardswish", "hardsigmoid", "silu", "gelu", "sigmoid", "tanh",
+                     "leaky_relu", "elu", "mish", "hardtanh", "clip"})
+
+
+@dataclass
+class Op:
+    """One imported operator.
+
+    ``kind`` is one of: conv, linear, bn, act, pool, mean, pad, add, sub, mul, const, concat,
+    upsample, view, identity, matmul. ``inputs`` are the value ids of its tensor operands (the
+    network input is ``"input"``); ``value`` is the id of its output; ``shape`` is the framework's
+    output shape; ``label`` is the preferred IR layer name and ``where`` says where the op came from.
+    """
+
+    value: str
+    kind: str
+    inputs: tuple
+    shape: tuple
+    label: str
+    where: str
+    attrs: dict = field(default_factory=dict)
+
+
+def ir_shape(shape) -> tuple:
+    """Default IR layout of a framework tensor shape (see the module docstring)."""
+    s = tuple(int(v) for v in shape)
+    if len(s) == 4:
+        n, c, h, w = s
+        return (n * h, w, c)
+    if not s:
+        return (1, 1, 1)
+    if len(s) == 1:
+        return (1, 1, s[0])
+    return (prod(s[:-1]), 1, s[-1])
+
+
+def lower(ops: list, input_shape, outputs, name: str, precision: str = "int8", source: str = "import",
+          supported: str = "") -> Network:
+    """Build a Network from imported ops; ``input_shape`` is the framework's input shape (batch 1).
+
+    Errors read ``{source}({name}): {what} at {op.where}; supported ops: {supported}``.
+    """
+    return _Lowering(ops, tuple(input_shape), tuple(outputs), name, precision, source, supported).run()
+
+
+class _Lowering:
+    def __init__(self, ops, input_shape, outputs, name, precision, source, supported):
+        self.name, self.source, self.supported = name, source, supported
+        if input_shape[0] != 1:
+            raise WorkloadError(f"{source}({name}): batch size must be 1, got input shape {input_shape}")
+        self.b = NetworkBuilder(name, ir_shape(input_shape), precision)
+        self.shape = {INPUT: input_shape}
+        self.ir = {INPUT: INPUT}
+        self.reshaped: dict = {}
+        self.used_names = {INPUT}
+        self.ops, self.outputs = self._resolve_identities(ops, outputs)
+
+    def fail(self, op: Op, what: str) -> WorkloadError:
+        tail = f"; supported ops: {self.supported}" if self.supported else ""
+        return WorkloadError(f"{self.source}({self.name}): {what} at {op.where}{tail}")
+
+    # -- graph rewrites before emission --------------------------------------------------------
+    @staticmethod
+    def _resolve_identities(ops, outputs):
+        alias = {}
+
+        def res(v):
+            while v in alias:
+                v = alias[v]
+            return v
+
+        kept, seen = [], {}
+        for op in ops:
+            op.inputs = tuple(res(v) for v in op.inputs)
+            # the same activation applied twice to one tensor is computed once (as a compiler would)
+            key = ("act", op.attrs.get("kind"), op.inputs) if op.kind == "act" else None
+            if op.kind == "identity":
+                alias[op.value] = op.inputs[0]
+            elif key is not None and key in seen:
+                alias[op.value] = seen[key]
+            else:
+                if key is not None:
+                    seen[key] = op.value
+                kept.append(op)
+        return kept, tuple(res(v) for v in outputs)
+
+    def _plan(self):
+        """Fold pads and batch norms, fuse activations; returns the value -> value aliases."""
+        consumers: dict = {}
+        for op in self.ops:
+            for v in op.inputs:
+                consumers.setdefault(v, []).append(op)
+        users = {v: len(c) + self.outputs.count(v) for v, c in consumers.items()}
+        for v in self.outputs:
+            users.setdefault(v, 1)
+        alias, owner, skip = {}, {}, set()
+        for op in self.ops:
+            if op.kind == "pad":
+                nxt = consumers.get(op.value, [])
+                if len(nxt) != 1 or users[op.value] != 1 or nxt[0].kind not in ("conv", "pool") \
+                        or nxt[0].inputs[0] != op.value:
+                    raise self.fail(op, "unsupported op: padding that does not feed exactly one conv or pool")
+                t, b, l, r = op.attrs["pads"]
+                pt, pb, pl, pr = nxt[0].attrs.get("padding", (0, 0, 0, 0))
+                nxt[0].attrs["padding"] = (pt + t, pb + b, pl + l, pr + r)
+                nxt[0].inputs = (op.inputs[0],) + nxt[0].inputs[1:]
+                skip.add(id(op))
+            elif op.kind in ("conv", "linear", "add"):
+                owner[op.value] = op
+            elif op.kind == "bn":
+                src = owner.get(op.inputs[0])
+                if src is not None and src.kind in ("conv", "linear") and users.get(op.inputs[0]) == 1 \
+                        and not src.attrs.get("act") and not src.attrs.get("bn"):
+                    src.attrs["bias"] = True
+                    src.attrs["bn"] = True
+                    alias[op.value] = op.inputs[0]
+                    owner[op.value] = src
+                    skip.add(id(op))
+            elif op.kind == "act" and op.attrs["kind"] in FUSIBLE:
+                src = owner.get(op.inputs[0])
+                if src is not None and users.get(op.inputs[0]) == 1 and not src.attrs.get("act"):
+                    src.attrs["act"] = op.attrs["kind"]
+                    alias[op.value] = op.inputs[0]
+                    owner[op.value] = src
+                    skip.add(id(op))
+        self.ops = [op for op in self.ops if id(op) not in skip]
+        return alias
+
+    # -- helpers -------------------------------------------------------------------------------
+    def unique(self, label: str) -> str:
+        label = label or "layer"
+        nm, i = label, 0
+        while nm in self.used_names:
+            i += 1
+            nm = f"{label}_{i}"
+        self.used_names.add(nm)
+        return nm
+
+    def need(self, value: str, shape: tuple) -> str:
+        """The IR tensor holding ``value`` in layout ``shape`` (a free reshape when the layout differs)."""
+        cur = self.ir[value]
+        shape = tuple(int(s) for s in shape)
+        if self.b.shape(cur) == shape:
+            return cur
+        key = (cur, shape)
+        if key not in self.reshaped:
+            label = cur if cur != INPUT else "input"
+            self.reshaped[key] = self.b.reshape(cur, shape, name=self.unique(f"{label}.reshape"))
+        return self.reshaped[key]
+
+    def image(self, op: Op, value: str) -> str:
+        s = self.shape[value]
+        if len(s) != 4 or s[0] != 1:
+            raise self.fail(op, f"unsupported op: {op.kind} on a tensor of shape "
+                                f"{tuple(s)} (expected NCHW with batch 1)")
+        return self.need(value, ir_shape(s))
+
+    def check(self, op: Op, layer: str, expected: tuple):
+        got = self.b.shape(layer)
+        if got != tuple(expected):
+            raise self.fail(op, f"IR shape {got} of layer {layer!r} does not match the framework's {tuple(expected)}")
+
+    # -- emission ------------------------------------------------------------------------------
+    def run(self) -> Network:
+        alias = self._plan()
+        for op in self.ops:
+            for v in op.inputs:
+                if v not in self.ir:
+                    # the output of a folded batch norm or fused activation is its producer's output
+                    v0 = v
+                    while v0 in alias:
+                        v0 = alias[v0]
+                    if v0 not in self.ir:
+                        raise self.fail(op, f"operand {v!r} has no producer")
+                    self.ir[v], self.shape[v] = self.ir[v0], self.shape[v0]
+            getattr(self, "_" + op.kind)(op)
+        if not self.b.layers:
+            raise WorkloadError(f"{self.source}({self.name}): the model has no layers to simulate")
+        return self.b.build()
+
+    def _conv(self, op: Op):
+        a = op.attrs
+        x = self.image(op, op.inputs[0])
+        h, w, _ = self.b.shape(x)
+        kh, kw = a["kernel"]
+        sh, sw = a["stride"]
+        dh, dw = a.get("dilation", (1, 1))
+        t, bt, l, r = a.get("padding", (0, 0, 0, 0))
+        # The IR conv has no dilation: a dilated kxk conv does the MACs of a plain kxk conv with the same
+        # output, so the padding shrinks by what the dilation added to the kernel's extent.
+        t, bt = _undilate(t, bt, dh, kh)
+        l, r = _undilate(l, r, dw, kw)
+        oh, ow = op.shape[2], op.shape[3]
+        bt = _fit(h, kh, sh, t, bt, oh)
+        r = _fit(w, kw, sw, l, r, ow)
+        if min(t, bt, l, r) < 0:
+            raise self.fail(op, f"unsupported op: conv {kh}x{kw} dilation {dh}x{dw} with too little padding")
+        y = self.b.conv(x, a["out_channels"], (kh, kw), (sh, sw), (t, bt, l, r), a.get("groups", 1),
+                        activation=a.get("act", ""), bias=bool(a.get("bias")), name=self.unique(op.label))
+        self.check(op, y, ir_shape(op.shape))
+        self.ir[op.value], self.shape[op.value] = y, tuple(op.shape)
+
+    def _linear(self, op: Op):
+        s = self.shape[op.inputs[0]]
+        x = self.need(op.inputs[0], (prod(s[:-1]), 1, s[-1]))
+        y = self.b.conv(x, op.attrs["out_features"], 1, 1, 0, activation=op.attrs.get("act", ""),
+                        bias=bool(op.attrs.get("bias")), name=self.unique(op.label))
+        self.check(op, y, (prod(op.shape[:-1]), 1, op.shape[-1]))
+        self.ir[op.value], self.shape[op.value] = y, tuple(op.shape)
+
+    def _pool(self, op: Op):
+        a = op.attrs
+        x = self.image(op, op.inputs[0])
+        h, w, _ = self.b.shape(x)
+        oh, ow = op.shape[2], op.shape[3]
+        kind = a["kind"]
+        if a.get("adaptive"):
+            if (oh, ow) == (1, 1):
+                kernel, stride = (h, w), (1, 1)
+            else:
+                # adaptive windows differ in size by at most one; use the common stride and the
+                # window that yields the requested output
+                stride = (max(1, h // oh), max(1, w // ow))
+                kernel = (h - (oh - 1) * stride[0], w - (ow - 1) * stride[1])
+            pads = (0, 0, 0, 0)
+        else:
+            kernel, stride, pads = a["kernel"], a["stride"], a.get("padding", (0, 0, 0, 0))
+        kh, kw = kernel
+        sh, sw = stride
+        t, bt, l, r = pads
+        dh, dw = a.get("dilation", (1, 1))
+        t, bt = _undilate(t, bt, dh, kh)
+        l, r = _undilate(l, r, dw, kw)
+        bt = _fit(h, kh, sh, t, bt, oh)   # ceil_mode adds a partial window at the end
+        r = _fit(w, kw, sw, l, r, ow)
+        y = self.b.pool(x, (kh, kw), (sh, sw), (t, bt, l, r), kind=kind, name=self.unique(op.label))
+        self.check(op, y, ir_shape(op.shape))
+        self.ir[op.value], self.shape[op.value] = y, tuple(op.shape)
+
+    def _mean(self, op: Op):
+        s = self.shape[op.inputs[0]]
+        dims = sorted({d % len(s) for d in op.attrs["dims"]}) if op.attrs["dims"] is not None \
+            else list(range(1, len(s)))
+        if 0 in dims and s[0] != 1:
+            raise self.fail(op, "unsupported op: mean over the batch dimension")
+        dims = [d for d in dims if d != 0] or [0]
+        if len(s) == 4 and dims == [2, 3]:
+            x = self.need(op.inputs[0], ir_shape(s))
+            y = self.b.pool(x, (s[2], s[3]), (1, 1), 0, kind="avg", name=self.unique(op.label))
+        else:
+            if dims != list(range(dims[0], dims[-1] + 1)):
+                raise self.fail(op, f"unsupported op: mean over non-adjacent dims {dims}")
+            outer, red, inner = prod(s[:dims[0]]), prod(s[dims[0]:dims[-1] + 1]), prod(s[dims[-1] + 1:])
+            x = self.need(op.inputs[0], (red, outer, inner))
+            y = self.b.pool(x, (red, 1), (red, 1), 0, kind="avg", name=self.unique(op.label))
+        self.ir[op.value], self.shape[op.value] = y, tuple(op.shape)
+
+    def _pad(self, op: Op):  # only reached if _plan did not fold it
+        raise self.fail(op, "unsupported op: padding that does not feed a conv or pool")
+
+    def _bn(self, op: Op):
+        self._elementwise(op, "batchnorm")
+
+    def _act(self, op: Op):
+        self._elementwise(op, op.attrs["kind"])
+
+    def _const(self, op: Op):
+        if tuple(op.shape) != tuple(self.shape[op.inputs[0]]):
+            raise self.fail(op, f"unsupported op: {op.attrs['kind']} with a constant that broadcasts "
+                                f"{tuple(self.shape[op.inputs[0]])} to {tuple(op.shape)}")
+        self._elementwise(op, op.attrs["kind"] + "_const")
+
+    def _elementwise(self, op: Op, kind: str):
+        x = self.ir[op.inputs[0]]
+        y = self.b.activation(x, kind, name=self.unique(op.label))
+        self.ir[op.value], self.shape[op.value] = y, tuple(op.shape)
+
+    def _add(self, op: Op, kind: str = "add"):
+        a, b = op.inputs
+        sa, sb = self.shape[a], self.shape[b]
+        if tuple(sa) != tuple(sb):
+            raise self.fail(op, f"unsupported op: {kind} broadcasting {tuple(sa)} with {tuple(sb)}")
+        layout = self._common_layout(a, b)
+        y = self.b.add(self.need(a, layout), self.need(b, layout), activation=op.attrs.get("act", ""),
+                       name=self.unique(op.label))
+        self.ir[op.value], self.shape[op.value] = y, tuple(op.shape)
+
+    def _common_layout(self, a: str, b: str) -> tuple:
+        """Layout for an element-wise op on two same-shape tensors: the default one if either operand
+        already has it (so views settle where the framework graph put them), else the first operand's."""
+        canonical = ir_shape(self.shape[a])
+        if canonical in (self.b.shape(self.ir[a]), self.b.shape(self.ir[b])):
+            return canonical
+        return self.b.shape(self.ir[a])
+
+    def _sub(self, op: Op):
+        self._add(op, "sub")
+
+    def _mul(self, op: Op):
+        a, b = op.inputs
+        sa, sb = tuple(self.shape[a]), tuple(self.shape[b])
+        if sa == sb:
+            layout = self._common_layout(a, b)
+            y = self.b.mul(self.need(a, layout), self.need(b, layout), name=self.unique(op.label))
+        else:
+            full, gate = (a, b) if prod(sa) >= prod(sb) else (b, a)
+            fs, gs = ir_shape(self.shape[full]), ir_shape(self.shape[gate])
+            if tuple(op.shape) != tuple(self.shape[full]) or gs[:2] != (1, 1) or gs[2] != fs[2]:
+                raise self.fail(op, f"unsupported op: mul broadcasting {sa} with {sb} (only per-channel "
+                                    "gates such as squeeze-excite broadcast)")
+            y = self.b.mul(self.need(full, fs), self.need(gate, gs), name=self.unique(op.label))
+        self.ir[op.value], self.shape[op.value] = y, tuple(op.shape)
+
+    def _concat(self, op: Op):
+        shapes = [tuple(self.shape[v]) for v in op.inputs]
+        rank = len(shapes[0])
+        dim = op.attrs["dim"] % rank
+        if rank == 4 and dim == 1:
+            parts = [self.need(v, ir_shape(s)) for v, s in zip(op.inputs, shapes)]
+        elif dim == 0 and any(s[0] != 1 for s in shapes):
+            raise self.fail(op, "unsupported op: concatenation along the batch dimension")
+        else:
+            # contiguous memory view: everything before ``dim`` is the outer extent
+            parts = [self.need(v, (prod(s[:dim]), 1, prod(s[dim:]))) for v, s in zip(op.inputs, shapes)]
+        y = self.b.concat(*parts, name=self.unique(op.label))
+        self.ir[op.value], self.shape[op.value] = y, tuple(op.shape)
+
+    def _upsample(self, op: Op):
+        mode = op.attrs["mode"]
+        if mode in ("nearest", "nearest-exact"):
+            mode = "nearest"
+        elif mode in ("bilinear", "linear"):
+            mode = "bilinear"
+        else:
+            raise self.fail(op, f"unsupported op: upsample mode {mode!r} (nearest and bilinear are supported)")
+        x = self.image(op, op.inputs[0])
+        y = self.b.upsample(x, mode=mode, size=(op.shape[2], op.shape[3]), name=self.unique(op.label))
+        self.ir[op.value], self.shape[op.value] = y, tuple(op.shape)
+
+    def _view(self, op: Op):
+        if prod(op.shape) != prod(self.shape[op.inputs[0]]):
+            raise self.fail(op, f"unsupported op: view from {tuple(self.shape[op.inputs[0]])} to "
+                                f"{tuple(op.shape)} changes the element count")
+        self.ir[op.value], self.shape[op.value] = self.ir[op.inputs[0]], tuple(op.shape)
+
+    def _matmul(self, op: Op):
+        a, b = op.inputs
+        sa, sb = tuple(self.shape[a]), tuple(self.shape[b])
+        if len(sa) < 2 or len(sb) < 2:
+            raise self.fail(op, f"unsupported op: matmul of {sa} and {sb} (both operands need 2+ dims)")
+        (t, k), (k2, n) = sa[-2:], sb[-2:]
+        batch_a, batch_b = prod(sa[:-2]), prod(sb[:-2])
+        if batch_a != batch_b or k != k2:
+            raise self.fail(op, f"unsupported op: matmul of {sa} and {sb} (batch dims must match)")
+        y = self.b.matmul(self.need(a, (t, batch_a, k)), self.need(b, (k, batch_a, n)), name=self.unique(op.label))
+        self.ir[op.value], self.shape[op.value] = y, tuple(op.shape)
+
+
+def _undilate(before: int, after: int, dilation: int, k: int) -> tuple:
+    extra = (dilation - 1) * (k - 1)
+    cut = extra // 2
+    return before - cut, after - (extra - cut)
+
+
+def _fit(size: int, k: int, s: int, before: int, after: int, expected: int) -> int:
+    """The end padding that makes the output size ``expected`` (ceil_mode, odd 'same' padding)."""
+    for extra in range(0, s + 1):
+        for a in (after + extra, after - extra):
+            if (size + before + a - k) // s + 1 == expected:
+                return a
+    return after
