@@ -123,6 +123,47 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_system(args) -> int:
+    import json
+
+    from . import system
+    from .config import available_hardware
+    scenario = system.load_scenario(args.scenario)
+    if args.policy or args.preemption is not None:
+        sched = scenario.scheduler
+        scenario = scenario.replace(scheduler=system.SchedulerSpec(
+            args.policy or sched.policy, sched.preemption if args.preemption is None else args.preemption))
+    if not 0.0 <= args.max_miss <= 1.0:
+        raise AccelsimError(f"--max-miss {args.max_miss:g}: expected a fraction between 0 and 1")
+    window = system.parse_duration(args.gantt_window, "--gantt-window") if args.gantt_window else None
+    if args.sweep is not None:
+        if args.hw:
+            raise AccelsimError("give --hw (one config) or --sweep (several), not both")
+        if args.trace or args.gantt:
+            raise AccelsimError("--trace and --gantt describe one run; use them with --hw, not --sweep")
+        names = args.sweep or list(available_hardware())
+        rows = system.sweep(scenario, names, duration=args.duration, seed=args.seed, progress=True)
+        print(system.sweep_table(rows, args.max_miss))
+        if args.json:
+            best = system.smallest_meeting(rows, args.max_miss)
+            data = {"scenario": scenario.name, "max_miss": args.max_miss,
+                    "smallest_meeting": best.hardware if best else None,
+                    "rows": [{"hardware": r.hardware, "area_mm2": r.area_mm2, "error": r.error,
+                              "meets": r.meets(args.max_miss), **(r.result.to_dict() if r.result else {})}
+                             for r in rows]}
+            write_atomic(args.json, json.dumps(data, indent=1))
+        return 0
+    result = system.simulate_system(scenario, args.hw or "neural_engine", duration=args.duration, seed=args.seed)
+    print(result.table())
+    if args.json:
+        write_atomic(args.json, result.to_json())
+    if args.trace:
+        write_atomic(args.trace, result.chrome_trace_json())
+    if args.gantt:
+        system.plot_gantt(result, args.gantt, window)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="accelsim", description="Cycle-approximate neural-engine simulator.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -151,6 +192,30 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--hw", nargs="+", required=True, help="hardware config names or paths")
     workload_args(c)
     c.set_defaults(func=cmd_compare)
+
+    sy = sub.add_parser("system", help="several models sharing one engine: latency, deadlines, utilisation",
+                        description="Run a scenario (streams of requests with arrivals, deadlines and priorities) "
+                                    "on one hardware config and print per-stream throughput, latency percentiles, "
+                                    "deadline misses and utilisation; or sweep it over several configs.")
+    sy.add_argument("--scenario", required=True, metavar="FILE",
+                    help="scenario YAML, or a name from experiments/scenarios/ (e.g. smart_display)")
+    sy.add_argument("--hw", help="hardware config name or path (default neural_engine)")
+    sy.add_argument("--sweep", nargs="*", metavar="HW",
+                    help="run on each of these configs (none given: every shipped config), one row each, and "
+                         "name the smallest (by area) on which every stream meets its deadlines")
+    sy.add_argument("--max-miss", type=float, default=0.0, metavar="FRACTION",
+                    help="with --sweep: a stream meets its deadlines if its miss rate is at most this (default 0)")
+    sy.add_argument("--duration", help="simulated time with a unit, e.g. 10s or 500ms (default: the scenario's)")
+    sy.add_argument("--seed", type=int, help="seed for arrivals (default: the scenario's)")
+    sy.add_argument("--policy", choices=("fifo", "priority", "edf"), help="override the scenario's scheduler policy")
+    sy.add_argument("--preemption", action=argparse.BooleanOptionalAction, default=None,
+                    help="override the scenario's preemption at layer boundaries")
+    sy.add_argument("--json", metavar="FILE", help="write per-stream and system statistics as JSON")
+    sy.add_argument("--trace", metavar="FILE.json",
+                    help="write a Chrome-trace / Perfetto timeline (engine, DRAM, host CPU, one track per stream)")
+    sy.add_argument("--gantt", metavar="FILE.png", help="write a Gantt chart of the first --gantt-window")
+    sy.add_argument("--gantt-window", metavar="TIME", help="time span the Gantt chart shows (default 500ms)")
+    sy.set_defaults(func=cmd_system)
 
     ls = sub.add_parser("list", help="list hardware configs and models")
     ls.set_defaults(func=cmd_list)

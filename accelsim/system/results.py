@@ -1,0 +1,209 @@
+"""What a system run produced: per-request times, layer logs, and the statistics drawn from them.
+
+All statistics are over the simulated window [0, duration):
+
+- throughput: requests completed in the window / duration;
+- latency (p50/p95/p99/mean): completion - arrival, over completed requests;
+- queueing delay: first layer start - arrival, over started requests;
+- deadline-miss rate: requests that completed late, or were still unfinished when their deadline
+  passed inside the window, over all requests whose outcome is known by the end of the window
+  (requests still in flight with their deadline beyond the window are not counted either way);
+- utilisation: engine busy time / duration; host busy core time / (cores x duration); DRAM bytes
+  moved (engine, host and background) / (bandwidth x duration).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from .scenario import Scenario
+from .units import format_duration
+
+
+def fmt(value: float, width: int, spec: str = ".3f") -> str:
+    """Right-aligned number, or '-' when there is none (no request completed)."""
+    return f"{'-':>{width}}" if value != value else f"{value:>{width}{spec}}"
+
+
+def _pct(x: np.ndarray, q: float) -> float:
+    return float(np.percentile(x, q)) if x.size else float("nan")
+
+
+@dataclass(frozen=True, eq=False)
+class StreamRecord:
+    """Per-request times of one stream, in seconds (NaN: not started / not finished in the window)."""
+
+    name: str
+    network: str
+    arrival: np.ndarray
+    start: np.ndarray
+    finish: np.ndarray
+    batch: np.ndarray
+    deadline_s: float
+    rate_hz: float
+    priority: int
+    alone_latency_s: float      # the engine's latency for one request (host fallback excluded)
+    layer_names: tuple
+
+
+@dataclass(frozen=True, eq=False)
+class SystemResult:
+    scenario: Scenario
+    hardware: object
+    duration_s: float
+    seed: int
+    streams: tuple                  # of StreamRecord
+    engine_log: np.ndarray          # rows: stream, layer, start_s, end_s, dma_end_s, batch, job
+    host_log: np.ndarray            # rows: core, stream, layer, start_s, end_s, batch, job
+    dram_rate_log: np.ndarray       # rows: time_s, GB/s in use (engine + host + background)
+    engine_busy_s: float
+    host_busy_s: float
+    dram_bytes: float               # engine + host transfers in the window
+    background_bytes: float
+
+    # ---- statistics ----
+    def stream_stats(self) -> list[dict]:
+        out = []
+        H = self.duration_s
+        for s in self.streams:
+            done = ~np.isnan(s.finish)
+            lat = (s.finish - s.arrival)[done]
+            started = ~np.isnan(s.start)
+            queue = (s.start - s.arrival)[started]
+            late_done = lat > s.deadline_s
+            overdue = ~done & (s.arrival + s.deadline_s < H)
+            decided = int(done.sum() + overdue.sum())
+            missed = int(late_done.sum() + overdue.sum())
+            out.append({
+                "stream": s.name, "network": s.network, "rate_hz": s.rate_hz, "deadline_ms": s.deadline_s * 1e3,
+                "priority": s.priority, "alone_latency_ms": s.alone_latency_s * 1e3,
+                "arrived": int(s.arrival.size), "completed": int(done.sum()),
+                "throughput_per_s": float(done.sum() / H),
+                "latency_p50_ms": _pct(lat, 50) * 1e3, "latency_p95_ms": _pct(lat, 95) * 1e3,
+                "latency_p99_ms": _pct(lat, 99) * 1e3,
+                "latency_mean_ms": float(lat.mean() * 1e3) if lat.size else float("nan"),
+                "latency_max_ms": float(lat.max() * 1e3) if lat.size else float("nan"),
+                "queue_mean_ms": float(queue.mean() * 1e3) if queue.size else float("nan"),
+                "queue_p95_ms": _pct(queue, 95) * 1e3,
+                "missed": missed, "decided": decided, "miss_rate": missed / decided if decided else 0.0,
+                "mean_batch": float(s.batch[started].mean()) if started.any() else float("nan"),
+            })
+        return out
+
+    def system_stats(self) -> dict:
+        H = self.duration_s
+        hw = self.hardware
+        cap = hw.dram.bandwidth_gb_per_s * 1e9 * H
+        return {
+            "scenario": self.scenario.name, "hardware": hw.name, "area_mm2": hw.area_mm2,
+            "duration_s": H, "seed": self.seed, "policy": self.scenario.scheduler.policy,
+            "preemption": self.scenario.scheduler.preemption,
+            "engine_utilization": self.engine_busy_s / H,
+            "host_utilization": self.host_busy_s / (self.scenario.host.cores * H),
+            "dram_utilization": (self.dram_bytes + self.background_bytes) / cap,
+            "dram_gb_per_s": (self.dram_bytes + self.background_bytes) / H / 1e9,
+            "engine_layers": int(self.engine_log.shape[1]), "host_layers": int(self.host_log.shape[1]),
+        }
+
+    def worst_miss_rate(self) -> float:
+        return max(s["miss_rate"] for s in self.stream_stats())
+
+    def meets_deadlines(self, max_miss: float = 0.0) -> bool:
+        return all(s["miss_rate"] <= max_miss for s in self.stream_stats())
+
+    # ---- outputs ----
+    def to_dict(self) -> dict:
+        return {"system": self.system_stats(), "streams": self.stream_stats()}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+    def table(self) -> str:
+        head = (f"{'stream':<14}{'network':<26}{'rate/s':>8}{'deadline':>10}{'done':>7}{'fps':>8}{'p50 ms':>9}"
+                f"{'p95 ms':>9}{'p99 ms':>9}{'queue ms':>10}{'miss':>8}{'batch':>7}")
+        lines = [head, "-" * len(head)]
+        for r in self.stream_stats():
+            lines.append(f"{r['stream'][:13]:<14}{r['network'][:25]:<26}{r['rate_hz']:>8.4g}"
+                         f"{format_duration(r['deadline_ms'] / 1e3):>10}{r['completed']:>7,}"
+                         f"{r['throughput_per_s']:>8.2f}{fmt(r['latency_p50_ms'], 9)}{fmt(r['latency_p95_ms'], 9)}"
+                         f"{fmt(r['latency_p99_ms'], 9)}{fmt(r['queue_mean_ms'], 10)}{r['miss_rate']:>8.1%}"
+                         f"{fmt(r['mean_batch'], 7, '.2f')}")
+        s = self.system_stats()
+        lines += ["-" * len(head),
+                  f"{s['scenario']} on {s['hardware']} ({s['area_mm2']:.2f} mm2), {format_duration(s['duration_s'])} "
+                  f"simulated, {s['policy']}{' preemptive' if s['preemption'] else ''}, seed {s['seed']}: "
+                  f"engine {s['engine_utilization']:.1%} busy, DRAM {s['dram_utilization']:.1%} "
+                  f"({s['dram_gb_per_s']:.2f} GB/s), host CPU {s['host_utilization']:.1%}"]
+        return "\n".join(lines)
+
+    def chrome_trace(self) -> dict:
+        """Trace Event Format (chrome://tracing, ui.perfetto.dev): 'X' complete events in microseconds.
+
+        Tracks: the engine (one event per layer), the DRAM port (each engine layer's transfer, and
+        a counter of the bandwidth in use), one per host core, and one per stream (one event per
+        request from arrival to completion; overlapping requests go to extra lanes of the stream).
+        """
+        us = 1e6
+        pid = 1
+        events = [{"ph": "M", "pid": pid, "name": "process_name",
+                   "args": {"name": f"{self.scenario.name} on {self.hardware.name}"}}]
+        tids = {}
+
+        def track(name: str) -> int:
+            if name not in tids:
+                tids[name] = len(tids) + 1
+                events.append({"ph": "M", "pid": pid, "tid": tids[name], "name": "thread_name",
+                               "args": {"name": name}})
+                events.append({"ph": "M", "pid": pid, "tid": tids[name], "name": "thread_sort_index",
+                               "args": {"sort_index": tids[name]}})
+            return tids[name]
+
+        names = [s.name for s in self.streams]
+        t_engine, t_dram = track("engine"), track("dram")
+        for s, layer, a, b, d, n, job in zip(*self.engine_log.tolist()):
+            s, layer = int(s), int(layer)
+            name = f"{names[s]}:{self.streams[s].layer_names[layer]}"
+            events.append({"ph": "X", "pid": pid, "tid": t_engine, "name": name, "cat": names[s],
+                           "ts": a * us, "dur": (b - a) * us, "args": {"batch": int(n), "job": int(job)}})
+            if d > a:
+                events.append({"ph": "X", "pid": pid, "tid": t_dram, "name": name, "cat": "dma",
+                               "ts": a * us, "dur": (d - a) * us})
+        for t, gbs in zip(*self.dram_rate_log.tolist()):
+            events.append({"ph": "C", "pid": pid, "name": "dram GB/s", "ts": t * us, "args": {"GB/s": gbs}})
+        for core, s, layer, a, b, n, job in zip(*self.host_log.tolist()):
+            s = int(s)
+            events.append({"ph": "X", "pid": pid, "tid": track(f"host cpu {int(core)}"), "cat": names[s],
+                           "name": f"{names[s]}:{self.streams[s].layer_names[int(layer)]}", "ts": a * us,
+                           "dur": (b - a) * us, "args": {"batch": int(n), "job": int(job)}})
+        for s in self.streams:
+            lanes: list[float] = []   # end time of the last request on each lane
+            for k in range(s.arrival.size):
+                a, f = s.arrival[k], s.finish[k]
+                end = f if not np.isnan(f) else self.duration_s
+                lane = next((i for i, e in enumerate(lanes) if e <= a), None)
+                if lane is None:
+                    lanes.append(end)
+                    lane = len(lanes) - 1
+                else:
+                    lanes[lane] = end
+                tid = track(s.name if lane == 0 else f"{s.name} ({lane + 1})")
+                late = (end - a) > s.deadline_s
+                args = {"request": k, "deadline_ms": s.deadline_s * 1e3, "missed": bool(late),
+                        "finished": bool(not np.isnan(f))}
+                if not np.isnan(s.start[k]):
+                    args["queue_ms"] = (s.start[k] - a) * 1e3
+                    args["batch"] = int(s.batch[k])
+                events.append({"ph": "X", "pid": pid, "tid": tid, "name": f"{s.name} #{k}", "cat": s.name,
+                               "ts": a * us, "dur": (end - a) * us, "args": args})
+                if late and a + s.deadline_s < self.duration_s:
+                    events.append({"ph": "i", "pid": pid, "tid": tid, "name": "deadline miss", "s": "t",
+                                   "ts": (a + s.deadline_s) * us})
+        return {"traceEvents": events, "displayTimeUnit": "ms",
+                "otherData": {"scenario": self.scenario.name, "hardware": self.hardware.name,
+                              "seed": self.seed, "duration_s": self.duration_s}}
+
+    def chrome_trace_json(self) -> str:
+        return json.dumps(self.chrome_trace(), separators=(",", ":"))
