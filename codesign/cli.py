@@ -1,21 +1,193 @@
-"""``codesign`` command line."""
+"""``codesign`` command line: dataset, train-estimator, validate-estimator.
+
+Every input error prints one line (``codesign: error: ...``) and exits with status 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
+
+from accelsim.errors import AccelsimError
+
+from . import __version__
+
+EXIT_USAGE = 2
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a count >= 0, got {v}")
+    return v
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="codesign", description="Network/accelerator co-design on top of accelsim.")
-    p.add_argument("--version", action="version", version="codesign 0.1.0")
+    p.add_argument("--version", action="version", version=f"codesign {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    d = sub.add_parser("dataset", help="simulate sampled operators/blocks/networks x hardware configs into records",
+                       description="Sample operators, blocks and networks x hardware configs, run the engine, and "
+                                   "write records in shards (resumable; a repeated request is a cache hit).")
+    d.add_argument("--out", required=True, help="dataset folder (created; holds manifest.json and shards/)")
+    d.add_argument("--operators", type=_positive, default=20000, help="single operators, each on a fresh config (20000)")
+    d.add_argument("--blocks", type=_positive, default=5000, help="IBN / fused-IBN / residual / SE blocks (5000)")
+    d.add_argument("--networks", type=_positive, default=500, help="networks from the search space (500)")
+    d.add_argument("--zoo", nargs="*", default=[], metavar="MODEL",
+                   help="accelsim zoo models to include, each on every pool config (e.g. mobilenet_v2 resnet18)")
+    d.add_argument("--hardware", type=_positive, default=64,
+                   help="hardware pool size; config 0 is the base, config i depends only on the hardware seed (64)")
+    d.add_argument("--hardware-seed", type=int, default=0, help="seed of the hardware pool (0)")
+    d.add_argument("--hw-per-network", type=_positive, default=4, help="pool configs per network, config 0 included (4)")
+    d.add_argument("--base", default="neural_engine", help="base hardware config the hardware space varies (neural_engine)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the workload samples (0)")
+    d.add_argument("--format", choices=("parquet", "npz"), default="parquet", help="table format (parquet)")
+    d.add_argument("--runner", choices=("serial", "processes", "ray"), default="serial",
+                   help="where shards run: this process, local processes, or Ray (if installed)")
+    d.add_argument("--workers", type=int, default=None, help="processes / Ray CPUs (default: all cores)")
+    d.add_argument("--adaptive-from", default="", metavar="MODEL",
+                   help="estimator checkpoint: keep the operators/blocks it predicts worst")
+    d.add_argument("--oversample", type=int, default=4, help="adaptive: candidates simulated per kept sample (4)")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    t = sub.add_parser("train-estimator", help="train the estimator on dataset records or on a measured CSV",
+                       description="Train per-operator-family MLPs on simulator records (--data) or on measured "
+                                   "latencies (--measured CSV --target COLUMN).")
+    src = t.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", nargs="+", metavar="DIR", help="dataset folder(s) made by `codesign dataset`")
+    src.add_argument("--measured", metavar="CSV", help="measured latencies: NAS-Bench-201 per network (arch_str), "
+                                                       "the FBNet operator LUT, or a per-operator table")
+    t.add_argument("--out", required=True, help="checkpoint file to write (.pt)")
+    t.add_argument("--target", help="--measured: the latency column to fit (e.g. pixel3, raspi4_latency_ms)")
+    t.add_argument("--fbnet-dataset", default="cifar100", choices=("cifar100", "ImageNet"),
+                   help="--measured FBNet LUT: which half of the table (cifar100)")
+    t.add_argument("--train-archs", type=int, default=1000,
+                   help="--measured NAS-Bench-201: architectures to train on (10 %% of them select the model)")
+    t.add_argument("--heldout-ops", type=float, default=0.3,
+                   help="--measured per-operator tables: share of distinct operators kept out of training (0.3)")
+    t.add_argument("--epochs", type=int, default=40, help="training epochs per family (40)")
+    t.add_argument("--hidden", type=int, default=None, help="MLP width (128; measured: 32)")
+    t.add_argument("--depth", type=int, default=None, help="MLP hidden layers (3; measured: 2)")
+    t.add_argument("--max-rows", type=int, default=400_000, help="layer rows per family, subsampled above (400000)")
+    t.add_argument("--threads", type=int, default=2, help="torch threads (2)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--report", metavar="DIR", help="--measured: write metrics.json and report.md here")
+    t.add_argument("--quiet", action="store_true")
+
+    v = sub.add_parser("validate-estimator", help="held-out accuracy of an estimator, with baselines, as a report",
+                       description="MAPE, RMSE, within ±5/±10 %%, Spearman/Kendall on held-out networks and "
+                                   "hardware, beside FLOPs and roofline baselines; writes report.md and plots.")
+    v.add_argument("--model", required=True, help="estimator checkpoint")
+    v.add_argument("--data", nargs="+", required=True, metavar="DIR",
+                   help="dataset folder(s) with networks the model never saw (another --seed)")
+    v.add_argument("--report", required=True, metavar="DIR", help="folder for report.md, metrics.json, plots")
     return p
 
 
-def main(argv=None) -> int:
-    build_parser().parse_args(argv)
-    print("codesign: no sub-commands yet; see accelsim for simulation", file=sys.stderr)
+def _dataset(args) -> int:
+    from .dataset import DatasetRequest, _default_network_spaces, generate
+    from .space import HardwareSpace
+    req = DatasetRequest(seed=args.seed, operators=args.operators, blocks=args.blocks, networks=args.networks,
+                         zoo=tuple(args.zoo), hardware=args.hardware, hardware_seed=args.hardware_seed,
+                         hw_per_network=args.hw_per_network, network_spaces=_default_network_spaces(),
+                         hardware_space=HardwareSpace(base=args.base), format=args.format,
+                         adaptive_model=args.adaptive_from, adaptive_oversample=args.oversample)
+    r = generate(req, args.out, runner=args.runner, workers=args.workers, progress=not args.quiet)
+    if r.cached:
+        print(f"{args.out}: cache hit (request {r.content_hash}): {r.pairs:,} records, {r.layers:,} layer rows; "
+              "nothing simulated")
+    else:
+        note = f", {r.skipped_shards} shards resumed from disk" if r.skipped_shards else ""
+        print(f"{args.out}: {r.pairs:,} records ({r.layers:,} layer rows) in {r.seconds:.1f} s "
+              f"({r.computed_shards} shards simulated{note}); request {r.content_hash}")
     return 0
+
+
+def _train(args) -> int:
+    from .estimator import TrainConfig
+    if args.data:
+        from .dataset import load_dataset
+        from .estimator import train_estimator
+        cfg = TrainConfig(hidden=args.hidden or 128, depth=args.depth or 3, epochs=args.epochs,
+                          max_rows_per_family=args.max_rows, threads=args.threads, seed=args.seed)
+        ds = load_dataset(args.data)
+        est = train_estimator(ds, cfg, progress=not args.quiet, log=None if args.quiet else print)
+        est.save(args.out)
+        print(f"{args.out}: {len(est.families)} family models, {est.metadata['layer_rows']:,} layer rows, "
+              f"{est.metadata['seconds']:.0f} s")
+        return 0
+    from . import measured as M
+    if not args.target:
+        raise AccelsimError("train-estimator --measured: --target COLUMN is required (the latency column to fit)")
+    base = M.MEASURED_CONFIG
+    cfg = TrainConfig(hidden=args.hidden or base.hidden, depth=args.depth or base.depth,
+                      weight_decay=base.weight_decay, threads=args.threads, seed=args.seed)
+    fmt = M.detect_format(args.measured)
+    if fmt == "nb201":
+        r = M.evaluate_nb201(args.measured, args.target, train_archs=args.train_archs, seed=args.seed, cfg=cfg)
+        what = f"{r.extra['test_archs']:,} held-out NAS-Bench-201 architectures"
+    elif fmt == "fbnet-lut":
+        r = M.evaluate_fbnet(args.measured, args.target, dataset=args.fbnet_dataset, heldout_ops=args.heldout_ops,
+                             seed=args.seed, cfg=cfg)
+        what = (f"{r.extra['archs']:,} random FBNet architectures ({args.fbnet_dataset}; "
+                f"{r.extra['unseen_op_share_pct']:.0f} % of their blocks never measured for training)")
+    else:
+        r = M.evaluate_ops(args.measured, args.target, heldout=args.heldout_ops, seed=args.seed, cfg=cfg)
+        what = f"{r.extra['test_ops']:,} held-out operators"
+    r.estimator.metadata["test_metrics"] = r.test
+    r.estimator.metadata["baseline_metrics"] = r.baseline
+    r.estimator.save(args.out)
+    line = (f"{args.target} on {what}: within ±10 % {r.test['within_10_pct']:.1f} %, MAPE {r.test['mape_pct']:.2f} %, "
+            f"Spearman {r.test['spearman']:.4f}, Kendall {r.test['kendall']:.4f} "
+            f"(MACs x constant: within ±10 % {r.baseline['within_10_pct']:.1f} %, MAPE {r.baseline['mape_pct']:.2f} %, "
+            f"Spearman {r.baseline['spearman']:.4f})")
+    print(line)
+    if args.report:
+        out = Path(args.report)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps({"target": args.target, "format": fmt, "estimator": r.test,
+                                                      "macs_baseline": r.baseline, "extra": r.extra}, indent=1))
+        (out / "report.md").write_text(f"# Estimator from measurements: {args.measured}\n\n{line}\n")
+    return 0
+
+
+def _validate(args) -> int:
+    from .dataset import load_dataset
+    from .estimator import Estimator
+    from .validate import write_report
+    est = Estimator.load(args.model)
+    ds = load_dataset(args.data)
+    summary = write_report(est, args.model, ds, args.report)
+    for name, r in summary.items():
+        m = r["latency"]
+        print(f"{name}: {r['pairs']:,} pairs, MAPE {m['mape_pct']:.2f} %, within ±5 % {m['within_5_pct']:.1f} %, "
+              f"±10 % {m['within_10_pct']:.1f} %, Spearman {m['spearman']:.4f} (per config "
+              f"{m.get('spearman_per_hw', float('nan')):.4f}); MACs baseline Spearman per config "
+              f"{r['baselines']['macs'].get('spearman_per_hw', float('nan')):.4f}")
+    print(f"report: {Path(args.report) / 'report.md'}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return {"dataset": _dataset, "train-estimator": _train, "validate-estimator": _validate}[args.command](args)
+    except AccelsimError as exc:
+        print(f"codesign: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("codesign: interrupted (a dataset run resumes where it stopped when run again)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

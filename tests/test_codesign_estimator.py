@@ -1,0 +1,263 @@
+"""codesign estimator: features equal the engine, save/load round trip, checkpoint errors, accuracy
+on held-out networks against the baselines, rank statistics, measured-latency path, CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import accelsim
+from accelsim.engine import tables as T
+from codesign import features as F
+from codesign.dataset import DatasetRequest, generate, load_dataset
+from codesign.errors import CodesignError
+from codesign.estimator import Estimator, TrainConfig, train_estimator
+from codesign.space import NetworkGenome, build_network, hardware_pool
+from codesign.validate import kendall_tau_b, metrics, rankdata, spearman, validate, write_report
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TRAIN = dict(operators=4000, blocks=1500, networks=80, hardware=6, hw_per_network=3, format="npz")
+HELD = dict(operators=0, blocks=0, networks=40, hardware=8, hw_per_network=8, format="npz", seed=11)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("est")
+    generate(DatasetRequest(**TRAIN), root / "train", progress=False)
+    generate(DatasetRequest(**HELD), root / "held", progress=False)
+    ds = load_dataset(root / "train")
+    est = train_estimator(ds, TrainConfig(hidden=64, depth=2, epochs=6, threads=1), progress=False)
+    est.save(root / "est.pt")
+    return {"root": root, "est": est, "held": load_dataset(root / "held"), "train": ds}
+
+
+# ------------------------------------------------------------------------------------ features
+def test_engineered_compute_and_energy_equal_the_engine(trained):
+    ds = trained["held"]
+    lay, hw_rows = ds.layer_inputs()
+    eng = F.engineered(lay, hw_rows)
+    L = ds.layers
+    ok = L["status"] == 0
+    assert np.array_equal(eng["compute"][ok], L["compute_cycles"][ok])
+    dram = L["dram_read_bytes"] + L["dram_write_bytes"]
+    energy = F.compose_energy(eng, L["total_cycles"], dram)
+    assert np.allclose(energy[ok], L["energy_pj"][ok], rtol=1e-12, atol=1e-9)
+    # the roofline base is a lower bound of the simulated time, the compulsory bytes of the traffic
+    assert np.all(eng["base_cycles"][ok] <= L["total_cycles"][ok] * (1 + 1e-9) + 2 * hw_rows["dram_latency_cycles"][ok])
+    assert np.all(eng["dram_min"][ok] <= dram[ok] * (1 + 1e-9))
+    assert set(np.unique(eng["family"][ok & (L["op"] != T.OP_CONCAT)])) <= set(range(len(F.FAMILIES)))
+
+
+# ------------------------------------------------------------------------------------ checkpoints
+def test_save_load_gives_identical_predictions(trained):
+    est = trained["est"]
+    loaded = Estimator.load(trained["root"] / "est.pt")
+    a, b = est.predict_dataset(trained["held"]), loaded.predict_dataset(trained["held"])
+    for k in ("cycles", "energy_mj", "dram_bytes"):
+        assert np.array_equal(a[k], b[k])
+    assert loaded.metadata["seen_hardware"] == est.metadata["seen_hardware"]
+    assert set(loaded.metadata["baselines"]) == {"macs", "roofline", "analytic"}
+
+
+def test_network_prediction_is_the_sum_of_layer_predictions(trained):
+    est, ds = trained["est"], trained["held"]
+    P = ds.pairs
+    pool = hardware_pool(DatasetRequest(**HELD).hardware_space, 0, HELD["hardware"])
+    idx = np.nonzero(P["kind"] == "network")[0][:12]
+    nets = [build_network(NetworkGenome.from_dict(json.loads(P["spec"][i]))) for i in idx]
+    hws = [pool[P["hw_pool_index"][i]] for i in idx]
+    direct = est.predict_pairs(nets, hws)
+    stored = est.predict_dataset(ds)
+    assert np.allclose(direct["cycles"], stored["cycles"][idx], rtol=1e-5)
+    assert np.allclose(direct["energy_mj"], stored["energy_mj"][idx], rtol=1e-5)
+    assert np.allclose(direct["memory_bytes"], P["memory_bytes"][idx])
+    grid = est.predict(nets[:3], hws[:2])
+    assert grid["cycles"].shape == (3, 2)
+    assert grid["cycles"][1, 0] == pytest.approx(est.predict_pairs([nets[1]], [hws[0]])["cycles"][0], rel=1e-5)
+
+
+def test_corrupt_checkpoint_is_one_clear_error(trained, tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage, not a checkpoint")
+    with pytest.raises(CodesignError, match="bad.pt: not a readable estimator checkpoint"):
+        Estimator.load(bad)
+    truncated = tmp_path / "trunc.pt"
+    truncated.write_bytes((trained["root"] / "est.pt").read_bytes()[:2000])
+    with pytest.raises(CodesignError, match="trunc.pt"):
+        Estimator.load(truncated)
+    with pytest.raises(CodesignError, match="no such estimator checkpoint"):
+        Estimator.load(tmp_path / "missing.pt")
+
+
+def test_checkpoint_for_another_feature_schema_is_refused(trained, tmp_path):
+    blob = torch.load(trained["root"] / "est.pt", weights_only=True)
+    blob["schema"]["feature_names"] = blob["schema"]["feature_names"][:-1]
+    torch.save(blob, tmp_path / "old.pt")
+    with pytest.raises(CodesignError, match="feature schema does not match this code .feature_names differs"):
+        Estimator.load(tmp_path / "old.pt")
+    blob = torch.load(trained["root"] / "est.pt", weights_only=True)
+    blob["version"] = 0
+    torch.save(blob, tmp_path / "v0.pt")
+    with pytest.raises(CodesignError, match="format version 0"):
+        Estimator.load(tmp_path / "v0.pt")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(CodesignError, match="not a codesign estimator checkpoint"):
+        Estimator.load(tmp_path / "other.pt")
+
+
+# ------------------------------------------------------------------------------------ accuracy
+def test_small_end_to_end_accuracy_beats_the_baselines(trained):
+    """Small data, few epochs: loose bounds, but far better ranking than MACs on one chip."""
+    result = validate(trained["est"], trained["held"])["splits"]
+    seen = result["held-out networks, seen hardware"]
+    lat = seen["latency"]
+    assert seen["networks"] == 40
+    assert lat["mape_pct"] < 6.0 and lat["within_10_pct"] > 85.0
+    assert lat["spearman_per_hw"] > 0.97
+    assert lat["spearman_per_hw"] > seen["baselines"]["macs"]["spearman_per_hw"] + 0.05
+    assert lat["mape_pct"] < seen["baselines"]["roofline"]["mape_pct"]
+    assert seen["energy"]["mape_pct"] < 8.0
+    new = result["held-out networks, held-out hardware"]
+    assert new["latency"]["mape_pct"] < 10.0
+
+
+def test_report_files(trained, tmp_path):
+    summary = write_report(trained["est"], "est.pt", trained["held"], tmp_path / "r")
+    text = (tmp_path / "r" / "report.md").read_text()
+    for needle in ("held-out networks, seen hardware", "Spearman", "roofline", "scatter.png", "Worst cases"):
+        assert needle in text
+    for f in ("scatter.png", "errors.png", "metrics.json", "predictions.csv"):
+        assert (tmp_path / "r" / f).stat().st_size > 0
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text()).keys() == summary.keys()
+
+
+def test_adaptive_sampling_picks_hard_samples(trained, tmp_path):
+    est_path = str(trained["root"] / "est.pt")
+    plain = DatasetRequest(operators=300, blocks=0, networks=0, hardware=2, hw_per_network=1, format="npz", seed=5)
+    hard = DatasetRequest(operators=300, blocks=0, networks=0, hardware=2, hw_per_network=1, format="npz", seed=5,
+                          adaptive_model=est_path, adaptive_oversample=4)
+    errs = []
+    for name, req in (("plain", plain), ("hard", hard)):
+        generate(req, tmp_path / name, progress=False)
+        ds = load_dataset(tmp_path / name)
+        assert ds.n_pairs == 300
+        pred = trained["est"].predict_dataset(ds)["cycles"]
+        ok = ds.pairs["feasible"]
+        errs.append(np.mean(np.abs(np.log(pred[ok] / ds.pairs["total_cycles"][ok]))))
+    assert errs[1] > 1.5 * errs[0]
+    assert DatasetRequest(**{**hard.__dict__}).content_hash() != plain.content_hash()
+
+
+# ------------------------------------------------------------------------------------ statistics
+def test_rank_statistics_by_hand():
+    assert list(rankdata([10, 20, 20, 5])) == [2.0, 3.5, 3.5, 1.0]
+    assert spearman([1, 2, 3], [1, 3, 2]) == pytest.approx(0.5)
+    assert kendall_tau_b([1, 2, 3], [1, 3, 2]) == pytest.approx(1 / 3)
+    assert kendall_tau_b([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # ties: x = 1,2,2,3 ; y = 1,2,3,3 -> concordant 4, discordant 0, tau-b = 4 / sqrt(5 * 5)
+    assert kendall_tau_b([1, 2, 2, 3], [1, 2, 3, 3]) == pytest.approx(0.8)
+    rng = np.random.default_rng(0)
+    x = rng.random(300)
+    y = x + 0.1 * rng.random(300)
+    brute = sum(np.sign(x[i] - x[j]) * np.sign(y[i] - y[j]) for i in range(300) for j in range(i)) / (300 * 299 / 2)
+    assert kendall_tau_b(x, y, chunk=7) == pytest.approx(brute)
+    m = metrics(np.array([1.0, 2.09, 2.9]), np.array([1.0, 2.0, 3.0]))
+    assert m["within_5_pct"] == 100.0 and m["mape_pct"] == pytest.approx(100 * (0 + 0.045 + 1 / 30) / 3)
+
+
+# ------------------------------------------------------------------------------------ measured
+def test_nb201_builder_matches_the_zoo_model():
+    from codesign.measured import nb201_network
+    arch = "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
+    ours = nb201_network(arch)
+    theirs = accelsim.workload.zoo.load_model("nb201", arch=arch)
+    assert ours.macs == theirs.macs and ours.params == theirs.params
+    dead = "|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
+    assert nb201_network(dead, prune=True).macs < nb201_network(dead).macs
+    zero = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    assert len(nb201_network(zero, prune=True).layers) == 1
+
+
+@pytest.mark.skipif(not (SHARED / "hwnasbench_fbnet_op_lut.csv").exists(), reason="shared data not beside the repo")
+def test_fbnet_lut_estimator_on_held_out_architectures():
+    from codesign.measured import evaluate_fbnet
+    r = evaluate_fbnet(SHARED / "hwnasbench_fbnet_op_lut.csv", "pixel3_latency_ms", "cifar100", n_archs=500,
+                       cfg=TrainConfig(hidden=32, depth=2, weight_decay=1e-2, threads=1))
+    assert r.extra["unseen_op_share_pct"] > 15
+    assert r.test["within_10_pct"] > 90 and r.test["spearman"] > 0.95
+    assert r.test["spearman"] > r.baseline["spearman"]
+
+
+@pytest.mark.skipif(not (SHARED / "nb201_help_latency_ms.csv").exists(), reason="shared data not beside the repo")
+def test_nb201_estimator_from_measured_csv(tmp_path):
+    from codesign.measured import evaluate_nb201
+    src = SHARED / "nb201_help_latency_ms.csv"
+    with open(src, newline="") as fh:
+        rows = list(csv.reader(fh))[:801]
+    small = tmp_path / "nb201.csv"
+    with open(small, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    r = evaluate_nb201(small, "eyeriss", train_archs=400, cfg=TrainConfig(hidden=32, depth=2, weight_decay=1e-2,
+                                                                          threads=1))
+    assert r.extra["test_archs"] == 400
+    assert r.test["within_10_pct"] > 90 and r.test["spearman"] > 0.95
+    assert r.test["mape_pct"] < r.baseline["mape_pct"]
+
+
+# ------------------------------------------------------------------------------------ CLI
+def test_cli_train_and_validate(trained, tmp_path, capsys):
+    from codesign.cli import main
+    root = trained["root"]
+    assert main(["train-estimator", "--data", str(root / "train"), "--out", str(tmp_path / "m.pt"), "--epochs", "1",
+                 "--hidden", "16", "--depth", "1", "--threads", "1", "--quiet"]) == 0
+    assert "family models" in capsys.readouterr().out
+    assert main(["validate-estimator", "--model", str(tmp_path / "m.pt"), "--data", str(root / "held"),
+                 "--report", str(tmp_path / "rep")]) == 0
+    out = capsys.readouterr().out
+    assert "held-out networks, seen hardware" in out and (tmp_path / "rep" / "report.md").exists()
+    (tmp_path / "broken.pt").write_bytes(b"\x00" * 64)
+    assert main(["validate-estimator", "--model", str(tmp_path / "broken.pt"), "--data", str(root / "held"),
+                 "--report", str(tmp_path / "rep2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "broken.pt: not a readable estimator checkpoint" in err[0]
+    assert main(["validate-estimator", "--model", str(tmp_path / "m.pt"), "--data", str(root / "train"),
+                 "--report", str(tmp_path / "rep3")]) == 2
+    assert "no held-out network pairs" in capsys.readouterr().err
+
+
+def test_cli_measured_per_operator_csv(tmp_path, capsys):
+    """A generic per-operator table (here timed by the simulator on neural_engine) trains the estimator."""
+    from codesign.cli import main
+    from codesign.measured import operator_network
+    rng = np.random.default_rng(0)
+    hw = accelsim.load_hardware("neural_engine")
+    rows = []
+    for i in range(240):
+        op = ("conv", "depthwise", "fc")[i % 3]
+        h = int(rng.choice((7, 14, 28, 56)))
+        row = {"op": op, "H_in": h if op != "fc" else 1, "W_in": h if op != "fc" else 1,
+               "C_in": int(rng.integers(8, 257)), "C_out": int(rng.integers(8, 257)),
+               "kernel": int(rng.choice((1, 3, 5))) if op == "conv" else 3, "stride": int(rng.choice((1, 2))),
+               "groups": 1}
+        row["latency_ms"] = accelsim.simulate(operator_network({k: str(v) for k, v in row.items()}), hw).latency_ms
+        rows.append(row)
+    path = tmp_path / "ops.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    assert main(["train-estimator", "--measured", str(path), "--target", "latency_ms", "--out", str(tmp_path / "m.pt"),
+                 "--threads", "1", "--report", str(tmp_path / "rep")]) == 0
+    out = capsys.readouterr().out
+    assert "held-out operators" in out
+    m = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert m["estimator"]["spearman"] > 0.9 and m["estimator"]["spearman"] > m["macs_baseline"]["spearman"]
+    est = Estimator.load(tmp_path / "m.pt")
+    assert est.mode == "measured" and est.reference_hardware.name == "neural_engine"
+    assert main(["train-estimator", "--measured", str(path), "--out", str(tmp_path / "x.pt")]) == 2
+    assert "--target" in capsys.readouterr().err
