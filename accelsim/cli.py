@@ -36,8 +36,14 @@ def write_atomic(path: "str | os.PathLike", data: "str | bytes") -> None:
 
 def _load_network(args):
     from .workload import load_model, load_topology
+    model = args.model
     if args.topology:
         net = load_topology(args.topology, precision=args.precision or "int8")
+    elif model.endswith(".onnx"):
+        from .workload import from_onnx
+        net = from_onnx(model)
+    elif ":" in model:
+        net = _from_factory(model, args.input_shape)
     else:
         options = {}
         for item in args.option or []:
@@ -45,13 +51,44 @@ def _load_network(args):
                 raise AccelsimError(f"--option {item}: expected KEY=VALUE")
             key, value = item.split("=", 1)
             options[key] = _parse_value(value)
-        net = load_model(args.model, **options)
+        net = load_model(model, **options)
     if args.precision:
         from . import precision as prec
         if args.precision not in prec.INDEX:
             raise AccelsimError(f"--precision {args.precision}: expected one of {', '.join(prec.NAMES)}")
         net = net.with_precision(args.precision)
+    if getattr(args, "precision_policy", None):
+        net = _apply_policy(net, args.precision_policy)
     return net
+
+
+def _from_factory(spec: str, input_shape):
+    """``package.module:factory`` -> the nn.Module the factory returns, traced with torch.fx."""
+    import importlib
+    from .workload import from_torch
+    module_name, _, attr = spec.partition(":")
+    if not input_shape:
+        raise AccelsimError(f"--model {spec}: a PyTorch factory needs --input-shape C H W")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise AccelsimError(f"--model {spec}: cannot import the factory ({exc})") from None
+    return from_torch(factory(), tuple(input_shape), name=attr)
+
+
+def _apply_policy(net, policy: str):
+    """--precision-policy uniform:FMT | first_last[:HIGH[:LOW]] | FILE.yaml/.json (layer or glob -> format)."""
+    from .workload import precision_policy as pp
+    kind, _, rest = policy.partition(":")
+    if kind == "uniform" and rest:
+        return pp.uniform(net, rest)
+    if kind == "first_last":
+        parts = [p for p in rest.split(":") if p]
+        return pp.first_last(net, *parts[:2])
+    if policy.endswith((".yaml", ".yml", ".json")):
+        return pp.from_map(net, policy)
+    raise AccelsimError(f"--precision-policy {policy}: expected uniform:FMT, first_last[:HIGH[:LOW]] or a "
+                        ".yaml/.json map of layer name -> format")
 
 
 def _parse_value(text: str):
@@ -119,7 +156,7 @@ def cmd_list(args) -> int:
     print("models (accelsim simulate --model NAME [--option key=value ...]):")
     for name, fn in MODELS.items():
         doc = (fn.__doc__ or "").strip().splitlines()
-        print(f"  {name:<22}{doc[0] if doc else ''}")
+        print(f"  {name:<24}{doc[0] if doc else ''}")
     return 0
 
 
@@ -164,6 +201,19 @@ def cmd_system(args) -> int:
     return 0
 
 
+def cmd_models(args) -> int:
+    from .workload.zoo import MODELS, model_info
+    info = model_info()
+    print(f"{'model':<24}{'input (H,W,C)':>16}{'layers':>8}{'MACs (M)':>12}{'params (M)':>12}  description")
+    for name, fn in MODELS.items():
+        i = info[name]
+        doc = (fn.__doc__ or "").strip().splitlines()
+        shape = ",".join(map(str, i["input_shape"]))
+        print(f"{name:<24}{shape:>16}{i['layers']:>8}{i['macs'] / 1e6:>12.1f}{i['params'] / 1e6:>12.3f}  "
+              f"{doc[0] if doc else ''}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="accelsim", description="Cycle-approximate neural-engine simulator.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -171,11 +221,17 @@ def build_parser() -> argparse.ArgumentParser:
     def workload_args(sp):
         g = sp.add_mutually_exclusive_group()
         g.add_argument("--model", default="mobilenet_v2",
-                       help="zoo model name (default mobilenet_v2; see `accelsim list`)")
+                       help="zoo model name (default mobilenet_v2; see `accelsim models`), an .onnx file, or "
+                            "package.module:factory returning a PyTorch nn.Module")
         g.add_argument("--topology", metavar="CSV", help="SCALE-Sim topology CSV instead of a zoo model")
         sp.add_argument("--option", action="append", metavar="KEY=VALUE",
                         help="model builder option, repeatable (e.g. width=0.75, resolution=160)")
         sp.add_argument("--precision", help="run every layer in this format (e.g. int8, int16, fp16)")
+        sp.add_argument("--precision-policy", metavar="POLICY",
+                        help="uniform:FMT, first_last[:HIGH[:LOW]], or a .yaml/.json map of layer name or glob "
+                             "-> format")
+        sp.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"),
+                        help="input shape for --model package.module:factory (a PyTorch nn.Module factory)")
 
     s = sub.add_parser("simulate", help="simulate one model on one hardware config",
                        description="Simulate a model on a hardware config; print per-layer table and totals.")
@@ -216,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--gantt", metavar="FILE.png", help="write a Gantt chart of the first --gantt-window")
     sy.add_argument("--gantt-window", metavar="TIME", help="time span the Gantt chart shows (default 500ms)")
     sy.set_defaults(func=cmd_system)
+
+    md = sub.add_parser("models", help="list the model zoo with MACs, parameters and default input shape")
+    md.set_defaults(func=cmd_models)
 
     ls = sub.add_parser("list", help="list hardware configs and models")
     ls.set_defaults(func=cmd_list)

@@ -96,3 +96,39 @@ def test_console_script_exits_2_without_traceback(tmp_path):
 def test_help_lists_subcommands():
     res = subprocess.run([sys.executable, "-m", "accelsim.cli", "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and all(c in res.stdout for c in ("simulate", "compare", "list"))
+
+
+FACTORY = """import torch.nn as nn
+def make():
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(16, 10))
+"""
+
+
+def test_torch_factory_model_and_precision_policy(tmp_path, monkeypatch, capsys):
+    (tmp_path / "cli_factory_mod.py").write_text(FACTORY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    js = tmp_path / "r.json"
+    assert main(["simulate", "--model", "cli_factory_mod:make", "--input-shape", "3", "32", "32",
+                 "--precision-policy", "first_last:int16:int8", "--quiet", "--json", str(js)]) == 0
+    layers = json.loads(js.read_text())["layers"]
+    assert [l["op"] for l in layers] == ["conv", "pool", "conv"]  # BN folded, ReLU fused, flatten free
+    assert layers[0]["weight_precision"] == "int16" and layers[-1]["weight_precision"] == "int16"
+    assert layers[0]["macs"] == 32 * 32 * 16 * 27
+
+
+def test_models_lists_zoo_with_counts(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "mobilenet_v2" in out and "300.8" in out and "3.488" in out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["simulate", "--model", "cli_nope_mod:make", "--input-shape", "3", "8", "8"], "cannot import the factory"),
+    (["simulate", "--model", "os:getcwd"], "needs --input-shape C H W"),
+    (["simulate", "--precision-policy", "bogus"], "--precision-policy bogus: expected uniform:FMT"),
+])
+def test_bad_model_sources(capsys, args, message):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
