@@ -371,6 +371,19 @@ def available_hardware() -> dict[str, Path]:
     return found
 
 
+def read_yaml(path: Path):
+    """Parse a YAML file; a syntax error or unreadable file is one ConfigError line naming file and line."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}:{line} malformed YAML ({getattr(exc, 'problem', exc)})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    return data
+
+
 def load_hardware(name_or_path: "str | os.PathLike | Hardware") -> Hardware:
     """Load a hardware config by name (``neural_engine``) or path (``.yaml`` or SCALE-Sim ``.cfg``)."""
     if isinstance(name_or_path, Hardware):
@@ -386,14 +399,7 @@ def load_hardware(name_or_path: "str | os.PathLike | Hardware") -> Hardware:
                               f"{', '.join(known) or '(none)'}")
     if path.suffix == ".cfg":
         return load_scalesim_cfg(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{line} malformed YAML ({getattr(exc, 'problem', exc)})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    data = read_yaml(path)
     return hardware_from_dict(data, source=str(path))
 
 

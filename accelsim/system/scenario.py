@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from .. import precision as prec
+from ..config import read_yaml
 from ..errors import ConfigError, WorkloadError
 from .units import parse_duration, parse_rate
 
@@ -312,14 +311,7 @@ def load_scenario(name_or_path: "str | os.PathLike | Scenario") -> Scenario:
         else:
             raise ConfigError(f"--scenario {name_or_path}: no such file or scenario name; known names: "
                               f"{', '.join(known) or '(none)'}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{line} malformed YAML ({getattr(exc, 'problem', exc)})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    data = read_yaml(path)
     return scenario_from_dict(data, source=str(path))
 
 

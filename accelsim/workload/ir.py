@@ -9,7 +9,7 @@ activation layers run on the vector unit.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Sequence
 
@@ -365,12 +365,7 @@ class NetworkBuilder:
         if mid != c:
             y = self.conv(y, mid, 1, activation=activation, name=f"{name}.expand")
         y = self.depthwise(y, kernel, stride, activation=activation, name=f"{name}.dw")
-        y = self.conv(y, out_channels, 1, name=f"{name}.project")
-        if residual is None:
-            residual = stride == 1 and c == out_channels
-        if residual:
-            y = self.add(x, y, name=f"{name}.add")
-        return y
+        return self._project(x, y, out_channels, stride, residual, name)
 
     def fused_ibn(self, x: str, out_channels: int, expansion: float = 6, kernel: int = 3, stride: int = 1,
                   activation: str = "relu6", residual: bool | None = None, name: str = "fibn") -> str:
@@ -378,9 +373,13 @@ class NetworkBuilder:
         c = self.shape(x)[2]
         mid = int(round(c * expansion))
         y = self.conv(x, mid, kernel, stride, activation=activation, name=f"{name}.expand")
+        return self._project(x, y, out_channels, stride, residual, name)
+
+    def _project(self, x: str, y: str, out_channels: int, stride, residual: bool | None, name: str) -> str:
+        """The tail both IBN kinds share: 1x1 project, then a residual add when shapes allow (or asked)."""
         y = self.conv(y, out_channels, 1, name=f"{name}.project")
         if residual is None:
-            residual = stride == 1 and c == out_channels
+            residual = stride == 1 and self.shape(x)[2] == out_channels
         if residual:
             y = self.add(x, y, name=f"{name}.add")
         return y
