@@ -46,3 +46,13 @@ def tiny_hw():
 @pytest.fixture(scope="session")
 def neural_engine():
     return accelsim.load_hardware("neural_engine")
+
+
+# Property tests draw the same examples on every run, so CI cannot fail by chance; run
+# `pytest --hypothesis-profile=explore` to search new examples (and pin any failure with @example).
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("default", derandomize=True, deadline=None)
+settings.register_profile("explore", derandomize=False, max_examples=2000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("default")

@@ -33,6 +33,7 @@ from .tables import (DF_IS, DF_OS, H_BW, H_COLS, H_DATAFLOW, H_E_DRAM, H_E_SRAM,
                      STATUS_NO_UNIT, UNIT_ARRAY, UNIT_VECTOR)
 
 INF = np.inf
+TIE = 1e-9   # relative difference below which two cycle totals are equal
 
 
 @njit(cache=True)
@@ -267,7 +268,9 @@ def best_walk(op, dense, h_max, m_t, c_t, order, lay_i, ab, fb, compute, hw):
     h = h_max
     for _ in range(H_CHOICES):
         total, r, w, n = dma_walk(op, dense, h, m_t, c_t, order, lay_i, ab, fb, compute, hw)
-        if total < best_total or (total == best_total and r + w < best_r + best_w):
+        # Totals within a relative 1e-9 are a tie (the walk sums floats in varying order); a tie
+        # goes to the walk that moves fewer bytes.
+        if total < best_total * (1.0 - TIE) or (total <= best_total * (1.0 + TIE) and r + w < best_r + best_w):
             best_total, best_r, best_w, best_n = total, r, w, n
         if h == 1:
             break
