@@ -27,12 +27,12 @@ import torch
 
 from accelsim.config import load_hardware
 from accelsim.workload.ir import Network, NetworkBuilder
+from accelsim.workload.nb201_arch import parse_nb201 as _parse_nb201
 
 from . import features as F
 from .errors import CodesignError
 from .estimator import MLP, Estimator, FamilyModel, TrainConfig
 
-NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # Measured tables are small (tens to thousands of rows): smaller MLPs with stronger weight decay.
 MEASURED_CONFIG = TrainConfig(hidden=32, depth=2, weight_decay=1e-2)
 
@@ -120,17 +120,10 @@ def operator_network(row: dict, path="<csv>", line: int = 0) -> Network | None:
 
 
 def parse_nb201(arch: str) -> list:
-    nodes = []
     try:
-        for part in arch.strip().split("+"):
-            nodes.append([(op, int(src)) for op, src in (e.split("~") for e in part.split("|") if e)])
-    except ValueError:
-        nodes = []
-    if not (len(nodes) == 3 and all(len(n) == i + 1 for i, n in enumerate(nodes))
-            and all(op in NB201_OPS and src == j for n in nodes for j, (op, src) in enumerate(n))):
-        raise CodesignError(f"NAS-Bench-201 arch {arch!r}: expected '|op~0|+|op~0|op~1|+|op~0|op~1|op~2|' with ops "
-                            f"from {', '.join(NB201_OPS)}")
-    return nodes
+        return _parse_nb201(arch)
+    except ValueError as exc:
+        raise CodesignError(str(exc)) from None
 
 
 def nb201_live_edges(nodes: list) -> tuple[list, bool]:

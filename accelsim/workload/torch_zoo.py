@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .zoo import MOBILENET_V2_STAGES, make_divisible
+from .nb201_arch import NB201_DEFAULT_ARCH, parse_nb201
 
 
 # ---- building blocks -------------------------------------------------------------------------
@@ -438,30 +439,7 @@ class ViT(nn.Module):
 
 
 # ---- NAS-Bench-201 ---------------------------------------------------------------------------------
-NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-NB201_DEFAULT_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
-
-
-def parse_nb201(arch: str) -> list:
-    """'|op~0|+|op~0|op~1|+|op~0|op~1|op~2|' -> [[(op, 0)], [(op, 0), (op, 1)], [(op, 0), (op, 1), (op, 2)]]."""
-    nodes = []
-    try:
-        for part in arch.strip().split("+"):
-            edges = [e for e in part.split("|") if e]
-            node = []
-            for e in edges:
-                op, src = e.split("~")
-                node.append((op, int(src)))
-            nodes.append(node)
-    except ValueError:
-        nodes = []
-    ok = len(nodes) == 3 and all(len(n) == i + 1 for i, n in enumerate(nodes)) and \
-        all(op in NB201_OPS and src == j for n in nodes for j, (op, src) in enumerate(n))
-    if not ok:
-        raise ValueError(f"NAS-Bench-201 arch {arch!r}: expected '|op~0|+|op~0|op~1|+|op~0|op~1|op~2|' "
-                         f"with ops from {', '.join(NB201_OPS)}")
-    return nodes
-
+# (the arch-string format lives in the torch-free nb201_arch module; re-exported here)
 
 class ReLUConvBN(nn.Sequential):
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1):
