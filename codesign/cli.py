@@ -1,4 +1,4 @@
-"""``codesign`` command line: dataset, train-estimator, validate-estimator.
+"""``codesign`` command line: dataset, train-estimator, validate-estimator, search, show, sweep, supernet.
 
 Every input error prints one line (``codesign: error: ...``) and exits with status 2.
 """
@@ -87,7 +87,94 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data", nargs="+", required=True, metavar="DIR",
                    help="dataset folder(s) with networks the model never saw (another --seed)")
     v.add_argument("--report", required=True, metavar="DIR", help="folder for report.md, metrics.json, plots")
+
+    s = sub.add_parser("search", help="search networks, hardware or both from a run config (resumable)",
+                       description="Run the search a YAML run config describes (space, objectives, constraints, "
+                                   "algorithm, budget, seed, runner). Every evaluation is journaled; the same "
+                                   "command on the same --out resumes. Writes pareto.csv/json, hypervolume.csv, "
+                                   "pareto.png and summary.json.")
+    s.add_argument("--config", required=True, help="run config (.yaml); see examples/search/")
+    s.add_argument("--out", help="run folder (default: runs/<name>)")
+    s.add_argument("--budget", type=_positive, help="override the config's budget (a larger one extends a run)")
+    s.add_argument("--seed", type=int, help="override the config's seed")
+    s.add_argument("--runner", choices=("serial", "processes", "ray"), help="override the config's runner")
+    s.add_argument("--workers", type=int, help="processes / Ray CPUs for the runner")
+    s.add_argument("--address", help="Ray cluster address (auto, ray://host:port); default: start a local one")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sh = sub.add_parser("show", help="summarise a run folder (finished or not): front, hypervolume, progress")
+    sh.add_argument("run", help="run folder written by `codesign search`")
+    sh.add_argument("--top", type=_positive, default=15, help="front rows to print (15)")
+
+    w = sub.add_parser("sweep", help="one search per hardware config or constraint value, then the winners table",
+                       description="A sweep file names a run config (run:), the swept setting (sweep: {key: "
+                                   "hardware | constraints.METRIC.max, values: [...]}) and how to pick each run's "
+                                   "winner (pick: {max: accuracy}). Writes one run folder per value and "
+                                   "winners.csv / winners.md.")
+    w.add_argument("--config", required=True, help="sweep file (.yaml)")
+    w.add_argument("--out", help="sweep folder (default: runs/<sweep file name>)")
+    w.add_argument("--quiet", action="store_true")
+
+    n = sub.add_parser("supernet", help="ProxylessNAS-style single-shot search with the target's latency as a loss",
+                       description="Train a supernet of IBN / fused-IBN candidates (kernel x expansion, skip) with "
+                                   "path binarisation and a differentiable expected-latency term from accelsim (or "
+                                   "an estimator) on --hw; derive the network, simulate it, write result.json. "
+                                   "Resumes from --out/checkpoint.pt when killed. Uses CUDA when available.")
+    n.add_argument("--hw", default="neural_engine", help="target hardware config (neural_engine)")
+    n.add_argument("--data", default="synthetic",
+                   help="an .npz with x (N, 3, R, R) and y (N,), or 'synthetic' (oriented gratings) (synthetic)")
+    n.add_argument("--samples", type=_positive, default=3200, help="synthetic: images (3200)")
+    n.add_argument("--resolution", type=_positive, default=32, help="input resolution R (32)")
+    n.add_argument("--steps", type=_positive, default=400, help="weight steps (400)")
+    n.add_argument("--warmup", type=_positive, default=200, help="weight steps before architecture steps (200)")
+    n.add_argument("--latency-weight", type=float, default=2.0, help="lambda of CE + lambda (E[lat] - T) / T (2.0)")
+    n.add_argument("--estimator", help="take block latencies from this estimator checkpoint instead of the engine")
+    n.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1 ...")
+    n.add_argument("--seed", type=int, default=0)
+    n.add_argument("--out", required=True, help="folder for result.json and checkpoint.pt")
+    n.add_argument("--quiet", action="store_true")
     return p
+
+
+def _search(args) -> int:
+    from .runconfig import load_run_config
+    from .runs import execute, show
+    overrides = {}
+    if args.budget is not None:
+        overrides["budget"] = args.budget
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.runner or args.workers or args.address:
+        from accelsim.config import read_yaml
+        runner = read_yaml(Path(args.config)) or {}
+        runner = runner.get("runner", "serial") if isinstance(runner, dict) else "serial"
+        runner = dict(runner) if isinstance(runner, dict) else {"name": runner}
+        if args.runner:
+            runner["name"] = args.runner
+        if args.workers:
+            runner["workers"] = args.workers
+        if args.address:
+            runner["address"] = args.address
+        overrides["runner"] = runner
+    cfg = load_run_config(args.config, overrides)
+    out = Path(args.out) if args.out else Path("runs") / cfg.name
+    execute(cfg, out, progress=not args.quiet)
+    print(show(out, top=10))
+    return 0
+
+
+def _show(args) -> int:
+    from .runs import show
+    print(show(args.run, top=args.top))
+    return 0
+
+
+def _sweep(args) -> int:
+    from .runs import sweep
+    out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    sweep(args.config, out, progress=not args.quiet)
+    print((out / "winners.md").read_text(), end="")
+    return 0
 
 
 def _dataset(args) -> int:
@@ -174,6 +261,33 @@ def _validate(args) -> int:
     return 0
 
 
+def _supernet(args) -> int:
+    from . import supernet as S
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = S.SupernetConfig(resolution=args.resolution, hardware=args.hw, steps=args.steps, warmup_steps=args.warmup,
+                           latency_weight=args.latency_weight, seed=args.seed, device=args.device,
+                           latency_source="estimator" if args.estimator else "engine")
+    if args.data == "synthetic":
+        data = S.synthetic_dataset(args.samples, resolution=args.resolution, seed=args.seed)
+    else:
+        data = args.data
+    est = None
+    if args.estimator:
+        from .estimator import Estimator
+        est = Estimator.load(args.estimator)
+    r = S.train_supernet(cfg, data, estimator=est, checkpoint=out / "checkpoint.pt", progress=not args.quiet,
+                         log=None if args.quiet else print)
+    from accelsim.cli import write_atomic
+    write_atomic(out / "result.json", json.dumps({**r.summary(), "positions": r.choices()}, indent=1, default=float))
+    for c in r.choices():
+        print(f"{c['position']:8s} {c['choice']:18s} p={c['prob']:.2f}  {1e3 * c['latency_ms']:8.2f} us")
+    print(f"{args.hw}: derived network {1e3 * r.simulated_latency_ms:.2f} us simulated (expected under the final "
+          f"probabilities {1e3 * r.expected_latency_ms:.2f} us), held-out accuracy {100 * r.val_accuracy:.1f} % "
+          f"-> {out / 'result.json'}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -181,12 +295,14 @@ def main(argv=None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return {"dataset": _dataset, "train-estimator": _train, "validate-estimator": _validate}[args.command](args)
+        return {"dataset": _dataset, "train-estimator": _train, "validate-estimator": _validate,
+                "search": _search, "show": _show, "sweep": _sweep, "supernet": _supernet}[args.command](args)
     except AccelsimError as exc:
         print(f"codesign: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("codesign: interrupted (a dataset run resumes where it stopped when run again)", file=sys.stderr)
+        print("codesign: interrupted (a dataset or search run resumes where it stopped when run again)",
+              file=sys.stderr)
         return 130
 
 

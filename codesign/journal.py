@@ -31,22 +31,7 @@ class Journal:
             self._append({"journal": 1, "run_hash": run_hash, "meta": meta or {}})
 
     def _load(self) -> None:
-        lines = self.path.read_bytes().split(b"\n")
-        good_bytes = 0
-        parsed = []
-        for i, raw in enumerate(lines):
-            if not raw.strip():
-                good_bytes += len(raw) + 1
-                continue
-            try:
-                parsed.append(json.loads(raw))
-            except json.JSONDecodeError:
-                if i >= len(lines) - 2:  # a torn last line from a kill: drop it
-                    break
-                raise JournalError(f"{self.path}: line {i + 1} is not valid JSON (corrupt journal)") from None
-            good_bytes += len(raw) + 1
-        if not parsed or "run_hash" not in parsed[0]:
-            raise JournalError(f"{self.path}: missing journal header (not a codesign journal?)")
+        parsed, good_bytes = _parse(self.path, self.path.read_bytes())
         if parsed[0]["run_hash"] != self.run_hash:
             raise JournalError(f"{self.path}: journal belongs to another run configuration "
                                f"(hash {parsed[0]['run_hash']}, this run {self.run_hash}); use a new output folder")
@@ -56,10 +41,10 @@ class Journal:
                 fh.truncate(min(good_bytes, size))
         self.records = parsed[1:]
 
-    def _append(self, record: dict) -> None:
-        line = json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n"
+    def _append(self, *records: dict) -> None:
+        text = "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in records)
         with open(self.path, "a") as fh:
-            fh.write(line)
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
 
@@ -67,5 +52,41 @@ class Journal:
         self._append(record)
         self.records.append(record)
 
+    def append_many(self, records: list) -> None:
+        """Several finished evaluations in one write and one fsync (a kill keeps a prefix of them)."""
+        if records:
+            self._append(*records)
+            self.records.extend(records)
+
     def __len__(self) -> int:
         return len(self.records)
+
+
+def read_journal(path: "str | os.PathLike") -> tuple[dict, list]:
+    """(header, records) of a journal, for inspection; a torn last line is ignored, not removed."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot read ({exc.strerror})") from None
+    parsed, _ = _parse(path, data)
+    return parsed[0], parsed[1:]
+
+
+def _parse(path: Path, data: bytes) -> tuple[list, int]:
+    """Records of a journal's bytes and the length of its intact prefix (a torn last line is left out)."""
+    lines = data.split(b"\n")
+    good_bytes = 0
+    parsed = []
+    for i, raw in enumerate(lines):
+        if raw.strip():
+            try:
+                parsed.append(json.loads(raw))
+            except json.JSONDecodeError:
+                if i >= len(lines) - 2:  # a torn last line from a kill
+                    break
+                raise JournalError(f"{path}: line {i + 1} is not valid JSON (corrupt journal)") from None
+        good_bytes += len(raw) + 1
+    if not parsed or "run_hash" not in parsed[0]:
+        raise JournalError(f"{path}: missing journal header (not a codesign journal?)")
+    return parsed, good_bytes

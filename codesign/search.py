@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
@@ -58,17 +58,35 @@ def _py(v):
 
 
 # ------------------------------------------------------------------------------------- algorithms
+STATIC_TRIES = 100   # draws or mutations tried to meet the problem's static constraints
+
+
+def _always(genome: dict) -> bool:
+    return True
+
+
 class RandomSearch:
     name = "random"
 
     def __init__(self, choices: dict, objectives: Sequence[str], seed: int):
         self.choices, self.rng = choices, np.random.default_rng(seed)
+        self.static_ok = _always
 
     def ask(self) -> dict:
-        return random_genome(self.choices, self.rng)
+        return _draw(lambda: random_genome(self.choices, self.rng), self.static_ok)
 
     def tell(self, genome: dict, metrics: dict) -> None:
         pass
+
+
+def _draw(make: Callable[[], dict], ok: Callable[[dict], bool]) -> dict:
+    """``make()`` until the genome meets the static constraints (area, ...) or the tries run out;
+    the search then sees the last one, which its constraint handling ranks as infeasible."""
+    for _ in range(STATIC_TRIES):
+        g = make()
+        if ok(g):
+            return g
+    return g
 
 
 def _rank_key(objs: np.ndarray, violation: np.ndarray) -> np.ndarray:
@@ -97,24 +115,32 @@ class AgingEvolution:
     name = "evolution"
 
     def __init__(self, choices: dict, objectives: Sequence[str], seed: int, population: int = 32,
-                 sample_size: int = 8, mutations: int = 1):
+                 sample_size: int = 8, mutations: int = 1, crossover: float = 0.0):
+        if not 0.0 <= crossover <= 1.0:
+            raise SearchError(f"algorithm evolution: crossover: expected a probability in [0, 1], got {crossover}")
         self.choices, self.objectives = choices, tuple(objectives)
         self.rng = np.random.default_rng(seed)
         self.population_size, self.sample_size, self.mutations = population, sample_size, mutations
+        self.crossover = crossover
         self.population: list[tuple[dict, np.ndarray, float]] = []
         self.asked = 0
+        self.static_ok = _always
 
     def ask(self) -> dict:
         self.asked += 1
         if self.asked <= self.population_size or len(self.population) < 2:
-            return random_genome(self.choices, self.rng)
+            return _draw(lambda: random_genome(self.choices, self.rng), self.static_ok)
         k = min(self.sample_size, len(self.population))
         picks = self.rng.choice(len(self.population), size=k, replace=False)
         objs = np.array([self.population[i][1] for i in picks])
         viol = np.array([self.population[i][2] for i in picks])
-        rank = _rank_key(objs, viol)
-        best = picks[int(np.argmin(rank))]
-        return mutate(self.population[best][0], self.choices, self.rng, self.mutations)
+        order = picks[np.argsort(_rank_key(objs, viol), kind="stable")]
+        parent = self.population[order[0]][0]
+        if self.crossover and self.rng.random() < self.crossover:
+            # uniform crossover of the sample's two best, then mutation
+            other = self.population[order[1]][0]
+            parent = {key: (parent[key] if self.rng.random() < 0.5 else other[key]) for key in parent}
+        return _draw(lambda: mutate(parent, self.choices, self.rng, self.mutations), self.static_ok)
 
     def tell(self, genome: dict, metrics: dict) -> None:
         objs = np.array([metrics[o] for o in self.objectives], dtype=float)
@@ -171,15 +197,16 @@ class SearchResult:
         return np.array([m.get("violation", 0.0) <= 0 for m in self.metrics], dtype=bool)
 
     def front(self) -> list[int]:
-        """Indices of the feasible, non-dominated, distinct evaluations (hard constraints never violated)."""
+        """Indices of the feasible, non-dominated evaluations (hard constraints never violated); of
+        several with the same objective values only the first evaluated is kept."""
         objs = self.objective_matrix()
         idx = np.nonzero(self.feasible & np.all(np.isfinite(objs), axis=1))[0]
         if idx.size == 0:
             return []
         keep = idx[non_dominated(objs[idx])]
         seen, out = set(), []
-        for i in keep:
-            k = genome_key(self.genomes[i])
+        for i in sorted(keep):
+            k = tuple(objs[i])
             if k not in seen:
                 seen.add(k)
                 out.append(int(i))
@@ -221,7 +248,13 @@ def run_search(problem: Problem, algorithm: str, budget: int, seed: int, journal
     if budget <= 0 or batch_size <= 0:
         raise SearchError(f"budget and batch_size must be positive, got {budget} and {batch_size}")
     options = dict(options or {})
-    algo = ALGORITHMS[algorithm](problem.choices, problem.objectives, seed, **options)
+    try:
+        algo = ALGORITHMS[algorithm](problem.choices, problem.objectives, seed, **options)
+    except TypeError as exc:
+        raise SearchError(f"algorithm {algorithm}: bad option ({exc})") from None
+    static = getattr(problem, "static_violation", None)
+    if static is not None and hasattr(algo, "static_ok"):
+        algo.static_ok = lambda g: static(g) <= 0
     journal = None
     replay: list[dict] = []
     if journal_path is not None:
@@ -252,12 +285,14 @@ def run_search(problem: Problem, algorithm: str, budget: int, seed: int, journal
         if todo:
             pending = [batch[k] for k in todo]
             fresh = runner.evaluate(problem, pending) if runner is not None else problem.evaluate(pending)
+            records = []
             for k, m in zip(todo, fresh):
                 m = {key: _py(v) for key, v in m.items()}
                 results[k] = m
-                if journal is not None:
-                    journal.append({"i": len(genomes) + k, "genome": batch[k], "metrics": m})
+                records.append({"i": len(genomes) + k, "genome": batch[k], "metrics": m})
                 evaluated += 1
+            if journal is not None:
+                journal.append_many(records)
         for g, m in zip(batch, results):
             algo.tell(g, m)
             genomes.append(g)

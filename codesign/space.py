@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,7 @@ class StageGene:
     depth: int        # blocks before the global depth multiplier
     channels: int     # output channels
     stride: int       # stride of the first block
+    precision: str = ""   # weights and activations of this stage ("": the network's precision)
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,11 @@ class NetworkGenome:
     precision: str = "int8"
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        for stage in d["stages"]:   # absent when unset, so genomes without it keep their hashes
+            if not stage["precision"]:
+                del stage["precision"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "NetworkGenome":
@@ -105,6 +111,7 @@ class NetworkSpace:
     head_channels: tuple = (640, 960, 1280)
     num_classes: int = 1000
     precision: str = "int8"
+    stage_precisions: tuple = ()          # per-stage formats to choose from (empty: all stages use precision)
 
     def __post_init__(self):
         if len(self.strides) != len(self.base_channels):
@@ -116,9 +123,9 @@ class NetworkSpace:
         for b in self.blocks:
             if b not in BLOCKS:
                 raise CodesignError(f"network space: blocks: expected {' or '.join(BLOCKS)}, got {b!r}")
-        if self.precision not in prec.INDEX:
-            raise CodesignError(f"network space: precision: expected one of {', '.join(prec.NAMES)}, "
-                                f"got {self.precision!r}")
+        for p in (self.precision,) + tuple(self.stage_precisions):
+            if p not in prec.INDEX:
+                raise CodesignError(f"network space: precision: expected one of {', '.join(prec.NAMES)}, got {p!r}")
 
     def channel_choices(self, stage: int) -> tuple:
         """Allowed output channels of a stage: curated multiples, or every integer in the range."""
@@ -133,7 +140,8 @@ class NetworkSpace:
     def sample(self, rng: np.random.Generator) -> NetworkGenome:
         stages = tuple(StageGene(block=str(_pick(rng, self.blocks)), kernel=int(_pick(rng, self.kernels)),
                                  expansion=int(_pick(rng, self.expansions)), depth=int(_pick(rng, self.depths)),
-                                 channels=int(_pick(rng, self.channel_choices(i))), stride=int(s))
+                                 channels=int(_pick(rng, self.channel_choices(i))), stride=int(s),
+                                 precision=str(_pick(rng, self.stage_precisions)) if self.stage_precisions else "")
                        for i, s in enumerate(self.strides))
         return NetworkGenome(resolution=int(_pick(rng, self.resolutions)),
                              stem_channels=int(_pick(rng, self.stem_channels)), stages=stages,
@@ -151,14 +159,36 @@ def build_network(genome: NetworkGenome, name: str | None = None) -> Network:
     b = NetworkBuilder(name or f"net-{g.key()}", (g.resolution, g.resolution, 3), g.precision)
     x = b.conv(b.input, g.stem_channels, 3, 2, activation="relu6", name="stem")
     for si, (stage, depth) in enumerate(zip(g.stages, g.stage_depths())):
-        block = b.ibn if stage.block == "ibn" else b.fused_ibn
-        for i in range(depth):
-            x = block(x, stage.channels, expansion=stage.expansion, kernel=stage.kernel,
-                      stride=stage.stride if i == 0 else 1, name=f"s{si}.b{i}")
+        x = b.splice(_stage_layers(si, stage, depth, b.shape(x), stage.precision or g.precision), x)
     x = b.conv(x, g.head_channels, 1, activation="relu6", name="head")
     x = b.global_avg_pool(x, name="pool")
     b.linear(x, g.num_classes, name="classifier")
     return b.build()
+
+
+# A search mutates one gene at a time, so most stages of a new genome were built before: the layers
+# of a stage are cached by everything they depend on and spliced in.
+_STAGES: OrderedDict = OrderedDict()
+_STAGE_CACHE_SIZE = 4096    # ~10 layers each; a few tens of MB at most
+
+
+def _stage_layers(si: int, stage: StageGene, depth: int, in_shape: tuple, precision: str) -> tuple:
+    key = (si, stage.block, stage.kernel, stage.expansion, stage.channels, stage.stride, depth, in_shape, precision)
+    hit = _STAGES.get(key)
+    if hit is not None:
+        _STAGES.move_to_end(key)
+        return hit
+    b = NetworkBuilder("stage", in_shape, precision)
+    block = b.ibn if stage.block == "ibn" else b.fused_ibn
+    x = b.input
+    for i in range(depth):
+        x = block(x, stage.channels, expansion=stage.expansion, kernel=stage.kernel,
+                  stride=stage.stride if i == 0 else 1, name=f"s{si}.b{i}")
+    layers = tuple(b.layers)
+    _STAGES[key] = layers
+    if len(_STAGES) > _STAGE_CACHE_SIZE:
+        _STAGES.popitem(last=False)
+    return layers
 
 
 # ------------------------------------------------------------------------------------ hardware
@@ -186,9 +216,13 @@ class HardwareGenome:
     ofmap_kb: float
     dram_gb_per_s: float
     precisions: tuple          # formats the MAC array (and vector unit) support
+    clock_mhz: float = 0.0     # 0: the base config's clock
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not d["clock_mhz"]:   # absent when unset, so genomes without it keep their hashes
+            del d["clock_mhz"]
+        return d
 
     def key(self) -> str:
         return stable_hash(self.to_dict())[:16]
@@ -209,6 +243,7 @@ class HardwareSpace:
     dram_gb_per_s: tuple = (6.4, 12.8, 25.6, 51.2, 102.4)
     precision_sets: tuple = (("int8",), ("int8", "int16"), ("int8", "int16", "fp16"),
                              ("int8", "fp16", "bf16"), ("int4", "int8", "int16"))
+    clocks_mhz: tuple = ()                                           # empty: the base clock
 
     def __post_init__(self):
         for s in self.precision_sets:
@@ -229,7 +264,8 @@ class HardwareSpace:
             filter_kb=0.0 if unified else float(_pick(rng, self.sram_kb)),
             ofmap_kb=0.0 if unified else float(_pick(rng, self.sram_kb)),
             dram_gb_per_s=float(_pick(rng, self.dram_gb_per_s)),
-            precisions=tuple(str(p) for p in _pick(rng, self.precision_sets)))
+            precisions=tuple(str(p) for p in _pick(rng, self.precision_sets)),
+            clock_mhz=float(_pick(rng, self.clocks_mhz)) if self.clocks_mhz else 0.0)
 
     def build(self, genome: HardwareGenome, base: Hardware | None = None) -> Hardware:
         base = base or self.base_hardware()
@@ -253,7 +289,8 @@ def build_hardware(base: Hardware, g: HardwareGenome) -> Hardware:
     else:
         sram = dict(unified_kb=None, ifmap_kb=float(g.ifmap_kb), filter_kb=float(g.filter_kb),
                     ofmap_kb=float(g.ofmap_kb))
-    return base.replace(name=f"{base.name}-{g.key()[:8]}", array__rows=g.rows, array__cols=g.cols,
+    clock = {"array__clock_mhz": float(g.clock_mhz)} if g.clock_mhz else {}
+    return base.replace(name=f"{base.name}-{g.key()[:8]}", array__rows=g.rows, array__cols=g.cols, **clock,
                         array__dataflow=g.dataflow, vector__lanes=g.vector_lanes,
                         vector__ops_per_lane_per_cycle=tuple(vops), precisions=tuple(precisions),
                         dram__bandwidth_gb_per_s=float(g.dram_gb_per_s),

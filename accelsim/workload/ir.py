@@ -384,6 +384,15 @@ class NetworkBuilder:
             y = self.add(x, y, name=f"{name}.add")
         return y
 
+    def splice(self, layers, x: str) -> str:
+        """Append layers built by another builder on its own input, reading ``x`` where they read that
+        input; returns the last layer's output. Lets callers cache and reuse whole sub-networks."""
+        for layer in layers:
+            if INPUT in layer.inputs:
+                layer = dataclasses.replace(layer, inputs=tuple(x if i == INPUT else i for i in layer.inputs))
+            self._add(layer)
+        return self.layers[-1].name
+
     def build(self) -> Network:
         return Network(self.name, self.input_shape, tuple(self.layers), self.precision)
 

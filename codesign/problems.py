@@ -1,0 +1,435 @@
+"""Search problems on simulated accelerators: network-only, hardware-only and joint network x hardware.
+
+A problem is two *axes* and a scorer. The network axis is a :class:`~codesign.space.NetworkSpace`
+(stages of IBN / fused-IBN blocks), the NAS-Bench-201 cell space, or one fixed network; the hardware
+axis is a :class:`~codesign.space.HardwareSpace` around a base config, or one fixed config. The
+genome the search algorithms see is one flat dict of categorical parameters (network keys first,
+hardware keys prefixed ``hw.``), so every algorithm in :mod:`codesign.search` works on every problem.
+
+``evaluate`` builds the networks and configs (both cached by key), scores the whole batch in one
+``accelsim.simulate_many(pairs=True)`` call (or one estimator call) and returns per candidate the
+metrics in :data:`METRICS` plus ``violation``: 0 when every hard constraint holds, else the summed
+relative excess (a mapping failure, e.g. a precision the hardware lacks, counts 10). Objectives
+are minimised; a maximised metric (accuracy) appears as ``neg_<name>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from accelsim.config import Hardware
+from accelsim.workload.ir import Network
+
+from . import nb201
+from .errors import CodesignError
+from .space import (HardwareGenome, HardwareSpace, NetworkGenome, NetworkSpace, StageGene, build_hardware,
+                    build_network, hardware_key)
+
+MIB = 1024 * 1024
+MAPPING_FAILURE = 10.0   # violation of a pair none of whose layers the engine can run; a pair with some
+                         # failing layers gets this times their share, so a search can climb out of it
+
+# name -> (direction, unit, meaning)
+METRICS = {
+    "latency_ms": ("min", "ms", "end-to-end latency of one inference"),
+    "energy_mj": ("min", "mJ", "energy of one inference (dynamic + static)"),
+    "edp": ("min", "mJ*ms", "energy-delay product"),
+    "area_mm2": ("min", "mm^2", "accelerator area (MAC array, SRAM, vector unit, fixed)"),
+    "power_mw": ("min", "mW", "average power while the network runs (energy / latency)"),
+    "memory_mb": ("min", "MiB", "parameter bytes + peak activation bytes"),
+    "macs_m": ("min", "M", "multiply-accumulates"),
+    "params_m": ("min", "M", "parameters"),
+    "accuracy": ("max", "%", "accuracy or accuracy proxy of the network (see the accuracy source)"),
+}
+
+
+def objective_key(metric: str) -> str:
+    """The minimised key of a metric: itself, or ``neg_<metric>`` for a maximised one."""
+    if metric not in METRICS:
+        raise CodesignError(f"objective {metric!r}: expected one of {', '.join(METRICS)}")
+    return metric if METRICS[metric][0] == "min" else f"neg_{metric}"
+
+
+# ------------------------------------------------------------------------------------------- axes
+class MobileAxis:
+    """Network axis over a NetworkSpace; keys ``resolution``, ``stem``, ``head``, ``depth_multiplier``
+    and per stage ``s{i}.block/kernel/expansion/depth/channels`` (and ``s{i}.precision``)."""
+
+    kind = "mobile"
+
+    def __init__(self, space: NetworkSpace):
+        self.space = space
+        c = {"resolution": space.resolutions, "stem": space.stem_channels, "head": space.head_channels,
+             "depth_multiplier": space.depth_multipliers}
+        for i in range(len(space.strides)):
+            c[f"s{i}.block"] = space.blocks
+            c[f"s{i}.kernel"] = space.kernels
+            c[f"s{i}.expansion"] = space.expansions
+            c[f"s{i}.depth"] = space.depths
+            c[f"s{i}.channels"] = space.channel_choices(i)
+            if space.stage_precisions:
+                c[f"s{i}.precision"] = space.stage_precisions
+        self.choices = {k: tuple(v) for k, v in c.items()}
+
+    def genome(self, g: dict) -> NetworkGenome:
+        sp = self.space
+        stages = tuple(StageGene(block=g[f"s{i}.block"], kernel=g[f"s{i}.kernel"], expansion=g[f"s{i}.expansion"],
+                                 depth=g[f"s{i}.depth"], channels=g[f"s{i}.channels"], stride=sp.strides[i],
+                                 precision=g.get(f"s{i}.precision", ""))
+                       for i in range(len(sp.strides)))
+        return NetworkGenome(resolution=g["resolution"], stem_channels=g["stem"], stages=stages,
+                             head_channels=g["head"], depth_multiplier=g["depth_multiplier"],
+                             num_classes=sp.num_classes, precision=sp.precision)
+
+    def key(self, g: dict) -> tuple:
+        return tuple(g[k] for k in self.choices)
+
+    def build(self, g: dict) -> Network:
+        # named by a hash of the flat key: the genome's own content hash (asdict + JSON) costs more
+        # than building the network
+        name = "net-" + hashlib.sha1(repr(self.key(g)).encode()).hexdigest()[:16]
+        return build_network(self.genome(g), name=name)
+
+    def describe(self, g: dict) -> str:
+        ng = self.genome(g)
+        stages = " ".join(f"{'F' if s.block == 'fused_ibn' else 'I'}{s.kernel}e{s.expansion}x{d}c{s.channels}"
+                          + (f"@{s.precision}" if s.precision else "")
+                          for s, d in zip(ng.stages, ng.stage_depths()))
+        return f"r{ng.resolution} dm{ng.depth_multiplier} {stages}"
+
+
+class NB201Axis:
+    """Network axis over the NAS-Bench-201 cell: keys ``edge{j}_{i}`` with NB201's five ops."""
+
+    kind = "nb201"
+
+    def __init__(self, channels: int = 16, cells: int = 5, num_classes: int = 10, resolution: int = 32,
+                 precision: str = "int8"):
+        self.options = dict(channels=channels, cells=cells, num_classes=num_classes, resolution=resolution,
+                            precision=precision)
+        self.choices = {k: nb201.OPS for k in nb201.EDGE_KEYS}
+
+    def key(self, g: dict) -> tuple:
+        return tuple(g[k] for k in nb201.EDGE_KEYS)
+
+    def build(self, g: dict) -> Network:
+        return nb201.network(nb201.genome_arch(g), **self.options)
+
+    def describe(self, g: dict) -> str:
+        return nb201.genome_arch(g)
+
+
+class FixedNetwork:
+    kind = "fixed"
+    choices: dict = {}
+
+    def __init__(self, network: Network):
+        self.network = network
+
+    def key(self, g: dict) -> tuple:
+        return ()
+
+    def build(self, g: dict) -> Network:
+        return self.network
+
+    def describe(self, g: dict) -> str:
+        return self.network.name
+
+
+class HardwareAxis:
+    """Hardware axis over a HardwareSpace: keys ``hw.rows``, ``hw.cols``, ``hw.dataflow``,
+    ``hw.vector_lanes``, ``hw.unified_kb`` (0 = separate buffers), ``hw.ifmap_kb``, ``hw.filter_kb``,
+    ``hw.ofmap_kb``, ``hw.dram_gb_per_s``, ``hw.precisions`` ('int8+int16') and ``hw.clock_mhz``."""
+
+    kind = "space"
+
+    def __init__(self, space: HardwareSpace, base: Hardware | None = None):
+        self.space = space
+        self.base = base or space.base_hardware()
+        unified = (0.0,) + tuple(float(v) for v in space.unified_kb) if space.unified_probability > 0 else (0.0,)
+        c = {"hw.rows": space.rows, "hw.cols": space.cols, "hw.dataflow": space.dataflows,
+             "hw.vector_lanes": space.vector_lanes, "hw.unified_kb": unified,
+             "hw.ifmap_kb": tuple(float(v) for v in space.sram_kb), "hw.filter_kb": tuple(float(v) for v in space.sram_kb),
+             "hw.ofmap_kb": tuple(float(v) for v in space.sram_kb),
+             "hw.dram_gb_per_s": tuple(float(v) for v in space.dram_gb_per_s),
+             "hw.precisions": tuple("+".join(s) for s in space.precision_sets),
+             "hw.clock_mhz": tuple(float(v) for v in space.clocks_mhz) or (float(self.base.array.clock_mhz),)}
+        self.choices = {k: tuple(v) for k, v in c.items()}
+
+    def genome(self, g: dict) -> HardwareGenome:
+        u = float(g["hw.unified_kb"])
+        return HardwareGenome(rows=g["hw.rows"], cols=g["hw.cols"], dataflow=g["hw.dataflow"],
+                              vector_lanes=g["hw.vector_lanes"], unified_kb=u,
+                              ifmap_kb=0.0 if u else float(g["hw.ifmap_kb"]),
+                              filter_kb=0.0 if u else float(g["hw.filter_kb"]),
+                              ofmap_kb=0.0 if u else float(g["hw.ofmap_kb"]),
+                              dram_gb_per_s=float(g["hw.dram_gb_per_s"]),
+                              precisions=tuple(g["hw.precisions"].split("+")),
+                              clock_mhz=float(g["hw.clock_mhz"]))
+
+    def key(self, g: dict) -> tuple:
+        # separate-buffer sizes do not matter when the buffer is unified
+        return tuple(0.0 if (g["hw.unified_kb"] and k in ("hw.ifmap_kb", "hw.filter_kb", "hw.ofmap_kb")) else g[k]
+                     for k in self.choices)
+
+    def build(self, g: dict) -> Hardware:
+        return build_hardware(self.base, self.genome(g))
+
+    def describe(self, g: dict) -> str:
+        sram = f"U{g['hw.unified_kb']:g}K" if g["hw.unified_kb"] else \
+            f"{g['hw.ifmap_kb']:g}/{g['hw.filter_kb']:g}/{g['hw.ofmap_kb']:g}K"
+        return (f"{g['hw.rows']}x{g['hw.cols']} {g['hw.dataflow']} v{g['hw.vector_lanes']} {sram} "
+                f"{g['hw.dram_gb_per_s']:g}GB/s {g['hw.precisions']} {g['hw.clock_mhz']:g}MHz")
+
+
+class FixedHardware:
+    kind = "fixed"
+    choices: dict = {}
+
+    def __init__(self, hardware: Hardware):
+        self.hardware = hardware
+
+    def key(self, g: dict) -> tuple:
+        return ()
+
+    def build(self, g: dict) -> Hardware:
+        return self.hardware
+
+    def describe(self, g: dict) -> str:
+        return self.hardware.name
+
+
+# ------------------------------------------------------------------------------------ accuracy
+class AccuracySource:
+    """Where the ``accuracy`` metric comes from.
+
+    - ``nb201``: NAS-Bench-201 test accuracy (%) from the packaged table (network axis nb201 only);
+    - ``params`` / ``macs``: log10 of the network's parameter / MAC count, the capacity baselines any
+      zero-shot proxy must beat;
+    - ``synflow`` / ``naswot`` / ``grad_norm``: zero-shot proxies on the network's torch module
+      (:mod:`codesign.accuracy`; ``batch`` and ``resolution`` set the synthetic input);
+    - ``train``: short training on the user's data (``data``: an .npz with ``x`` and ``y``).
+    Values are cached per network, so each network is scored once per process.
+    """
+
+    SOURCES = ("nb201", "params", "macs", "synflow", "naswot", "grad_norm", "train")
+
+    def __init__(self, source: str, **options):
+        if source not in self.SOURCES:
+            raise CodesignError(f"accuracy.source {source!r}: expected one of {', '.join(self.SOURCES)}")
+        self.source, self.options = source, dict(options)
+        self._table = None
+        self.cache: dict = {}
+
+    def describe(self) -> str:
+        return self.source + "".join(f" {k}={v}" for k, v in sorted(self.options.items()))
+
+    def __getstate__(self):
+        return {**self.__dict__, "_table": None, "cache": {}}
+
+    def scores(self, axis, genomes: list, networks: list) -> list[float]:
+        out = []
+        for g, net in zip(genomes, networks):
+            key = axis.key(g)
+            if key not in self.cache:
+                self.cache[key] = self._score(axis, g, net)
+            out.append(self.cache[key])
+        return out
+
+    def _score(self, axis, g: dict, net: Network) -> float:
+        if self.source == "params":
+            return math.log10(max(net.params, 1))
+        if self.source == "macs":
+            return math.log10(max(net.macs, 1))
+        if self.source == "nb201":
+            if axis.kind != "nb201":
+                raise CodesignError("accuracy.source nb201: needs space.network.type: nb201")
+            if self._table is None:
+                from .accuracy import NB201Table
+                self._table = NB201Table.load(self.options.get("table"))
+            return float(self._table.accuracy(nb201.genome_arch(g), self.options.get("dataset", "cifar10")))
+        return self._torch_score(axis, g)
+
+    def _torch_score(self, axis, g: dict) -> float:
+        import torch
+
+        from . import accuracy as acc
+        if axis.kind == "nb201":
+            from accelsim.workload.torch_zoo import NB201Net
+            model = NB201Net(nb201.genome_arch(g), num_classes=axis.options["num_classes"])
+            res = axis.options["resolution"]
+        elif axis.kind == "mobile":
+            from .torch_models import genome_module
+            model = genome_module(axis.genome(g))
+            res = axis.genome(g).resolution
+        else:
+            raise CodesignError(f"accuracy.source {self.source}: needs a network search space")
+        seed = int(self.options.get("seed", 0))
+        if self.source == "train":
+            data = self.options.get("data")
+            if not data:
+                raise CodesignError("accuracy.data: the train source needs an .npz path with arrays x and y")
+            opts = {k: v for k, v in self.options.items() if k not in ("data", "seed")}
+            return float(acc.train_short(model, data, seed=seed, **opts)["best_val_acc"])
+        res = int(self.options.get("resolution", res))
+        batch = int(self.options.get("batch", 16))
+        gen = torch.Generator().manual_seed(seed)
+        x = torch.randn(batch, 3, res, res, generator=gen)
+        y = torch.randint(0, 10, (batch,), generator=gen)
+        return float(acc.score(model, self.source, x, y, seed=seed))
+
+
+# ------------------------------------------------------------------------------------- problem
+@dataclass(frozen=True)
+class Constraint:
+    metric: str
+    max: float | None = None
+    min: float | None = None
+    budget: bool = False      # memory_mb <= the hardware's memory budget
+
+    def excess(self, m: dict) -> float:
+        v = m.get(self.metric)
+        if v is None or not np.isfinite(v):
+            return MAPPING_FAILURE
+        if self.budget:
+            return max(0.0, (v - m["budget_mb"]) / m["budget_mb"])
+        out = 0.0
+        if self.max is not None and v > self.max:
+            out += (v - self.max) / max(abs(self.max), 1e-12)
+        if self.min is not None and v < self.min:
+            out += (self.min - v) / max(abs(self.min), 1e-12)
+        return out
+
+
+class SearchProblem:
+    """A network axis x a hardware axis, scored by the engine (or an estimator), with objectives and
+    hard constraints. Picklable, so the process and Ray runners can ship it to workers."""
+
+    def __init__(self, network_axis, hardware_axis, objectives=("latency_ms", "accuracy"), constraints=(),
+                 accuracy: AccuracySource | None = None, estimator=None, cache_size: int = 4096):
+        self.net_axis, self.hw_axis = network_axis, hardware_axis
+        self.metrics = tuple(objectives)
+        self.objectives = tuple(objective_key(m) for m in self.metrics)
+        if not self.objectives:
+            raise CodesignError("objectives: expected at least one metric")
+        self.constraints = tuple(constraints)
+        for c in self.constraints:
+            objective_key(c.metric)
+        wants_acc = "accuracy" in self.metrics or any(c.metric == "accuracy" for c in self.constraints)
+        if wants_acc and accuracy is None:
+            raise CodesignError("objectives: accuracy needs an accuracy source (accuracy.source)")
+        self.accuracy = accuracy
+        self.estimator = estimator
+        self.choices = {**network_axis.choices, **hardware_axis.choices}
+        if not self.choices:
+            raise CodesignError("space: nothing to search (give space.network and/or space.hardware)")
+        self.cache_size = cache_size
+        self._nets: OrderedDict = OrderedDict()
+        self._hws: OrderedDict = OrderedDict()
+
+    def __getstate__(self):
+        return {**self.__dict__, "_nets": OrderedDict(), "_hws": OrderedDict()}
+
+    # ------------------------------------------------------------------ building (cached)
+    def _cached(self, store: OrderedDict, key, make):
+        hit = store.get(key)
+        if hit is None:
+            hit = make()
+            store[key] = hit
+            if len(store) > self.cache_size:
+                store.popitem(last=False)
+        else:
+            store.move_to_end(key)
+        return hit
+
+    def network(self, g: dict) -> Network:
+        return self._cached(self._nets, self.net_axis.key(g), lambda: self.net_axis.build(g))
+
+    def hardware(self, g: dict) -> Hardware:
+        return self._cached(self._hws, self.hw_axis.key(g), lambda: self.hw_axis.build(g))
+
+    def describe(self, g: dict) -> tuple[str, str]:
+        return self.net_axis.describe(g), self.hw_axis.describe(g)
+
+    def static_violation(self, g: dict) -> float:
+        """Excess over the constraints that depend on the hardware alone (area), without simulating."""
+        if self.hw_axis.kind == "fixed" or not any(c.metric == "area_mm2" for c in self.constraints):
+            return 0.0
+        m = {"area_mm2": self.hardware(g).area_mm2}
+        return sum(c.excess(m) for c in self.constraints if c.metric == "area_mm2")
+
+    # ------------------------------------------------------------------ scoring
+    def evaluate(self, genomes: list) -> list[dict]:
+        nets = [self.network(g) for g in genomes]
+        hws = [self.hardware(g) for g in genomes]
+        if self.estimator is not None:
+            latency, energy, failing = self._estimate(nets, hws)
+        else:
+            import accelsim
+            from accelsim.engine import tables as T
+            r = accelsim.simulate_many(nets, hws, pairs=True)
+            latency, energy = r.latency_ms.ravel(), r.energy_mj.ravel()
+            bad = (r.per_layer[T.O_STATUS] != 0).astype(float)
+            failing = np.add.reduceat(bad, r.row_start) / np.array([len(n.layers) for n in nets]) if bad.size \
+                else np.zeros(len(nets))
+        acc = self.accuracy.scores(self.net_axis, genomes, nets) if self.accuracy is not None else None
+        out = []
+        for i, (net, hw) in enumerate(zip(nets, hws)):
+            lat, en = float(latency[i]), float(energy[i])
+            ok = failing[i] == 0 and np.isfinite(lat)
+            m = {"latency_ms": lat if ok else math.inf, "energy_mj": en if ok else math.inf,
+                 "edp": lat * en if ok else math.inf, "area_mm2": float(hw.area_mm2),
+                 "power_mw": en / lat * 1e3 if ok and lat > 0 else math.inf,
+                 "memory_mb": (net.param_bytes + net.peak_activation_bytes) / MIB,
+                 "budget_mb": float(hw.memory_budget_mb), "macs_m": net.macs / 1e6, "params_m": net.params / 1e6}
+            if acc is not None:
+                m["accuracy"] = float(acc[i])
+                m["neg_accuracy"] = -m["accuracy"]
+            violation = 0.0 if ok else MAPPING_FAILURE * max(float(failing[i]), 0.01)
+            violation += sum(c.excess(m) for c in self.constraints)
+            m["violation"] = float(violation)
+            out.append(m)
+        return out
+
+    def _estimate(self, nets, hws):
+        pred = self.estimator.predict_pairs(nets, hws)
+        failing = []
+        for net, hw in zip(nets, hws):   # the estimator cannot tell; a layer in a missing format cannot run
+            have = {p.name for p in hw.precisions}
+            failing.append(sum(1 for layer in net.layers if layer.act_precision not in have or
+                               layer.weight_precision not in have) / max(len(net.layers), 1))
+        lat = np.asarray(pred.get("latency_ms", pred.get("latency")), dtype=float)
+        energy = np.asarray(pred.get("energy_mj", np.full(len(nets), np.nan)), dtype=float)
+        return lat, energy, np.array(failing)
+
+
+def hardware_label(hw: Hardware) -> str:
+    return f"{hw.array.rows}x{hw.array.cols}-{hw.array.dataflow}-{hardware_key(hw)[:6]}"
+
+
+def fixed_network_genome(space: NetworkSpace, genome: NetworkGenome) -> dict:
+    """A NetworkGenome as the flat dict of a MobileAxis over ``space``."""
+    g = {"resolution": genome.resolution, "stem": genome.stem_channels, "head": genome.head_channels,
+         "depth_multiplier": genome.depth_multiplier}
+    for i, s in enumerate(genome.stages):
+        g.update({f"s{i}.block": s.block, f"s{i}.kernel": s.kernel, f"s{i}.expansion": s.expansion,
+                  f"s{i}.depth": s.depth, f"s{i}.channels": s.channels})
+        if space.stage_precisions:
+            g[f"s{i}.precision"] = s.precision or space.precision
+    return g
+
+
+def hardware_genome_of(hw: Hardware) -> dict:
+    """A hardware config as the flat dict of a HardwareAxis (values need not be in the space's lists)."""
+    s = hw.sram
+    return {"hw.rows": hw.array.rows, "hw.cols": hw.array.cols, "hw.dataflow": hw.array.dataflow,
+            "hw.vector_lanes": hw.vector.lanes, "hw.unified_kb": float(s.unified_kb or 0.0),
+            "hw.ifmap_kb": float(s.ifmap_kb or 0.0), "hw.filter_kb": float(s.filter_kb or 0.0),
+            "hw.ofmap_kb": float(s.ofmap_kb or 0.0), "hw.dram_gb_per_s": float(hw.dram.bandwidth_gb_per_s),
+            "hw.precisions": "+".join(p.name for p in hw.precisions), "hw.clock_mhz": float(hw.array.clock_mhz)}
+

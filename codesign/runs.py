@@ -1,0 +1,297 @@
+"""A search run on disk: start or resume it from a run config, write its outputs, inspect it.
+
+A run folder holds ``run.yaml`` (the config as run), ``journal.jsonl`` (every evaluation, appended
+as it finishes) and, once the budget is spent, ``pareto.csv`` / ``pareto.json`` (the feasible
+non-dominated designs with their genomes and metrics), ``hypervolume.csv`` (hypervolume after each
+evaluation), ``pareto.png`` and ``summary.json``. Starting the same config on the same folder again
+resumes: recorded evaluations are replayed, not repeated. A sweep is a folder of runs plus a
+``winners.csv`` / ``winners.md`` table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from accelsim.cli import write_atomic
+
+from . import problems as P
+from .errors import CodesignError
+from .journal import read_journal
+from .runconfig import RunConfig, load_run_config, parse_run_config
+from .search import SearchResult, run_search, run_hash
+
+RUN_FILE, JOURNAL = "run.yaml", "journal.jsonl"
+
+
+def _run_hash(cfg: RunConfig) -> str:
+    return run_hash(cfg.problem_id(), cfg.algorithm, cfg.seed, {**cfg.algorithm_options, "batch": cfg.batch_size})
+
+
+def execute(cfg: RunConfig, out: "str | Path", progress: bool = True, log=print) -> dict:
+    """Run (or resume) ``cfg`` in folder ``out`` and write its outputs; returns the summary."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    journal = out / JOURNAL
+    if journal.exists():
+        header, _ = read_journal(journal)
+        if header["run_hash"] != _run_hash(cfg):
+            raise CodesignError(f"{out}: holds a run of another configuration (see its {RUN_FILE}); "
+                                f"change the config back or pick another --out")
+    write_atomic(out / RUN_FILE, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    problem = cfg.build_problem()
+    from .runners import make_runner
+    runner = make_runner(cfg.runner, **cfg.runner_options)
+    t0 = time.perf_counter()
+    try:
+        result = run_search(problem, cfg.algorithm, cfg.budget, cfg.seed, journal_path=journal,
+                            batch_size=cfg.batch_size, options=cfg.algorithm_options, problem_id=cfg.problem_id(),
+                            progress=progress, runner=runner)
+    finally:
+        runner.close()
+    seconds = time.perf_counter() - t0
+    summary = write_outputs(cfg, problem, result, out, seconds)
+    if log:
+        log(f"{cfg.name}: {result.evaluated} evaluated, {result.replayed} replayed from the journal, "
+            f"{summary['feasible']} feasible, {len(summary['front'])} on the front, "
+            f"hypervolume {summary['hypervolume']:.6g} -> {out}")
+    return summary
+
+
+def reference_point(cfg: RunConfig, result: SearchResult) -> np.ndarray:
+    """The hypervolume reference in minimised space: the config's, else the worst feasible value of
+    each objective plus 10 % of its range (so every feasible point counts)."""
+    if cfg.reference is not None:
+        return np.array([(-1 if P.METRICS[m][0] == "max" else 1) * float(cfg.reference[m]) for m in cfg.objectives])
+    objs = result.objective_matrix()
+    ok = result.feasible & np.all(np.isfinite(objs), axis=1)
+    if not ok.any():
+        return np.ones(len(cfg.objectives))
+    lo, hi = objs[ok].min(axis=0), objs[ok].max(axis=0)
+    return hi + 0.1 * np.maximum(hi - lo, 1e-9 * np.maximum(np.abs(hi), 1.0))
+
+
+def front_rows(cfg: RunConfig, problem, result: SearchResult) -> list[dict]:
+    idx = result.front()
+    idx.sort(key=lambda i: tuple(result.metrics[i][o] for o in problem.objectives))
+    rows = []
+    for i in idx:
+        g, m = result.genomes[i], result.metrics[i]
+        net, hw = problem.describe(g)
+        row = {"evaluation": i, "network": net, "hardware": hw}
+        row.update({k: m[k] for k in P.METRICS if k in m})
+        row["genome"] = g
+        rows.append(row)
+    return rows
+
+
+def write_outputs(cfg: RunConfig, problem, result: SearchResult, out: Path, seconds: float | None = None) -> dict:
+    ref = reference_point(cfg, result)
+    trace = result.hypervolume_trace(ref)
+    rows = front_rows(cfg, problem, result)
+    metric_cols = [k for k in P.METRICS if rows and k in rows[0]]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["evaluation", "network", "hardware"] + metric_cols + ["genome"])
+    for r in rows:
+        w.writerow([r["evaluation"], r["network"], r["hardware"]] + [f"{r[k]:.6g}" for k in metric_cols]
+                   + [json.dumps(r["genome"], sort_keys=True)])
+    write_atomic(out / "pareto.csv", buf.getvalue())
+    write_atomic(out / "pareto.json", json.dumps(rows, indent=1, default=float))
+    write_atomic(out / "hypervolume.csv", "evaluations,hypervolume\n"
+                 + "".join(f"{i + 1},{v:.8g}\n" for i, v in enumerate(trace)))
+    summary = {"name": cfg.name, "algorithm": cfg.algorithm, "seed": cfg.seed, "budget": cfg.budget,
+               "evaluations": len(result.metrics), "feasible": int(result.feasible.sum()),
+               "objectives": list(cfg.objectives), "reference": [float(v) for v in ref],
+               "hypervolume": float(trace[-1]) if len(trace) else 0.0,
+               "front": [r["evaluation"] for r in rows], "problem_id": cfg.problem_id()}
+    if seconds is not None:
+        summary["seconds"] = round(seconds, 3)
+        if result.evaluated:
+            summary["evaluations_per_second"] = round(result.evaluated / seconds, 1)
+    write_atomic(out / "summary.json", json.dumps(summary, indent=1))
+    plot_front(cfg, problem, result, rows, out / "pareto.png")
+    return summary
+
+
+def plot_front(cfg: RunConfig, problem, result: SearchResult, rows: list, path: Path) -> None:
+    """Every feasible evaluation in grey, the front on top coloured by its hardware config."""
+    from accelsim.plots import _pyplot
+    plt = _pyplot()
+    metrics = list(cfg.objectives)
+    x_m = metrics[0]
+    y_m = metrics[1] if len(metrics) > 1 else None
+    fig, ax = plt.subplots(figsize=(7, 5))
+    feas = [m for m, ok in zip(result.metrics, result.feasible) if ok and np.isfinite(m.get(x_m, np.inf))]
+    if y_m is None:
+        ax.plot(np.arange(1, len(result.metrics) + 1), [m.get(x_m, np.nan) for m in result.metrics], ".",
+                color="0.7", ms=3)
+        ax.set_xlabel("evaluation")
+        ax.set_ylabel(x_m)
+    else:
+        ax.scatter([m[x_m] for m in feas], [m[y_m] for m in feas], s=6, color="0.8", label="feasible evaluations")
+        distinct = list(dict.fromkeys(r["hardware"] for r in rows))
+        if len(distinct) <= 10:
+            cmap = plt.get_cmap("tab10")
+            for k, hw in enumerate(distinct):
+                pts = [r for r in rows if r["hardware"] == hw]
+                ax.plot([r[x_m] for r in pts], [r[y_m] for r in pts], "o", color=cmap(k), ms=6, label=hw)
+            ax.legend(fontsize=6, loc="best")
+        else:  # too many configs to name: colour by the hardware's area
+            sc = ax.scatter([r[x_m] for r in rows], [r[y_m] for r in rows], c=[r["area_mm2"] for r in rows],
+                            cmap="viridis", s=36, edgecolors="k", linewidths=0.3, label="front")
+            fig.colorbar(sc, ax=ax, label="hardware area (mm^2)")
+            ax.set_title(f"front: {len(rows)} designs on {len(distinct)} hardware configs", fontsize=9)
+        ax.set_xlabel(f"{x_m} ({P.METRICS[x_m][1]})")
+        ax.set_ylabel(f"{y_m} ({P.METRICS[y_m][1]})")
+    ax.grid(alpha=0.3)
+    fig.suptitle(f"{cfg.name}: {cfg.algorithm}, {len(result.metrics)} evaluations", fontsize=10)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def load_run(folder: "str | Path") -> tuple[RunConfig, object, SearchResult]:
+    """A run folder's config, problem and evaluations so far (finished or not)."""
+    folder = Path(folder)
+    if not (folder / RUN_FILE).exists():
+        raise CodesignError(f"{folder}: not a run folder (no {RUN_FILE})")
+    cfg = load_run_config(folder / RUN_FILE)
+    problem = cfg.build_problem()
+    if (folder / JOURNAL).exists():
+        _, records = read_journal(folder / JOURNAL)
+    else:
+        records = []
+    result = SearchResult([r["genome"] for r in records], [r["metrics"] for r in records], problem.objectives)
+    return cfg, problem, result
+
+
+def show(folder: "str | Path", top: int = 15) -> str:
+    cfg, problem, result = load_run(folder)
+    ref = reference_point(cfg, result)
+    trace = result.hypervolume_trace(ref)
+    rows = front_rows(cfg, problem, result)
+    lines = [f"run {cfg.name} ({folder})",
+             f"  {cfg.algorithm}, seed {cfg.seed}: {len(result.metrics)} of {cfg.budget} evaluations"
+             + ("" if len(result.metrics) >= cfg.budget else " (unfinished; run the same command again to resume)"),
+             f"  objectives: {', '.join(cfg.objectives)}; constraints: "
+             + (", ".join(_constraint_text(c) for c in cfg.constraints) or "none"),
+             f"  feasible: {int(result.feasible.sum())}; front: {len(rows)} designs; "
+             f"hypervolume {trace[-1] if len(trace) else 0.0:.6g}", ""]
+    cols = list(cfg.objectives) + [k for k in ("latency_ms", "energy_mj", "area_mm2", "memory_mb") if k not in cfg.objectives]
+    lines.append("| # | " + " | ".join(cols) + " | network | hardware |")
+    lines.append("|---" * (len(cols) + 3) + "|")
+    for r in rows[:top]:
+        lines.append(f"| {r['evaluation']} | " + " | ".join(f"{r[c]:.4g}" for c in cols if c in r)
+                     + f" | {r['network']} | {r['hardware']} |")
+    if len(rows) > top:
+        lines.append(f"... {len(rows) - top} more in pareto.csv")
+    return "\n".join(lines)
+
+
+def _constraint_text(c) -> str:
+    if c.budget:
+        return f"{c.metric} <= budget"
+    parts = []
+    if c.max is not None:
+        parts.append(f"{c.metric} <= {c.max:g}")
+    if c.min is not None:
+        parts.append(f"{c.metric} >= {c.min:g}")
+    return " and ".join(parts)
+
+
+# ------------------------------------------------------------------------------------- sweeps
+SWEEP_KEYS = ("run", "sweep", "pick")
+
+
+def sweep(path: "str | Path", out: "str | Path", progress: bool = True, log=print) -> list[dict]:
+    """One run per value of a swept setting (``hardware`` or a constraint bound), then the winners.
+
+    ::
+
+        run: nn_search.yaml              # a run config (path relative to this file) or an inline mapping
+        sweep: {key: hardware, values: [neural_engine, edge_tpu_like, eyeriss_like]}
+        pick: {max: accuracy}            # the winner of each run: best accuracy on its feasible front
+
+    ``key`` may be ``hardware`` or ``constraints.<metric>.max`` / ``.min``.
+    """
+    from accelsim.config import read_yaml
+    path = Path(path)
+    spec = read_yaml(path)
+    if not isinstance(spec, dict):
+        raise CodesignError(f"{path}: expected a mapping with run, sweep and pick")
+    for k in spec:
+        if k not in SWEEP_KEYS:
+            raise CodesignError(f"{path}: {k}: unknown key; expected one of {', '.join(SWEEP_KEYS)}")
+    base = spec.get("run")
+    source = str(path)
+    if isinstance(base, str):
+        base_path = path.parent / base
+        base = read_yaml(base_path)
+        source = str(base_path)
+    if not isinstance(base, dict):
+        raise CodesignError(f"{path}: run: expected a run config path or mapping, got {base!r}")
+    sw = spec.get("sweep")
+    if not isinstance(sw, dict) or set(sw) != {"key", "values"} or not isinstance(sw["values"], list) or not sw["values"]:
+        raise CodesignError(f"{path}: sweep: expected {{key: hardware | constraints.METRIC.max, values: [...]}}, got {sw!r}")
+    key = sw["key"]
+    parts = key.split(".")
+    if not (key == "hardware" or (len(parts) == 3 and parts[0] == "constraints" and parts[2] in ("max", "min"))):
+        raise CodesignError(f"{path}: sweep.key: expected hardware or constraints.METRIC.max/min, got {key!r}")
+    pick = spec.get("pick", {"max": "accuracy"} if "accuracy" in base.get("objectives", []) else
+                    {"min": (base.get("objectives") or ["latency_ms"])[0]})
+    if not isinstance(pick, dict) or len(pick) != 1 or next(iter(pick)) not in ("min", "max") \
+            or next(iter(pick.values())) not in P.METRICS:
+        raise CodesignError(f"{path}: pick: expected {{max: METRIC}} or {{min: METRIC}}, got {pick!r}")
+    (direction, metric), = pick.items()
+    out = Path(out)
+    winners = []
+    for value in sw["values"]:
+        data = json.loads(json.dumps(base))
+        if key == "hardware":
+            data["hardware"] = value
+        else:
+            cons = data.setdefault("constraints", {})
+            cur = cons.get(parts[1])
+            cur = dict(cur) if isinstance(cur, dict) else ({"max": cur} if isinstance(cur, (int, float)) else {})
+            cur[parts[2]] = value
+            cons[parts[1]] = cur
+        label = str(value).replace("/", "_")
+        data["name"] = f"{data.get('name', path.stem)}-{label}"
+        cfg = parse_run_config(data, source)
+        summary = execute(cfg, out / label, progress=progress, log=log)
+        _, problem, result = load_run(out / label)
+        rows = front_rows(cfg, problem, result)
+        best = None
+        if rows and metric in rows[0]:
+            best = (max if direction == "max" else min)(rows, key=lambda r: r[metric])
+        winners.append({"value": value, "run": str(out / label), "front": len(rows), "best": best,
+                        "hypervolume": summary["hypervolume"]})
+    _write_winners(out, key, metric, winners)
+    return winners
+
+
+def _write_winners(out: Path, key: str, metric: str, winners: list) -> None:
+    cols = [k for k in P.METRICS if any(w["best"] and k in w["best"] for w in winners)]
+    buf = io.StringIO()
+    wr = csv.writer(buf)
+    # the winner's own hardware description is 'design_hardware': the swept key may itself be 'hardware'
+    wr.writerow([key, "front_size"] + cols + ["network", "design_hardware"])
+    md = [f"| {key} | front | " + " | ".join(cols) + " | network | design hardware |", "|---" * (len(cols) + 4) + "|"]
+    for w in winners:
+        b = w["best"] or {}
+        wr.writerow([w["value"], w["front"]] + [f"{b[c]:.6g}" if c in b else "" for c in cols]
+                    + [b.get("network", ""), b.get("hardware", "")])
+        md.append(f"| {w['value']} | {w['front']} | " + " | ".join(f"{b[c]:.4g}" if c in b else "-" for c in cols)
+                  + f" | {b.get('network', 'no feasible design')} | {b.get('hardware', '')} |")
+    write_atomic(out / "winners.csv", buf.getvalue())
+    write_atomic(out / "winners.md", "\n".join(md) + "\n")
+

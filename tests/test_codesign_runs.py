@@ -1,0 +1,283 @@
+"""Search problems, run configs and the search / show / sweep commands."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import accelsim
+from accelsim.config import load_hardware
+from codesign import nb201
+from codesign import problems as P
+from codesign.cli import main
+from codesign.runconfig import parse_run_config
+from codesign.search import random_genome, run_search
+from codesign.space import HardwareSpace, NetworkSpace
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples" / "search"
+
+
+# ------------------------------------------------------------------------------------ NB201 IR
+@pytest.mark.parametrize("ops", [
+    ("nor_conv_3x3", "nor_conv_3x3", "avg_pool_3x3", "skip_connect", "nor_conv_3x3", "skip_connect"),
+    ("avg_pool_3x3", "nor_conv_1x1", "skip_connect", "none", "none", "none"),   # zero output node
+    ("nor_conv_1x1", "none", "none", "none", "none", "nor_conv_3x3"),
+])
+def test_nb201_direct_build_equals_the_traced_torch_model(ops):
+    from accelsim.workload import zoo
+    arch = nb201.arch_str(ops)
+    assert nb201.network(arch).layers == zoo.nb201(arch).layers
+    assert nb201.ops_of(arch) == ops
+
+
+def test_nb201_arch_round_trip_and_bad_arch():
+    g = dict(zip(nb201.EDGE_KEYS, ("skip_connect",) * 6))
+    assert nb201.genome_arch(g) == "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
+    with pytest.raises(Exception, match="op 'conv'"):
+        nb201.arch_str(["conv"] * 6)
+    with pytest.raises(Exception, match="six ops"):
+        nb201.arch_str(["none"] * 5)
+    assert nb201.op_indices(nb201.arch_str([3, 3, 4, 1, 3, 1])) == (3, 3, 4, 1, 3, 1)
+    assert len(nb201.all_archs()) == 5 ** 6
+
+
+# ------------------------------------------------------------------------------------ problems
+@pytest.fixture(scope="module")
+def ne():
+    return load_hardware("neural_engine")
+
+
+def test_metrics_equal_the_engine_and_constraint_excess_is_relative(ne):
+    prob = P.SearchProblem(P.NB201Axis(), P.FixedHardware(ne), ("latency_ms", "edp"),
+                           constraints=(P.Constraint("latency_ms", max=0.05),))
+    g = dict(zip(nb201.EDGE_KEYS, ("nor_conv_3x3",) * 6))
+    m = prob.evaluate([g])[0]
+    r = accelsim.simulate(nb201.network(nb201.genome_arch(g)), ne)
+    assert m["latency_ms"] == pytest.approx(r.latency_ms, rel=1e-12)
+    assert m["energy_mj"] == pytest.approx(r.energy_mj, rel=1e-12)
+    assert m["edp"] == pytest.approx(r.latency_ms * r.energy_mj, rel=1e-12)
+    assert m["power_mw"] == pytest.approx(r.energy_mj / r.latency_ms * 1e3, rel=1e-12)
+    assert m["area_mm2"] == pytest.approx(ne.area_mm2)
+    net = nb201.network(nb201.genome_arch(g))
+    assert m["memory_mb"] == pytest.approx((net.param_bytes + net.peak_activation_bytes) / 2 ** 20)
+    assert m["latency_ms"] > 0.05
+    assert m["violation"] == pytest.approx((m["latency_ms"] - 0.05) / 0.05)
+
+
+def test_unsupported_precision_is_a_mapping_failure_never_on_the_front(ne):
+    space = NetworkSpace(resolutions=(96,), stage_precisions=("int8", "int4"), depths=(1,))
+    prob = P.SearchProblem(P.MobileAxis(space), P.FixedHardware(ne), ("latency_ms", "params_m"))
+    rng = np.random.default_rng(0)
+    gs = [random_genome(prob.choices, rng) for _ in range(40)]
+    ms = prob.evaluate(gs)
+    for g, m in zip(gs, ms):
+        uses_int4 = any(g[f"s{i}.precision"] == "int4" for i in range(len(space.strides)))
+        assert (m["violation"] > 0) == uses_int4   # neural_engine has no int4
+        assert np.isfinite(m["latency_ms"]) != uses_int4
+    r = run_search(prob, "evolution", 320, 0, batch_size=20, options={"population": 16, "sample_size": 8})
+    assert r.front() and all(r.metrics[i]["violation"] == 0 for i in r.front())
+
+
+def test_hardware_axis_rebuilds_a_config_that_costs_the_same(ne):
+    axis = P.HardwareAxis(HardwareSpace(), ne)
+    g = P.hardware_genome_of(ne)
+    hw = axis.build(g)
+    net = accelsim.load_model("mobilenet_v2")
+    assert accelsim.simulate(net, hw).total_cycles == accelsim.simulate(net, ne).total_cycles
+    assert hw.area_mm2 == pytest.approx(ne.area_mm2)
+
+
+def test_static_area_constraint_is_respected_by_random_and_evolution(ne):
+    prob = P.SearchProblem(P.FixedNetwork(accelsim.load_model("mobilenet_v2", resolution=96)),
+                           P.HardwareAxis(HardwareSpace(), ne), ("latency_ms", "energy_mj"),
+                           constraints=(P.Constraint("area_mm2", max=4.0),))
+    for algo in ("random", "evolution"):
+        r = run_search(prob, algo, 120, 1, batch_size=30)
+        assert max(m["area_mm2"] for m in r.metrics) <= 4.0   # every draw and mutation met the limit
+
+
+def test_joint_front_respects_hard_constraints(ne):
+    prob = P.SearchProblem(P.NB201Axis(), P.HardwareAxis(HardwareSpace(rows=(8, 16, 32), cols=(8, 16, 32)), ne),
+                           ("latency_ms", "energy_mj"),
+                           constraints=(P.Constraint("latency_ms", max=0.3), P.Constraint("memory_mb", budget=True)))
+    r = run_search(prob, "nsga2", 192, 3, batch_size=32)
+    assert (~r.feasible).any()    # the limit binds
+    for i in r.front():
+        assert r.metrics[i]["latency_ms"] <= 0.3 and r.metrics[i]["memory_mb"] <= r.metrics[i]["budget_mb"]
+
+
+def test_accuracy_lookup_is_the_nb201_table(ne):
+    prob = P.SearchProblem(P.NB201Axis(), P.FixedHardware(ne), ("latency_ms", "accuracy"),
+                           accuracy=P.AccuracySource("nb201", dataset="cifar10"))
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+    g = dict(zip(nb201.EDGE_KEYS, nb201.ops_of(arch)))
+    m = prob.evaluate([g])[0]
+    assert m["accuracy"] == pytest.approx(93.66, abs=0.01)    # NAS-Bench-201 index 1, CIFAR-10 test
+    assert m["neg_accuracy"] == -m["accuracy"]
+    assert prob.objectives == ("latency_ms", "neg_accuracy")
+
+
+# ------------------------------------------------------------------------------------ configs
+BASE_RUN = {"name": "t", "space": {"network": {"type": "nb201"}}, "objectives": ["latency_ms", "accuracy"],
+            "accuracy": {"source": "nb201"}, "budget": 64, "batch_size": 16}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"spaec": {}}, "spaec: unknown key"),
+    ({"objectives": ["speed"]}, "objectives: expected metrics"),
+    ({"constraints": {"latency_ms": {"below": 1}}}, "constraints.latency_ms: expected"),
+    ({"constraints": {"latency_ms": {"max": -1}}}, "constraints.latency_ms.max: expected a positive number"),
+    ({"constraints": {"area_mm2": "budget"}}, "constraints.area_mm2"),
+    ({"algorithm": "annealing"}, "algorithm: expected one of"),
+    ({"budget": 0}, "budget: expected a whole number >= 1"),
+    ({"space": {"network": {"type": "mobile", "kernels": [3, -5]}}}, "space.network.kernels: expected positive"),
+    ({"space": {"network": {"type": "mobile", "widths": [1]}}}, "space.network.widths: unknown key"),
+    ({"space": {"network": {"type": "darts"}}}, "space.network.type: expected mobile or nb201"),
+    ({"space": {}}, "nothing to search"),
+    ({"hardware": "no_such_chip"}, "hardware"),
+    ({"accuracy": {"source": "oracle"}}, "accuracy.source"),
+    ({"accuracy": None}, "accuracy needs an accuracy source"),
+    ({"runner": {"name": "ray", "nodes": 3}}, "runner.nodes: unknown key"),
+    ({"reference": {"latency_ms": 1}}, "reference: expected a value for each objective"),
+])
+def test_bad_run_configs_fail_with_the_key_named(change, message):
+    data = {**BASE_RUN, **change}
+    if change.get("accuracy", "") is None:
+        data.pop("accuracy")
+    with pytest.raises(Exception, match=message) as info:
+        parse_run_config(data, "run.yaml")
+    assert str(info.value).startswith("run.yaml:")
+    assert "\n" not in str(info.value)
+
+
+def test_cli_bad_config_is_one_line_and_exit_2(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nspace: {network: {type: nb201}\n")
+    assert main(["search", "--config", str(bad), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("codesign: error:") and "bad.yaml" in err and "malformed YAML" in err and "\n" not in err
+    bad.write_text(yaml.safe_dump({**BASE_RUN, "budget": -3}))
+    assert main(["search", "--config", str(bad)]) == 2
+    assert "budget" in capsys.readouterr().err
+
+
+def test_shipped_example_configs_parse():
+    for path in sorted(EXAMPLES.glob("*search*.yaml")):
+        data = yaml.safe_load(path.read_text())
+        cfg = parse_run_config(data, str(path))
+        assert cfg.budget > 0 and cfg.build_problem().choices
+
+
+# ------------------------------------------------------------------------------------ runs
+def _write(tmp_path, **changes) -> Path:
+    p = tmp_path / "run.yaml"
+    p.write_text(yaml.safe_dump({**BASE_RUN, **changes}))
+    return p
+
+
+def _front(folder: Path) -> list:
+    with open(folder / "pareto.csv") as fh:
+        return list(csv.reader(fh))
+
+
+def test_search_writes_outputs_and_same_seed_gives_same_front(tmp_path, capsys):
+    cfg = _write(tmp_path, budget=96, algorithm={"name": "evolution", "population": 16})
+    assert main(["search", "--config", str(cfg), "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    assert main(["search", "--config", str(cfg), "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    for name in ("pareto.csv", "pareto.json", "hypervolume.csv", "pareto.png", "summary.json", "journal.jsonl"):
+        assert (tmp_path / "a" / name).stat().st_size > 0
+    assert _front(tmp_path / "a") == _front(tmp_path / "b")
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["evaluations"] == 96 and summary["hypervolume"] > 0
+    hv = np.loadtxt(tmp_path / "a" / "hypervolume.csv", delimiter=",", skiprows=1)
+    assert len(hv) == 96 and np.all(np.diff(hv[:, 1]) >= 0)          # never decreases
+    rows = json.loads((tmp_path / "a" / "pareto.json").read_text())
+    accs = [r["accuracy"] for r in rows]
+    lats = [r["latency_ms"] for r in rows]
+    assert lats == sorted(lats) and accs == sorted(accs)                 # a front: slower means more accurate
+    # a rerun resumes: nothing new is evaluated
+    assert main(["search", "--config", str(cfg), "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    assert "0 evaluated, 96 replayed" in capsys.readouterr().out
+    # a different seed in the same folder is refused, not mixed in
+    assert main(["search", "--config", str(cfg), "--out", str(tmp_path / "a"), "--seed", "5", "--quiet"]) == 2
+
+
+def test_killed_search_resumes_with_nothing_lost_or_repeated(tmp_path):
+    cfg = _write(tmp_path, budget=400, batch_size=4, algorithm={"name": "evolution", "population": 16})
+    run_dir = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "codesign.cli", "search", "--config", str(cfg), "--out", str(run_dir), "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = run_dir / "journal.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not journal.exists() or journal.read_text().count("\n") < 20):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = journal.read_text().count("\n") - 1
+    assert 0 < done < 400, "the run must be killed part way"
+    assert main(["search", "--config", str(cfg), "--out", str(run_dir), "--quiet"]) == 0
+    records = [json.loads(line) for line in journal.read_text().splitlines()[1:]]
+    assert [r["i"] for r in records] == list(range(400))                # each evaluation exactly once
+    assert main(["search", "--config", str(cfg), "--out", str(tmp_path / "whole"), "--quiet"]) == 0
+    assert _front(run_dir) == _front(tmp_path / "whole")
+
+
+def test_show_reports_an_unfinished_run(tmp_path, capsys):
+    cfg = _write(tmp_path, budget=32)
+    assert main(["search", "--config", str(cfg), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    lines = (tmp_path / "r" / "journal.jsonl").read_text().splitlines()
+    (tmp_path / "r" / "journal.jsonl").write_text("\n".join(lines[:11]) + "\n" + lines[11][:20])   # torn
+    capsys.readouterr()
+    assert main(["show", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "10 of 32 evaluations" in out and "unfinished" in out
+    assert main(["show", str(tmp_path / "nothing")]) == 2
+
+
+def test_sweep_tabulates_each_hardware_winner(tmp_path):
+    run = {**BASE_RUN, "budget": 48, "constraints": {"latency_ms": {"max": 10.0}}}
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({"run": run, "sweep": {"key": "hardware", "values": ["neural_engine", "eyeriss_like"]},
+                                     "pick": {"max": "accuracy"}}))
+    assert main(["sweep", "--config", str(sweep), "--out", str(tmp_path / "s"), "--quiet"]) == 0
+    with open(tmp_path / "s" / "winners.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["hardware"] for r in rows] == ["neural_engine", "eyeriss_like"]
+    for r, hw in zip(rows, ("neural_engine", "eyeriss_like")):
+        front = json.loads((tmp_path / "s" / hw / "pareto.json").read_text())
+        assert float(r["accuracy"]) == pytest.approx(max(f["accuracy"] for f in front), abs=1e-4)
+        assert float(r["latency_ms"]) <= 10.0 and r["design_hardware"] == hw
+
+
+@pytest.mark.skipif(os.environ.get("CODESIGN_SKIP_RAY") == "1", reason="Ray tests switched off")
+def test_ray_runner_on_a_local_cluster_gives_the_serial_front(tmp_path):
+    pytest.importorskip("ray")
+    cfg = _write(tmp_path, budget=64)
+    assert main(["search", "--config", str(cfg), "--out", str(tmp_path / "serial"), "--quiet"]) == 0
+    assert main(["search", "--config", str(cfg), "--out", str(tmp_path / "ray"), "--runner", "ray", "--workers", "2",
+                 "--quiet"]) == 0
+    assert _front(tmp_path / "serial") == _front(tmp_path / "ray")
+
+
+def test_supernet_command_writes_a_simulated_derived_network(tmp_path, capsys):
+    out = tmp_path / "sn"
+    args = ["supernet", "--steps", "6", "--warmup", "3", "--samples", "320", "--device", "cpu", "--out", str(out),
+            "--quiet"]
+    assert main(args) == 0
+    r = json.loads((out / "result.json").read_text())
+    assert len(r["positions"]) == 7 and (out / "checkpoint.pt").exists()
+    # the derived path's table latencies plus the fixed stem and head equal the simulated network
+    assert r["path_latency_ms"] == pytest.approx(r["simulated_latency_ms"], rel=1e-9)
+    assert main(["supernet", "--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert "missing.npz" in capsys.readouterr().err
