@@ -278,13 +278,7 @@ def naswot(model: nn.Module, inputs: torch.Tensor) -> float:
             # agreements = (units + s.s') / 2 for +-1 codes
             kernel += (s @ s.T).double().add_(s.shape[1]).mul_(0.5)
 
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, _RELU)]
-    try:
-        with torch.no_grad():
-            net(x)
-    finally:
-        for h in handles:
-            h.remove()
+    _forward_with_hook(net, x, _RELU, hook)
     sign, logdet = torch.linalg.slogdet(kernel.cpu())
     return float(logdet) if float(sign) > 0 else float("-inf")
 
@@ -334,14 +328,19 @@ def flop_count(model: nn.Module, inputs: torch.Tensor) -> float:
         if module.bias is not None:
             total += output.numel()
 
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, _WEIGHTED)]
+    _forward_with_hook(net, x, _WEIGHTED, hook)
+    return float(total)
+
+
+def _forward_with_hook(net: nn.Module, x: torch.Tensor, kinds, hook) -> None:
+    """One no-grad forward pass with ``hook`` on every module of the given types (removed after)."""
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, kinds)]
     try:
         with torch.no_grad():
             net(x)
     finally:
         for h in handles:
             h.remove()
-    return float(total)
 
 
 def score(model: nn.Module, name: str, inputs: torch.Tensor, targets: torch.Tensor | None = None,

@@ -191,18 +191,8 @@ class Estimator:
     @classmethod
     def load(cls, path: "str | Path") -> "Estimator":
         path = Path(path)
-        if not path.is_file():
-            raise CodesignError(f"{path}: no such estimator checkpoint")
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises RuntimeError, pickle errors, EOFError... for a damaged file
-            raise CodesignError(f"{path}: not a readable estimator checkpoint (corrupt or truncated: "
-                                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-        if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
-            raise CodesignError(f"{path}: not a codesign estimator checkpoint")
-        if blob.get("version") != CHECKPOINT_VERSION:
-            raise CodesignError(f"{path}: checkpoint format version {blob.get('version')}, this code reads "
-                                f"version {CHECKPOINT_VERSION}; retrain with `codesign train-estimator`")
+        blob = read_torch_checkpoint(path, "estimator", CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
+                                     "; retrain with `codesign train-estimator`")
         want = F.schema()
         have = blob.get("schema") or {}
         for key in want:
@@ -227,6 +217,24 @@ class Estimator:
         ref = blob.get("reference_hardware") or ""
         return cls(mode, families, dict(blob.get("metadata") or {}), load_hardware(ref) if ref else None,
                    float(blob.get("output_scale", 1.0)))
+
+
+def read_torch_checkpoint(path: Path, what: str, fmt: str, version: int, hint: str = "") -> dict:
+    """A ``torch.save``d dict with ``format`` and ``version`` keys; every way it can be wrong is one
+    CodesignError line naming the file."""
+    if not path.is_file():
+        raise CodesignError(f"{path}: no such {what} checkpoint")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, pickle errors, EOFError... for a damaged file
+        raise CodesignError(f"{path}: not a readable {what} checkpoint (corrupt or truncated: "
+                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    if not isinstance(blob, dict) or blob.get("format") != fmt:
+        raise CodesignError(f"{path}: not a codesign {what} checkpoint")
+    if blob.get("version") != version:
+        raise CodesignError(f"{path}: checkpoint format version {blob.get('version')}, this code reads "
+                            f"version {version}{hint}")
+    return blob
 
 
 def _plain(obj):

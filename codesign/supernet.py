@@ -66,6 +66,7 @@ from accelsim.workload.ir import Network, NetworkBuilder
 
 from . import __version__
 from .errors import CodesignError
+from .estimator import read_torch_checkpoint
 from .space import BLOCKS, NetworkGenome, NetworkSpace, StageGene, hardware_key
 
 SKIP = "skip"
@@ -793,18 +794,7 @@ def _cpu(obj):
 def read_checkpoint(path: "str | os.PathLike") -> dict:
     """The checkpoint's contents, checked for format and version; a damaged file raises CodesignError."""
     path = Path(path)
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CodesignError(f"{path}: no such supernet checkpoint") from None
-    except Exception as exc:  # torch raises RuntimeError, pickle errors, EOFError... for a damaged file
-        raise CodesignError(f"{path}: not a readable supernet checkpoint (corrupt or truncated: "
-                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-    if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
-        raise CodesignError(f"{path}: not a codesign supernet checkpoint")
-    if blob.get("version") != CHECKPOINT_VERSION:
-        raise CodesignError(f"{path}: checkpoint format version {blob.get('version')}, this code reads "
-                            f"version {CHECKPOINT_VERSION}")
+    blob = read_torch_checkpoint(path, "supernet", CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
     for key in ("config", "step", "model", "weight_opt", "arch_opt", "history", "target_ms", "hardware_key"):
         if key not in blob:
             raise CodesignError(f"{path}: malformed supernet checkpoint (no {key!r})")
