@@ -261,7 +261,8 @@ class AccuracySource:
         from . import accuracy as acc
         if axis.kind == "nb201":
             from accelsim.workload.torch_zoo import NB201Net
-            model = NB201Net(nb201.genome_arch(g), num_classes=axis.options["num_classes"])
+            model = NB201Net(nb201.genome_arch(g), channels=axis.options["channels"], cells=axis.options["cells"],
+                             num_classes=axis.options["num_classes"])
             res = axis.options["resolution"]
         elif axis.kind == "mobile":
             from .torch_models import genome_module

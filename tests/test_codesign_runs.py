@@ -281,3 +281,31 @@ def test_supernet_command_writes_a_simulated_derived_network(tmp_path, capsys):
     assert r["path_latency_ms"] == pytest.approx(r["simulated_latency_ms"], rel=1e-9)
     assert main(["supernet", "--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "x"), "--quiet"]) == 2
     assert "missing.npz" in capsys.readouterr().err
+
+
+def test_train_accuracy_source_trains_each_cell_once(tmp_path, ne):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 96)
+    x = rng.normal(size=(96, 3, 32, 32)).astype(np.float32) * 0.1
+    x[:, 0] += (2.0 * y - 1.0)[:, None, None]            # class = sign of channel 0: easy to learn
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    src = P.AccuracySource("train", data=str(tmp_path / "d.npz"), epochs=2, batch_size=32, device="cpu")
+    prob = P.SearchProblem(P.NB201Axis(cells=1), P.FixedHardware(ne), ("latency_ms", "accuracy"), accuracy=src)
+    g = dict(zip(nb201.EDGE_KEYS, ("nor_conv_1x1", "skip_connect", "none", "skip_connect", "none", "none")))
+    a, b = prob.evaluate([g, g])
+    assert 50.0 < a["accuracy"] <= 100.0 and a["accuracy"] == b["accuracy"]
+    assert len(src.cache) == 1
+
+
+def test_sweep_over_a_constraint_bound_tightens_the_winner(tmp_path):
+    run = {**BASE_RUN, "budget": 64, "constraints": {"memory_mb": "budget"}}
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({"run": run, "sweep": {"key": "constraints.latency_ms.max", "values": [0.2, 0.4]}}))
+    assert main(["sweep", "--config", str(sweep), "--out", str(tmp_path / "s"), "--quiet"]) == 0
+    with open(tmp_path / "s" / "winners.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [float(r["constraints.latency_ms.max"]) for r in rows] == [0.2, 0.4]
+    assert all(float(r["latency_ms"]) <= float(r["constraints.latency_ms.max"]) for r in rows)
+    assert float(rows[0]["accuracy"]) <= float(rows[1]["accuracy"])    # a looser limit never loses accuracy here
+    cfg = yaml.safe_load((tmp_path / "s" / "0.2" / "run.yaml").read_text())
+    assert cfg["constraints"] == {"memory_mb": "budget", "latency_ms": {"max": 0.2}}
