@@ -148,8 +148,8 @@ def plot_front(cfg: RunConfig, problem, result: SearchResult, rows: list, path: 
                             cmap="viridis", s=36, edgecolors="k", linewidths=0.3, label="front")
             fig.colorbar(sc, ax=ax, label="hardware area (mm^2)")
             ax.set_title(f"front: {len(rows)} designs on {len(distinct)} hardware configs", fontsize=9)
-        ax.set_xlabel(f"{x_m} ({P.METRICS[x_m][1]})")
-        ax.set_ylabel(f"{y_m} ({P.METRICS[y_m][1]})")
+        ax.set_xlabel(_axis_label(cfg, x_m))
+        ax.set_ylabel(_axis_label(cfg, y_m))
     ax.grid(alpha=0.3)
     fig.suptitle(f"{cfg.name}: {cfg.algorithm}, {len(result.metrics)} evaluations", fontsize=10)
     fig.tight_layout()
@@ -157,6 +157,12 @@ def plot_front(cfg: RunConfig, problem, result: SearchResult, rows: list, path: 
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     tmp.replace(path)
+
+
+def _axis_label(cfg: RunConfig, metric: str) -> str:
+    if metric == "accuracy" and cfg.accuracy and cfg.accuracy["source"] not in ("nb201", "train"):
+        return f"accuracy proxy: {cfg.accuracy['source']} score (higher is better)"
+    return f"{metric} ({P.METRICS[metric][1]})"
 
 
 def load_run(folder: "str | Path") -> tuple[RunConfig, object, SearchResult]:
