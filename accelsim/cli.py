@@ -17,6 +17,10 @@ from .errors import AccelsimError
 EXIT_USAGE = 2
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def write_atomic(path: "str | os.PathLike", data: "str | bytes") -> None:
     """Write via a temporary file in the same folder and rename, so a reader never sees half a file."""
     path = Path(path)
@@ -25,6 +29,7 @@ def write_atomic(path: "str | os.PathLike", data: "str | bytes") -> None:
     mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes 0600; give the file the mode open() would
         with os.fdopen(fd, mode) as fh:
             fh.write(data)
         os.replace(tmp, path)

@@ -9,17 +9,26 @@ import numpy as np
 from .engine import tables as T
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (imported on first use: plotting is optional)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
 
 
+def save_figure(fig, path, dpi: int = 110) -> None:
+    """Write ``fig`` as a PNG atomically (a reader never sees half a file) and close it."""
+    from .cli import write_atomic
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    pyplot().close(fig)
+    write_atomic(path, buf.getvalue())
+
+
 def plot_report(report, path) -> None:
     """Two panels: per-layer compute vs stall cycles coloured by unit; roofline of every layer."""
-    from .cli import write_atomic
-    plt = _pyplot()
+    plt = pyplot()
     pl = report.per_layer
     hw = report.hardware
     n = pl.shape[1]
@@ -53,7 +62,4 @@ def plot_report(report, path) -> None:
     ax2.set_title("roofline")
     ax2.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    write_atomic(path, buf.getvalue())
+    save_figure(fig, path)

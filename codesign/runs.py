@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +31,23 @@ from .search import SearchResult, run_search, run_hash
 RUN_FILE, JOURNAL = "run.yaml", "journal.jsonl"
 
 
+@dataclass
+class Run:
+    """A run's config, problem and evaluations so far, with its feasible front and hypervolume."""
+
+    cfg: RunConfig
+    problem: object
+    result: SearchResult
+    rows: list            # front_rows(): the feasible non-dominated designs, best first objective first
+    hypervolume: float
+
+
 def _run_hash(cfg: RunConfig) -> str:
-    return run_hash(cfg.problem_id(), cfg.algorithm, cfg.seed, {**cfg.algorithm_options, "batch": cfg.batch_size})
+    return run_hash(cfg.problem_id(), cfg.algorithm, cfg.seed, cfg.algorithm_options, cfg.batch_size)
 
 
-def execute(cfg: RunConfig, out: "str | Path", progress: bool = True, log=print) -> dict:
-    """Run (or resume) ``cfg`` in folder ``out`` and write its outputs; returns the summary."""
+def execute(cfg: RunConfig, out: "str | Path", progress: bool = True, log=print) -> Run:
+    """Run (or resume) ``cfg`` in folder ``out`` and write its outputs."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     journal = out / JOURNAL
@@ -56,12 +68,12 @@ def execute(cfg: RunConfig, out: "str | Path", progress: bool = True, log=print)
     finally:
         runner.close()
     seconds = time.perf_counter() - t0
-    summary = write_outputs(cfg, problem, result, out, seconds)
+    run = write_outputs(cfg, problem, result, out, seconds)
     if log:
         log(f"{cfg.name}: {result.evaluated} evaluated, {result.replayed} replayed from the journal, "
-            f"{summary['feasible']} feasible, {len(summary['front'])} on the front, "
-            f"hypervolume {summary['hypervolume']:.6g} -> {out}")
-    return summary
+            f"{int(result.feasible.sum())} feasible, {len(run.rows)} on the front, "
+            f"hypervolume {run.hypervolume:.6g} -> {out}")
+    return run
 
 
 def reference_point(cfg: RunConfig, result: SearchResult) -> np.ndarray:
@@ -91,10 +103,17 @@ def front_rows(cfg: RunConfig, problem, result: SearchResult) -> list[dict]:
     return rows
 
 
-def write_outputs(cfg: RunConfig, problem, result: SearchResult, out: Path, seconds: float | None = None) -> dict:
+def _run(cfg: RunConfig, problem, result: SearchResult) -> tuple[Run, np.ndarray, np.ndarray]:
+    """The Run, its hypervolume reference point and its hypervolume after each evaluation."""
     ref = reference_point(cfg, result)
     trace = result.hypervolume_trace(ref)
-    rows = front_rows(cfg, problem, result)
+    run = Run(cfg, problem, result, front_rows(cfg, problem, result), float(trace[-1]) if len(trace) else 0.0)
+    return run, ref, trace
+
+
+def write_outputs(cfg: RunConfig, problem, result: SearchResult, out: Path, seconds: float | None = None) -> Run:
+    run, ref, trace = _run(cfg, problem, result)
+    rows = run.rows
     metric_cols = [k for k in P.METRICS if rows and k in rows[0]]
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -109,21 +128,21 @@ def write_outputs(cfg: RunConfig, problem, result: SearchResult, out: Path, seco
     summary = {"name": cfg.name, "algorithm": cfg.algorithm, "seed": cfg.seed, "budget": cfg.budget,
                "evaluations": len(result.metrics), "feasible": int(result.feasible.sum()),
                "objectives": list(cfg.objectives), "reference": [float(v) for v in ref],
-               "hypervolume": float(trace[-1]) if len(trace) else 0.0,
-               "front": [r["evaluation"] for r in rows], "problem_id": cfg.problem_id()}
+               "hypervolume": run.hypervolume, "front": [r["evaluation"] for r in rows],
+               "problem_id": cfg.problem_id()}
     if seconds is not None:
         summary["seconds"] = round(seconds, 3)
         if result.evaluated:
             summary["evaluations_per_second"] = round(result.evaluated / seconds, 1)
     write_atomic(out / "summary.json", json.dumps(summary, indent=1))
     plot_front(cfg, problem, result, rows, out / "pareto.png")
-    return summary
+    return run
 
 
 def plot_front(cfg: RunConfig, problem, result: SearchResult, rows: list, path: Path) -> None:
     """Every feasible evaluation in grey, the front on top coloured by its hardware config."""
-    from accelsim.plots import _pyplot
-    plt = _pyplot()
+    from accelsim.plots import pyplot, save_figure
+    plt = pyplot()
     metrics = list(cfg.objectives)
     x_m = metrics[0]
     y_m = metrics[1] if len(metrics) > 1 else None
@@ -153,10 +172,7 @@ def plot_front(cfg: RunConfig, problem, result: SearchResult, rows: list, path: 
     ax.grid(alpha=0.3)
     fig.suptitle(f"{cfg.name}: {cfg.algorithm}, {len(result.metrics)} evaluations", fontsize=10)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def _axis_label(cfg: RunConfig, metric: str) -> str:
@@ -165,7 +181,7 @@ def _axis_label(cfg: RunConfig, metric: str) -> str:
     return f"{metric} ({P.METRICS[metric][1]})"
 
 
-def load_run(folder: "str | Path") -> tuple[RunConfig, object, SearchResult]:
+def load_run(folder: "str | Path") -> Run:
     """A run folder's config, problem and evaluations so far (finished or not)."""
     folder = Path(folder)
     if not (folder / RUN_FILE).exists():
@@ -177,21 +193,23 @@ def load_run(folder: "str | Path") -> tuple[RunConfig, object, SearchResult]:
     else:
         records = []
     result = SearchResult([r["genome"] for r in records], [r["metrics"] for r in records], problem.objectives)
-    return cfg, problem, result
+    return _run(cfg, problem, result)[0]
 
 
 def show(folder: "str | Path", top: int = 15) -> str:
-    cfg, problem, result = load_run(folder)
-    ref = reference_point(cfg, result)
-    trace = result.hypervolume_trace(ref)
-    rows = front_rows(cfg, problem, result)
+    """A run folder as text: progress, constraints, hypervolume and the top of the front."""
+    return describe(load_run(folder), folder, top)
+
+
+def describe(run: Run, folder: "str | Path", top: int = 15) -> str:
+    cfg, result, rows = run.cfg, run.result, run.rows
     lines = [f"run {cfg.name} ({folder})",
              f"  {cfg.algorithm}, seed {cfg.seed}: {len(result.metrics)} of {cfg.budget} evaluations"
              + ("" if len(result.metrics) >= cfg.budget else " (unfinished; run the same command again to resume)"),
              f"  objectives: {', '.join(cfg.objectives)}; constraints: "
              + (", ".join(_constraint_text(c) for c in cfg.constraints) or "none"),
              f"  feasible: {int(result.feasible.sum())}; front: {len(rows)} designs; "
-             f"hypervolume {trace[-1] if len(trace) else 0.0:.6g}", ""]
+             f"hypervolume {run.hypervolume:.6g}", ""]
     cols = list(cfg.objectives) + [k for k in ("latency_ms", "energy_mj", "area_mm2", "memory_mb") if k not in cfg.objectives]
     lines.append("| # | " + " | ".join(cols) + " | network | hardware |")
     lines.append("|---" * (len(cols) + 3) + "|")
@@ -273,14 +291,13 @@ def sweep(path: "str | Path", out: "str | Path", progress: bool = True, log=prin
         label = str(value).replace("/", "_")
         data["name"] = f"{data.get('name', path.stem)}-{label}"
         cfg = parse_run_config(data, source)
-        summary = execute(cfg, out / label, progress=progress, log=log)
-        _, problem, result = load_run(out / label)
-        rows = front_rows(cfg, problem, result)
+        run = execute(cfg, out / label, progress=progress, log=log)
+        rows = run.rows
         best = None
         if rows and metric in rows[0]:
             best = (max if direction == "max" else min)(rows, key=lambda r: r[metric])
         winners.append({"value": value, "run": str(out / label), "front": len(rows), "best": best,
-                        "hypervolume": summary["hypervolume"]})
+                        "hypervolume": run.hypervolume})
     _write_winners(out, key, metric, winners)
     return winners
 

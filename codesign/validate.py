@@ -156,7 +156,7 @@ def _fmt(v, digits=4):
 
 
 def markdown(summary: dict, model_path: str, data: tuple, meta: dict) -> str:
-    lines = [f"# Estimator validation", "",
+    lines = ["# Estimator validation", "",
              f"Model `{model_path}` (trained {meta.get('trained_at', '?')} on {meta.get('layer_rows', 0):,} layer rows "
              f"from {', '.join(meta.get('data', []))}); held-out data {', '.join(data)}. Held-out networks were "
              "never used for training or model selection; *seen* hardware configs appear in the training data, "
@@ -200,9 +200,8 @@ def markdown(summary: dict, model_path: str, data: tuple, meta: dict) -> str:
 
 
 def plots(result: dict, ds, out: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from accelsim.plots import pyplot, save_figure
+    plt = pyplot()
     P = ds.pairs
     pred = result["predictions"]["latency_ms"]
     fig, ax = plt.subplots(figsize=(6, 6))
@@ -220,8 +219,7 @@ def plots(result: dict, ds, out: Path) -> None:
     ax.set_title("estimator vs simulator, held-out networks")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "scatter.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "scatter.png", dpi=120)
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, m in result["masks"].items():
         if "base config" in name:
@@ -234,8 +232,7 @@ def plots(result: dict, ds, out: Path) -> None:
     ax.set_ylabel("density")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "errors.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "errors.png", dpi=120)
 
 
 def write_report(estimator, model_path, ds, report_dir) -> dict:

@@ -216,8 +216,8 @@ def part_channels(seeds, budget):
 
 
 def plot(traces_nb, traces_hw, traces_ch, path):
-    from accelsim.plots import _pyplot
-    plt = _pyplot()
+    from accelsim.plots import pyplot, save_figure
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for ax, traces, title in ((axes[0], traces_nb, "NAS-Bench-201 on neural_engine"),
                               (axes[1], traces_hw, "hardware for MobileNetV2"),
@@ -235,8 +235,7 @@ def plot(traces_nb, traces_hw, traces_ch, path):
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def markdown(res) -> str:

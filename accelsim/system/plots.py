@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 
+from ..plots import pyplot, save_figure
 from .results import SystemResult
-
-
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def _merge(starts, ends, keys):
@@ -32,8 +24,7 @@ def plot_gantt(result: SystemResult, path, window_s: float | None = None) -> Non
 
     ``window_s`` limits the chart to [0, window_s) (default: the first 0.5 s or the whole run).
     """
-    from ..cli import write_atomic
-    plt = _pyplot()
+    plt = pyplot()
     w = min(result.duration_s, window_s if window_s else 0.5)
     ms = 1e3
     streams = result.streams
@@ -87,7 +78,4 @@ def plot_gantt(result: SystemResult, path, window_s: float | None = None) -> Non
     ax2.set_xlim(0, w * ms)
     ax2.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    write_atomic(path, buf.getvalue())
+    save_figure(fig, path)
