@@ -138,28 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _search(args) -> int:
     from .runconfig import load_run_config
-    from .runs import execute, show
+    from .runs import describe, execute
     overrides = {}
     if args.budget is not None:
         overrides["budget"] = args.budget
     if args.seed is not None:
         overrides["seed"] = args.seed
-    if args.runner or args.workers or args.address:
-        from accelsim.config import read_yaml
-        runner = read_yaml(Path(args.config)) or {}
-        runner = runner.get("runner", "serial") if isinstance(runner, dict) else "serial"
-        runner = dict(runner) if isinstance(runner, dict) else {"name": runner}
-        if args.runner:
-            runner["name"] = args.runner
-        if args.workers:
-            runner["workers"] = args.workers
-        if args.address:
-            runner["address"] = args.address
-        overrides["runner"] = runner
-    cfg = load_run_config(args.config, overrides)
+    runner = {k: v for k, v in (("name", args.runner), ("workers", args.workers), ("address", args.address)) if v}
+    cfg = load_run_config(args.config, overrides, runner)
     out = Path(args.out) if args.out else Path("runs") / cfg.name
-    execute(cfg, out, progress=not args.quiet)
-    print(show(out, top=10))
+    print(describe(execute(cfg, out, progress=not args.quiet), out, top=10))
     return 0
 
 

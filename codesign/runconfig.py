@@ -64,6 +64,7 @@ class RunConfig:
     runner: str = "serial"
     runner_options: dict = field(default_factory=dict)
     reference: dict | None = None
+    _problem: object = field(default=None, repr=False, compare=False)
 
     def problem_id(self) -> str:
         """Hash of everything that decides what an evaluation returns (not budget, runner or name)."""
@@ -71,6 +72,13 @@ class RunConfig:
         return stable_hash(keep)[:16]
 
     def build_problem(self) -> P.SearchProblem:
+        """The search problem this config describes (built once: loading a network, the hardware or an
+        estimator checkpoint is not repeated when a run starts after the config was checked)."""
+        if self._problem is None:
+            self._problem = self._make_problem()
+        return self._problem
+
+    def _make_problem(self) -> P.SearchProblem:
         where = self.source
         if self.network_space is not None:
             net_axis = _network_axis(self.network_space, f"{where}: space.network")
@@ -102,12 +110,18 @@ class RunConfig:
         return dict(self.raw)
 
 
-def load_run_config(path: "str | Path", overrides: dict | None = None) -> RunConfig:
+def load_run_config(path: "str | Path", overrides: dict | None = None, runner: dict | None = None) -> RunConfig:
+    """Read and check a run config; ``overrides`` replace top-level keys, ``runner`` entries are merged
+    into the config's runner (so ``--workers`` keeps the runner the file names)."""
     path = Path(path)
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise CodesignError(f"{path}: expected a mapping of run settings at the top level")
     data = {**data, **(overrides or {})}
+    if runner:
+        current = data.get("runner", "serial")
+        current = dict(current) if isinstance(current, dict) else {"name": current}
+        data["runner"] = {**current, **runner}
     return parse_run_config(data, str(path))
 
 

@@ -229,9 +229,10 @@ class SearchResult:
         return out
 
 
-def run_hash(problem_id: str, algorithm: str, seed: int, options: dict) -> str:
-    text = json.dumps({"problem": problem_id, "algorithm": algorithm, "seed": seed, "options": options},
-                      sort_keys=True)
+def run_hash(problem_id: str, algorithm: str, seed: int, options: dict, batch_size: int) -> str:
+    """Identity of a run's sequence of evaluations (what its journal may be replayed into)."""
+    text = json.dumps({"problem": problem_id, "algorithm": algorithm, "seed": seed,
+                       "options": {**options, "batch": batch_size}}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -258,7 +259,7 @@ def run_search(problem: Problem, algorithm: str, budget: int, seed: int, journal
     journal = None
     replay: list[dict] = []
     if journal_path is not None:
-        journal = Journal(journal_path, run_hash(problem_id, algorithm, seed, {**options, "batch": batch_size}),
+        journal = Journal(journal_path, run_hash(problem_id, algorithm, seed, options, batch_size),
                           meta={"algorithm": algorithm, "seed": seed, "options": options, "problem": problem_id})
         replay = journal.records
     genomes, metrics = [], []

@@ -14,7 +14,6 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import precision as prec
 from ..config import Hardware, load_hardware
 from ..errors import MappingError
 from ..workload.ir import Network

@@ -88,7 +88,7 @@ def to_topology(net: Network) -> str:
     for layer in net.layers:
         if layer.op != "conv" or layer.groups != 1:
             continue
-        (h, w, c), (oh, ow, m) = layer.in_shape, layer.out_shape
+        c, (oh, ow, m) = layer.in_shape[2], layer.out_shape
         (fh, fw), (s, _) = layer.kernel, layer.stride
         ph, pw = (oh - 1) * s + fh, (ow - 1) * s + fw  # input size SCALE-Sim needs for this output
         lines.append(f"{layer.name}, {ph}, {pw}, {fh}, {fw}, {c}, {m}, {s},")
