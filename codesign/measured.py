@@ -27,11 +27,11 @@ import torch
 
 from accelsim.config import load_hardware
 from accelsim.workload.ir import Network, NetworkBuilder
-from accelsim.workload.nb201_arch import parse_nb201 as _parse_nb201
 
 from . import features as F
 from .errors import CodesignError
 from .estimator import MLP, Estimator, FamilyModel, TrainConfig
+from .nb201 import parse_cell
 
 # Measured tables are small (tens to thousands of rows): smaller MLPs with stronger weight decay.
 MEASURED_CONFIG = TrainConfig(hidden=32, depth=2, weight_decay=1e-2)
@@ -119,13 +119,6 @@ def operator_network(row: dict, path="<csv>", line: int = 0) -> Network | None:
     return b.build()
 
 
-def parse_nb201(arch: str) -> list:
-    try:
-        return _parse_nb201(arch)
-    except ValueError as exc:
-        raise CodesignError(str(exc)) from None
-
-
 def nb201_live_edges(nodes: list) -> tuple[list, bool]:
     """Per node, the edges an inference compiler keeps, and whether the cell output is constant.
 
@@ -154,7 +147,7 @@ def nb201_network(arch: str, channels: int = 16, cells: int = 5, num_classes: in
     ``prune=True`` builds what an inference compiler (e.g. TFLite) runs: dead edges removed and
     constant cells folded (a network whose cell output is constant is one trivial layer).
     """
-    nodes = parse_nb201(arch)
+    nodes = parse_cell(arch)
     b = NetworkBuilder("nb201", (resolution, resolution, 3))
     if prune:
         live, constant = nb201_live_edges(nodes)

@@ -29,15 +29,21 @@ EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 EDGE_KEYS = tuple(f"edge{j}_{i}" for j, i in EDGES)
 
 
+def parse_cell(arch) -> list:
+    """An arch string's nodes, [[(op, 0)], [(op, 0), (op, 1)], ...]; anything else is a CodesignError."""
+    if not isinstance(arch, str):
+        raise CodesignError(f"NAS-Bench-201 arch: expected an arch string, got {arch!r}")
+    try:
+        return parse_nb201(arch)
+    except ValueError as exc:
+        raise CodesignError(str(exc)) from None
+
+
 def op_indices(arch) -> tuple:
     """The six op indices (into ``OPS``, edges in ``EDGES`` order) of an arch string or of a sequence
     of six op indices or op names."""
     if isinstance(arch, str):
-        try:
-            nodes = parse_nb201(arch)
-        except ValueError as exc:
-            raise CodesignError(str(exc)) from None
-        return tuple(OPS.index(op) for node in nodes for op, _ in node)
+        return tuple(OPS.index(op) for node in parse_cell(arch) for op, _ in node)
     try:
         items = list(arch)
     except TypeError:
@@ -125,9 +131,7 @@ class _Trace:
 def network(arch: str, channels: int = 16, cells: int = 5, num_classes: int = 10, resolution: int = 32,
             precision: str = "int8") -> Network:
     """The NB201 CIFAR network of ``arch`` (stem, 3 stages of ``cells`` cells, 2 reduction blocks, head)."""
-    nodes = parse_nb201(arch) if isinstance(arch, str) else None
-    if nodes is None:
-        raise CodesignError(f"NAS-Bench-201 arch: expected an arch string, got {arch!r}")
+    nodes = parse_cell(arch)
     t = _Trace()
     shape = (1, channels, resolution, resolution)
     c, _ = t.conv("input", "stem.0", (1, 3, resolution, resolution), channels, 3, 1)

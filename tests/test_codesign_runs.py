@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import accelsim
 from accelsim.config import load_hardware
 from codesign import nb201
 from codesign import problems as P
+from codesign.errors import CodesignError
 from codesign.cli import main
 from codesign.runconfig import parse_run_config
 from codesign.search import random_genome, run_search
@@ -49,6 +51,8 @@ def test_nb201_arch_round_trip_and_bad_arch():
     with pytest.raises(Exception, match="six ops"):
         nb201.arch_str(["none"] * 5)
     assert nb201.op_indices(nb201.arch_str([3, 3, 4, 1, 3, 1])) == (3, 3, 4, 1, 3, 1)
+    with pytest.raises(CodesignError, match=re.escape("expected '|op~0|+|op~0|op~1|+|op~0|op~1|op~2|'")):
+        nb201.network("|conv~0|+|")
     assert len(nb201.all_archs()) == 5 ** 6
 
 
