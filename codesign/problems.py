@@ -28,7 +28,7 @@ from accelsim.workload.ir import Network
 from . import nb201
 from .errors import CodesignError
 from .space import (HardwareGenome, HardwareSpace, NetworkGenome, NetworkSpace, StageGene, build_hardware,
-                    build_network, hardware_key)
+                    build_network)
 
 MIB = 1024 * 1024
 MAPPING_FAILURE = 10.0   # violation of a pair none of whose layers the engine can run; a pair with some
@@ -407,22 +407,6 @@ class SearchProblem:
         lat = np.asarray(pred.get("latency_ms", pred.get("latency")), dtype=float)
         energy = np.asarray(pred.get("energy_mj", np.full(len(nets), np.nan)), dtype=float)
         return lat, energy, np.array(failing)
-
-
-def hardware_label(hw: Hardware) -> str:
-    return f"{hw.array.rows}x{hw.array.cols}-{hw.array.dataflow}-{hardware_key(hw)[:6]}"
-
-
-def fixed_network_genome(space: NetworkSpace, genome: NetworkGenome) -> dict:
-    """A NetworkGenome as the flat dict of a MobileAxis over ``space``."""
-    g = {"resolution": genome.resolution, "stem": genome.stem_channels, "head": genome.head_channels,
-         "depth_multiplier": genome.depth_multiplier}
-    for i, s in enumerate(genome.stages):
-        g.update({f"s{i}.block": s.block, f"s{i}.kernel": s.kernel, f"s{i}.expansion": s.expansion,
-                  f"s{i}.depth": s.depth, f"s{i}.channels": s.channels})
-        if space.stage_precisions:
-            g[f"s{i}.precision"] = s.precision or space.precision
-    return g
 
 
 def hardware_genome_of(hw: Hardware) -> dict:

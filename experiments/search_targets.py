@@ -72,21 +72,18 @@ def objective_matrix(metrics, objectives):
     return objs, ok
 
 
-def nadir_reference(metrics, objectives, margin=0.1):
-    """The true front's nadir pushed out by ``margin`` of its range: points far behind the front
-    add nothing, so the hypervolume share measures how well the front itself was found."""
+def true_front(metrics, objectives) -> np.ndarray:
+    """Objective vectors of the feasible non-dominated candidates."""
     objs, ok = objective_matrix(metrics, objectives)
     pts = objs[ok]
-    front = pts[non_dominated(pts)]
+    return pts[non_dominated(pts)]
+
+
+def nadir_reference(front: np.ndarray, margin=0.1) -> np.ndarray:
+    """A front's nadir pushed out by ``margin`` of its range: points far behind the front add
+    nothing, so the hypervolume share measures how well the front itself was found."""
     lo, hi = front.min(axis=0), front.max(axis=0)
     return hi + margin * (hi - lo)
-
-
-def true_front(metrics, objectives, ref):
-    objs, ok = objective_matrix(metrics, objectives)
-    pts = objs[ok]
-    front = pts[non_dominated(pts)]
-    return front, hypervolume(front, ref)
 
 
 def evals_to(trace: np.ndarray, target: float) -> float:
@@ -94,8 +91,10 @@ def evals_to(trace: np.ndarray, target: float) -> float:
     return float(hit[0] + 1) if hit.size else float("nan")
 
 
-def compare_algorithms(name, problem, genomes, metrics, ref, seeds, fraction=0.10, batch=32):
-    front, hv_true = true_front(metrics, problem.objectives, ref)
+def compare_algorithms(name, problem, genomes, metrics, seeds, fraction=0.10, batch=32):
+    front = true_front(metrics, problem.objectives)
+    ref = nadir_reference(front)
+    hv_true = hypervolume(front, ref)
     table = TableProblem(problem, genomes, metrics)
     budget = int(round(fraction * len(genomes)))
     rows, traces = {}, {}
@@ -126,8 +125,7 @@ def part_nb201(seeds):
     problem = P.SearchProblem(P.NB201Axis(), P.FixedHardware(hw), ("latency_ms", "accuracy"),
                               accuracy=P.AccuracySource("nb201", dataset="cifar10"))
     genomes, metrics = enumerate_problem(problem, label="nb201 x neural_engine")
-    ref = nadir_reference(metrics, problem.objectives)
-    res, traces = compare_algorithms("nb201", problem, genomes, metrics, ref, seeds)
+    res, traces = compare_algorithms("nb201", problem, genomes, metrics, seeds)
     return res, traces, (problem, genomes, metrics)
 
 
@@ -139,8 +137,7 @@ def part_hw(seeds):
     problem = P.SearchProblem(P.FixedNetwork(net), P.HardwareAxis(space), ("latency_ms", "energy_mj"),
                               constraints=(P.Constraint("area_mm2", max=8.0),))
     genomes, metrics = enumerate_problem(problem, label="hardware for mobilenet_v2")
-    ref = nadir_reference(metrics, problem.objectives)
-    res, traces = compare_algorithms("hw", problem, genomes, metrics, ref, seeds)
+    res, traces = compare_algorithms("hw", problem, genomes, metrics, seeds)
     return res, traces
 
 
@@ -196,8 +193,7 @@ def part_channels(seeds, budget):
                                  options={"population": 64, "sample_size": 16}) for s in seeds]
     allpts = np.vstack([r.objective_matrix()[r.feasible] for rs in runs.values() for r in rs])
     union = allpts[non_dominated(allpts)]
-    lo, hi = union.min(axis=0), union.max(axis=0)
-    ref = hi + 0.1 * (hi - lo)
+    ref = nadir_reference(union)
     hv_union = hypervolume(union, ref)
     for mode, rs in runs.items():
         tr = [r.hypervolume_trace(ref) for r in rs]
