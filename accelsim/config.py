@@ -4,6 +4,8 @@ Every field carries a unit and a one-line description in its metadata; the same 
 validation (types, bounds, unknown keys) and the config reference in the README
 (``accelsim.config.reference_markdown()``). Errors name the file, the key path and what was
 expected, e.g. ``hw_configs/edge.yaml: memory.sram.ifmap_kb: expected a positive number, got -4``.
+``hardware_to_dict`` gives the YAML form back; ``Hardware.replace`` edits that form and rebuilds through
+``hardware_from_dict``, so a changed config is checked exactly as a file is.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +25,7 @@ from . import precision as prec
 from .errors import ConfigError
 
 DATAFLOWS = ("os", "ws", "is")
+ACTIVATION_POLICIES = ("dram", "resident", "fused")
 
 
 def _f(unit: str, help: str, *, minimum: float | None = 0.0, strict: bool = True,
@@ -131,6 +135,19 @@ class Hardware:
     area: AreaConfig = _f("-", "area model", minimum=None)
     description: str = _f("-", "free text: what this config models and where its numbers come from",
                           minimum=None, default="")
+    # Appended after ``description`` (with defaults) so positional construction elsewhere still works.
+    # In the YAML these three sit under ``memory:``.
+    activation_policy: str = _f(
+        "-", "where activations live between layers: dram (every layer reads its inputs from DRAM and writes "
+        "its outputs back, as SCALE-Sim assumes), resident (a tensor whose consumer runs next stays in SRAM "
+        "when it fits beside the consumer's working set, otherwise it spills to DRAM) or fused (resident, and "
+        "chains such as IBN expand→depthwise→project and fused-IBN expand→project may run depth-first tile by "
+        "tile, so the expanded tensor never exists whole); default dram",
+        minimum=None, choices=ACTIVATION_POLICIES, default="dram")
+    weights_resident: bool = _f("-", "true: keep all parameters on chip across inferences when they fit "
+                                "(back-to-back requests); default false", minimum=None, default=False)
+    channel_alignment: int = _f("elements", "activations and weights are stored with channels padded to a "
+                                "multiple of this; default 1 (no padding)", default=1)
 
     # ---- derived quantities (units converted once, here) ----
     def precision(self, name: str) -> PrecisionConfig:
@@ -168,20 +185,32 @@ class Hardware:
                 + self.vector.lanes * a.vector_lane_mm2 + a.fixed_mm2)
 
     def replace(self, **changes) -> "Hardware":
-        """Copy with changes; nested fields by ``section__field`` (e.g. ``array__rows=64``)."""
-        nested: dict = {}
-        flat = {}
+        """Copy with changes, validated exactly as the YAML loader validates a file.
+
+        A key is a YAML key path joined by ``__`` (``memory__sram__ifmap_kb=256``,
+        ``memory__activation_policy="fused"``, ``energy__static_power_mw=20``,
+        ``precisions__int8__energy_per_mac_pj=0.1``) or an attribute spelling (``array__rows=64``,
+        ``sram__ifmap_kb=256``, ``memory_budget_mb=4``, ``static_power_mw=20``, ``activation_policy=...``,
+        ``precisions=(PrecisionConfig, ...)``, ``array=ArrayConfig(...)``). None means the key is absent,
+        as ``key: null`` in YAML (``sram__unified_kb=None``). Errors read as the loader's, from the source
+        ``<name replaced>``: ``<neural_engine replaced>: dram.bandwidth_gb_per_s: expected a positive
+        number, got -1``.
+        """
+        source = f"<{self.name} replaced>"
+        data = hardware_to_dict(self)
         for key, value in changes.items():
-            if "__" in key:
-                section, sub = key.split("__", 1)
-                nested.setdefault(section, {})[sub] = value
-            else:
-                flat[key] = value
-        for section, subs in nested.items():
-            flat[section] = dataclasses.replace(getattr(self, section), **subs)
-        hw = dataclasses.replace(self, **flat)
-        validate(hw, source=f"<{self.name} replaced>")
-        return hw
+            path = _replace_path(key, source)
+            node = data
+            for i, part in enumerate(path[:-1]):
+                child = node.get(part)
+                if child is None:
+                    child = node[part] = {}
+                elif not isinstance(child, dict):
+                    raise ConfigError(f"{source}: {key}: {'.'.join(path[:i + 1])} is a value, not a section "
+                                      "with keys")
+                node = child
+            node[path[-1]] = _yaml_value(path, value)
+        return hardware_from_dict(data, source=source)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,20 +220,32 @@ _NESTED = {"array": ArrayConfig, "vector": VectorConfig, "sram": SramConfig, "dr
            "area": AreaConfig}
 
 
-def _type_name(t) -> str:
-    return {int: "an integer", float: "a number", str: "a string"}.get(t, str(t))
+# Top-level YAML keys; sram, the budget and the activation/weight placement sit under ``memory``.
+_TOP_KEYS = ("name", "description", "array", "precisions", "vector", "memory", "dram", "energy", "area")
+_MEMORY_KEYS = ("sram", "memory_budget_mb", "activation_policy", "weights_resident", "channel_alignment")
+_HARDWARE_FIELDS = {f.name: f for f in dataclasses.fields(Hardware)}
 
 
 def _check_scalar(value, ftype, meta, where: str):
     raw = value  # error messages quote what the user wrote
+    if ftype in ("bool", bool):
+        # YAML 1.1 reads yes/no/on/off as booleans too; 1 or "yes" in quotes is a typo, not a switch.
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
     if ftype in ("int", int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            else:
-                raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        # numbers.Integral admits numpy integers from search code (Hardware.replace); stored as int.
+        # (The exact-type tests first keep Hardware.replace, called in searches, off the slow ABC checks.)
+        if type(value) is not int:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)
+                else:
+                    raise ConfigError(f"{where}: expected an integer, got {value!r}")
+            value = int(value)
     elif ftype in ("float", float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if type(value) is not float and type(value) is not int and \
+                (isinstance(value, bool) or not isinstance(value, numbers.Real)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         value = float(value)
         if not math.isfinite(value):
@@ -226,7 +267,7 @@ def _check_scalar(value, ftype, meta, where: str):
 
 def _build(cls, data, where: str, skip: tuple = ()):
     """Build dataclass ``cls`` from mapping ``data``; ``where`` is 'file: key.path' for errors."""
-    if not isinstance(data, Mapping):
+    if not isinstance(data, (dict, Mapping)):  # dict first: skips the slower ABC check
         raise ConfigError(f"{where}: expected a mapping of keys, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
     prefix = where + ("." if not where.endswith(": ") else "")
@@ -260,12 +301,9 @@ def hardware_from_dict(data: Mapping, source: str = "<dict>") -> Hardware:
     where = f"{source}: "
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
-    top = {f.name for f in dataclasses.fields(Hardware)}
-    # YAML nests SRAM and the budget under 'memory' for readability.
-    allowed = (top - {"sram", "memory_budget_mb"}) | {"memory", "energy"}
     for key in data:
-        if key not in allowed:
-            raise ConfigError(f"{where}{key}: unknown key; expected one of {', '.join(sorted(allowed))}")
+        if key not in _TOP_KEYS:
+            raise ConfigError(f"{where}{key}: unknown key; expected one of {', '.join(sorted(_TOP_KEYS))}")
     for key in ("name", "array", "precisions", "vector", "memory", "dram", "area"):
         if key not in data:
             raise ConfigError(f"{where}{key}: missing required section")
@@ -291,14 +329,20 @@ def hardware_from_dict(data: Mapping, source: str = "<dict>") -> Hardware:
 
     mem = data["memory"]
     if not isinstance(mem, Mapping):
-        raise ConfigError(f"{where}memory: expected a mapping with sram and memory_budget_mb")
+        raise ConfigError(f"{where}memory: expected a mapping with keys {', '.join(_MEMORY_KEYS)}, "
+                          f"got {type(mem).__name__}")
     for key in mem:
-        if key not in ("sram", "memory_budget_mb"):
-            raise ConfigError(f"{where}memory.{key}: unknown key; expected one of sram, memory_budget_mb")
+        if key not in _MEMORY_KEYS:
+            raise ConfigError(f"{where}memory.{key}: unknown key; expected one of {', '.join(_MEMORY_KEYS)}")
     if "sram" not in mem:
         raise ConfigError(f"{where}memory.sram: missing required section")
     sram = _build(SramConfig, mem["sram"], f"{where}memory.sram")
     budget = _check_scalar(mem.get("memory_budget_mb"), float, {"minimum": 0.0}, f"{where}memory.memory_budget_mb")
+    placement = {}  # activation_policy, weights_resident, channel_alignment: optional, defaults in Hardware
+    for key in _MEMORY_KEYS[2:]:
+        if mem.get(key) is not None:
+            f = _HARDWARE_FIELDS[key]
+            placement[key] = _check_scalar(mem[key], f.type, f.metadata, f"{where}memory.{key}")
 
     dram = _build(DramConfig, data["dram"], f"{where}dram")
     area = _build(AreaConfig, data["area"], f"{where}area")
@@ -313,9 +357,78 @@ def hardware_from_dict(data: Mapping, source: str = "<dict>") -> Hardware:
     description = data.get("description", "") or ""
     hw = Hardware(name=name, array=array, precisions=tuple(precisions), vector=vector, sram=sram, dram=dram,
                   memory_budget_mb=budget, static_power_mw=static, area=area,
-                  description=_check_scalar(description, str, {}, f"{where}description"))
+                  description=_check_scalar(description, str, {}, f"{where}description"), **placement)
     validate(hw, source)
     return hw
+
+
+def _section_dict(obj) -> dict:
+    """One config dataclass in its YAML form (absent optional keys left out)."""
+    if isinstance(obj, PrecisionConfig):
+        d = {"macs_per_pe_per_cycle": obj.macs_per_pe_per_cycle, "energy_per_mac_pj": obj.energy_per_mac_pj}
+        if obj.bytes_per_element != prec.BYTES_PER_ELEMENT.get(obj.name):  # only when not the format's default
+            d["bytes_per_element"] = obj.bytes_per_element
+        return d
+    if isinstance(obj, VectorConfig):
+        return {"lanes": obj.lanes, "ops_per_lane_per_cycle": dict(obj.ops_per_lane_per_cycle),
+                "energy_per_op_pj": obj.energy_per_op_pj}
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if getattr(obj, f.name) is not None}
+
+
+def hardware_to_dict(hw: Hardware) -> dict:
+    """``hw`` in its YAML form: fresh plain dicts (safe to edit, ``yaml.safe_dump``-able) such that
+    ``hardware_from_dict(hardware_to_dict(hw)) == hw``."""
+    return {
+        "name": hw.name,
+        "description": hw.description,
+        "array": _section_dict(hw.array),
+        "precisions": {p.name: _section_dict(p) for p in hw.precisions},
+        "vector": _section_dict(hw.vector),
+        "memory": {"sram": _section_dict(hw.sram), "memory_budget_mb": hw.memory_budget_mb,
+                   "activation_policy": hw.activation_policy, "weights_resident": hw.weights_resident,
+                   "channel_alignment": hw.channel_alignment},
+        "dram": _section_dict(hw.dram),
+        "energy": {"static_power_mw": hw.static_power_mw},
+        "area": _section_dict(hw.area),
+    }
+
+
+# Attribute spellings Hardware.replace accepts besides YAML key paths -> the YAML path they stand for.
+_REPLACE_ALIASES = {
+    "sram": ("memory", "sram"),
+    "memory_budget_mb": ("memory", "memory_budget_mb"),
+    "activation_policy": ("memory", "activation_policy"),
+    "weights_resident": ("memory", "weights_resident"),
+    "channel_alignment": ("memory", "channel_alignment"),
+    "static_power_mw": ("energy", "static_power_mw"),
+}
+
+
+def _replace_path(key: str, source: str) -> tuple:
+    parts = tuple(key.split("__"))
+    if parts[0] in _REPLACE_ALIASES:
+        parts = _REPLACE_ALIASES[parts[0]] + parts[1:]
+    elif parts[0] not in _TOP_KEYS:
+        raise ConfigError(f"{source}: {key}: unknown key; expected a YAML key path joined by __ under one of "
+                          f"{', '.join(_TOP_KEYS)} (e.g. memory__sram__ifmap_kb), or one of "
+                          f"{', '.join(_REPLACE_ALIASES)}")
+    if "" in parts:
+        raise ConfigError(f"{source}: {key}: empty key in the path; expected keys joined by __ "
+                          "(e.g. memory__sram__ifmap_kb)")
+    return parts
+
+
+def _yaml_value(path: tuple, value):
+    """A replace() value in YAML form: config dataclasses and tuples of them become mappings."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _section_dict(value)
+    if path == ("precisions",) and isinstance(value, (tuple, list)) and \
+            all(isinstance(p, PrecisionConfig) for p in value):
+        return {p.name: _section_dict(p) for p in value}
+    if path == ("vector", "ops_per_lane_per_cycle") and isinstance(value, (tuple, list)) and \
+            all(isinstance(p, (tuple, list)) and len(p) == 2 for p in value):
+        return dict(value)
+    return value  # anything else goes to the loader as written, which checks it
 
 
 def validate(hw: Hardware, source: str) -> None:
@@ -347,6 +460,10 @@ def validate(hw: Hardware, source: str) -> None:
             if pname not in names:
                 raise ConfigError(f"{where}vector.ops_per_lane_per_cycle.{pname}: the MAC array does not "
                                   f"support {pname} (precisions lists {', '.join(names)})")
+    # The loader checks these per key; repeated here for a Hardware built directly.
+    for key in _MEMORY_KEYS[2:]:
+        f = _HARDWARE_FIELDS[key]
+        _check_scalar(getattr(hw, key), f.type, f.metadata, f"{where}memory.{key}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -475,7 +592,10 @@ def load_scalesim_cfg(path: "str | os.PathLike") -> Hardware:
         "vector": {"lanes": cols, "ops_per_lane_per_cycle": {"int8": 1.0}, "energy_per_op_pj": 0.1},
         "memory": {"sram": {"ifmap_kb": num("IfmapSramSzkB"), "filter_kb": num("FilterSramSzkB"),
                             "ofmap_kb": num("OfmapSramSzkB"), "energy_per_byte_pj": 1.25},
-                   "memory_budget_mb": 1024.0},
+                   "memory_budget_mb": 1024.0,
+                   # SCALE-Sim reads every layer's operands from DRAM and writes its outputs back, and
+                   # stores tensors unpadded.
+                   "activation_policy": "dram", "channel_alignment": 1},
         "dram": {"bandwidth_gb_per_s": bandwidth, **_SCALESIM_DEFAULTS["dram"]},
         "area": _SCALESIM_DEFAULTS["area"],
     }
@@ -498,6 +618,8 @@ def reference_markdown() -> str:
             if f.name != "name":
                 add(prefix + f.name, cls, f.name)
     add("memory.memory_budget_mb", Hardware, "memory_budget_mb")
+    for name in _MEMORY_KEYS[2:]:
+        add("memory." + name, Hardware, name)
     for f in dataclasses.fields(DramConfig):
         add("dram." + f.name, DramConfig, f.name)
     add("energy.static_power_mw", Hardware, "static_power_mw")
