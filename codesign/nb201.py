@@ -105,14 +105,15 @@ class _Trace:
         return base if n == 0 else f"{base}_{n}"
 
     def op(self, op_kind, inputs, shape, label, where, **attrs) -> str:
+        """A module call: fx labels it with the module's path, which is also its module (block id source)."""
         value = "%" + label.replace(".", "_")
-        self.ops.append(Op(value, op_kind, tuple(inputs), tuple(shape), label, where, dict(attrs)))
+        self.ops.append(Op(value, op_kind, tuple(inputs), tuple(shape), label, where, dict(attrs), label))
         return value
 
     def fn(self, base, op_kind, inputs, shape, scope, where, **attrs) -> str:
         name = self.fx_name(base)
         label = f"{scope}.{name}" if scope else name
-        self.ops.append(Op("%" + name, op_kind, tuple(inputs), tuple(shape), label, where, dict(attrs)))
+        self.ops.append(Op("%" + name, op_kind, tuple(inputs), tuple(shape), label, where, dict(attrs), scope))
         return "%" + name
 
     def conv(self, x, label, cin_shape, cout, k, s):

@@ -154,15 +154,19 @@ class NetworkSpace:
 
 
 def build_network(genome: NetworkGenome, name: str | None = None) -> Network:
-    """The genome as an accelsim network: stem, stages of blocks, 1x1 head, pooling, classifier."""
+    """The genome as an accelsim network: stem, stages of blocks, 1x1 head, pooling, classifier.
+
+    Block ids: "stem.0", "s<stage>.b<block>" (stamped by ibn/fused_ibn from their names), "head.0"."""
     g = genome
     b = NetworkBuilder(name or f"net-{g.key()}", (g.resolution, g.resolution, 3), g.precision)
-    x = b.conv(b.input, g.stem_channels, 3, 2, activation="relu6", name="stem")
+    with b.block("stem.0"):
+        x = b.conv(b.input, g.stem_channels, 3, 2, activation="relu6", name="stem")
     for si, (stage, depth) in enumerate(zip(g.stages, g.stage_depths())):
         x = b.splice(_stage_layers(si, stage, depth, b.shape(x), stage.precision or g.precision), x)
-    x = b.conv(x, g.head_channels, 1, activation="relu6", name="head")
-    x = b.global_avg_pool(x, name="pool")
-    b.linear(x, g.num_classes, name="classifier")
+    with b.block("head.0"):
+        x = b.conv(x, g.head_channels, 1, activation="relu6", name="head")
+        x = b.global_avg_pool(x, name="pool")
+        b.linear(x, g.num_classes, name="classifier")
     return b.build()
 
 

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 def key(layer):
     return (layer.op, layer.in_shape, layer.out_shape, layer.kernel, layer.stride, layer.groups, layer.macs,
-            layer.bias, layer.activation, dict(layer.attrs).get("kind"))
+            layer.bias, layer.activation, dict(layer.attrs).get("kind"), layer.dilation, layer.block)
 
 
 def export(module, shape, path):

@@ -134,6 +134,7 @@ def test_grouped_dilated_and_padded_convs():
     assert a.out_shape == (25, 10, 8) and a.padding == (4, 5, 1, 2)
     # dilation keeps the MACs of a plain 3x3 conv with the same output
     assert b.out_shape == (25, 10, 8) and b.kernel == (3, 3) and b.groups == 4 and b.macs == 25 * 10 * 8 * 9 * 2
+    assert b.dilation == (2, 2) and b.padding == (2, 2) and b.effective_kernel == (5, 5)
     assert c.is_depthwise and c.macs == 25 * 10 * 8 * 9
 
 

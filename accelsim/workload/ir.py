@@ -4,10 +4,16 @@ Tensors are (height, width, channels) for one sample (batch 1); a linear layer o
 1x1 convolution on a (T, 1, C) tensor. Each layer carries its own weight and activation format
 (mixed precision). Activations fused into a conv (ReLU, ReLU6, ...) cost nothing extra; standalone
 activation layers run on the vector unit.
+
+A conv or pool may be dilated: its kernel taps sit ``dilation`` apart, so it reads an input window of
+``effective_kernel`` = d*(k-1)+1 per output pixel but does the MACs of a plain kxk kernel. Every layer
+may carry a ``block`` id, "<stage>.<block>" (e.g. "s3.b1"), naming the block it belongs to so that
+results can be grouped by block or by stage (the part before the first ".").
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
@@ -41,6 +47,19 @@ class Layer:
     weight_precision: str = "int8"
     act_precision: str = "int8"
     attrs: tuple = ()        # op-specific (pool type, activation kind, ...) as (key, value) pairs
+    dilation: tuple = (1, 1)  # (dh, dw) spacing of kernel taps (conv, pool); does not change MACs or weights
+    block: str = ""          # "<stage>.<block>" this layer belongs to ("" if none), for grouped results
+
+    @property
+    def effective_kernel(self) -> tuple:
+        """(rows, cols) of input one output pixel reads: d*(k-1)+1 per dimension."""
+        (kh, kw), (dh, dw) = self.kernel, self.dilation
+        return dh * (kh - 1) + 1, dw * (kw - 1) + 1
+
+    @property
+    def stage(self) -> str:
+        """The stage part of ``block`` (before the first "."); "" if the layer has no block."""
+        return self.block.split(".", 1)[0]
 
     @property
     def in_channels(self) -> int:
@@ -185,8 +204,9 @@ def _elements(shape) -> int:
     return n
 
 
-def conv_out(size: int, k: int, s: int, p: int) -> int:
-    return (size + 2 * p - k) // s + 1
+def conv_out(size: int, k: int, s: int, p: int, d: int = 1) -> int:
+    """Output size of a window of k taps ``d`` apart, stride s, padding p on each side."""
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
 class NetworkBuilder:
@@ -196,6 +216,8 @@ class NetworkBuilder:
     >>> x = b.conv(b.input, 16, 3, stride=2, activation="relu")
     >>> b.build().layers[0].out_shape
     (16, 16, 16)
+
+    Layers added inside ``with b.block("s3.b1"):`` carry that block id (the innermost one when nested).
     """
 
     def __init__(self, name: str, input_shape: Sequence[int], precision: str = "int8",
@@ -212,6 +234,8 @@ class NetworkBuilder:
         self.layers: list[Layer] = []
         self._shapes = {INPUT: self.input_shape}
         self._counts: dict[str, int] = {}
+        self._blocks: list[str] = []
+        self._block = ""          # the innermost active block id, stamped on new layers
         self.input = INPUT
 
     # -- helpers -------------------------------------------------------------------------------
@@ -228,7 +252,30 @@ class NetworkBuilder:
         self._counts[op] = n + 1
         return f"{op}{n}"
 
+    @contextlib.contextmanager
+    def block(self, block_id: str):
+        """Stamp every layer added inside with ``block_id`` ("<stage>.<block>"); innermost wins.
+
+        Layers that already carry a block (spliced from another builder) keep theirs.
+        """
+        self._blocks.append(str(block_id))
+        self._block = self._blocks[-1]
+        try:
+            yield block_id
+        finally:
+            self._blocks.pop()
+            self._block = self._blocks[-1] if self._blocks else ""
+
+    def _default_block(self, block_id: str):
+        """``block(block_id)`` unless a block is already active (then the caller's block wins)."""
+        return contextlib.nullcontext() if self._blocks else self.block(block_id)
+
+    def _new_layer(self, *args, **kwargs) -> Layer:
+        return Layer(*args, block=self._block, **kwargs)
+
     def _add(self, layer: Layer) -> str:
+        if self._block and not layer.block:   # a spliced layer without a block of its own
+            layer = dataclasses.replace(layer, block=self._block)
         if any(s <= 0 for s in layer.out_shape):
             raise WorkloadError(f"network {self.name}: layer {layer.name!r} has an empty output {layer.out_shape} "
                                 f"(input {layer.in_shape}, kernel {layer.kernel}, stride {layer.stride})")
@@ -244,20 +291,29 @@ class NetworkBuilder:
     # -- operators -----------------------------------------------------------------------------
     def conv(self, x: str, out_channels: int, kernel=1, stride=1, padding=None, groups: int = 1,
              activation: str = "", bias: bool = True, name: str | None = None,
-             weight_precision: str | None = None, act_precision: str | None = None) -> str:
-        """kxk convolution; ``padding`` is None ('same' for odd kernels), an int, (ph, pw) or
-        (top, bottom, left, right)."""
+             weight_precision: str | None = None, act_precision: str | None = None, dilation=1) -> str:
+        """kxk convolution; ``padding`` is None ('same' for odd kernels: d*(k//2)), an int, (ph, pw) or
+        (top, bottom, left, right); ``dilation`` is an int or (dh, dw)."""
         h, w, c = self.shape(x)
         kh, kw = _pair(kernel)
         sh, sw = _pair(stride)
-        pad, (pt, pb, pl, pr) = _padding((kh // 2, kw // 2) if padding is None else padding)
         nm = self._name("conv", name)
+        dh, dw = self._dilation(dilation, nm)
+        pad, (pt, pb, pl, pr) = _padding((dh * (kh // 2), dw * (kw // 2)) if padding is None else padding)
         if out_channels <= 0 or groups <= 0 or c % groups or out_channels % groups:
             raise WorkloadError(f"network {self.name}: layer {nm!r}: channels {c}->{out_channels} "
                                 f"are not divisible by groups={groups}")
-        out = (_out_size(h, kh, sh, pt, pb), _out_size(w, kw, sw, pl, pr), int(out_channels))
-        return self._add(Layer(nm, "conv", (x,), (h, w, c), out, (kh, kw), (sh, sw), pad, groups, bias,
-                               activation, **self._prec(weight_precision, act_precision)))
+        out = (_out_size(h, dh * (kh - 1) + 1, sh, pt, pb), _out_size(w, dw * (kw - 1) + 1, sw, pl, pr),
+               int(out_channels))
+        return self._add(self._new_layer(nm, "conv", (x,), (h, w, c), out, (kh, kw), (sh, sw), pad, groups, bias,
+                               activation, **self._prec(weight_precision, act_precision), dilation=(dh, dw)))
+
+    def _dilation(self, dilation, layer_name: str) -> tuple:
+        dh, dw = _pair(dilation)
+        if dh <= 0 or dw <= 0:
+            raise WorkloadError(f"network {self.name}: layer {layer_name!r}: dilation must be positive, "
+                                f"got {dilation!r}")
+        return dh, dw
 
     def depthwise(self, x: str, kernel=3, stride=1, activation: str = "", name: str | None = None, **kw) -> str:
         c = self.shape(x)[2]
@@ -272,15 +328,18 @@ class NetworkBuilder:
         return self.conv(x, out_features, 1, 1, 0, activation=activation, bias=bias,
                          name=name or self._name("fc", None), **kw)
 
-    def pool(self, x: str, kernel, stride=None, padding=0, kind: str = "max", name: str | None = None) -> str:
+    def pool(self, x: str, kernel, stride=None, padding=0, kind: str = "max", name: str | None = None,
+             dilation=1) -> str:
         h, w, c = self.shape(x)
         kh, kw = _pair(kernel)
         sh, sw = _pair(stride if stride is not None else kernel)
         pad, (pt, pb, pl, pr) = _padding(padding)
-        out = (_out_size(h, kh, sh, pt, pb), _out_size(w, kw, sw, pl, pr), c)
-        return self._add(Layer(self._name(f"{kind}pool", name), "pool", (x,), (h, w, c), out, (kh, kw), (sh, sw),
+        nm = self._name(f"{kind}pool", name)
+        dh, dw = self._dilation(dilation, nm)
+        out = (_out_size(h, dh * (kh - 1) + 1, sh, pt, pb), _out_size(w, dw * (kw - 1) + 1, sw, pl, pr), c)
+        return self._add(self._new_layer(nm, "pool", (x,), (h, w, c), out, (kh, kw), (sh, sw),
                                pad, act_precision=self.precision, weight_precision=self.weight_precision,
-                               attrs=(("kind", kind),)))
+                               attrs=(("kind", kind),), dilation=(dh, dw)))
 
     def global_avg_pool(self, x: str, name: str | None = None) -> str:
         h, w, _ = self.shape(x)
@@ -293,7 +352,7 @@ class NetworkBuilder:
             raise WorkloadError(f"network {self.name}: layer {nm!r}: add needs >= 2 inputs of one shape, "
                                 f"got {[self.shape(x) for x in xs]}")
         s = shapes.pop()
-        return self._add(Layer(nm, "add", tuple(xs), s, s, activation=activation,
+        return self._add(self._new_layer(nm, "add", tuple(xs), s, s, activation=activation,
                                act_precision=self.precision, weight_precision=self.weight_precision))
 
     def mul(self, *xs: str, name: str | None = None) -> str:
@@ -304,12 +363,12 @@ class NetworkBuilder:
         for s in shapes:
             if s != full and not (s[:2] == (1, 1) and s[2] == full[2]):
                 raise WorkloadError(f"network {self.name}: layer {nm!r}: cannot broadcast {s} to {full}")
-        return self._add(Layer(nm, "add", tuple(xs), full, full, act_precision=self.precision,
+        return self._add(self._new_layer(nm, "add", tuple(xs), full, full, act_precision=self.precision,
                                weight_precision=self.weight_precision, attrs=(("kind", "mul"),)))
 
     def activation(self, x: str, kind: str = "relu", name: str | None = None) -> str:
         s = self.shape(x)
-        return self._add(Layer(self._name(kind, name), "act", (x,), s, s, act_precision=self.precision,
+        return self._add(self._new_layer(self._name(kind, name), "act", (x,), s, s, act_precision=self.precision,
                                weight_precision=self.weight_precision, attrs=(("kind", kind),)))
 
     def concat(self, *xs: str, name: str | None = None) -> str:
@@ -318,7 +377,7 @@ class NetworkBuilder:
         if len({s[:2] for s in shapes}) != 1:
             raise WorkloadError(f"network {self.name}: layer {nm!r}: concat needs equal H, W, got {shapes}")
         out = (shapes[0][0], shapes[0][1], sum(s[2] for s in shapes))
-        return self._add(Layer(nm, "concat", tuple(xs), shapes[0], out, act_precision=self.precision,
+        return self._add(self._new_layer(nm, "concat", tuple(xs), shapes[0], out, act_precision=self.precision,
                                weight_precision=self.weight_precision))
 
     def reshape(self, x: str, shape: Sequence[int], name: str | None = None) -> str:
@@ -328,7 +387,7 @@ class NetworkBuilder:
         nm = self._name("reshape", name)
         if _elements(shape) != _elements(s):
             raise WorkloadError(f"network {self.name}: layer {nm!r}: cannot reshape {s} to {shape}")
-        return self._add(Layer(nm, "concat", (x,), s, shape, act_precision=self.precision,
+        return self._add(self._new_layer(nm, "concat", (x,), s, shape, act_precision=self.precision,
                                weight_precision=self.weight_precision, attrs=(("kind", "reshape"),)))
 
     def upsample(self, x: str, scale: int = 2, mode: str = "nearest", size: Sequence[int] | None = None,
@@ -336,7 +395,7 @@ class NetworkBuilder:
         h, w, c = self.shape(x)
         oh, ow = (h * scale, w * scale) if size is None else (int(size[0]), int(size[1]))
         k = (2, 2) if mode == "bilinear" else (1, 1)
-        return self._add(Layer(self._name("upsample", name), "upsample", (x,), (h, w, c), (oh, ow, c), k,
+        return self._add(self._new_layer(self._name("upsample", name), "upsample", (x,), (h, w, c), (oh, ow, c), k,
                                act_precision=self.precision, weight_precision=self.weight_precision,
                                attrs=(("mode", mode),)))
 
@@ -352,28 +411,34 @@ class NetworkBuilder:
         if bb != batch or kb != k:
             raise WorkloadError(f"network {self.name}: layer {nm!r}: matmul shapes {self.shape(a)} x "
                                 f"{self.shape(b)} do not agree")
-        return self._add(Layer(nm, "matmul", (a, b), (t, batch, k), (t, batch, n), act_precision=self.precision,
+        return self._add(self._new_layer(nm, "matmul", (a, b), (t, batch, k), (t, batch, n), act_precision=self.precision,
                                weight_precision=self.precision))
 
     # -- blocks --------------------------------------------------------------------------------
     def ibn(self, x: str, out_channels: int, expansion: float = 6, kernel: int = 3, stride: int = 1,
             activation: str = "relu6", residual: bool | None = None, name: str = "ibn") -> str:
-        """Inverted bottleneck: 1x1 expand -> kxk depthwise -> 1x1 project (+ residual when shapes allow)."""
+        """Inverted bottleneck: 1x1 expand -> kxk depthwise -> 1x1 project (+ residual when shapes allow).
+
+        Its layers carry block id ``name`` unless a ``block()`` is active."""
         c = self.shape(x)[2]
         mid = int(round(c * expansion))
-        y = x
-        if mid != c:
-            y = self.conv(y, mid, 1, activation=activation, name=f"{name}.expand")
-        y = self.depthwise(y, kernel, stride, activation=activation, name=f"{name}.dw")
-        return self._project(x, y, out_channels, stride, residual, name)
+        with self._default_block(name):
+            y = x
+            if mid != c:
+                y = self.conv(y, mid, 1, activation=activation, name=f"{name}.expand")
+            y = self.depthwise(y, kernel, stride, activation=activation, name=f"{name}.dw")
+            return self._project(x, y, out_channels, stride, residual, name)
 
     def fused_ibn(self, x: str, out_channels: int, expansion: float = 6, kernel: int = 3, stride: int = 1,
                   activation: str = "relu6", residual: bool | None = None, name: str = "fibn") -> str:
-        """Fused inverted bottleneck: kxk full conv expand -> 1x1 project (+ residual)."""
+        """Fused inverted bottleneck: kxk full conv expand -> 1x1 project (+ residual).
+
+        Its layers carry block id ``name`` unless a ``block()`` is active."""
         c = self.shape(x)[2]
         mid = int(round(c * expansion))
-        y = self.conv(x, mid, kernel, stride, activation=activation, name=f"{name}.expand")
-        return self._project(x, y, out_channels, stride, residual, name)
+        with self._default_block(name):
+            y = self.conv(x, mid, kernel, stride, activation=activation, name=f"{name}.expand")
+            return self._project(x, y, out_channels, stride, residual, name)
 
     def _project(self, x: str, y: str, out_channels: int, stride, residual: bool | None, name: str) -> str:
         """The tail both IBN kinds share: 1x1 project, then a residual add when shapes allow (or asked)."""
@@ -386,7 +451,8 @@ class NetworkBuilder:
 
     def splice(self, layers, x: str) -> str:
         """Append layers built by another builder on its own input, reading ``x`` where they read that
-        input; returns the last layer's output. Lets callers cache and reuse whole sub-networks."""
+        input; returns the last layer's output. Lets callers cache and reuse whole sub-networks.
+        Spliced layers keep their block ids; those without one take the active block's."""
         for layer in layers:
             if INPUT in layer.inputs:
                 layer = dataclasses.replace(layer, inputs=tuple(x if i == INPUT else i for i in layer.inputs))

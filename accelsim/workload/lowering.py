@@ -10,7 +10,12 @@ with the framework's output shape (batch first, NCHW for images). :func:`lower` 
 - fuses an element-wise activation into the conv/linear/add before it when it is that layer's sole
   consumer (free); otherwise the activation is a standalone vector layer;
 - treats flatten/reshape/view/permute/transpose as free: a tensor keeps its IR layout until a
-  consumer needs another one, and then a zero-cost reshape layer is inserted.
+  consumer needs another one, and then a zero-cost reshape layer is inserted;
+- carries conv/pool dilation into the IR layer (the output size uses the effective kernel
+  d*(k-1)+1; MACs are those of the plain kxk kernel);
+- stamps each layer with the block id of the op it came from: the first two dotted components of
+  the op's module path (``features.3.conv.0`` -> ``features.3``), so results group by block and
+  by stage (``features``); ops outside any module get no block.
 
 Tensor layouts: an NCHW tensor (batch 1) is (H, W, C) in the IR; any other tensor is
 (product of leading dims, 1, last dim), so a linear over (1, T, C) tokens is a 1x1 conv on (T, 1, C).
@@ -37,7 +42,8 @@ class Op:
     ``kind`` is one of: conv, linear, bn, act, pool, mean, pad, add, sub, mul, const, concat,
     upsample, view, identity, matmul. ``inputs`` are the value ids of its tensor operands (the
     network input is ``"input"``); ``value`` is the id of its output; ``shape`` is the framework's
-    output shape; ``label`` is the preferred IR layer name and ``where`` says where the op came from.
+    output shape; ``label`` is the preferred IR layer name and ``where`` says where the op came from;
+    ``module`` is the qualified name of the module the op belongs to ("" at the top level).
     """
 
     value: str
@@ -47,6 +53,12 @@ class Op:
     label: str
     where: str
     attrs: dict = field(default_factory=dict)
+    module: str = ""
+
+
+def block_of(module_path: str) -> str:
+    """Block id of a module path: its first two dotted components (``features.3.conv.0`` -> ``features.3``)."""
+    return ".".join(module_path.split(".")[:2]) if module_path else ""
 
 
 def ir_shape(shape) -> tuple:
@@ -183,6 +195,13 @@ class _Lowering:
                                 f"{tuple(s)} (expected NCHW with batch 1)")
         return self.need(value, ir_shape(s))
 
+    def dilation(self, op: Op) -> tuple:
+        d = tuple(int(v) for v in op.attrs.get("dilation", (1, 1)))
+        if len(d) != 2 or min(d) <= 0:
+            raise self.fail(op, f"unsupported op: {op.kind} with dilation {d} (expected two positive "
+                                "values, for H and W)")
+        return d
+
     def check(self, op: Op, layer: str, expected: tuple):
         got = self.b.shape(layer)
         if got != tuple(expected):
@@ -201,7 +220,8 @@ class _Lowering:
                     if v0 not in self.ir:
                         raise self.fail(op, f"operand {v!r} has no producer")
                     self.ir[v], self.shape[v] = self.ir[v0], self.shape[v0]
-            getattr(self, "_" + op.kind)(op)
+            with self.b.block(block_of(op.module)):
+                getattr(self, "_" + op.kind)(op)
         if not self.b.layers:
             raise WorkloadError(f"{self.source}({self.name}): the model has no layers to simulate")
         return self.b.build()
@@ -212,19 +232,17 @@ class _Lowering:
         h, w, _ = self.b.shape(x)
         kh, kw = a["kernel"]
         sh, sw = a["stride"]
-        dh, dw = a.get("dilation", (1, 1))
+        dh, dw = self.dilation(op)
         t, bt, l, r = a.get("padding", (0, 0, 0, 0))
-        # The IR conv has no dilation: a dilated kxk conv does the MACs of a plain kxk conv with the same
-        # output, so the padding shrinks by what the dilation added to the kernel's extent.
-        t, bt = _undilate(t, bt, dh, kh)
-        l, r = _undilate(l, r, dw, kw)
         oh, ow = op.shape[2], op.shape[3]
-        bt = _fit(h, kh, sh, t, bt, oh)
-        r = _fit(w, kw, sw, l, r, ow)
+        bt = _fit(h, dh * (kh - 1) + 1, sh, t, bt, oh)
+        r = _fit(w, dw * (kw - 1) + 1, sw, l, r, ow)
         if min(t, bt, l, r) < 0:
-            raise self.fail(op, f"unsupported op: conv {kh}x{kw} dilation {dh}x{dw} with too little padding")
+            raise self.fail(op, f"unsupported op: conv {kh}x{kw} dilation {dh}x{dw} with negative padding "
+                                f"{(t, bt, l, r)} (top, bottom, left, right)")
         y = self.b.conv(x, a["out_channels"], (kh, kw), (sh, sw), (t, bt, l, r), a.get("groups", 1),
-                        activation=a.get("act", ""), bias=bool(a.get("bias")), name=self.unique(op.label))
+                        activation=a.get("act", ""), bias=bool(a.get("bias")), name=self.unique(op.label),
+                        dilation=(dh, dw))
         self.check(op, y, ir_shape(op.shape))
         self.ir[op.value], self.shape[op.value] = y, tuple(op.shape)
 
@@ -256,12 +274,14 @@ class _Lowering:
         kh, kw = kernel
         sh, sw = stride
         t, bt, l, r = pads
-        dh, dw = a.get("dilation", (1, 1))
-        t, bt = _undilate(t, bt, dh, kh)
-        l, r = _undilate(l, r, dw, kw)
-        bt = _fit(h, kh, sh, t, bt, oh)   # ceil_mode adds a partial window at the end
-        r = _fit(w, kw, sw, l, r, ow)
-        y = self.b.pool(x, (kh, kw), (sh, sw), (t, bt, l, r), kind=kind, name=self.unique(op.label))
+        dh, dw = (1, 1) if a.get("adaptive") else self.dilation(op)
+        bt = _fit(h, dh * (kh - 1) + 1, sh, t, bt, oh)   # ceil_mode adds a partial window at the end
+        r = _fit(w, dw * (kw - 1) + 1, sw, l, r, ow)
+        if min(t, bt, l, r) < 0:
+            raise self.fail(op, f"unsupported op: {kind} pool {kh}x{kw} dilation {dh}x{dw} with negative "
+                                f"padding {(t, bt, l, r)} (top, bottom, left, right)")
+        y = self.b.pool(x, (kh, kw), (sh, sw), (t, bt, l, r), kind=kind, name=self.unique(op.label),
+                        dilation=(dh, dw))
         self.check(op, y, ir_shape(op.shape))
         self.ir[op.value], self.shape[op.value] = y, tuple(op.shape)
 
@@ -382,12 +402,6 @@ class _Lowering:
             raise self.fail(op, f"unsupported op: matmul of {sa} and {sb} (batch dims must match)")
         y = self.b.matmul(self.need(a, (t, batch_a, k)), self.need(b, (k, batch_a, n)), name=self.unique(op.label))
         self.ir[op.value], self.shape[op.value] = y, tuple(op.shape)
-
-
-def _undilate(before: int, after: int, dilation: int, k: int) -> tuple:
-    extra = (dilation - 1) * (k - 1)
-    cut = extra // 2
-    return before - cut, after - (extra - cut)
 
 
 def _fit(size: int, k: int, s: int, before: int, after: int, expected: int) -> int:

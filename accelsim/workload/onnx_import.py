@@ -3,9 +3,11 @@
 The optional ``onnx`` package (``pip install onnx``) reads the file and infers every tensor's shape;
 nodes are translated to the same :class:`~accelsim.workload.lowering.Op` s as the torch.fx importer
 produces, so both paths give the same IR for the same model (batch norm folded, activations fused,
-views free). A node outside ``SUPPORTED_OPS`` raises :class:`~accelsim.errors.WorkloadError` naming
-its type and node name. Shape arithmetic on constants (Shape, Gather, Concat of shape vectors, ...)
-makes no layers.
+views free, dilation kept). A node outside ``SUPPORTED_OPS`` raises
+:class:`~accelsim.errors.WorkloadError` naming its type and node name. Shape arithmetic on constants
+(Shape, Gather, Concat of shape vectors, ...) makes no layers. Block ids come from the module scopes
+torch.onnx.export writes into node names (``/features/features.3/conv/conv.0/Conv`` is module
+``features.3.conv.0``, block ``features.3``, as the torch.fx importer gives); other nodes get no block.
 """
 
 from __future__ import annotations
@@ -163,7 +165,7 @@ class _Translator:
         out = out or node.output[0]
         label = (node.name or out).strip("/").replace("/", ".") or out
         self.ops.append(Op(out, op_kind, tuple(self.value[i] for i in inputs), self.shape(node, out), label,
-                           f"node {node.name or out!r} ({node.op_type})", attrs))
+                           f"node {node.name or out!r} ({node.op_type})", attrs, _module_path(node.name)))
         self.kind[out] = "tensor"
         self.value[out] = out
 
@@ -400,3 +402,17 @@ def _fold(op: str, args: list, attr):
     if op == "Where":
         return np.where(a, args[1], args[2])
     return None
+
+
+def _module_path(node_name: str) -> str:
+    """The module path in a torch.onnx node name: ``/features/features.3/conv/conv.0/Conv`` ->
+    ``features.3.conv.0``. Each scope is the child's name, prefixed by its parent's scope when the parent
+    is a container (``features.3`` under ``features``); the last part is the op. "" when there is no scope."""
+    if not node_name or not node_name.startswith("/"):
+        return ""
+    scopes = node_name.strip("/").split("/")[:-1]
+    path, prev = [], ""
+    for scope in scopes:
+        path.append(scope[len(prev) + 1:] if prev and scope.startswith(prev + ".") else scope)
+        prev = scope
+    return ".".join(path)

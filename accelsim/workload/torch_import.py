@@ -10,7 +10,8 @@ The module is traced with ``torch.fx.symbolic_trace`` semantics (torch.nn module
 run once on a zero tensor of the input shape (batch 1, eval mode, no grad) with
 ``torch.fx.passes.shape_prop.ShapeProp`` so every node has its output shape. The graph is translated
 to :class:`~accelsim.workload.lowering.Op` s and lowered to the IR (batch norm folding, activation
-fusion, free views: see :mod:`accelsim.workload.lowering`). An op outside ``SUPPORTED_OPS`` or a
+fusion, free views, dilation; each layer's block id is the first two components of its module path,
+e.g. ``features.3``: see :mod:`accelsim.workload.lowering`). An op outside ``SUPPORTED_OPS`` or a
 module that cannot be traced raises :class:`~accelsim.errors.WorkloadError` naming the op and the
 module path; nothing is skipped silently. torch is imported only when this module is.
 """
@@ -309,11 +310,19 @@ class _FxTranslator:
         meta = node.meta.get("tensor_meta")
         return tuple(meta.shape) if meta is not None and hasattr(meta, "shape") else None
 
-    def label(self, node) -> str:
+    @staticmethod
+    def module_path(node) -> str:
+        """Qualified name of the module a node runs in: the module called, or the innermost module
+        whose forward recorded the node ("" at the top level)."""
         if node.op == "call_module":
             return node.target
         stack = node.meta.get("nn_module_stack") or {}
-        path = list(stack.values())[-1][0] if stack else ""
+        return list(stack.values())[-1][0] if stack else ""
+
+    def label(self, node) -> str:
+        if node.op == "call_module":
+            return node.target
+        path = self.module_path(node)
         return f"{path}.{node.name}" if path else node.name
 
     def emit(self, node, op_kind, inputs, **attrs):
@@ -322,7 +331,7 @@ class _FxTranslator:
             raise self.fail(node, f"unsupported op {_describe(node, self.gm)} (its result is not one tensor)")
         value = "%" + node.name
         self.ops.append(Op(value, op_kind, tuple(self.value(i) for i in inputs), shape, self.label(node),
-                           _where(node, self.gm), attrs))
+                           _where(node, self.gm), attrs, self.module_path(node)))
         self.env[node] = ("tensor", value)
 
     @staticmethod

@@ -6,6 +6,9 @@ so they are cheap to construct (the fast path for search). The other models are 
 when one of them is built. Each builder takes ``precision`` and, where it makes sense,
 ``resolution`` and its own options (e.g. ``width`` for MobileNets, ``arch`` for NAS-Bench-201).
 ``model_info()`` lists every model's default input shape, MACs and parameters.
+
+Every layer carries a block id for grouped results: the hand-built models use "stem.0",
+"s<stage>.b<block>" and "head.0"; the traced ones use their module paths (e.g. "features.3").
 """
 
 from __future__ import annotations
@@ -36,15 +39,17 @@ def mobilenet_v2(width: float = 1.0, resolution: int = 224, num_classes: int = 1
     b = NetworkBuilder(f"mobilenet_v2_{width:g}_{resolution}", (resolution, resolution, 3), precision,
                        weight_precision)
     c = make_divisible(32 * width)
-    x = b.conv(b.input, c, 3, 2, activation="relu6", bias=True, name="stem")
+    with b.block("stem.0"):
+        x = b.conv(b.input, c, 3, 2, activation="relu6", bias=True, name="stem")
     for si, (t, ch, n, s) in enumerate(MOBILENET_V2_STAGES):
         out = make_divisible(ch * width)
-        for i in range(n):
+        for i in range(n):   # each IBN's layers carry its name, "s<si>.b<i>", as their block id
             x = b.ibn(x, out, expansion=t, kernel=3, stride=s if i == 0 else 1, name=f"s{si}.b{i}")
     last = make_divisible(1280 * max(1.0, width))
-    x = b.conv(x, last, 1, activation="relu6", name="head")
-    x = b.global_avg_pool(x, name="pool")
-    b.linear(x, num_classes, name="classifier")
+    with b.block("head.0"):
+        x = b.conv(x, last, 1, activation="relu6", name="head")
+        x = b.global_avg_pool(x, name="pool")
+        b.linear(x, num_classes, name="classifier")
     return b.build()
 
 
@@ -52,7 +57,8 @@ def ibn_block(resolution: int = 56, channels: int = 24, out_channels: int | None
               kernel: int = 3, stride: int = 1, precision: str = "int8") -> Network:
     """A single inverted-bottleneck block, for block-level studies."""
     b = NetworkBuilder(f"ibn_{resolution}_{channels}", (resolution, resolution, channels), precision)
-    b.ibn(b.input, out_channels or channels, expansion, kernel, stride, name="ibn")
+    with b.block("s0.b0"):
+        b.ibn(b.input, out_channels or channels, expansion, kernel, stride, name="ibn")
     return b.build()
 
 
@@ -60,7 +66,8 @@ def fused_ibn_block(resolution: int = 56, channels: int = 24, out_channels: int 
                     expansion: float = 6, kernel: int = 3, stride: int = 1, precision: str = "int8") -> Network:
     """A single fused inverted-bottleneck block (kxk conv expand -> 1x1 project)."""
     b = NetworkBuilder(f"fused_ibn_{resolution}_{channels}", (resolution, resolution, channels), precision)
-    b.fused_ibn(b.input, out_channels or channels, expansion, kernel, stride, name="fibn")
+    with b.block("s0.b0"):
+        b.fused_ibn(b.input, out_channels or channels, expansion, kernel, stride, name="fibn")
     return b.build()
 
 
