@@ -111,10 +111,24 @@ def cmd_simulate(args) -> int:
     hw = load_hardware(args.hw)
     net = _load_network(args)
     report = simulate(net, hw)
+    groups = None
+    if args.group:
+        from .engine.grouping import group_layers, grouped_table
+        groups = group_layers(report, args.group)
     if not args.quiet:
-        print(report.table())
+        if groups is None:
+            print(report.table())
+        else:
+            print(f"{net.name} on {hw.name}, by {args.group}:")
+            print(grouped_table(groups))
     if args.json:
-        write_atomic(args.json, report.to_json())
+        if groups is None:
+            write_atomic(args.json, report.to_json())
+        else:
+            import json
+            data = json.loads(report.to_json())
+            data["group_by"], data["groups"] = args.group, groups
+            write_atomic(args.json, json.dumps(data, indent=1))
     if args.csv:
         write_atomic(args.csv, report.to_csv())
     if args.plot:
@@ -246,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", metavar="FILE", help="write per-layer records and totals as JSON")
     s.add_argument("--csv", metavar="FILE", help="write per-layer records as CSV")
     s.add_argument("--plot", metavar="FILE.png", help="write a latency breakdown and roofline plot")
+    s.add_argument("--group", choices=("block", "stage"),
+                   help="print per-block or per-stage sums (block ids such as s3.b1 or features.3; the stage is "
+                        "the part before the first '.') instead of the per-layer table; with --json, add them "
+                        "as 'groups'")
     s.add_argument("--quiet", action="store_true", help="do not print the table")
     s.set_defaults(func=cmd_simulate)
 

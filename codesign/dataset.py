@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from accelsim.config import Hardware
+from accelsim.engine import memory_figures
 from accelsim.engine import tables as T
 from accelsim.workload.ir import Network, NetworkBuilder
 
@@ -424,8 +425,9 @@ def _tables(kind, nets, hws, pair_net, pair_hw, meta, pool_index, result, keep) 
     pairs["sram_bytes"] = sram
     pairs["macs"] = np.array([nets[i].macs for i in pair_net], dtype=float)
     pairs["params"] = np.array([nets[i].params for i in pair_net], dtype=float)
-    pairs["param_bytes"] = np.array([nets[i].param_bytes for i in pair_net], dtype=float)
-    pairs["peak_activation_bytes"] = np.array([nets[i].peak_activation_bytes for i in pair_net], dtype=float)
+    mem = [memory_figures(nets[i], hws[h]) for i, h in zip(pair_net, pair_hw)]
+    pairs["param_bytes"] = np.array([m.param_bytes for m in mem], dtype=float)
+    pairs["peak_activation_bytes"] = np.array([m.peak_activation_bytes for m in mem], dtype=float)
     pairs["memory_bytes"] = pairs["param_bytes"] + pairs["peak_activation_bytes"]
     pairs["memory_budget_bytes"] = np.array([hws[h].memory_budget_mb * 1024.0 ** 2 for h in pair_hw])
     pairs["budget_ok"] = pairs["memory_bytes"] <= pairs["memory_budget_bytes"]

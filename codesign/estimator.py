@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from accelsim.config import Hardware, load_hardware
+from accelsim.engine import memory_figures
 from accelsim.workload.ir import Network
 
 from . import __version__
@@ -149,7 +150,8 @@ class Estimator:
         def total(v):
             return np.add.reduceat(v[uinv], bounds) if len(uinv) else np.zeros(len(net_idx))
 
-        memory = np.array([nets[n].param_bytes + nets[n].peak_activation_bytes for n in net_idx], dtype=float)
+        memory = np.array([memory_figures(nets[n], hws[h]).memory_bytes for n, h in zip(net_idx, hw_idx)],
+                          dtype=float)
         if self.mode == "measured":
             return {"latency": total(pred["latency"]), "memory_bytes": memory}
         cycles = total(pred["cycles"])

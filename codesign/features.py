@@ -18,11 +18,13 @@ from accelsim import precision as prec
 from accelsim.engine import tables as T
 
 LAYER_COLUMNS = ("op", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "kh", "kw", "sh", "sw", "groups",
-                 "wprec", "aprec", "filter_elems", "in_factor", "ops_per_out")
+                 "wprec", "aprec", "filter_elems", "in_factor", "ops_per_out", "kh_extent", "kw_extent", "src0",
+                 "src1", "in0_share", "last_use", "consumers", "resident_ok")
 HW_TABLE_COLUMNS = ("rows", "cols", "dataflow", "lanes", "unified", "ifmap_bytes", "filter_bytes", "ofmap_bytes",
                     "unified_bytes", "dram_bytes_per_cycle", "dram_latency_cycles", "e_vec_pj",
-                    "e_sram_pj_per_byte", "e_dram_pj_per_byte", "static_pj_per_cycle")
-FORMAT_COLUMNS = tuple(f"{kind}_{name}" for kind in ("macs_pe", "vops", "emac") for name in prec.NAMES)
+                    "e_sram_pj_per_byte", "e_dram_pj_per_byte", "static_pj_per_cycle", "activation_policy",
+                    "weights_resident", "channel_alignment")
+FORMAT_COLUMNS = tuple(f"{kind}_{name}" for kind in ("macs_pe", "vops", "emac", "bytes") for name in prec.NAMES)
 HW_INFO_COLUMNS = ("clock_mhz", "dram_gb_per_s", "memory_budget_mb", "area_mm2")
 HW_COLUMNS = HW_TABLE_COLUMNS + FORMAT_COLUMNS + HW_INFO_COLUMNS
 OUT_COLUMNS = tuple(T.OUT_NAMES)
@@ -50,9 +52,9 @@ check_engine_tables()
 def hardware_table(hws) -> dict:
     """One row per config: name -> array, in ``HW_COLUMNS`` order."""
     hws = list(hws)
-    hwt, macs, vops, emac = T.pack_hardware(hws)
+    hwt, macs, vops, emac, pbytes = T.pack_hardware(hws)
     out = {name: hwt[i].copy() for i, name in enumerate(HW_TABLE_COLUMNS)}
-    for kind, arr in (("macs_pe", macs), ("vops", vops), ("emac", emac)):
+    for kind, arr in (("macs_pe", macs), ("vops", vops), ("emac", emac), ("bytes", pbytes)):
         for j, name in enumerate(prec.NAMES):
             out[f"{kind}_{name}"] = arr[j].copy()
     out["clock_mhz"] = np.array([h.array.clock_mhz for h in hws], dtype=float)
@@ -107,6 +109,11 @@ FEATURE_NAMES = (
     "log_ofmap_fill", "log_all_fill", "log_row_ifmap_fill", "log_row_ofmap_fill", "log_rows_per_tile",
     "log_row_tiles", "log_latency_over_compute", "in_factor", "log_ops_per_out", "is_pool", "is_add", "is_act",
     "is_upsample", "depthwise", "dense",
+    # where the layer's tensors may live (activation placement): its place in the network and how
+    # its input and output compare with the on-chip activation SRAM
+    "from_layer", "from_previous", "second_from_layer", "log_lifetime", "log_consumers", "resident_ok",
+    "policy_resident", "policy_fused", "weights_resident", "log_alignment", "log_in_pool_fill",
+    "log_out_pool_fill", "log_in_out_pool_fill",
 )
 
 
@@ -131,9 +138,8 @@ def engineered(lay: np.ndarray, hw: dict) -> dict:
     is_mm = conv | mm
     dw = conv & (groups > 1) & (groups == in_c)
     dense = (conv & (groups == 1)) | mm
-    pb = T.PRECISION_BYTES
-    ab = pb[ap]
-    fb = np.where(mm, ab, pb[wp])
+    ab = _fmt(hw, "bytes", ap)
+    fb = np.where(mm, ab, _fmt(hw, "bytes", wp))
 
     rows, cols, df = hw["rows"], hw["cols"], hw["dataflow"]
     lanes, bw, lat = hw["lanes"], hw["dram_bytes_per_cycle"], hw["dram_latency_cycles"]
@@ -166,9 +172,12 @@ def engineered(lay: np.ndarray, hw: dict) -> dict:
     compute = np.minimum(arr, vec)
     compute = np.where(free | ~np.isfinite(compute), 0.0, compute)
 
-    ifmap_b = in_h * in_w * in_c * ab * in_factor
-    filt_b = np.where(is_mm, lay[T.L_FILTER_ELEMS] * fb, 0.0)
-    ofmap_b = pixels * out_c * ab
+    # bytes as stored: channels padded to the config's alignment
+    align = np.maximum(hw["channel_alignment"], 1.0)
+    in_cp, out_cp = _cdiv(in_c, align) * align, _cdiv(out_c, align) * align
+    ifmap_b = in_h * in_w * in_cp * ab * in_factor
+    filt_b = np.where(is_mm, lay[T.L_FILTER_ELEMS] * (out_cp / out_c) * np.where(dense, in_cp / in_c, 1.0) * fb, 0.0)
+    ofmap_b = pixels * out_cp * ab
     dram_min = ifmap_b + filt_b + ofmap_b
     mem_cycles = dram_min / bw
     base_cycles = np.maximum(compute, mem_cycles) + 2 * lat
@@ -179,10 +188,10 @@ def engineered(lay: np.ndarray, hw: dict) -> dict:
     if_buf = np.where(unified, ub, hw["ifmap_bytes"])
     f_buf = np.where(unified, ub, hw["filter_bytes"])
     o_buf = np.where(unified, ub, hw["ofmap_bytes"])
-    row_if = np.minimum(kh, in_h) * in_w * np.where(dense, in_c, np.where(conv, in_c, out_c)) * ab * in_factor
-    row_of = out_w * out_c * ab
-    step_if = np.minimum(sh, in_h) * in_w * in_c * ab * in_factor
-    halo_if = np.maximum(kh - sh, 0) * in_w * in_c * ab * in_factor
+    row_if = np.minimum(kh, in_h) * in_w * np.where(dense, in_cp, np.where(conv, in_cp, out_cp)) * ab * in_factor
+    row_of = out_w * out_cp * ab
+    step_if = np.minimum(sh, in_h) * in_w * in_cp * ab * in_factor
+    halo_if = np.maximum(kh - sh, 0) * in_w * in_cp * ab * in_factor
     filt_fit = 2 * filt_b <= f_buf
     h_sep = np.minimum((if_buf / 2 - halo_if) / np.maximum(step_if, 1e-9), (o_buf / 2) / np.maximum(row_of, 1e-9))
     h_uni = (ub / 2 - filt_b - halo_if) / np.maximum(step_if + row_of, 1e-9)
@@ -218,6 +227,17 @@ def engineered(lay: np.ndarray, hw: dict) -> dict:
         "is_upsample": (op == T.OP_UPSAMPLE).astype(float), "depthwise": dw.astype(float),
         "dense": dense.astype(float),
     }
+    pool = np.where(unified, ub, hw["ifmap_bytes"] + hw["ofmap_bytes"])
+    cols_.update({
+        "from_layer": (lay[T.L_SRC0] > 0).astype(float), "from_previous": (lay[T.L_SRC0] == 1).astype(float),
+        "second_from_layer": (lay[T.L_SRC1] > 0).astype(float), "log_lifetime": _log(np.maximum(lay[T.L_LAST_USE], 1)),
+        "log_consumers": _log(lay[T.L_N_CONSUMERS] + 1), "resident_ok": lay[T.L_RESIDENT_OK],
+        "policy_resident": (hw["activation_policy"] == T.POLICY_RESIDENT).astype(float),
+        "policy_fused": (hw["activation_policy"] == T.POLICY_FUSED).astype(float),
+        "weights_resident": hw["weights_resident"], "log_alignment": _log(hw["channel_alignment"]),
+        "log_in_pool_fill": _log(ifmap_b / pool), "log_out_pool_fill": _log(ofmap_b / pool),
+        "log_in_out_pool_fill": _log((ifmap_b + ofmap_b) / pool),
+    })
     X = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)
     for j, name in enumerate(FEATURE_NAMES):
         X[:, j] = cols_[name]

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from accelsim.config import Hardware
+from accelsim.engine import failing_share, memory_figures
 from accelsim.workload.ir import Network
 
 from . import nb201
@@ -386,7 +387,7 @@ class SearchProblem:
             m = {"latency_ms": lat if ok else math.inf, "energy_mj": en if ok else math.inf,
                  "edp": lat * en if ok else math.inf, "area_mm2": float(hw.area_mm2),
                  "power_mw": en / lat * 1e3 if ok and lat > 0 else math.inf,
-                 "memory_mb": (net.param_bytes + net.peak_activation_bytes) / MIB,
+                 "memory_mb": memory_figures(net, hw).memory_bytes / MIB,
                  "budget_mb": float(hw.memory_budget_mb), "macs_m": net.macs / 1e6, "params_m": net.params / 1e6}
             if acc is not None:
                 m["accuracy"] = float(acc[i])
@@ -399,14 +400,11 @@ class SearchProblem:
 
     def _estimate(self, nets, hws):
         pred = self.estimator.predict_pairs(nets, hws)
-        failing = []
-        for net, hw in zip(nets, hws):   # the estimator cannot tell; a layer in a missing format cannot run
-            have = {p.name for p in hw.precisions}
-            failing.append(sum(1 for layer in net.layers if layer.act_precision not in have or
-                               layer.weight_precision not in have) / max(len(net.layers), 1))
+        # the estimator cannot tell which layers cannot run; the engine's own rule decides, unsimulated
+        failing = failing_share(nets, hws, pairs=True)
         lat = np.asarray(pred.get("latency_ms", pred.get("latency")), dtype=float)
         energy = np.asarray(pred.get("energy_mj", np.full(len(nets), np.nan)), dtype=float)
-        return lat, energy, np.array(failing)
+        return lat, energy, failing
 
 
 def hardware_genome_of(hw: Hardware) -> dict:

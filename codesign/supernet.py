@@ -33,9 +33,12 @@ gate's gradient is zero, so only the other candidate's gate and the latency term
 final accuracy of the derived path is measured after re-estimating BatchNorm statistics for that
 path, since the supernet's running averages mix every sampled path.
 
-The engine costs each layer on its own, so with engine latencies the table sum along a path equals
-the simulated latency of the derived network; the result still reports both, and the gap between
-the expected latency under the final softmax and the derived network's simulated latency.
+Under the ``dram`` activation policy the engine costs each layer on its own, so with engine
+latencies the table sum along a path equals the simulated latency of the derived network. Under
+``resident`` or ``fused`` placement a block simulated alone reads its input from and writes its
+output to DRAM, while inside the network those tensors may stay on chip, so the table is an
+additive approximation (as in ProxylessNAS); the result reports both, and the gap between the
+expected latency under the final softmax and the derived network's simulated latency.
 
 Randomness: weight initialisation from a ``torch.Generator`` seeded by ``seed``; batch order and
 path samples from ``numpy`` generators keyed by (seed, stream, epoch or step), so a run resumed from

@@ -71,8 +71,10 @@ BAD_YAML = "name: x\narray: {rows: 8, cols: [\n"
     (["simulate", "--hw", "{d}/tiny.cfg", "--topology", "{d}/wide.csv"],
      {"tiny.cfg": "[architecture_presets]\nArrayHeight: 8\nArrayWidth: 8\nIfmapSramSzkB: 1\nFilterSramSzkB: 1\n"
                   "OfmapSramSzkB: 1\nDataflow: os\n",
-      "wide.csv": GOOD_TOPOLOGY.splitlines()[0] + "\nWide, 3, 4096, 3, 3, 8, 8, 1,\n"},
-     "layer 'Wide' of wide (conv (3, 4096, 8)->(1, 4094, 8)) fits no tiling in the SRAM of hardware 'tiny'"),
+      # one 23x23 window of one channel is 529 B: more than half the 1 KiB ifmap buffer
+      "wide.csv": GOOD_TOPOLOGY.splitlines()[0] + "\nWide, 30, 30, 23, 23, 8, 8, 1,\n"},
+     "layer 'Wide' of wide (conv (30, 30, 8)->(8, 8, 8)) fits no tiling in the SRAM of hardware 'tiny' (3 KiB); "
+     "not even one filter window of one output fits"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, capsys, args, files, message):
     for name, text in files.items():

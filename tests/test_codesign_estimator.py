@@ -12,12 +12,14 @@ import pytest
 import torch
 
 import accelsim
+import yaml
+from accelsim.config import hardware_to_dict
 from accelsim.engine import tables as T
 from codesign import features as F
 from codesign.dataset import DatasetRequest, generate, load_dataset
 from codesign.errors import CodesignError
 from codesign.estimator import Estimator, TrainConfig, train_estimator
-from codesign.space import NetworkGenome, build_network, hardware_pool
+from codesign.space import HardwareSpace, NetworkGenome, build_network, hardware_pool
 from codesign.validate import kendall_tau_b, metrics, rankdata, spearman, validate, write_report
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -25,15 +27,24 @@ TRAIN = dict(operators=4000, blocks=1500, networks=80, hardware=6, hw_per_networ
 HELD = dict(operators=0, blocks=0, networks=40, hardware=8, hw_per_network=8, format="npz", seed=11)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("est")
-    generate(DatasetRequest(**TRAIN), root / "train", progress=False)
-    generate(DatasetRequest(**HELD), root / "held", progress=False)
+def _train(root, base: str):
+    space = HardwareSpace(base=base)
+    generate(DatasetRequest(**TRAIN, hardware_space=space), root / "train", progress=False)
+    generate(DatasetRequest(**HELD, hardware_space=space), root / "held", progress=False)
     ds = load_dataset(root / "train")
     est = train_estimator(ds, TrainConfig(hidden=64, depth=2, epochs=6, threads=1), progress=False)
     est.save(root / "est.pt")
-    return {"root": root, "est": est, "held": load_dataset(root / "held"), "train": ds}
+    return {"root": root, "est": est, "held": load_dataset(root / "held"), "train": ds, "space": space}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Trained around neural_engine with every tensor through DRAM, where a network's cost is the
+    sum of its operators' (the per-operator estimator's premise)."""
+    root = tmp_path_factory.mktemp("est")
+    hw = accelsim.load_hardware("neural_engine").replace(activation_policy="dram")
+    (root / "neural_engine.yaml").write_text(yaml.safe_dump(hardware_to_dict(hw), sort_keys=False))
+    return _train(root, str(root / "neural_engine.yaml"))
 
 
 # ------------------------------------------------------------------------------------ features
@@ -47,9 +58,14 @@ def test_engineered_compute_and_energy_equal_the_engine(trained):
     dram = L["dram_read_bytes"] + L["dram_write_bytes"]
     energy = F.compose_energy(eng, L["total_cycles"], dram)
     assert np.allclose(energy[ok], L["energy_pj"][ok], rtol=1e-12, atol=1e-9)
-    # the roofline base is a lower bound of the simulated time, the compulsory bytes of the traffic
-    assert np.all(eng["base_cycles"][ok] <= L["total_cycles"][ok] * (1 + 1e-9) + 2 * hw_rows["dram_latency_cycles"][ok])
-    assert np.all(eng["dram_min"][ok] <= dram[ok] * (1 + 1e-9))
+    # the roofline base is a lower bound of the simulated time, the compulsory bytes of the traffic,
+    # for layers whose operands all went through DRAM (a tensor kept on chip is not moved at all)
+    through_dram = ok & (L["input_on_chip"] == 0) & (L["output_on_chip"] == 0) & (L["fused_chain"] == 0) \
+        & (L["weights_on_chip"] == 0)
+    assert through_dram.sum() > 100
+    assert np.all(eng["base_cycles"][through_dram] <= L["total_cycles"][through_dram] * (1 + 1e-9)
+                  + 2 * hw_rows["dram_latency_cycles"][through_dram])
+    assert np.all(eng["dram_min"][through_dram] <= dram[through_dram] * (1 + 1e-9))
     assert set(np.unique(eng["family"][ok & (L["op"] != T.OP_CONCAT)])) <= set(range(len(F.FAMILIES)))
 
 
@@ -67,7 +83,7 @@ def test_save_load_gives_identical_predictions(trained):
 def test_network_prediction_is_the_sum_of_layer_predictions(trained):
     est, ds = trained["est"], trained["held"]
     P = ds.pairs
-    pool = hardware_pool(DatasetRequest(**HELD).hardware_space, 0, HELD["hardware"])
+    pool = hardware_pool(trained["space"], 0, HELD["hardware"])
     idx = np.nonzero(P["kind"] == "network")[0][:12]
     nets = [build_network(NetworkGenome.from_dict(json.loads(P["spec"][i]))) for i in idx]
     hws = [pool[P["hw_pool_index"][i]] for i in idx]
@@ -111,6 +127,20 @@ def test_checkpoint_for_another_feature_schema_is_refused(trained, tmp_path):
 
 
 # ------------------------------------------------------------------------------------ accuracy
+def test_per_operator_sum_under_resident_placement(tmp_path_factory):
+    """With tensors kept on chip (neural_engine's default) a layer's traffic depends on its
+    neighbours, which a per-operator sum sees only through its placement features: it still ranks
+    networks almost perfectly, but its error grows (measured: 6.95 % MAPE, Spearman 0.996, against
+    a roofline's 20.7 % on held-out networks)."""
+    t = _train(tmp_path_factory.mktemp("est_resident"), "neural_engine")
+    assert all(json.loads(c)["activation_policy"] == "resident" for c in t["held"].hardware["config"])
+    seen = validate(t["est"], t["held"])["splits"]["held-out networks, seen hardware"]
+    lat = seen["latency"]
+    assert lat["spearman_per_hw"] > 0.98
+    assert lat["spearman_per_hw"] > seen["baselines"]["macs"]["spearman_per_hw"] + 0.05
+    assert lat["mape_pct"] < 10.0 and lat["mape_pct"] < seen["baselines"]["roofline"]["mape_pct"] / 2
+
+
 def test_small_end_to_end_accuracy_beats_the_baselines(trained):
     """Small data, few epochs: loose bounds, but far better ranking than MACs on one chip."""
     result = validate(trained["est"], trained["held"])["splits"]

@@ -1,16 +1,36 @@
-"""Numba kernels: the performance model of one layer on one hardware config, and the batch driver.
+"""Numba kernels: the performance model of a network on one hardware config, and the batch driver.
 
-Model, per layer:
+Model, per layer (phase 1, each layer on its own, as SCALE-Sim sees it):
 1. **Compute** on the MAC array with SCALE-Sim's fold formulas (so dense conv/FC cycles equal its
    "Total Cycles"), and for depthwise/pool/element-wise ops on the vector unit; depthwise runs on
    whichever of the two is faster. A PE doing ``k`` MACs per cycle in a format packs ``k`` elements
    of the reduction dimension (k = 1 is SCALE-Sim).
-2. **Tiling**: output rows x output channels (x input channels when even one row does not fit) to
-   the double-buffered SRAM; among the tilings that fit, the one moving the fewest DRAM bytes.
+2. **Tiling**: output rows x output channels (x input channels when even one row does not fit,
+   x output columns when even one row of one channel does not fit) to the double-buffered SRAM;
+   among the tilings that fit, the one moving the fewest DRAM bytes. Tensors are stored with
+   channels padded to ``memory.channel_alignment``, and the padding moves and occupies SRAM too.
 3. **DMA walk**: tiles run in loop order; a tile's inputs load while the previous tile computes,
    and outputs store after it; a tile whose transfer outlasts compute stalls the array.
 4. **Energy**: MACs and vector ops x per-op energy, SRAM and DRAM bytes x per-byte energy, plus
    static power over the layer's cycles.
+
+Then, per network (``memory.activation_policy``):
+- ``dram``: phase 1 is the answer (every tensor goes through DRAM).
+- ``resident`` (phase 2): tensors are visited in production order; one stays on chip from its
+  producer to its last consumer when, at every layer in between, it fits in the activation SRAM
+  beside the tensors already kept and that layer's own streamed tiles (the tiling of phase 1 is
+  kept). Consumers then skip its loads and the producer its stores; each such layer is re-walked,
+  choosing among the same row tiles the fastest walk that moves no more bytes than phase 1 did.
+- ``fused`` (phase 3): chains of convolutions whose intermediate tensors have one consumer each
+  (IBN expand -> depthwise -> project, fused-IBN expand -> project) may also run depth-first in
+  bands of output rows, so the intermediate tensors exist only as line buffers; the rows a kxk
+  layer shares between bands are either cached (``cache``) or recomputed (``recompute``). A
+  dynamic programme over each run of chainable layers takes a chain when it is faster than the
+  layers one by one and moves no more DRAM bytes.
+
+``memory.weights_resident`` keeps all parameters on chip across inferences when they fit (the
+filter buffer, or beside the largest activation working set in a unified buffer): the walks then
+load no weights.
 
 All functions are pure and take plain floats/arrays; ``accelsim.engine.reference`` restates the
 same model in plain Python for tests.
@@ -23,22 +43,39 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .tables import (DF_IS, DF_OS, H_BW, H_COLS, H_DATAFLOW, H_E_DRAM, H_E_SRAM, H_E_VEC, H_FILTER_B,
-                     H_IFMAP_B, H_LANES, H_LAT, H_OFMAP_B, H_ROWS, H_STATIC_PJ, H_UNIFIED, H_UNIFIED_B,
-                     L_APREC, L_FILTER_ELEMS, L_GROUPS, L_IN_C, L_IN_FACTOR, L_IN_H, L_IN_W, L_KH, L_KW,
-                     L_OP, L_OPS_PER_OUT, L_OUT_C, L_OUT_H, L_OUT_W, L_SH, L_WPREC, N_OUT_FIELDS,
-                     O_ARRAY_CYCLES, O_COMPUTE, O_DRAM_R, O_DRAM_W, O_ENERGY, O_FOLDS, O_MAP_EFF, O_OPS,
-                     O_SRAM_R, O_SRAM_W, O_STALL, O_STATUS, O_TILES, O_TOTAL, O_UNIT, O_UTIL,
-                     O_VECTOR_CYCLES, OP_CONCAT, OP_CONV, OP_MATMUL, OP_UPSAMPLE, STATUS_NO_TILING,
+from .tables import (DF_IS, DF_OS, FUSE_CACHE, FUSE_RECOMPUTE, H_ALIGN, H_BW, H_COLS, H_DATAFLOW, H_E_DRAM,
+                     H_E_SRAM, H_E_VEC, H_FILTER_B, H_IFMAP_B, H_LANES, H_LAT, H_OFMAP_B, H_POLICY, H_ROWS,
+                     H_STATIC_PJ, H_UNIFIED, H_UNIFIED_B, H_WEIGHTS_RESIDENT, L_APREC, L_FILTER_ELEMS,
+                     L_GROUPS, L_IN0_SHARE, L_IN_C, L_IN_FACTOR, L_IN_H, L_IN_W, L_KH, L_KH_EXT, L_KW,
+                     L_KW_EXT, L_LAST_USE, L_N_CONSUMERS, L_OP, L_OPS_PER_OUT, L_OUT_C, L_OUT_H, L_OUT_W,
+                     L_RESIDENT_OK, L_SH, L_SRC0, L_SRC1, L_SW, L_WPREC, N_OUT_FIELDS, O_ARRAY_CYCLES,
+                     O_COMPUTE, O_DRAM_R, O_DRAM_W, O_ENERGY, O_FOLDS, O_FUSE_MODE, O_FUSED_CHAIN,
+                     O_INPUT_ON_CHIP, O_MAP_EFF, O_OPS, O_OUTPUT_ON_CHIP, O_SRAM_R, O_SRAM_W, O_STALL,
+                     O_STATUS, O_TILES, O_TOTAL, O_UNIT, O_UTIL, O_VECTOR_CYCLES, O_WEIGHTS_ON_CHIP, OP_CONCAT,
+                     OP_CONV, OP_MATMUL, OP_POOL, OP_UPSAMPLE, POLICY_DRAM, POLICY_FUSED, STATUS_NO_TILING,
                      STATUS_NO_UNIT, UNIT_ARRAY, UNIT_VECTOR)
 
 INF = np.inf
-TIE = 1e-9   # relative difference below which two cycle totals are equal
+TIE = 1e-9   # relative difference below which two cycle or byte totals are equal
+MAX_CHAIN = 4  # longest chain of layers the fused policy runs depth-first
+
+# Per-layer scratch rows a network pass keeps between phases.
+(S_H, S_W, S_M, S_C, S_ORDER, S_NEED_I, S_NEED_F, S_NEED_O, S_OUT_BYTES, S_W_BYTES, S_IN_BYTES,
+ S_SRAM_R, S_SRAM_W, S_DYN, S_PEAK, S_AB, S_FB, S_EXEC) = range(18)
+N_SCRATCH = 18
 
 
 @njit(cache=True)
 def cdiv(a, b):
     return math.ceil(a / b)
+
+
+@njit(cache=True)
+def pad(c, align):
+    """Channels as stored: ``c`` rounded up to a multiple of ``align``."""
+    if align <= 1.0:
+        return c
+    return cdiv(c, align) * align
 
 
 @njit(cache=True)
@@ -71,39 +108,80 @@ def vector_cycles(lanes, ops_per_lane, channels, pixels, ops_per_output):
 
 
 @njit(cache=True)
-def rows_in(op, h, in_h, out_h, kh, sh):
-    """Input rows one tile of ``h`` output rows reads (halo included, padding not read)."""
+def span_in(op, n, size_in, size_out, k_ext, s):
+    """Input rows (or columns) one tile of ``n`` output rows reads (halo included, padding not read)."""
     if op == OP_UPSAMPLE:
-        r = cdiv(h * in_h, out_h) + kh - 1
-    elif kh > sh:
-        r = (h - 1) * sh + kh
+        r = cdiv(n * size_in, size_out) + k_ext - 1
+    elif k_ext > s:
+        r = (n - 1) * s + k_ext
     else:
-        r = h * kh
-    return min(r, in_h)
+        r = n * k_ext
+    return min(r, size_in)
 
 
 @njit(cache=True)
-def tile_bytes(op, dense, h, m_t, c_t, lay_i, ab, fb):
-    """(ifmap, filter, ofmap) bytes of one tile with ``h`` output rows, ``m_t`` outputs, ``c_t`` inputs."""
-    in_h, in_w, in_c = lay_i[L_IN_H], lay_i[L_IN_W], lay_i[L_IN_C]
-    out_h, out_w, out_c = lay_i[L_OUT_H], lay_i[L_OUT_W], lay_i[L_OUT_C]
-    groups = lay_i[L_GROUPS]
-    kh, kw = lay_i[L_KH], lay_i[L_KW]
-    if dense:
-        ch = c_t
-    elif op == OP_CONV:  # grouped or depthwise: the input channels feeding these outputs
-        ch = min(in_c, cdiv(m_t, out_c / groups) * (in_c / groups))
-    else:  # channel-wise vector ops
-        ch = m_t
-    r = rows_in(op, h, in_h, out_h, kh, lay_i[L_SH])
-    ifmap = r * in_w * ch * ab * lay_i[L_IN_FACTOR]
+def rows_in(op, h, lay_i):
+    return span_in(op, h, lay_i[L_IN_H], lay_i[L_OUT_H], lay_i[L_KH_EXT], lay_i[L_SH])
+
+
+@njit(cache=True)
+def cols_in(op, w, lay_i):
+    """A tile as wide as the output reads every input column (as before width tiling existed)."""
+    if w >= lay_i[L_OUT_W]:
+        return lay_i[L_IN_W]
+    return span_in(op, w, lay_i[L_IN_W], lay_i[L_OUT_W], lay_i[L_KW_EXT], lay_i[L_SW])
+
+
+@njit(cache=True)
+def reduction(op, lay_i):
+    """The dimension a tile's ``c`` splits: input channels per group (conv, matmul), or for pooling
+    the window rows one output row reads (a large window accumulates over row slices)."""
     if op == OP_MATMUL:
-        filt = m_t * c_t * fb
-    elif op == OP_CONV:
-        filt = m_t * kh * kw * (c_t if dense else in_c / groups) * fb
-    else:
-        filt = 0.0
-    ofmap = h * out_w * m_t * ab
+        return lay_i[L_IN_C]
+    if op == OP_POOL:
+        return rows_in(op, 1, lay_i)
+    return lay_i[L_IN_C] / lay_i[L_GROUPS]
+
+
+@njit(cache=True)
+def splits_reduction(op, dense, by_cols):
+    """Dense convs and matmuls may split their input channels; a pool split its window's rows, but
+    only for tiles one output row high (the last resort, with width tiling)."""
+    return dense or (op == OP_POOL and by_cols)
+
+
+@njit(cache=True)
+def ifmap_channels(op, dense, m_t, c_t, lay_i, align):
+    """Stored input channels one tile reads: its reduction slice (dense), the groups feeding its
+    outputs (grouped/depthwise), or its own channels (channel-wise vector ops)."""
+    in_c, out_c, groups = lay_i[L_IN_C], lay_i[L_OUT_C], lay_i[L_GROUPS]
+    if dense:
+        return pad(c_t, align)
+    if op == OP_CONV:
+        return pad(min(in_c, cdiv(m_t, out_c / groups) * (in_c / groups)), align)
+    return pad(m_t, align)
+
+
+@njit(cache=True)
+def filter_bytes(op, dense, m_t, c_t, lay_i, fb, align):
+    if op == OP_MATMUL:
+        return pad(m_t, align) * pad(c_t, align) * fb
+    if op == OP_CONV:
+        per_out = pad(c_t, align) if dense else lay_i[L_IN_C] / lay_i[L_GROUPS]
+        return pad(m_t, align) * lay_i[L_KH] * lay_i[L_KW] * per_out * fb
+    return 0.0
+
+
+@njit(cache=True)
+def tile_bytes(op, dense, h, w, m_t, c_t, lay_i, ab, fb, align):
+    """(ifmap, filter, ofmap) bytes of one tile: ``h`` x ``w`` outputs, ``m_t`` outputs, ``c_t`` inputs
+    (for a pool whose window is split, ``c_t`` of its window rows)."""
+    rows = rows_in(op, h, lay_i)
+    if op == OP_POOL and c_t < reduction(op, lay_i):
+        rows = c_t
+    ifmap = rows * cols_in(op, w, lay_i) * ifmap_channels(op, dense, m_t, c_t, lay_i, align) * ab * lay_i[L_IN_FACTOR]
+    filt = filter_bytes(op, dense, m_t, c_t, lay_i, fb, align)
+    ofmap = h * w * pad(m_t, align) * ab
     return ifmap, filt, ofmap
 
 
@@ -116,12 +194,16 @@ def fits(ifmap, filt, ofmap, hw):
 
 
 @njit(cache=True)
-def max_rows(op, dense, m_t, c_t, lay_i, ab, fb, hw):
-    """Largest number of output rows per tile that fits (0 if not even one row fits)."""
-    lo, hi = 0, int(lay_i[L_OUT_H])
+def max_extent(op, dense, by_cols, m_t, c_t, lay_i, ab, fb, align, hw):
+    """Largest number of output rows (full width) or, with ``by_cols``, of output columns (one row)
+    per tile that fits; 0 if not even one fits."""
+    lo, hi = 0, int(lay_i[L_OUT_W] if by_cols else lay_i[L_OUT_H])
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        i_b, f_b, o_b = tile_bytes(op, dense, mid, m_t, c_t, lay_i, ab, fb)
+        if by_cols:
+            i_b, f_b, o_b = tile_bytes(op, dense, 1, mid, m_t, c_t, lay_i, ab, fb, align)
+        else:
+            i_b, f_b, o_b = tile_bytes(op, dense, mid, lay_i[L_OUT_W], m_t, c_t, lay_i, ab, fb, align)
         if fits(i_b, f_b, o_b, hw):
             lo = mid
         else:
@@ -130,59 +212,93 @@ def max_rows(op, dense, m_t, c_t, lay_i, ab, fb, hw):
 
 
 @njit(cache=True)
-def ifmap_pass_bytes(op, h_t, lay_i, ab):
-    """Bytes of all ifmap tiles over one pass of output rows (all input channels)."""
-    out_h = lay_i[L_OUT_H]
-    n_h = cdiv(out_h, h_t)
-    last = out_h - (n_h - 1) * h_t
-    rows = ((n_h - 1) * rows_in(op, h_t, lay_i[L_IN_H], out_h, lay_i[L_KH], lay_i[L_SH])
-            + rows_in(op, last, lay_i[L_IN_H], out_h, lay_i[L_KH], lay_i[L_SH]))
-    return rows * lay_i[L_IN_W] * lay_i[L_IN_C] * ab * lay_i[L_IN_FACTOR]
+def tiles_sum(total, t, value_full, value_last):
+    """Sum of a per-tile value over the tiles of ``total`` in steps of ``t`` (the last one partial)."""
+    n = cdiv(total, t)
+    return (n - 1) * value_full + value_last
 
 
 @njit(cache=True)
-def traffic(order, dense, n_h, n_m, n_c, i_pass, w_total, o_total):
+def planned_bytes(op, dense, h_t, w_t, m_t, c_t, lay_i, ab, fb, align):
+    """(ifmap bytes of one pass over all tiles, filter bytes, ofmap bytes), exactly as the walk sums them."""
+    out_h, out_w, out_c = lay_i[L_OUT_H], lay_i[L_OUT_W], lay_i[L_OUT_C]
+    c_red = reduction(op, lay_i)
+    last_h = out_h - (cdiv(out_h, h_t) - 1) * h_t
+    last_w = out_w - (cdiv(out_w, w_t) - 1) * w_t
+    last_m = out_c - (cdiv(out_c, m_t) - 1) * m_t
+    last_c = c_red - (cdiv(c_red, c_t) - 1) * c_t
+    rows = tiles_sum(out_h, h_t, rows_in(op, h_t, lay_i), rows_in(op, last_h, lay_i))
+    cols = tiles_sum(out_w, w_t, cols_in(op, w_t, lay_i), cols_in(op, last_w, lay_i))
+    if dense:
+        chans = tiles_sum(c_red, c_t, pad(c_t, align), pad(last_c, align))
+    else:
+        chans = tiles_sum(out_c, m_t, ifmap_channels(op, dense, m_t, c_t, lay_i, align),
+                          ifmap_channels(op, dense, last_m, c_t, lay_i, align))
+    i_pass = rows * cols * chans * ab * lay_i[L_IN_FACTOR]
+    if align <= 1.0 and op != OP_MATMUL:
+        w_total = lay_i[L_FILTER_ELEMS] * fb
+        o_total = out_h * out_w * out_c * ab
+    else:
+        ms = tiles_sum(out_c, m_t, pad(m_t, align), pad(last_m, align))
+        if op == OP_MATMUL:
+            w_total = ms * tiles_sum(c_red, c_t, pad(c_t, align), pad(last_c, align)) * fb
+        elif op == OP_CONV:
+            per_out = tiles_sum(c_red, c_t, pad(c_t, align), pad(last_c, align)) if dense else c_red
+            w_total = ms * lay_i[L_KH] * lay_i[L_KW] * per_out * fb
+        else:
+            w_total = 0.0
+        o_total = out_h * out_w * ms * ab
+    return i_pass, w_total, o_total
+
+
+@njit(cache=True)
+def traffic(order, dense, n_s, n_m, n_c, i_pass, w_total, o_total):
     """DRAM bytes of a tiling: a tile operand reloads whenever its tile index changes between steps.
 
-    order 0: m outer, h, c inner; order 1: h outer, m, c inner.
+    ``n_s`` spatial tiles (row tiles, or rows x column tiles). order 0: m outer, s, c inner;
+    order 1: s outer, m, c inner.
     """
     if order == 0:
-        i_mult = n_m if (dense and (n_h > 1 or n_c > 1)) else 1
-        f_mult = n_h if n_c > 1 else 1
+        i_mult = n_m if (dense and (n_s > 1 or n_c > 1)) else 1
+        f_mult = n_s if n_c > 1 else 1
     else:
         i_mult = n_m if (dense and n_c > 1) else 1
-        f_mult = n_h if (n_m > 1 or n_c > 1) else 1
+        f_mult = n_s if (n_m > 1 or n_c > 1) else 1
     return i_pass * i_mult, w_total * f_mult, o_total
 
 
 @njit(cache=True)
-def choose_tiling(op, dense, lay_i, ab, fb, align, hw):
-    """Best (h_t, m_t, c_t, order) by DRAM bytes, then by fewer tiles; h_t = 0 if nothing fits."""
+def choose_tiling(op, dense, lay_i, ab, fb, align_tile, align, hw, by_cols):
+    """Best (h_t, w_t, m_t, c_t, order) by DRAM bytes, then by fewer tiles; h_t = 0 if nothing fits.
+
+    Without ``by_cols`` tiles span the full output width; with it, tiles are one row high and
+    as many columns wide as fit (used only when no full-width tile fits).
+    """
     out_h, out_w, out_c = lay_i[L_OUT_H], lay_i[L_OUT_W], lay_i[L_OUT_C]
-    c_red = lay_i[L_IN_C] / lay_i[L_GROUPS] if op != OP_MATMUL else lay_i[L_IN_C]
-    w_total = lay_i[L_FILTER_ELEMS] * fb
-    o_total = out_h * out_w * out_c * ab
+    c_red = reduction(op, lay_i)
     best_cost, best_tiles = INF, INF
-    best = (0, 0, 0, 0)
+    best = (0, 0, 0, 0, 0)
     c_t = c_red
     while True:
         m_t = out_c
         while True:
-            h_t = max_rows(op, dense, m_t, c_t, lay_i, ab, fb, hw)
-            if h_t > 0:
-                n_h, n_m, n_c = cdiv(out_h, h_t), cdiv(out_c, m_t), cdiv(c_red, c_t)
-                i_pass = ifmap_pass_bytes(op, h_t, lay_i, ab)
+            ext = max_extent(op, dense, by_cols, m_t, c_t, lay_i, ab, fb, align, hw)
+            if ext > 0:
+                h_t, w_t = (1, ext) if by_cols else (ext, int(out_w))
+                n_s = cdiv(out_h, h_t) * cdiv(out_w, w_t)
+                n_m, n_c = cdiv(out_c, m_t), cdiv(c_red, c_t)
+                i_pass, w_total, o_total = planned_bytes(op, dense, h_t, w_t, m_t, c_t, lay_i, ab, fb, align)
                 for order in range(2):
-                    i_b, f_b, o_b = traffic(order, dense, n_h, n_m, n_c, i_pass, w_total, o_total)
+                    i_b, f_b, o_b = traffic(order, dense, n_s, n_m, n_c, i_pass, w_total, o_total)
                     cost = i_b + f_b + o_b
-                    tiles = n_h * n_m * n_c
-                    if cost < best_cost or (cost == best_cost and tiles < best_tiles):
+                    tiles = n_s * n_m * n_c
+                    if cost < best_cost * (1.0 - TIE) or (cost <= best_cost * (1.0 + TIE) and tiles < best_tiles):
                         best_cost, best_tiles = cost, tiles
-                        best = (h_t, int(m_t), int(c_t), order)
+                        best = (h_t, w_t, int(m_t), int(c_t), order)
             if m_t <= 1:
                 break
-            m_t = next_tile(m_t, align)
-        if best[0] > 0 or not dense or c_t <= 1:
+            m_t = next_tile(m_t, align_tile)
+        if best[0] > 0 or not splits_reduction(op, dense, by_cols) or c_t <= 1:
             break
         c_t = cdiv(c_t, 2)
     return best
@@ -198,19 +314,22 @@ def next_tile(m_t, align):
 
 
 @njit(cache=True)
-def dma_walk(op, dense, h_t, m_t, c_t, order, lay_i, ab, fb, compute, hw):
+def dma_walk(op, dense, h_t, w_t, m_t, c_t, order, lay_i, ab, fb, align, compute, hw, in_keep, f_keep, out_keep):
     """Walk the tiles with double-buffered DMA: (total cycles, DRAM read bytes, write bytes, tiles).
 
     One DMA queue serves loads and stores in the order they become ready. Step i's inputs load
     into the buffer step i-2 used, so they may start once step i-2 has computed; step i-2's
     output tile stores then too, and step i may start once its inputs are in, step i-1 is done
     and its output buffer (step i-2's) has drained. The first load and the last stores are exposed.
+    ``in_keep``/``f_keep``/``out_keep`` are the shares of ifmap, filter and ofmap bytes that go
+    through DRAM (1 under the dram policy; less when a tensor or the weights stay on chip).
     """
-    out_h, out_c = lay_i[L_OUT_H], lay_i[L_OUT_C]
-    c_red = lay_i[L_IN_C] / lay_i[L_GROUPS] if op != OP_MATMUL else lay_i[L_IN_C]
-    n_h, n_m, n_c = cdiv(out_h, h_t), cdiv(out_c, m_t), cdiv(c_red, c_t)
+    out_h, out_w, out_c = lay_i[L_OUT_H], lay_i[L_OUT_W], lay_i[L_OUT_C]
+    c_red = reduction(op, lay_i)
+    n_w = cdiv(out_w, w_t)
+    n_s, n_m, n_c = cdiv(out_h, h_t) * n_w, cdiv(out_c, m_t), cdiv(c_red, c_t)
     bw, lat = hw[H_BW], hw[H_LAT]
-    n = n_h * n_m * n_c
+    n = n_s * n_m * n_c
     dram_r = 0.0
     dram_w = 0.0
     dma_free = 0.0
@@ -223,20 +342,22 @@ def dma_walk(op, dense, h_t, m_t, c_t, order, lay_i, ab, fb, compute, hw):
         ci = step % n_c
         rest = step // n_c
         if order == 0:
-            hi, mi = rest % n_h, rest // n_h
+            si, mi = rest % n_s, rest // n_s
         else:
-            mi, hi = rest % n_m, rest // n_m
+            mi, si = rest % n_m, rest // n_m
+        hi, wi = si // n_w, si % n_w
         h = min(h_t, out_h - hi * h_t)
+        w = min(w_t, out_w - wi * w_t)
         m = min(m_t, out_c - mi * m_t)
         c = min(c_t, c_red - ci * c_t)
-        i_b, f_b, o_b = tile_bytes(op, dense, h, m, c, lay_i, ab, fb)
-        i_id = (hi * n_c + ci) if dense else (hi * n_m + mi) * n_c + ci
+        i_b, f_b, o_b = tile_bytes(op, dense, h, w, m, c, lay_i, ab, fb, align)
+        i_id = (si * n_c + ci) if dense else (si * n_m + mi) * n_c + ci
         f_id = mi * n_c + ci
         load = 0.0
         if i_id != prev_i:
-            load += i_b
+            load += i_b * in_keep
         if f_id != prev_f and f_b > 0:
-            load += f_b
+            load += f_b * f_keep
         prev_i, prev_f = i_id, f_id
         dram_r += load
         load_done = max(dma_free, end2)
@@ -248,8 +369,8 @@ def dma_walk(op, dense, h_t, m_t, c_t, order, lay_i, ab, fb, compute, hw):
             drained = max(dma_free, end2) + lat + out2 / bw
             dma_free = drained
         start = max(max(end1, load_done), drained)
-        end2, end1 = end1, start + compute * (h / out_h) * (m / out_c) * (c / c_red)
-        out2, out1 = out1, (o_b if ci == n_c - 1 else 0.0)
+        end2, end1 = end1, start + compute * (h / out_h) * (m / out_c) * (c / c_red) * (w / out_w)
+        out2, out1 = out1, (o_b * out_keep if ci == n_c - 1 else 0.0)
         dram_w += out1
     if out2 > 0:
         dma_free = max(dma_free, end2) + lat + out2 / bw
@@ -258,23 +379,29 @@ def dma_walk(op, dense, h_t, m_t, c_t, order, lay_i, ab, fb, compute, hw):
     return max(end1, dma_free), dram_r, dram_w, float(n)
 
 
-H_CHOICES = 4  # row-tile sizes tried for the chosen channel tiling: h_max, h_max/2, /4, /8
+H_CHOICES = 4  # row-tile (or column-tile) sizes tried for the chosen tiling: the largest, /2, /4, /8
 
 
 @njit(cache=True)
-def best_walk(op, dense, h_max, m_t, c_t, order, lay_i, ab, fb, compute, hw):
-    """Among a few row-tile sizes (fewer rows = more overlap, more halo), the fastest walk."""
+def best_walk(op, dense, h_max, w_max, m_t, c_t, order, lay_i, ab, fb, align, compute, hw,
+              in_keep, f_keep, out_keep, byte_cap):
+    """Among a few row-tile sizes (fewer rows = more overlap, more halo; columns when the tiling
+    splits the width), the fastest walk that moves at most ``byte_cap`` DRAM bytes."""
     best_total, best_r, best_w, best_n = INF, 0.0, 0.0, 0.0
-    h = h_max
+    by_cols = w_max < lay_i[L_OUT_W]
+    e = w_max if by_cols else h_max
     for _ in range(H_CHOICES):
-        total, r, w, n = dma_walk(op, dense, h, m_t, c_t, order, lay_i, ab, fb, compute, hw)
+        h, w = (h_max, e) if by_cols else (e, w_max)
+        total, r, wr, n = dma_walk(op, dense, h, w, m_t, c_t, order, lay_i, ab, fb, align, compute, hw,
+                                   in_keep, f_keep, out_keep)
         # Totals within a relative 1e-9 are a tie (the walk sums floats in varying order); a tie
         # goes to the walk that moves fewer bytes.
-        if total < best_total * (1.0 - TIE) or (total <= best_total * (1.0 + TIE) and r + w < best_r + best_w):
-            best_total, best_r, best_w, best_n = total, r, w, n
-        if h == 1:
+        if r + wr <= byte_cap * (1.0 + TIE) and (total < best_total * (1.0 - TIE) or (
+                total <= best_total * (1.0 + TIE) and r + wr < best_r + best_w)):
+            best_total, best_r, best_w, best_n = total, r, wr, n
+        if e == 1:
             break
-        h = cdiv(h, 2)
+        e = cdiv(e, 2)
     return best_total, best_r, best_w, best_n
 
 
@@ -297,10 +424,31 @@ def sram_traffic(dataflow, rows, cols, k_red, pixels, m, groups, macs_per_pe, ab
 
 
 @njit(cache=True)
-def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out):
-    """Fill ``out[:]`` (N_OUT_FIELDS values) for one layer column on one hardware column."""
+def unit_cycles(lay_i, hw, macs_pe, vops, pixels, on_array):
+    """Compute cycles of the layer's unit for ``pixels`` output pixels (all channels)."""
+    op = int(lay_i[L_OP])
+    wp, ap = int(lay_i[L_WPREC]), int(lay_i[L_APREC])
+    out_c, groups = lay_i[L_OUT_C], lay_i[L_GROUPS]
+    if on_array:
+        k_pe = min(macs_pe[wp], macs_pe[ap])
+        if op == OP_MATMUL:
+            return array_cycles(int(hw[H_DATAFLOW]), hw[H_ROWS], hw[H_COLS], lay_i[L_IN_C], pixels, out_c, 1.0, k_pe)[0]
+        k_red = lay_i[L_KH] * lay_i[L_KW] * lay_i[L_IN_C] / groups
+        return array_cycles(int(hw[H_DATAFLOW]), hw[H_ROWS], hw[H_COLS], k_red, pixels, out_c / groups, groups,
+                            k_pe)[0]
+    v_ops = min(vops[wp], vops[ap]) if op == OP_CONV else vops[ap]
+    return vector_cycles(hw[H_LANES], v_ops, out_c, pixels, lay_i[L_OPS_PER_OUT])
+
+
+@njit(cache=True)
+def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out, sc):
+    """Phase 1: fill ``out[:]`` (N_OUT_FIELDS values) and the scratch column ``sc`` for one layer
+    on one hardware column, every operand through DRAM."""
     for f in range(N_OUT_FIELDS):
         out[f] = 0.0
+    for f in range(N_SCRATCH):
+        sc[f] = 0.0
+    sc[S_EXEC] = 1.0
     op = int(lay_i[L_OP])
     if op == OP_CONCAT:  # concat/reshape: a view of existing buffers, free
         out[O_UNIT] = 0.0
@@ -308,6 +456,7 @@ def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out):
     wp, ap = int(lay_i[L_WPREC]), int(lay_i[L_APREC])
     ab = pbytes[ap]
     fb = pbytes[wp] if op != OP_MATMUL else ab
+    align = hw[H_ALIGN]
     rows, cols, dataflow = hw[H_ROWS], hw[H_COLS], int(hw[H_DATAFLOW])
     lanes = hw[H_LANES]
     out_h, out_w, out_c = lay_i[L_OUT_H], lay_i[L_OUT_W], lay_i[L_OUT_C]
@@ -340,12 +489,15 @@ def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out):
     on_array = arr <= vec
     compute = arr if on_array else vec
     unit = UNIT_ARRAY if on_array else UNIT_VECTOR
-    align = cols if on_array else lanes
-    h_t, m_t, c_t, order = choose_tiling(op, dense, lay_i, ab, fb, min(align, out_c), hw)
+    align_tile = cols if on_array else lanes
+    h_t, w_t, m_t, c_t, order = choose_tiling(op, dense, lay_i, ab, fb, min(align_tile, out_c), align, hw, False)
+    if h_t == 0:
+        h_t, w_t, m_t, c_t, order = choose_tiling(op, dense, lay_i, ab, fb, min(align_tile, out_c), align, hw, True)
     if h_t == 0:
         out[O_STATUS] = STATUS_NO_TILING
         return
-    total, dram_r, dram_w, tiles = best_walk(op, dense, h_t, m_t, c_t, order, lay_i, ab, fb, compute, hw)
+    total, dram_r, dram_w, tiles = best_walk(op, dense, h_t, w_t, m_t, c_t, order, lay_i, ab, fb, align, compute,
+                                             hw, 1.0, 1.0, 1.0, INF)
 
     if on_array:
         if op == OP_MATMUL:
@@ -361,37 +513,484 @@ def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out):
         dyn = n_ops * hw[H_E_VEC]
         peak = lanes * v_ops
         folds, eff = 0.0, 0.0
-    sr += dram_w  # outputs are read out of SRAM to go to DRAM
-    sw += dram_r  # inputs arriving from DRAM are written into SRAM
-    energy = (dyn + (sr + sw) * hw[H_E_SRAM] + (dram_r + dram_w) * hw[H_E_DRAM]
-              + total * hw[H_STATIC_PJ])
     out[O_COMPUTE] = compute
-    out[O_STALL] = total - compute
     out[O_TOTAL] = total
     out[O_OPS] = n_ops
     out[O_UNIT] = unit
-    out[O_UTIL] = n_ops / (total * peak) if total > 0 else 0.0
-    out[O_SRAM_R] = sr
-    out[O_SRAM_W] = sw
     out[O_DRAM_R] = dram_r
     out[O_DRAM_W] = dram_w
-    out[O_ENERGY] = energy
     out[O_TILES] = tiles
     out[O_FOLDS] = folds
     out[O_MAP_EFF] = eff
+    i_b, f_b, o_b = tile_bytes(op, dense, h_t, w_t, m_t, c_t, lay_i, ab, fb, align)
+    sc[S_H], sc[S_W], sc[S_M], sc[S_C], sc[S_ORDER] = h_t, w_t, m_t, c_t, order
+    sc[S_NEED_I], sc[S_NEED_F], sc[S_NEED_O] = 2.0 * i_b, 2.0 * f_b, 2.0 * o_b
+    sc[S_OUT_BYTES] = out_h * out_w * pad(out_c, align) * ab
+    sc[S_IN_BYTES] = lay_i[L_IN_H] * lay_i[L_IN_W] * pad(lay_i[L_IN_C], align) * ab
+    # Parameter bytes as stored; a matmul's second operand streams as its filter but is an activation,
+    # produced afresh every inference, so it never counts as (or stays on chip with) the weights.
+    sc[S_W_BYTES] = planned_bytes(op, dense, h_t, w_t, m_t, c_t, lay_i, ab, fb, align)[1] if op != OP_MATMUL else 0.0
+    sc[S_SRAM_R], sc[S_SRAM_W], sc[S_DYN], sc[S_PEAK] = sr, sw, dyn, peak
+    sc[S_AB], sc[S_FB] = ab, fb
+    finish(out, sc, hw)
+
+
+@njit(cache=True)
+def finish(out, sc, hw):
+    """Stall, SRAM bytes, energy and utilisation from a layer's cycles and DRAM bytes."""
+    total = out[O_TOTAL]
+    out[O_STALL] = total - out[O_COMPUTE]
+    sr = sc[S_SRAM_R] * sc[S_EXEC] + out[O_DRAM_W]  # outputs are read out of SRAM to go to DRAM
+    sw = sc[S_SRAM_W] * sc[S_EXEC] + out[O_DRAM_R]  # inputs arriving from DRAM are written into SRAM
+    out[O_SRAM_R] = sr
+    out[O_SRAM_W] = sw
+    out[O_ENERGY] = (sc[S_DYN] * sc[S_EXEC] + (sr + sw) * hw[H_E_SRAM] + (out[O_DRAM_R] + out[O_DRAM_W]) * hw[H_E_DRAM]
+                     + total * hw[H_STATIC_PJ])
+    peak = sc[S_PEAK]
+    out[O_UTIL] = out[O_OPS] / (total * peak) if total > 0 and peak > 0 else 0.0
+
+
+# ------------------------------------------------------------------------------------------------
+# Network-level placement
+# ------------------------------------------------------------------------------------------------
+@njit(cache=True)
+def activation_capacity(hw, need_f, weight_bytes):
+    """SRAM for activations beside one layer's filter tiles (or beside all weights when they stay on
+    chip): separate ifmap + ofmap buffers act as one pool (their roles swap between layers)."""
+    if hw[H_UNIFIED] > 0:
+        return hw[H_UNIFIED_B] - (weight_bytes if weight_bytes > 0 else need_f)
+    return hw[H_IFMAP_B] + hw[H_OFMAP_B]
+
+
+@njit(cache=True)
+def weights_fit(lay, start, n, sc, hw):
+    """Total stored parameter bytes if all of them stay on chip across inferences, else 0."""
+    total = 0.0
+    worst = 0.0
+    for i in range(n):
+        total += sc[S_W_BYTES, i]
+        worst = max(worst, sc[S_NEED_I, i] + sc[S_NEED_O, i])
+    if total <= 0.0:
+        return 0.0
+    if hw[H_UNIFIED] > 0:
+        return total if total + worst <= hw[H_UNIFIED_B] else 0.0
+    return total if total <= hw[H_FILTER_B] else 0.0
+
+
+@njit(cache=True)
+def residency_delta(lay, start, p, j, sc):
+    """Extra SRAM at layer j if tensor p stays on chip: its bytes, less the streamed tile space it replaces."""
+    d = sc[S_OUT_BYTES, p]
+    if j == p:
+        return d - sc[S_NEED_O, p]
+    lj = lay[:, start + j]
+    if reads(lj, L_SRC0, j, p):
+        d -= sc[S_NEED_I, j] * lj[L_IN0_SHARE]
+    if reads(lj, L_SRC1, j, p):
+        d -= sc[S_NEED_I, j] * (1.0 - lj[L_IN0_SHARE])
+    return d
+
+
+@njit(cache=True)
+def reads(lay_j, field, j, p):
+    """Layer j reads layer p's output through the operand in ``field`` (L_SRC0 or L_SRC1)."""
+    return lay_j[field] > 0 and j - lay_j[field] == p
+
+
+@njit(cache=True)
+def place_resident(lay, start, n, sc, hw, wbytes, occ, cap, keep_out, in_chip):
+    """Phase 2: greedy, in production order, which tensors stay on chip (``keep_out[p]``) and what
+    share of each layer's input they supply (``in_chip[j]``); ``occ[j]`` ends as the SRAM in use."""
+    for j in range(n):
+        occ[j] = sc[S_NEED_I, j] + sc[S_NEED_O, j]
+        cap[j] = activation_capacity(hw, sc[S_NEED_F, j], wbytes)
+    for p in range(n):
+        lp = lay[:, start + p]
+        if lp[L_RESIDENT_OK] == 0.0:
+            continue
+        last = p + int(lp[L_LAST_USE])
+        ok = True
+        for j in range(p, last + 1):
+            if occ[j] + residency_delta(lay, start, p, j, sc) > cap[j]:
+                ok = False
+                break
+        if not ok:
+            continue
+        keep_out[p] = 1.0
+        for j in range(p, last + 1):
+            occ[j] += residency_delta(lay, start, p, j, sc)
+            lj = lay[:, start + j]
+            if j > p:
+                if reads(lj, L_SRC0, j, p):
+                    in_chip[j] += lj[L_IN0_SHARE]
+                if reads(lj, L_SRC1, j, p):
+                    in_chip[j] += 1.0 - lj[L_IN0_SHARE]
+
+
+@njit(cache=True)
+def rewalk(lay_i, hw, sc, out, in_chip, keep_out, f_keep):
+    """Re-walk a layer with some operands on chip, on phase 1's tiling, moving no more DRAM bytes."""
+    op = int(lay_i[L_OP])
+    dense = (op == OP_CONV and lay_i[L_GROUPS] == 1) or op == OP_MATMUL
+    cap = out[O_DRAM_R] + out[O_DRAM_W]
+    total, r, w, n = best_walk(op, dense, int(sc[S_H]), int(sc[S_W]), sc[S_M], sc[S_C], int(sc[S_ORDER]), lay_i,
+                               sc[S_AB], sc[S_FB], hw[H_ALIGN], out[O_COMPUTE], hw, 1.0 - in_chip,
+                               f_keep if op != OP_MATMUL else 1.0, 1.0 - keep_out, cap)
+    out[O_TOTAL], out[O_DRAM_R], out[O_DRAM_W], out[O_TILES] = total, r, w, n
+
+
+@njit(cache=True)
+def chainable(lay, start, j):
+    """Layer j may continue a depth-first chain from layer j-1: both are convolutions and j is the
+    only reader of j-1's output."""
+    lj, lp = lay[:, start + j], lay[:, start + j - 1]
+    return (lj[L_OP] == OP_CONV and lp[L_OP] == OP_CONV and lj[L_SRC0] == 1 and lp[L_N_CONSUMERS] == 1
+            and lp[L_RESIDENT_OK] > 0)
+
+
+@njit(cache=True)
+def band_rows(lay, start, i, j, h, recompute, rows):
+    """Output rows each chain layer computes for a band of ``h`` output rows of layer j: ``rows[l-i]``.
+
+    Caching keeps the rows a kxk layer shares with the previous band, so each layer computes its
+    share of new rows; recomputing computes every input row the next layer's band reads.
+    """
+    rows[j - i] = h
+    for l in range(j, i, -1):
+        ll = lay[:, start + l]
+        if recompute:
+            r = span_in(OP_CONV, rows[l - i], ll[L_IN_H], ll[L_OUT_H], ll[L_KH_EXT], ll[L_SH])
+        else:
+            r = min(rows[l - i] * ll[L_SH], ll[L_IN_H])
+        rows[l - i - 1] = r
+
+
+@njit(cache=True)
+def chain_footprint(lay, start, i, j, rows, recompute, in_res, out_res, sc, align):
+    """SRAM a band of the chain needs: double-buffered input and output bands (unless resident) and
+    one line buffer per intermediate tensor (band rows, plus the halo rows when caching)."""
+    foot = 0.0
+    for l in range(i, j + 1):
+        ll = lay[:, start + l]
+        k_ext, s = ll[L_KH_EXT], ll[L_SH]
+        halo = max(k_ext - s, 0.0) if not recompute else 0.0
+        if recompute:
+            need = span_in(OP_CONV, rows[l - i], ll[L_IN_H], ll[L_OUT_H], k_ext, s)
+        else:
+            need = min(rows[l - i] * s + halo, ll[L_IN_H])
+        row_bytes = ll[L_IN_W] * pad(ll[L_IN_C], align) * sc[S_AB, l]
+        if l == i:
+            if in_res == 0.0:
+                foot += 2.0 * need * row_bytes
+        else:
+            foot += need * row_bytes
+    lj = lay[:, start + j]
+    if out_res == 0.0:
+        foot += 2.0 * rows[j - i] * lj[L_OUT_W] * pad(lj[L_OUT_C], align) * sc[S_AB, j]
+    return foot
+
+
+@njit(cache=True)
+def chain_compute(lay, start, i, j, h, recompute, hw, macs_pe, vops, out, res, exe):
+    """Compute cycles of each chain layer run in bands of ``h`` output rows of layer j
+    (``res[l - i]``) and the share of its outputs it computes (``exe[l - i]``, above 1 when
+    recomputing). Returns the number of bands.
+
+    Each band is one call of the layer's unit, so SCALE-Sim's per-call ``- 1`` is taken once per
+    layer, not once per band. Caching computes every output row once (in bands of the rows the
+    next layer consumes); recomputing computes, per band, every row the next layer's band reads.
+    """
+    out_h = lay[L_OUT_H, start + j]
+    n_b = cdiv(out_h, h)
+    last_h = out_h - (n_b - 1) * h
+    full = np.empty(j - i + 1)
+    last = np.empty(j - i + 1)
+    band_rows(lay, start, i, j, h, recompute, full)
+    band_rows(lay, start, i, j, last_h, recompute, last)
+    for l in range(i, j + 1):
+        ll = lay[:, start + l]
+        on_array = out[O_UNIT, l] == UNIT_ARRAY
+        oh, ow = ll[L_OUT_H], ll[L_OUT_W]
+        f, r = full[l - i], last[l - i]
+        if not recompute:   # every row once: full bands, then the rows that remain
+            n_full = min(n_b - 1.0, math.floor(oh / f))
+            r = oh - n_full * f
+            calls = n_full
+        else:
+            calls = n_b - 1.0
+        c = calls * (unit_cycles(ll, hw, macs_pe, vops, f * ow, on_array) + 1.0)
+        executed = calls * f
+        if r > 0:
+            c += unit_cycles(ll, hw, macs_pe, vops, r * ow, on_array) + 1.0
+            executed += r
+        res[l - i] = c - 1.0
+        exe[l - i] = executed / oh
+    return n_b
+
+
+@njit(cache=True)
+def chain_cost(lay, start, i, j, h, recompute, hw, macs_pe, vops, sc, out, in_res, out_res, f_keep, res, exe):
+    """Depth-first run of layers i..j in bands of ``h`` output rows of layer j: (total cycles,
+    DRAM read bytes, DRAM write bytes, bands, input bytes loaded); per-layer compute in ``res``.
+
+    DMA, one step per band: the chain's weights load before the first band; each band loads the
+    input rows it needs (caching: the first band its rows with the halo, the rest of the input
+    spread evenly over later bands; recomputing: every band its rows with the halo), computes for
+    the chain's compute over the bands, and stores its output rows.
+    """
+    align = hw[H_ALIGN]
+    lj, li = lay[:, start + j], lay[:, start + i]
+    n_b = chain_compute(lay, start, i, j, h, recompute, hw, macs_pe, vops, out, res, exe)
+    comp = 0.0
+    for l in range(j - i + 1):
+        comp += res[l]
+    out_h = lj[L_OUT_H]
+    last_h = out_h - (n_b - 1) * h
+    in_row = li[L_IN_W] * pad(li[L_IN_C], align) * sc[S_AB, i] * (1.0 - in_res)
+    out_row = lj[L_OUT_W] * pad(lj[L_OUT_C], align) * sc[S_AB, j] * (1.0 - out_res)
+    w_bytes = 0.0
+    for l in range(i, j + 1):
+        w_bytes += sc[S_W_BYTES, l] * f_keep
+    rows = np.empty(j - i + 1)
+    band_rows(lay, start, i, j, h, recompute, rows)
+    r_full = rows[0]
+    band_rows(lay, start, i, j, last_h, recompute, rows)
+    r_last = rows[0]
+    in_h, ke, s, oh0 = li[L_IN_H], li[L_KH_EXT], li[L_SH], li[L_OUT_H]
+    if recompute:
+        in_full = span_in(OP_CONV, r_full, in_h, oh0, ke, s) * in_row
+        in_last = span_in(OP_CONV, r_last, in_h, oh0, ke, s) * in_row
+        in_first = in_full if n_b > 1 else in_last
+    else:
+        first = span_in(OP_CONV, r_full if n_b > 1 else r_last, in_h, oh0, ke, s)
+        in_first = first * in_row
+        in_full = (in_h - first) / (n_b - 1) * in_row if n_b > 1 else 0.0
+        in_last = in_full
+    bw, lat = hw[H_BW], hw[H_LAT]
+    per_band = comp / n_b
+    dma_free = 0.0
+    end1 = 0.0
+    end2 = 0.0
+    out1 = 0.0
+    out2 = 0.0
+    dram_r = 0.0
+    dram_w = 0.0
+    in_total = 0.0
+    for b in range(n_b):
+        is_last = b == n_b - 1
+        ld = in_first if b == 0 else (in_last if is_last else in_full)
+        in_total += ld
+        if b == 0:
+            ld += w_bytes
+        dram_r += ld
+        load_done = max(dma_free, end2)
+        if ld > 0:
+            load_done += lat + ld / bw
+        dma_free = load_done
+        drained = 0.0
+        if out2 > 0:
+            drained = max(dma_free, end2) + lat + out2 / bw
+            dma_free = drained
+        start_t = max(max(end1, load_done), drained)
+        end2, end1 = end1, start_t + per_band
+        out2, out1 = out1, (last_h if is_last else h) * out_row
+        dram_w += out1
+    if out2 > 0:
+        dma_free = max(dma_free, end2) + lat + out2 / bw
+    if out1 > 0:
+        dma_free = max(dma_free, end1) + lat + out1 / bw
+    return max(end1, dma_free), dram_r, dram_w, float(n_b), in_total
+
+
+@njit(cache=True)
+def chain_space(lay, start, i, j, hw, sc, occ, cap, keep_out, in_chip, wbytes):
+    """SRAM bytes a depth-first chain i..j may use for its bands and line buffers: at each of its
+    layers, the activation SRAM less the tensors kept on chip that are not the chain's own
+    intermediates (its input and output, when kept, stay counted); -1 when its weights cannot all
+    be on chip together."""
+    w_chain = 0.0
+    for l in range(i, j + 1):
+        w_chain += sc[S_W_BYTES, l]
+    if wbytes <= 0.0 and hw[H_UNIFIED] == 0 and w_chain > hw[H_FILTER_B]:
+        return -1.0
+    avail = INF
+    for l in range(i, j + 1):
+        kept = occ[l] - (sc[S_NEED_I, l] * (1.0 - in_chip[l]) + sc[S_NEED_O, l] * (1.0 - keep_out[l]))
+        if l > i and keep_out[l - 1] > 0:
+            kept -= sc[S_OUT_BYTES, l - 1]
+        if l < j and keep_out[l] > 0:
+            kept -= sc[S_OUT_BYTES, l]
+        if hw[H_UNIFIED] > 0:
+            base = hw[H_UNIFIED_B] - (wbytes if wbytes > 0 else w_chain)
+        else:
+            base = cap[l]
+        avail = min(avail, base - kept)
+    return avail
+
+
+@njit(cache=True)
+def best_chain(lay, start, i, j, hw, macs_pe, vops, sc, out, occ, cap, keep_out, in_chip, wbytes, f_keep, res, exe):
+    """The fastest depth-first schedule of layers i..j that fits: (cycles, read, write, bands, mode,
+    band rows, input bytes); cycles INF when none fits. Band heights tried: the largest that fits
+    and its halves (as for row tiles), in both halo modes."""
+    best = (INF, 0.0, 0.0, 0.0, 0, 0, 0.0)
+    avail = chain_space(lay, start, i, j, hw, sc, occ, cap, keep_out, in_chip, wbytes)
+    if avail <= 0.0:
+        return best
+    align = hw[H_ALIGN]
+    in_res, out_res = in_chip[i], keep_out[j]
+    out_h = lay[L_OUT_H, start + j]
+    rows = np.empty(j - i + 1)
+    for mode in (FUSE_CACHE, FUSE_RECOMPUTE):
+        recompute = mode == FUSE_RECOMPUTE
+        lo, hi = 0, int(out_h)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            band_rows(lay, start, i, j, mid, recompute, rows)
+            if chain_footprint(lay, start, i, j, rows, recompute, in_res, out_res, sc, align) <= avail:
+                lo = mid
+            else:
+                hi = mid - 1
+        h = lo
+        for _ in range(H_CHOICES if h > 0 else 0):
+            t, r, w, nb, in_b = chain_cost(lay, start, i, j, h, recompute, hw, macs_pe, vops, sc, out, in_res,
+                                           out_res, f_keep, res, exe)
+            if t < best[0] * (1.0 - TIE) or (t <= best[0] * (1.0 + TIE) and r + w < best[1] + best[2]):
+                best = (t, r, w, nb, mode, h, in_b)
+            if h == 1:
+                break
+            h = cdiv(h, 2)
+    return best
+
+
+@njit(cache=True)
+def fuse_chains(lay, start, n, hw, macs_pe, vops, sc, out, occ, cap, keep_out, in_chip, wbytes, f_keep):
+    """Phase 3: over each run of chainable layers, a dynamic programme picks chains (length 2 to
+    MAX_CHAIN) to run depth-first where that is faster than the layers one by one and moves no
+    more DRAM bytes; the chosen chains' layers get their share of the chain's cycles and bytes."""
+    cost = np.full(n + 1, INF)
+    cost[0] = 0.0
+    choice = np.ones(n + 1, dtype=np.int64)   # length of the chain ending at layer k-1 (1 = unfused)
+    res = np.empty(MAX_CHAIN)
+    exe = np.empty(MAX_CHAIN)
+    for k in range(1, n + 1):
+        j = k - 1
+        cost[k] = cost[j] + out[O_TOTAL, j]
+        i = j
+        unf_t = out[O_TOTAL, j]
+        unf_b = out[O_DRAM_R, j] + out[O_DRAM_W, j]
+        while i > 0 and j - i + 1 < MAX_CHAIN and chainable(lay, start, i):
+            i -= 1
+            unf_t += out[O_TOTAL, i]
+            unf_b += out[O_DRAM_R, i] + out[O_DRAM_W, i]
+            t, r, w, nb, mode, h, in_b = best_chain(lay, start, i, j, hw, macs_pe, vops, sc, out, occ, cap,
+                                                     keep_out, in_chip, wbytes, f_keep, res, exe)
+            # Plans within TIE are equal (savings are often whole DMA latencies, so exact ties between
+            # plans are common): the first found (the shortest last chain) stays, not float noise.
+            if t < unf_t * (1.0 - TIE) and r + w <= unf_b * (1.0 + TIE) and cost[i] + t < cost[k] * (1.0 - TIE):
+                cost[k] = cost[i] + t
+                choice[k] = j - i + 1
+    k = n
+    while k > 0:   # apply the chosen chains, last first
+        length = choice[k]
+        j = k - 1
+        i = k - length
+        if length > 1:
+            t, r, w, nb, mode, h, in_b = best_chain(lay, start, i, j, hw, macs_pe, vops, sc, out, occ, cap,
+                                                     keep_out, in_chip, wbytes, f_keep, res, exe)
+            chain_cost(lay, start, i, j, h, mode == FUSE_RECOMPUTE, hw, macs_pe, vops, sc, out, in_chip[i],
+                       keep_out[j], f_keep, res, exe)
+            comp = 0.0
+            for l in range(i, j + 1):
+                comp += res[l - i]
+            for l in range(i, j + 1):
+                out[O_COMPUTE, l] = res[l - i]
+                out[O_TOTAL, l] = t * res[l - i] / comp
+                out[O_DRAM_R, l] = sc[S_W_BYTES, l] * f_keep + (in_b if l == i else 0.0)
+                out[O_DRAM_W, l] = w if l == j else 0.0
+                out[O_TILES, l] = nb
+                out[O_FUSED_CHAIN, l] = i + 1
+                out[O_FUSE_MODE, l] = mode
+                sc[S_EXEC, l] = exe[l - i]
+                if l > i:
+                    out[O_INPUT_ON_CHIP, l] = 1.0
+                if l < j:
+                    out[O_OUTPUT_ON_CHIP, l] = 1.0
+        k = i
+
+
+@njit(cache=True)
+def layer_status(lay_i, hw, macs_pe, vops, pbytes):
+    """Whether a layer can run, without simulating it: STATUS_NO_UNIT when no unit takes its formats,
+    STATUS_NO_TILING when not even its smallest tile (one output, one output channel, the fewest
+    input channels the tiling may take, one filter window) fits the SRAM, else 0. Equal to the
+    status ``layer_cost`` reports (the tiling search ends at that smallest tile)."""
+    op = int(lay_i[L_OP])
+    if op == OP_CONCAT:
+        return 0
+    wp, ap = int(lay_i[L_WPREC]), int(lay_i[L_APREC])
+    is_mm = op == OP_CONV or op == OP_MATMUL
+    depthwise = op == OP_CONV and lay_i[L_GROUPS] > 1 and lay_i[L_GROUPS] == lay_i[L_IN_C]
+    array_ok = is_mm and min(macs_pe[wp], macs_pe[ap]) > 0
+    v_ops = min(vops[wp], vops[ap]) if op == OP_CONV else vops[ap]
+    vector_ok = (depthwise or not is_mm) and hw[H_LANES] > 0 and v_ops > 0
+    if not array_ok and not vector_ok:
+        return STATUS_NO_UNIT
+    dense = (op == OP_CONV and lay_i[L_GROUPS] == 1) or op == OP_MATMUL
+    c_min = 1.0 if splits_reduction(op, dense, True) else reduction(op, lay_i)
+    ab = pbytes[ap]
+    fb = pbytes[wp] if op != OP_MATMUL else ab
+    i_b, f_b, o_b = tile_bytes(op, dense, 1, 1, 1.0, c_min, lay_i, ab, fb, hw[H_ALIGN])
+    return 0 if fits(i_b, f_b, o_b, hw) else STATUS_NO_TILING
+
+
+@njit(cache=True)
+def status_pairs(lay, layer_start, layer_end, hwt, macs_pe, vops, pbytes, pair_net, pair_hw, row_start, status):
+    for p in range(pair_net.shape[0]):
+        n, h = pair_net[p], pair_hw[p]
+        for i in range(layer_start[n], layer_end[n]):
+            status[row_start[p] + i - layer_start[n]] = layer_status(lay[:, i], hwt[:, h], macs_pe[:, h], vops[:, h],
+                                                                     pbytes[:, h])
 
 
 @njit(cache=True)
 def run_one_pair(lay, layer_start, layer_end, hwt, macs_pe, vops, emac, pbytes, n, h, row0, out):
     """Every layer of network ``n`` on hardware ``h`` into ``out[:, row0:...]``."""
-    col = np.empty(N_OUT_FIELDS)
+    start, end = layer_start[n], layer_end[n]
+    count = end - start
     hw = hwt[:, h]
-    m_pe, v_op, e_mac = macs_pe[:, h], vops[:, h], emac[:, h]
-    for i in range(layer_start[n], layer_end[n]):
-        layer_cost(lay[:, i], hw, m_pe, v_op, e_mac, pbytes, col)
-        r = row0 + i - layer_start[n]
-        for f in range(N_OUT_FIELDS):
-            out[f, r] = col[f]
+    m_pe, v_op, e_mac, pb = macs_pe[:, h], vops[:, h], emac[:, h], pbytes[:, h]
+    res = out[:, row0:row0 + count]
+    sc = np.zeros((N_SCRATCH, count))
+    failed = False
+    for i in range(count):
+        layer_cost(lay[:, start + i], hw, m_pe, v_op, e_mac, pb, res[:, i], sc[:, i])
+        if res[O_STATUS, i] != 0:
+            failed = True
+    policy = int(hw[H_POLICY])
+    if failed or (policy == POLICY_DRAM and hw[H_WEIGHTS_RESIDENT] == 0):
+        return
+    wbytes = weights_fit(lay, start, count, sc, hw) if hw[H_WEIGHTS_RESIDENT] > 0 else 0.0
+    f_keep = 0.0 if wbytes > 0 else 1.0
+    occ = np.zeros(count)
+    cap = np.zeros(count)
+    keep_out = np.zeros(count)
+    in_chip = np.zeros(count)
+    if policy != POLICY_DRAM:
+        place_resident(lay, start, count, sc, hw, wbytes, occ, cap, keep_out, in_chip)
+    for i in range(count):
+        if lay[L_OP, start + i] == OP_CONCAT:
+            continue
+        if in_chip[i] > 0 or keep_out[i] > 0 or f_keep == 0.0:
+            rewalk(lay[:, start + i], hw, sc[:, i], res[:, i], in_chip[i], keep_out[i], f_keep)
+        res[O_INPUT_ON_CHIP, i] = in_chip[i]
+        res[O_OUTPUT_ON_CHIP, i] = keep_out[i]
+        res[O_WEIGHTS_ON_CHIP, i] = 1.0 - f_keep if sc[S_W_BYTES, i] > 0 else 0.0
+    if policy == POLICY_FUSED:
+        fuse_chains(lay, start, count, hw, m_pe, v_op, sc, res, occ, cap, keep_out, in_chip, wbytes, f_keep)
+    for i in range(count):
+        if lay[L_OP, start + i] != OP_CONCAT:
+            finish(res[:, i], sc[:, i], hw)
 
 
 # Two drivers: launching numba's thread pool costs milliseconds, so small batches (a single

@@ -16,9 +16,10 @@ import numpy as np
 
 from ..config import Hardware, load_hardware
 from ..errors import MappingError
+from ..workload.arena import padded_param_bytes, plan_arena
 from ..workload.ir import Network
 from . import tables as T
-from .kernels import run_pairs
+from .kernels import run_pairs, status_pairs
 
 MIB = 1024.0 * 1024.0
 
@@ -36,6 +37,34 @@ def packed_network(net: Network) -> np.ndarray:
 
 def packed_hardware(hw: Hardware) -> tuple:
     return _cached(hw, "_accelsim_hwt", lambda h: T.pack_hardware([h]))
+
+
+@dataclass(frozen=True)
+class MemoryFigures:
+    """What a network needs of a hardware config's memory, stored the config's way (channels padded
+    to ``memory.channel_alignment``, the config's bytes per element)."""
+
+    param_bytes: float                     # parameters as stored
+    peak_activation_bytes: float           # arena planned greedy-by-size, in-place where allowed
+    activation_lower_bound_bytes: float    # liveness bound over the same buffers
+
+    @property
+    def memory_bytes(self) -> float:
+        return self.param_bytes + self.peak_activation_bytes
+
+
+def memory_figures(net: Network, hw: Hardware) -> MemoryFigures:
+    """Parameter and activation memory of ``net`` on ``hw`` (cached on the network per storage rule)."""
+    bpe = tuple((p.name, p.bytes_per_element) for p in hw.precisions)
+    key = (int(hw.channel_alignment), bpe)
+    cache = net.__dict__.setdefault("_accelsim_memory", {})
+    figs = cache.get(key)
+    if figs is None:
+        plan = plan_arena(net, dict(bpe), key[0])
+        figs = MemoryFigures(float(padded_param_bytes(net, dict(bpe), key[0])), float(plan.peak_bytes),
+                             float(plan.lower_bound_bytes))
+        cache[key] = figs
+    return figs
 
 
 def _precision_problem(net: Network, hw: Hardware) -> str | None:
@@ -57,13 +86,29 @@ def _status_error(net: Network, hw: Hardware, layer_index: int, status: int) -> 
     if status == T.STATUS_NO_TILING:
         return MappingError(f"layer {layer.name!r} of {net.name} ({layer.op} {layer.in_shape}->{layer.out_shape}) "
                             f"fits no tiling in the SRAM of hardware {hw.name!r} "
-                            f"({hw.sram.total_kb:g} KiB); even one output row does not fit")
+                            f"({hw.sram.total_kb:g} KiB); not even one filter window of one output fits")
     problem = _precision_problem(net, hw)
     if problem:
         return MappingError(problem)
     return MappingError(f"layer {layer.name!r} of {net.name} ({layer.op}) has no unit to run on hardware "
                         f"{hw.name!r} (vector unit: {hw.vector.lanes} lanes, formats "
                         f"{', '.join(n for n, _ in hw.vector.ops_per_lane_per_cycle) or 'none'})")
+
+
+_PLACEMENT = ("input_on_chip", "output_on_chip", "weights_on_chip", "fused_chain", "fuse_mode")
+
+
+def placement_code(rec: dict) -> str:
+    """Where a layer's input and output lived, for tables: D(RAM), S(RAM), or F(used line buffer)."""
+    if rec["op"] == "concat":
+        return "view"
+    fused = rec.get("fused_chain") is not None
+    first = fused and rec["fused_chain"] == rec["name"]
+    i = "S" if rec["input_on_chip"] >= 1.0 else ("D" if rec["input_on_chip"] <= 0 else "D+S")
+    if fused and not first:
+        i = "F"
+    o = "S" if rec["output_on_chip"] else "D"
+    return f"{i}>{o}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,16 +162,34 @@ class Report:
         return float((self.per_layer[T.O_UTIL] * t).sum() / t.sum()) if t.sum() > 0 else 0.0
 
     @property
+    def memory(self) -> MemoryFigures:
+        return memory_figures(self.network, self.hardware)
+
+    @property
     def param_bytes(self) -> float:
-        return float(self.network.param_bytes)
+        """Parameter bytes as the hardware stores them (channels padded to its alignment)."""
+        return self.memory.param_bytes
 
     @property
     def peak_activation_bytes(self) -> float:
-        return float(self.network.peak_activation_bytes)
+        """Activation arena: offsets planned greedy-by-size, element-wise ops in place where the
+        input dies, tensors padded to the hardware's channel alignment."""
+        return self.memory.peak_activation_bytes
+
+    @property
+    def activation_lower_bound_bytes(self) -> float:
+        """The liveness bound: the most bytes of (shared) activation buffers alive at one step."""
+        return self.memory.activation_lower_bound_bytes
 
     @property
     def memory_bytes(self) -> float:
         return self.param_bytes + self.peak_activation_bytes
+
+    @property
+    def weights_on_chip(self) -> bool:
+        """True when every parameter stays on chip across inferences (``memory.weights_resident``)."""
+        w = self.per_layer[T.O_WEIGHTS_ON_CHIP]
+        return bool(w.size and w.max() > 0)
 
     @property
     def budget_ok(self) -> bool:
@@ -140,7 +203,10 @@ class Report:
             "stall_cycles": self.stall_cycles, "latency_ms": self.latency_ms, "energy_mj": self.energy_mj,
             "utilization": self.utilization, "dram_bytes": self.dram_bytes, "sram_bytes": self.sram_bytes,
             "param_bytes": self.param_bytes, "peak_activation_bytes": self.peak_activation_bytes,
+            "activation_lower_bound_bytes": self.activation_lower_bound_bytes,
             "memory_budget_bytes": self.hardware.memory_budget_mb * MIB, "budget_ok": self.budget_ok,
+            "activation_policy": self.hardware.activation_policy, "weights_on_chip": self.weights_on_chip,
+            "channel_alignment": self.hardware.channel_alignment,
         }
 
     # ---- per-layer records ----
@@ -154,10 +220,15 @@ class Report:
                    "weight_precision": layer.weight_precision, "act_precision": layer.act_precision,
                    "macs": layer.macs, "unit": T.UNIT_NAMES[int(pl[T.O_UNIT, i])]}
             for f, name in enumerate(T.OUT_NAMES):
-                if name in ("unit", "status"):
+                if name in ("unit", "status") or name in _PLACEMENT:
                     continue
                 v = float(pl[f, i])
                 rec[name] = v if np.isfinite(v) else None
+            chain = int(pl[T.O_FUSED_CHAIN, i])
+            rec.update(input_on_chip=float(pl[T.O_INPUT_ON_CHIP, i]), output_on_chip=bool(pl[T.O_OUTPUT_ON_CHIP, i]),
+                       weights_on_chip=bool(pl[T.O_WEIGHTS_ON_CHIP, i]),
+                       fused_chain=self.network.layers[chain - 1].name if chain else None,
+                       fuse_mode=T.FUSE_MODES[int(pl[T.O_FUSE_MODE, i])] or None)
             out.append(rec)
         return out
 
@@ -175,27 +246,39 @@ class Report:
 
     def table(self, max_rows: int | None = None) -> str:
         """Fixed-width per-layer table plus totals, for the terminal."""
-        head = f"{'layer':<22}{'op':<9}{'unit':<7}{'out shape':>15}{'MACs':>12}{'compute':>11}{'stall':>10}" \
-               f"{'total':>11}{'util':>7}{'DRAM KiB':>10}{'energy uJ':>11}"
+        head = f"{'layer':<22}{'op':<9}{'unit':<7}{'in>out':<7}{'out shape':>15}{'MACs':>12}{'compute':>11}" \
+               f"{'stall':>10}{'total':>11}{'util':>7}{'DRAM KiB':>10}{'energy uJ':>11}"
         lines = [head, "-" * len(head)]
         recs = self.layers()
         for r in recs[:max_rows] if max_rows else recs:
             shape = "x".join(map(str, r["out_shape"]))
-            lines.append(f"{r['name'][:21]:<22}{r['op']:<9}{r['unit']:<7}{shape:>15}{r['macs']:>12,}"
+            lines.append(f"{r['name'][:21]:<22}{r['op']:<9}{r['unit']:<7}{placement_code(r):<7}{shape:>15}{r['macs']:>12,}"
                          f"{r['compute_cycles']:>11,.0f}{r['stall_cycles']:>10,.0f}{r['total_cycles']:>11,.0f}"
                          f"{r['utilization']:>7.1%}{(r['dram_read_bytes'] + r['dram_write_bytes']) / 1024:>10,.1f}"
                          f"{r['energy_pj'] / 1e6:>11.2f}")
         t = self.totals()
         lines += ["-" * len(head),
-                  f"{self.network.name} on {self.hardware.name}: {t['latency_ms']:.4f} ms "
+                  f"{self.network.name} on {self.hardware.name} ({t['activation_policy']} activations"
+                  f"{', weights on chip' if t['weights_on_chip'] else ''}): {t['latency_ms']:.4f} ms "
                   f"({t['total_cycles']:,.0f} cycles = {t['compute_cycles']:,.0f} compute + "
                   f"{t['stall_cycles']:,.0f} stall), utilisation {t['utilization']:.1%}, "
                   f"energy {t['energy_mj']:.4f} mJ, DRAM {t['dram_bytes'] / MIB:.2f} MiB",
                   f"MACs {t['macs']:,}  params {t['params']:,}  memory {t['param_bytes'] / MIB:.2f} MiB params + "
-                  f"{t['peak_activation_bytes'] / MIB:.2f} MiB peak activations = "
+                  f"{t['peak_activation_bytes'] / MIB:.2f} MiB activation arena = "
                   f"{(t['param_bytes'] + t['peak_activation_bytes']) / MIB:.2f} MiB of "
                   f"{self.hardware.memory_budget_mb:g} MiB budget: {'OK' if t['budget_ok'] else 'OVER BUDGET'}"]
         return "\n".join(lines)
+
+    # ---- grouped records ----
+    def by_block(self) -> list[dict]:
+        """Per-block sums of the per-layer records (see :mod:`accelsim.engine.grouping`)."""
+        from .grouping import group_layers
+        return group_layers(self, "block")
+
+    def by_stage(self) -> list[dict]:
+        """Per-stage sums of the per-layer records (see :mod:`accelsim.engine.grouping`)."""
+        from .grouping import group_layers
+        return group_layers(self, "stage")
 
 
 def simulate(network: Network, hardware: "Hardware | str") -> Report:
@@ -205,12 +288,11 @@ def simulate(network: Network, hardware: "Hardware | str") -> Report:
     if problem:
         raise MappingError(problem)
     lay = packed_network(network)
-    hwt, macs, vops, emac = packed_hardware(hw)
+    hwt, macs, vops, emac, pbytes = packed_hardware(hw)
     n = lay.shape[1]
     out = np.empty((T.N_OUT_FIELDS, n))
     zero = np.zeros(1, dtype=np.int64)
-    run_pairs(lay, zero, np.array([n], dtype=np.int64), hwt, macs, vops, emac, T.PRECISION_BYTES,
-              zero, zero, zero, out)
+    run_pairs(lay, zero, np.array([n], dtype=np.int64), hwt, macs, vops, emac, pbytes, zero, zero, zero, out)
     bad = np.nonzero(out[T.O_STATUS])[0]
     if bad.size:
         raise _status_error(network, hw, int(bad[0]), int(out[T.O_STATUS, bad[0]]))
@@ -257,8 +339,9 @@ class ManyResult:
 
     @property
     def memory_bytes(self) -> np.ndarray:
-        m = np.array([n.param_bytes + n.peak_activation_bytes for n in self.networks])
-        return m[self.pair_net].reshape(self.shape)
+        m = np.array([memory_figures(self.networks[n], self.hardware[h]).memory_bytes
+                      for n, h in zip(self.pair_net, self.pair_hw)])
+        return m.reshape(self.shape)
 
     @property
     def budget_ok(self) -> np.ndarray:
@@ -273,25 +356,21 @@ class ManyResult:
         return Report(net, self.hardware[self.pair_hw[p]], self.per_layer[:, r:r + len(net.layers)])
 
 
-def simulate_many(networks: "Network | Sequence[Network]", hardware_list: Sequence, pairs: bool = False) -> ManyResult:
-    """Evaluate every network on every hardware config (or zip them with ``pairs=True``) in one call.
-
-    Pairs that cannot run (unsupported precision, no tiling fits) are marked infeasible
-    (``feasible`` False, latency inf) instead of raising, so sweeps over random configs go on.
-    """
+def _pairs_layout(networks, hardware_list, pairs: bool, what: str) -> tuple:
+    """Packed tables and the (network, hardware) pair index shared by the batch drivers."""
     nets = (networks,) if isinstance(networks, Network) else tuple(networks)
     hws = tuple(load_hardware(h) for h in hardware_list)
     if not nets or not hws:
-        raise MappingError("simulate_many: needs at least one network and one hardware config")
+        raise MappingError(f"{what}: needs at least one network and one hardware config")
     lays = [packed_network(n) for n in nets]
     sizes = np.array([l.shape[1] for l in lays], dtype=np.int64)
     layer_end = np.cumsum(sizes)
     layer_start = layer_end - sizes
     lay = np.ascontiguousarray(np.concatenate(lays, axis=1))
-    hwt, macs, vops, emac = T.pack_hardware(hws)
+    hwt, macs, vops, emac, pbytes = T.pack_hardware(hws)
     if pairs:
         if len(nets) != len(hws):
-            raise MappingError(f"simulate_many(pairs=True): {len(nets)} networks but {len(hws)} hardware configs")
+            raise MappingError(f"{what}(pairs=True): {len(nets)} networks but {len(hws)} hardware configs")
         pair_net = np.arange(len(nets), dtype=np.int64)
         pair_hw = np.arange(len(hws), dtype=np.int64)
         shape = (len(nets),)
@@ -301,7 +380,32 @@ def simulate_many(networks: "Network | Sequence[Network]", hardware_list: Sequen
         shape = (len(nets), len(hws))
     rows = sizes[pair_net]
     row_start = (np.cumsum(rows) - rows).astype(np.int64)
-    out = np.empty((T.N_OUT_FIELDS, int(rows.sum())))
-    run_pairs(lay, layer_start, layer_end, hwt, macs, vops, emac, T.PRECISION_BYTES, pair_net, pair_hw,
-              row_start, out)
+    return (nets, hws, lay, layer_start, layer_end, (hwt, macs, vops, emac, pbytes), pair_net, pair_hw, row_start,
+            int(rows.sum()), shape)
+
+
+def simulate_many(networks: "Network | Sequence[Network]", hardware_list: Sequence, pairs: bool = False) -> ManyResult:
+    """Evaluate every network on every hardware config (or zip them with ``pairs=True``) in one call.
+
+    Pairs that cannot run (unsupported precision, no tiling fits) are marked infeasible
+    (``feasible`` False, latency inf) instead of raising, so sweeps over random configs go on.
+    """
+    nets, hws, lay, start, end, (hwt, macs, vops, emac, pbytes), pair_net, pair_hw, row_start, n_rows, shape = \
+        _pairs_layout(networks, hardware_list, pairs, "simulate_many")
+    out = np.empty((T.N_OUT_FIELDS, n_rows))
+    run_pairs(lay, start, end, hwt, macs, vops, emac, pbytes, pair_net, pair_hw, row_start, out)
     return ManyResult(nets, hws, pair_net, pair_hw, row_start, out, shape)
+
+
+def failing_share(networks: "Network | Sequence[Network]", hardware_list: Sequence, pairs: bool = False) -> np.ndarray:
+    """Share of each pair's layers that cannot run (no unit for their formats, or not even one
+    filter window fits the SRAM), decided exactly as :func:`simulate_many` decides ``feasible`` but
+    without simulating; for scorers that predict instead of simulating (the estimator)."""
+    nets, hws, lay, start, end, (hwt, macs, vops, emac, pbytes), pair_net, pair_hw, row_start, n_rows, shape = \
+        _pairs_layout(networks, hardware_list, pairs, "failing_share")
+    status = np.zeros(n_rows)
+    status_pairs(lay, start, end, hwt, macs, vops, pbytes, pair_net, pair_hw, row_start, status)
+    bad = (status != 0).astype(float)
+    counts = np.array([len(nets[n].layers) for n in pair_net], dtype=float)
+    share = np.add.reduceat(bad, row_start) / counts if n_rows else np.zeros(len(pair_net))
+    return share.reshape(shape)

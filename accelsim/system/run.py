@@ -11,7 +11,7 @@ from ..errors import AccelsimError, ConfigError
 from .model import SystemModel
 from .results import StreamRecord, SystemResult, fmt
 from .scenario import Scenario, build_networks, load_scenario
-from .service import build_service
+from .service import build_service, shared_weights_hardware
 from .units import parse_duration
 
 
@@ -39,7 +39,8 @@ def simulate_system(scenario: "Scenario | str", hardware: "Hardware | str" = "ne
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"--seed: expected a non-negative integer, got {seed!r}")
     nets = networks if networks is not None else build_networks(sc)
-    services = {s.name: build_service(s, nets[s.name], hw, sc.source) for s in sc.streams}
+    hw_streams = shared_weights_hardware(hw, [nets[s.name] for s in sc.streams])
+    services = {s.name: build_service(s, nets[s.name], hw_streams, sc.source) for s in sc.streams}
     model = SystemModel(sc, hw, services, duration_s, int(seed), record=record)
     dram_bytes, bg_bytes = model.run()
 

@@ -19,8 +19,15 @@ bandwidth <= hide``, so the layer takes exactly the engine's ``total_cycles``.
 Batching N requests of one stream runs each layer once for all N: compute scales with N, weights
 are read from DRAM once (``bytes_N = N * bytes - (N - 1) * weight_bytes``), and the exposed DMA
 stall scales with the bytes moved (``stall_N = stall * bytes_N / bytes``). The engine itself
-simulates batch 1 only (it has no weight residency across inferences); this is the simplest
-model that keeps ``time_N >= bytes_N / bandwidth`` and ``time_N <= N * time``.
+simulates batch 1 only; this is the simplest model that keeps ``time_N >= bytes_N / bandwidth``
+and ``time_N <= N * time``.
+
+Placement across requests and streams: with ``memory.weights_resident`` the engine keeps a
+network's weights on chip between back-to-back requests; streams sharing the engine keep theirs
+only when all of their parameters fit the weight SRAM together (:func:`shared_weights_hardware`),
+otherwise every request loads its weights. A stream with layers on the host CPU runs its engine
+layers with every tensor through DRAM (the host reads and writes DRAM, so nothing handed to or
+from it can stay in the engine's SRAM).
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import numpy as np
 from .. import precision as prec
 from ..config import Hardware
 from ..engine import tables as T
-from ..engine.simulate import Report, _precision_problem, simulate_many
+from ..engine.simulate import Report, _precision_problem, memory_figures, simulate_many
 from ..errors import ConfigError, MappingError
 from ..workload.ir import INPUT, Network
 from .scenario import HostSpec, StreamSpec
@@ -132,6 +139,16 @@ def _matches(layer, patterns) -> bool:
     return any(layer.op == p or fnmatchcase(layer.name, p) for p in patterns)
 
 
+def shared_weights_hardware(hw: Hardware, nets) -> Hardware:
+    """``hw`` as the streams see it: weights stay on chip across requests only if every stream's
+    parameters fit the weight SRAM together (the filter buffer, or half a unified buffer)."""
+    if not hw.weights_resident or len(nets) <= 1:
+        return hw
+    total = sum(memory_figures(n, hw).param_bytes for n in nets)
+    room = (hw.sram.unified_kb / 2 if hw.sram.unified else hw.sram.filter_kb) * 1024.0
+    return hw if total <= room else hw.replace(weights_resident=False)
+
+
 def build_service(stream: StreamSpec, net: Network, hw: Hardware, source: str = "<scenario>") -> StreamService:
     """Run the engine on the stream's network and decide which layers fall back to the host CPU.
 
@@ -145,6 +162,9 @@ def build_service(stream: StreamSpec, net: Network, hw: Hardware, source: str = 
     report = simulate_many([net], [hw]).report(0, 0)
     status = report.per_layer[T.O_STATUS]
     forced = np.array([_matches(layer, stream.host_ops) for layer in net.layers], dtype=bool)
+    if (forced | (status == T.STATUS_NO_UNIT)).any() and hw.activation_policy != "dram":
+        report = simulate_many([net], [hw.replace(activation_policy="dram")]).report(0, 0)
+        status = report.per_layer[T.O_STATUS]
     for pattern in stream.host_ops:
         if not any(_matches(layer, (pattern,)) for layer in net.layers):
             raise ConfigError(f"{source}: streams.{stream.name}.host_ops: {pattern!r} matches no op kind or "
