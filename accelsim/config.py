@@ -139,10 +139,11 @@ class Hardware:
     # In the YAML these three sit under ``memory:``.
     activation_policy: str = _f(
         "-", "where activations live between layers: dram (every layer reads its inputs from DRAM and writes "
-        "its outputs back, as SCALE-Sim assumes), resident (a tensor whose consumer runs next stays in SRAM "
-        "when it fits beside the consumer's working set, otherwise it spills to DRAM) or fused (resident, and "
-        "chains such as IBN expand→depthwise→project and fused-IBN expand→project may run depth-first tile by "
-        "tile, so the expanded tensor never exists whole); default dram",
+        "its outputs back, as SCALE-Sim assumes), resident (a tensor stays in SRAM from its producer to its "
+        "last consumer when it fits beside the tensors already kept and each layer's working set, otherwise "
+        "it spills to DRAM) or fused (resident, and chains such as IBN expand→depthwise→project and fused-IBN "
+        "expand→project may run depth-first in row bands, so the expanded tensor never exists whole); "
+        "default dram",
         minimum=None, choices=ACTIVATION_POLICIES, default="dram")
     weights_resident: bool = _f("-", "true: keep all parameters on chip across inferences when they fit "
                                 "(back-to-back requests); default false", minimum=None, default=False)

@@ -16,6 +16,8 @@ Tables (Markdown, plus the same numbers in JSON):
 2. Per stage of MobileNetV2: the stage's own cycles with IBN blocks and with fused-IBN blocks (same
    expansion, kernel and channels), each stage swapped alone, under each policy.
 3. Over all 2^7 per-stage IBN / fused-IBN patterns: the fastest pattern against all-IBN, per policy.
+4. Single blocks (expansion 6, 3x3, channels in = out) from high resolution and few channels to low
+   resolution and many: IBN and fused-IBN latency under each policy.
 
     .venv/bin/python experiments/memory_hierarchy.py                        # ~10 s on 2 CPU cores
     .venv/bin/python experiments/memory_hierarchy.py --hw edge_tpu_like --resolution 160
@@ -36,9 +38,10 @@ import accelsim
 from accelsim.errors import AccelsimError
 from accelsim.cli import write_atomic
 from accelsim.workload.ir import NetworkBuilder
-from accelsim.workload.zoo import MOBILENET_V2_STAGES, make_divisible
+from accelsim.workload.zoo import MOBILENET_V2_STAGES, fused_ibn_block, ibn_block, make_divisible
 
 RESULTS = Path(__file__).resolve().parent / "results"
+BLOCKS = ((112, 16), (56, 24), (28, 40), (14, 96), (7, 160))   # (resolution, channels) of table 4
 POLICIES = ("dram", "resident", "fused")
 MIB = 2.0 ** 20
 
@@ -74,7 +77,7 @@ def run(hw_name: str, resolution: int) -> dict:
     n_stages = len(MOBILENET_V2_STAGES)
     all_ibn = (False,) * n_stages
     out = {"hardware": base.name, "resolution": resolution, "alignment": base.channel_alignment,
-           "mobilenet_v2": [], "stages": [], "patterns": []}
+           "mobilenet_v2": [], "stages": [], "patterns": [], "blocks": []}
 
     # 1. MobileNetV2 under each policy, unpadded and padded
     net = accelsim.load_model("mobilenet_v2", resolution=resolution)
@@ -113,6 +116,16 @@ def run(hw_name: str, resolution: int) -> dict:
                                 "best_pattern": pattern, "gain_pct": 100 * (1 - lat[best] / lat[0]),
                                 "all_fused_ms": float(lat[-1]), "best_macs_m": nets[best].macs / 1e6,
                                 "all_ibn_macs_m": nets[0].macs / 1e6})
+
+    # 4. single blocks
+    for res, ch in BLOCKS:
+        ibn, fused = ibn_block(res, ch, ch, 6), fused_ibn_block(res, ch, ch, 6)
+        row = {"resolution": res, "channels": ch, "mac_ratio": fused.macs / ibn.macs}
+        for policy in POLICIES:
+            hw = base.replace(activation_policy=policy)
+            row[f"{policy}_ibn_us"] = accelsim.simulate(ibn, hw).latency_ms * 1e3
+            row[f"{policy}_fused_us"] = accelsim.simulate(fused, hw).latency_ms * 1e3
+        out["blocks"].append(row)
     return out
 
 
@@ -154,6 +167,17 @@ def markdown(res: dict, command: str, seconds: float) -> str:
         lines.append(f"| {r['policy']} | {r['all_ibn_ms']:.4f} | {r['best_pattern']} | {r['best_ms']:.4f} | "
                      f"{r['gain_pct']:.1f} % | {r['best_macs_m']:.0f} M / {r['all_ibn_macs_m']:.0f} M | "
                      f"{r['all_fused_ms']:.4f} |")
+    lines += ["", "## 4. Single blocks: IBN vs fused-IBN", "",
+              "Expansion 6, 3x3, channels in = out, stride 1, the block alone (its input read from and its "
+              "output written to DRAM).", "",
+              "| block (HxW, C) | fused MACs / IBN MACs | " + " | ".join(
+                  f"{p}: IBN us | {p}: fused us | {p}: fused / IBN" for p in POLICIES) + " |",
+              "|---|---|" + "---|---|---|" * len(POLICIES)]
+    for r in res["blocks"]:
+        cells = [f"{r[p + '_ibn_us']:.1f} | {r[p + '_fused_us']:.1f} | {r[p + '_fused_us'] / r[p + '_ibn_us']:.2f}"
+                 for p in POLICIES]
+        lines.append(f"| {r['resolution']}x{r['resolution']}, {r['channels']} | {r['mac_ratio']:.1f}x | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -23,10 +23,12 @@ Then, per network (``memory.activation_policy``):
   choosing among the same row tiles the fastest walk that moves no more bytes than phase 1 did.
 - ``fused`` (phase 3): chains of convolutions whose intermediate tensors have one consumer each
   (IBN expand -> depthwise -> project, fused-IBN expand -> project) may also run depth-first in
-  bands of output rows, so the intermediate tensors exist only as line buffers; the rows a kxk
-  layer shares between bands are either cached (``cache``) or recomputed (``recompute``). A
-  dynamic programme over each run of chainable layers takes a chain when it is faster than the
-  layers one by one and moves no more DRAM bytes.
+  bands of output rows, so the intermediate tensors exist only as line buffers. The rows a kxk
+  layer's consecutive bands share are kept in its line buffer (``fuse_mode`` "cache"): with bands
+  as wide as the tensor, recomputing them instead would need no less SRAM (upstream bands grow by
+  the halo) and more compute, so it is not offered; it pays off only with column tiles as well
+  (DeFiNES), which are not modelled. A dynamic programme over each run of chainable layers takes a
+  chain when it is faster than the layers one by one and moves no more DRAM bytes.
 
 ``memory.weights_resident`` keeps all parameters on chip across inferences when they fit (the
 filter buffer, or beside the largest activation working set in a unified buffer): the walks then
@@ -43,7 +45,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .tables import (DF_IS, DF_OS, FUSE_CACHE, FUSE_RECOMPUTE, H_ALIGN, H_BW, H_COLS, H_DATAFLOW, H_E_DRAM,
+from .tables import (DF_IS, DF_OS, FUSE_CACHE, H_ALIGN, H_BW, H_COLS, H_DATAFLOW, H_E_DRAM,
                      H_E_SRAM, H_E_VEC, H_FILTER_B, H_IFMAP_B, H_LANES, H_LAT, H_OFMAP_B, H_POLICY, H_ROWS,
                      H_STATIC_PJ, H_UNIFIED, H_UNIFIED_B, H_WEIGHTS_RESIDENT, L_APREC, L_FILTER_ELEMS,
                      L_GROUPS, L_IN0_SHARE, L_IN_C, L_IN_FACTOR, L_IN_H, L_IN_W, L_KH, L_KH_EXT, L_KW,
@@ -61,8 +63,8 @@ MAX_CHAIN = 4  # longest chain of layers the fused policy runs depth-first
 
 # Per-layer scratch rows a network pass keeps between phases.
 (S_H, S_W, S_M, S_C, S_ORDER, S_NEED_I, S_NEED_F, S_NEED_O, S_OUT_BYTES, S_W_BYTES, S_IN_BYTES,
- S_SRAM_R, S_SRAM_W, S_DYN, S_PEAK, S_AB, S_FB, S_EXEC) = range(18)
-N_SCRATCH = 18
+ S_SRAM_R, S_SRAM_W, S_DYN, S_PEAK, S_AB, S_FB) = range(17)
+N_SCRATCH = 17
 
 
 @njit(cache=True)
@@ -360,49 +362,62 @@ def dma_walk(op, dense, h_t, w_t, m_t, c_t, order, lay_i, ab, fb, align, compute
             load += f_b * f_keep
         prev_i, prev_f = i_id, f_id
         dram_r += load
-        load_done = max(dma_free, end2)
-        if load > 0:
-            load_done += lat + load / bw
-        dma_free = load_done
-        drained = 0.0
-        if out2 > 0:
-            drained = max(dma_free, end2) + lat + out2 / bw
-            dma_free = drained
-        start = max(max(end1, load_done), drained)
+        start, dma_free = dma_step(load, out2, dma_free, end1, end2, lat, bw)
         end2, end1 = end1, start + compute * (h / out_h) * (m / out_c) * (c / c_red) * (w / out_w)
         out2, out1 = out1, (o_b * out_keep if ci == n_c - 1 else 0.0)
         dram_w += out1
+    return dma_drain(out1, out2, dma_free, end1, end2, lat, bw), dram_r, dram_w, float(n)
+
+
+@njit(cache=True)
+def dma_step(load, out2, dma_free, end1, end2, lat, bw):
+    """One step of the double-buffered walk: its inputs (``load`` bytes) go into the buffer step i-2
+    used, so they start once step i-2 has computed; step i-2's output (``out2`` bytes) stores then
+    too. Returns (when the step may start computing, when the DMA queue is next free)."""
+    load_done = max(dma_free, end2)
+    if load > 0:
+        load_done += lat + load / bw
+    dma_free = load_done
+    drained = 0.0
+    if out2 > 0:
+        drained = max(dma_free, end2) + lat + out2 / bw
+        dma_free = drained
+    return max(max(end1, load_done), drained), dma_free
+
+
+@njit(cache=True)
+def dma_drain(out1, out2, dma_free, end1, end2, lat, bw):
+    """End of a walk: the last two output stores, exposed."""
     if out2 > 0:
         dma_free = max(dma_free, end2) + lat + out2 / bw
     if out1 > 0:
         dma_free = max(dma_free, end1) + lat + out1 / bw
-    return max(end1, dma_free), dram_r, dram_w, float(n)
+    return max(end1, dma_free)
 
 
 H_CHOICES = 4  # row-tile (or column-tile) sizes tried for the chosen tiling: the largest, /2, /4, /8
 
 
 @njit(cache=True)
-def best_walk(op, dense, h_max, w_max, m_t, c_t, order, lay_i, ab, fb, align, compute, hw,
-              in_keep, f_keep, out_keep, byte_cap):
+def best_walk(op, dense, h_max, w_max, m_t, c_t, order, lay_i, ab, fb, align, compute, hw):
     """Among a few row-tile sizes (fewer rows = more overlap, more halo; columns when the tiling
-    splits the width), the fastest walk that moves at most ``byte_cap`` DRAM bytes."""
-    best_total, best_r, best_w, best_n = INF, 0.0, 0.0, 0.0
+    splits the width), the fastest walk, every operand through DRAM: (total cycles, read bytes,
+    write bytes, tiles, the row or column extent it used)."""
+    best_total, best_r, best_w, best_n, best_e = INF, 0.0, 0.0, 0.0, 0
     by_cols = w_max < lay_i[L_OUT_W]
     e = w_max if by_cols else h_max
     for _ in range(H_CHOICES):
         h, w = (h_max, e) if by_cols else (e, w_max)
         total, r, wr, n = dma_walk(op, dense, h, w, m_t, c_t, order, lay_i, ab, fb, align, compute, hw,
-                                   in_keep, f_keep, out_keep)
+                                   1.0, 1.0, 1.0)
         # Totals within a relative 1e-9 are a tie (the walk sums floats in varying order); a tie
         # goes to the walk that moves fewer bytes.
-        if r + wr <= byte_cap * (1.0 + TIE) and (total < best_total * (1.0 - TIE) or (
-                total <= best_total * (1.0 + TIE) and r + wr < best_r + best_w)):
-            best_total, best_r, best_w, best_n = total, r, wr, n
+        if total < best_total * (1.0 - TIE) or (total <= best_total * (1.0 + TIE) and r + wr < best_r + best_w):
+            best_total, best_r, best_w, best_n, best_e = total, r, wr, n, e
         if e == 1:
             break
         e = cdiv(e, 2)
-    return best_total, best_r, best_w, best_n
+    return best_total, best_r, best_w, best_n, best_e
 
 
 @njit(cache=True)
@@ -448,7 +463,6 @@ def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out, sc):
         out[f] = 0.0
     for f in range(N_SCRATCH):
         sc[f] = 0.0
-    sc[S_EXEC] = 1.0
     op = int(lay_i[L_OP])
     if op == OP_CONCAT:  # concat/reshape: a view of existing buffers, free
         out[O_UNIT] = 0.0
@@ -496,8 +510,12 @@ def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out, sc):
     if h_t == 0:
         out[O_STATUS] = STATUS_NO_TILING
         return
-    total, dram_r, dram_w, tiles = best_walk(op, dense, h_t, w_t, m_t, c_t, order, lay_i, ab, fb, align, compute,
-                                             hw, 1.0, 1.0, 1.0, INF)
+    total, dram_r, dram_w, tiles, ext = best_walk(op, dense, h_t, w_t, m_t, c_t, order, lay_i, ab, fb, align,
+                                                  compute, hw)
+    if w_t < out_w:
+        w_t = ext
+    else:
+        h_t = ext
 
     if on_array:
         if op == OP_MATMUL:
@@ -529,7 +547,8 @@ def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out, sc):
     sc[S_IN_BYTES] = lay_i[L_IN_H] * lay_i[L_IN_W] * pad(lay_i[L_IN_C], align) * ab
     # Parameter bytes as stored; a matmul's second operand streams as its filter but is an activation,
     # produced afresh every inference, so it never counts as (or stays on chip with) the weights.
-    sc[S_W_BYTES] = planned_bytes(op, dense, h_t, w_t, m_t, c_t, lay_i, ab, fb, align)[1] if op != OP_MATMUL else 0.0
+    # weights as stored (a matmul's second operand is an activation, not a weight)
+    sc[S_W_BYTES] = planned_bytes(op, dense, h_t, w_t, m_t, c_t, lay_i, ab, fb, align)[1] if op == OP_CONV else 0.0 if op != OP_MATMUL else 0.0
     sc[S_SRAM_R], sc[S_SRAM_W], sc[S_DYN], sc[S_PEAK] = sr, sw, dyn, peak
     sc[S_AB], sc[S_FB] = ab, fb
     finish(out, sc, hw)
@@ -540,11 +559,11 @@ def finish(out, sc, hw):
     """Stall, SRAM bytes, energy and utilisation from a layer's cycles and DRAM bytes."""
     total = out[O_TOTAL]
     out[O_STALL] = total - out[O_COMPUTE]
-    sr = sc[S_SRAM_R] * sc[S_EXEC] + out[O_DRAM_W]  # outputs are read out of SRAM to go to DRAM
-    sw = sc[S_SRAM_W] * sc[S_EXEC] + out[O_DRAM_R]  # inputs arriving from DRAM are written into SRAM
+    sr = sc[S_SRAM_R] + out[O_DRAM_W]  # outputs are read out of SRAM to go to DRAM
+    sw = sc[S_SRAM_W] + out[O_DRAM_R]  # inputs arriving from DRAM are written into SRAM
     out[O_SRAM_R] = sr
     out[O_SRAM_W] = sw
-    out[O_ENERGY] = (sc[S_DYN] * sc[S_EXEC] + (sr + sw) * hw[H_E_SRAM] + (out[O_DRAM_R] + out[O_DRAM_W]) * hw[H_E_DRAM]
+    out[O_ENERGY] = (sc[S_DYN] + (sr + sw) * hw[H_E_SRAM] + (out[O_DRAM_R] + out[O_DRAM_W]) * hw[H_E_DRAM]
                      + total * hw[H_STATIC_PJ])
     peak = sc[S_PEAK]
     out[O_UTIL] = out[O_OPS] / (total * peak) if total > 0 and peak > 0 else 0.0
@@ -629,13 +648,13 @@ def place_resident(lay, start, n, sc, hw, wbytes, occ, cap, keep_out, in_chip):
 
 @njit(cache=True)
 def rewalk(lay_i, hw, sc, out, in_chip, keep_out, f_keep):
-    """Re-walk a layer with some operands on chip, on phase 1's tiling, moving no more DRAM bytes."""
+    """Re-walk a layer with some operands on chip, on phase 1's tiling and row (or column) tiles:
+    the same steps with fewer transfers, so never slower and never more bytes than phase 1."""
     op = int(lay_i[L_OP])
     dense = (op == OP_CONV and lay_i[L_GROUPS] == 1) or op == OP_MATMUL
-    cap = out[O_DRAM_R] + out[O_DRAM_W]
-    total, r, w, n = best_walk(op, dense, int(sc[S_H]), int(sc[S_W]), sc[S_M], sc[S_C], int(sc[S_ORDER]), lay_i,
-                               sc[S_AB], sc[S_FB], hw[H_ALIGN], out[O_COMPUTE], hw, 1.0 - in_chip,
-                               f_keep if op != OP_MATMUL else 1.0, 1.0 - keep_out, cap)
+    total, r, w, n = dma_walk(op, dense, int(sc[S_H]), int(sc[S_W]), sc[S_M], sc[S_C], int(sc[S_ORDER]), lay_i,
+                              sc[S_AB], sc[S_FB], hw[H_ALIGN], out[O_COMPUTE], hw, 1.0 - in_chip,
+                              f_keep if op != OP_MATMUL else 1.0, 1.0 - keep_out)
     out[O_TOTAL], out[O_DRAM_R], out[O_DRAM_W], out[O_TILES] = total, r, w, n
 
 
@@ -649,35 +668,28 @@ def chainable(lay, start, j):
 
 
 @njit(cache=True)
-def band_rows(lay, start, i, j, h, recompute, rows):
-    """Output rows each chain layer computes for a band of ``h`` output rows of layer j: ``rows[l-i]``.
+def band_rows(lay, start, i, j, h, rows):
+    """Output rows each chain layer adds per band of ``h`` output rows of layer j: ``rows[l - i]``.
 
-    Caching keeps the rows a kxk layer shares with the previous band, so each layer computes its
-    share of new rows; recomputing computes every input row the next layer's band reads.
+    The rows a kxk layer's consecutive bands share stay in its input line buffer, so each layer
+    computes only new rows: its consumer's band rows times the consumer's stride.
     """
     rows[j - i] = h
     for l in range(j, i, -1):
         ll = lay[:, start + l]
-        if recompute:
-            r = span_in(OP_CONV, rows[l - i], ll[L_IN_H], ll[L_OUT_H], ll[L_KH_EXT], ll[L_SH])
-        else:
-            r = min(rows[l - i] * ll[L_SH], ll[L_IN_H])
-        rows[l - i - 1] = r
+        rows[l - i - 1] = min(rows[l - i] * ll[L_SH], ll[L_IN_H])
 
 
 @njit(cache=True)
-def chain_footprint(lay, start, i, j, rows, recompute, in_res, out_res, sc, align):
-    """SRAM a band of the chain needs: double-buffered input and output bands (unless resident) and
-    one line buffer per intermediate tensor (band rows, plus the halo rows when caching)."""
+def chain_footprint(lay, start, i, j, rows, in_res, out_res, sc, align):
+    """SRAM a band of the chain needs: double-buffered input and output bands (unless those tensors
+    are kept on chip anyway) and one line buffer per intermediate tensor holding the consumer's
+    window: its new rows plus the rows shared with the previous band."""
     foot = 0.0
     for l in range(i, j + 1):
         ll = lay[:, start + l]
         k_ext, s = ll[L_KH_EXT], ll[L_SH]
-        halo = max(k_ext - s, 0.0) if not recompute else 0.0
-        if recompute:
-            need = span_in(OP_CONV, rows[l - i], ll[L_IN_H], ll[L_OUT_H], k_ext, s)
-        else:
-            need = min(rows[l - i] * s + halo, ll[L_IN_H])
+        need = min(rows[l - i] * s + max(k_ext - s, 0.0), ll[L_IN_H])
         row_bytes = ll[L_IN_W] * pad(ll[L_IN_C], align) * sc[S_AB, l]
         if l == i:
             if in_res == 0.0:
@@ -691,56 +703,44 @@ def chain_footprint(lay, start, i, j, rows, recompute, in_res, out_res, sc, alig
 
 
 @njit(cache=True)
-def chain_compute(lay, start, i, j, h, recompute, hw, macs_pe, vops, out, res, exe):
-    """Compute cycles of each chain layer run in bands of ``h`` output rows of layer j
-    (``res[l - i]``) and the share of its outputs it computes (``exe[l - i]``, above 1 when
-    recomputing). Returns the number of bands.
+def chain_compute(lay, start, i, j, h, hw, macs_pe, vops, out, res, rows):
+    """Compute cycles of each chain layer run in bands of ``h`` output rows of layer j (``res[l - i]``);
+    returns the number of bands.
 
-    Each band is one call of the layer's unit, so SCALE-Sim's per-call ``- 1`` is taken once per
-    layer, not once per band. Caching computes every output row once (in bands of the rows the
-    next layer consumes); recomputing computes, per band, every row the next layer's band reads.
+    Every output row is computed once, in calls of the band's new rows (then one call for the rows
+    left); each call is one SCALE-Sim GEMM whose ``- 1`` is taken once per layer, so banding never
+    computes in fewer cycles than the whole layer does.
     """
     out_h = lay[L_OUT_H, start + j]
     n_b = cdiv(out_h, h)
-    last_h = out_h - (n_b - 1) * h
-    full = np.empty(j - i + 1)
-    last = np.empty(j - i + 1)
-    band_rows(lay, start, i, j, h, recompute, full)
-    band_rows(lay, start, i, j, last_h, recompute, last)
+    band_rows(lay, start, i, j, h, rows)
     for l in range(i, j + 1):
         ll = lay[:, start + l]
         on_array = out[O_UNIT, l] == UNIT_ARRAY
         oh, ow = ll[L_OUT_H], ll[L_OUT_W]
-        f, r = full[l - i], last[l - i]
-        if not recompute:   # every row once: full bands, then the rows that remain
-            n_full = min(n_b - 1.0, math.floor(oh / f))
-            r = oh - n_full * f
-            calls = n_full
-        else:
-            calls = n_b - 1.0
+        f = rows[l - i]
+        calls = min(n_b - 1.0, math.floor(oh / f))
+        rest = oh - calls * f
         c = calls * (unit_cycles(ll, hw, macs_pe, vops, f * ow, on_array) + 1.0)
-        executed = calls * f
-        if r > 0:
-            c += unit_cycles(ll, hw, macs_pe, vops, r * ow, on_array) + 1.0
-            executed += r
+        if rest > 0:
+            c += unit_cycles(ll, hw, macs_pe, vops, rest * ow, on_array) + 1.0
         res[l - i] = c - 1.0
-        exe[l - i] = executed / oh
     return n_b
 
 
 @njit(cache=True)
-def chain_cost(lay, start, i, j, h, recompute, hw, macs_pe, vops, sc, out, in_res, out_res, f_keep, res, exe):
+def chain_cost(lay, start, i, j, h, hw, macs_pe, vops, sc, out, in_res, out_res, f_keep, res, rows):
     """Depth-first run of layers i..j in bands of ``h`` output rows of layer j: (total cycles,
     DRAM read bytes, DRAM write bytes, bands, input bytes loaded); per-layer compute in ``res``.
 
-    DMA, one step per band: the chain's weights load before the first band; each band loads the
-    input rows it needs (caching: the first band its rows with the halo, the rest of the input
-    spread evenly over later bands; recomputing: every band its rows with the halo), computes for
-    the chain's compute over the bands, and stores its output rows.
+    DMA, one step per band (double-buffered as in the layer walk): the chain's weights load before
+    the first band; the first band loads the input rows its outputs need, later bands share the
+    rest evenly (each input row loads once); each band computes its share of the chain's compute
+    and stores its output rows.
     """
     align = hw[H_ALIGN]
     lj, li = lay[:, start + j], lay[:, start + i]
-    n_b = chain_compute(lay, start, i, j, h, recompute, hw, macs_pe, vops, out, res, exe)
+    n_b = chain_compute(lay, start, i, j, h, hw, macs_pe, vops, out, res, rows)
     comp = 0.0
     for l in range(j - i + 1):
         comp += res[l]
@@ -751,21 +751,10 @@ def chain_cost(lay, start, i, j, h, recompute, hw, macs_pe, vops, sc, out, in_re
     w_bytes = 0.0
     for l in range(i, j + 1):
         w_bytes += sc[S_W_BYTES, l] * f_keep
-    rows = np.empty(j - i + 1)
-    band_rows(lay, start, i, j, h, recompute, rows)
-    r_full = rows[0]
-    band_rows(lay, start, i, j, last_h, recompute, rows)
-    r_last = rows[0]
-    in_h, ke, s, oh0 = li[L_IN_H], li[L_KH_EXT], li[L_SH], li[L_OUT_H]
-    if recompute:
-        in_full = span_in(OP_CONV, r_full, in_h, oh0, ke, s) * in_row
-        in_last = span_in(OP_CONV, r_last, in_h, oh0, ke, s) * in_row
-        in_first = in_full if n_b > 1 else in_last
-    else:
-        first = span_in(OP_CONV, r_full if n_b > 1 else r_last, in_h, oh0, ke, s)
-        in_first = first * in_row
-        in_full = (in_h - first) / (n_b - 1) * in_row if n_b > 1 else 0.0
-        in_last = in_full
+    in_h = li[L_IN_H]
+    first = span_in(OP_CONV, rows[0] if n_b > 1 else li[L_OUT_H], in_h, li[L_OUT_H], li[L_KH_EXT], li[L_SH])
+    in_first = first * in_row
+    in_later = (in_h - first) / (n_b - 1) * in_row if n_b > 1 else 0.0
     bw, lat = hw[H_BW], hw[H_LAT]
     per_band = comp / n_b
     dma_free = 0.0
@@ -775,31 +764,14 @@ def chain_cost(lay, start, i, j, h, recompute, hw, macs_pe, vops, sc, out, in_re
     out2 = 0.0
     dram_r = 0.0
     dram_w = 0.0
-    in_total = 0.0
     for b in range(n_b):
-        is_last = b == n_b - 1
-        ld = in_first if b == 0 else (in_last if is_last else in_full)
-        in_total += ld
-        if b == 0:
-            ld += w_bytes
+        ld = in_first + w_bytes if b == 0 else in_later
         dram_r += ld
-        load_done = max(dma_free, end2)
-        if ld > 0:
-            load_done += lat + ld / bw
-        dma_free = load_done
-        drained = 0.0
-        if out2 > 0:
-            drained = max(dma_free, end2) + lat + out2 / bw
-            dma_free = drained
-        start_t = max(max(end1, load_done), drained)
+        start_t, dma_free = dma_step(ld, out2, dma_free, end1, end2, lat, bw)
         end2, end1 = end1, start_t + per_band
-        out2, out1 = out1, (last_h if is_last else h) * out_row
+        out2, out1 = out1, (last_h if b == n_b - 1 else h) * out_row
         dram_w += out1
-    if out2 > 0:
-        dma_free = max(dma_free, end2) + lat + out2 / bw
-    if out1 > 0:
-        dma_free = max(dma_free, end1) + lat + out1 / bw
-    return max(end1, dma_free), dram_r, dram_w, float(n_b), in_total
+    return dma_drain(out1, out2, dma_free, end1, end2, lat, bw), dram_r, dram_w, float(n_b), dram_r - w_bytes
 
 
 @njit(cache=True)
@@ -829,37 +801,33 @@ def chain_space(lay, start, i, j, hw, sc, occ, cap, keep_out, in_chip, wbytes):
 
 
 @njit(cache=True)
-def best_chain(lay, start, i, j, hw, macs_pe, vops, sc, out, occ, cap, keep_out, in_chip, wbytes, f_keep, res, exe):
-    """The fastest depth-first schedule of layers i..j that fits: (cycles, read, write, bands, mode,
-    band rows, input bytes); cycles INF when none fits. Band heights tried: the largest that fits
-    and its halves (as for row tiles), in both halo modes."""
-    best = (INF, 0.0, 0.0, 0.0, 0, 0, 0.0)
+def best_chain(lay, start, i, j, hw, macs_pe, vops, sc, out, occ, cap, keep_out, in_chip, wbytes, f_keep, res, rows):
+    """The fastest depth-first schedule of layers i..j that fits: (cycles, read, write, bands, band
+    rows, input bytes); cycles INF when none fits. Band heights tried: the largest that fits and
+    its halves (as for row tiles)."""
+    best = (INF, 0.0, 0.0, 0.0, 0, 0.0)
     avail = chain_space(lay, start, i, j, hw, sc, occ, cap, keep_out, in_chip, wbytes)
     if avail <= 0.0:
         return best
     align = hw[H_ALIGN]
     in_res, out_res = in_chip[i], keep_out[j]
-    out_h = lay[L_OUT_H, start + j]
-    rows = np.empty(j - i + 1)
-    for mode in (FUSE_CACHE, FUSE_RECOMPUTE):
-        recompute = mode == FUSE_RECOMPUTE
-        lo, hi = 0, int(out_h)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            band_rows(lay, start, i, j, mid, recompute, rows)
-            if chain_footprint(lay, start, i, j, rows, recompute, in_res, out_res, sc, align) <= avail:
-                lo = mid
-            else:
-                hi = mid - 1
-        h = lo
-        for _ in range(H_CHOICES if h > 0 else 0):
-            t, r, w, nb, in_b = chain_cost(lay, start, i, j, h, recompute, hw, macs_pe, vops, sc, out, in_res,
-                                           out_res, f_keep, res, exe)
-            if t < best[0] * (1.0 - TIE) or (t <= best[0] * (1.0 + TIE) and r + w < best[1] + best[2]):
-                best = (t, r, w, nb, mode, h, in_b)
-            if h == 1:
-                break
-            h = cdiv(h, 2)
+    lo, hi = 0, int(lay[L_OUT_H, start + j])
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        band_rows(lay, start, i, j, mid, rows)
+        if chain_footprint(lay, start, i, j, rows, in_res, out_res, sc, align) <= avail:
+            lo = mid
+        else:
+            hi = mid - 1
+    h = lo
+    for _ in range(H_CHOICES if h > 0 else 0):
+        t, r, w, nb, in_b = chain_cost(lay, start, i, j, h, hw, macs_pe, vops, sc, out, in_res, out_res, f_keep,
+                                       res, rows)
+        if t < best[0] * (1.0 - TIE) or (t <= best[0] * (1.0 + TIE) and r + w < best[1] + best[2]):
+            best = (t, r, w, nb, h, in_b)
+        if h == 1:
+            break
+        h = cdiv(h, 2)
     return best
 
 
@@ -871,35 +839,41 @@ def fuse_chains(lay, start, n, hw, macs_pe, vops, sc, out, occ, cap, keep_out, i
     cost = np.full(n + 1, INF)
     cost[0] = 0.0
     choice = np.ones(n + 1, dtype=np.int64)   # length of the chain ending at layer k-1 (1 = unfused)
+    band = np.zeros(n + 1, dtype=np.int64)    # its band height
     res = np.empty(MAX_CHAIN)
-    exe = np.empty(MAX_CHAIN)
+    rows = np.empty(MAX_CHAIN)
     for k in range(1, n + 1):
         j = k - 1
         cost[k] = cost[j] + out[O_TOTAL, j]
         i = j
         unf_t = out[O_TOTAL, j]
         unf_b = out[O_DRAM_R, j] + out[O_DRAM_W, j]
+        unf_c = out[O_COMPUTE, j]
         while i > 0 and j - i + 1 < MAX_CHAIN and chainable(lay, start, i):
             i -= 1
             unf_t += out[O_TOTAL, i]
             unf_b += out[O_DRAM_R, i] + out[O_DRAM_W, i]
-            t, r, w, nb, mode, h, in_b = best_chain(lay, start, i, j, hw, macs_pe, vops, sc, out, occ, cap,
-                                                     keep_out, in_chip, wbytes, f_keep, res, exe)
-            # Plans within TIE are equal (savings are often whole DMA latencies, so exact ties between
+            unf_c += out[O_COMPUTE, i]
+            # banding never computes in fewer cycles than the whole layers, so a chain whose layers
+            # do not stall one by one cannot be faster depth-first
+            if unf_t <= unf_c * (1.0 + TIE):
+                continue
+            t, r, w, nb, h, in_b = best_chain(lay, start, i, j, hw, macs_pe, vops, sc, out, occ, cap, keep_out,
+                                              in_chip, wbytes, f_keep, res, rows)
+            # Plans within TIE are equal (a chain often saves whole DMA latencies, so exact ties between
             # plans are common): the first found (the shortest last chain) stays, not float noise.
             if t < unf_t * (1.0 - TIE) and r + w <= unf_b * (1.0 + TIE) and cost[i] + t < cost[k] * (1.0 - TIE):
                 cost[k] = cost[i] + t
                 choice[k] = j - i + 1
+                band[k] = h
     k = n
     while k > 0:   # apply the chosen chains, last first
         length = choice[k]
         j = k - 1
         i = k - length
         if length > 1:
-            t, r, w, nb, mode, h, in_b = best_chain(lay, start, i, j, hw, macs_pe, vops, sc, out, occ, cap,
-                                                     keep_out, in_chip, wbytes, f_keep, res, exe)
-            chain_cost(lay, start, i, j, h, mode == FUSE_RECOMPUTE, hw, macs_pe, vops, sc, out, in_chip[i],
-                       keep_out[j], f_keep, res, exe)
+            t, r, w, nb, in_b = chain_cost(lay, start, i, j, band[k], hw, macs_pe, vops, sc, out, in_chip[i],
+                                           keep_out[j], f_keep, res, rows)
             comp = 0.0
             for l in range(i, j + 1):
                 comp += res[l - i]
@@ -910,8 +884,7 @@ def fuse_chains(lay, start, n, hw, macs_pe, vops, sc, out, occ, cap, keep_out, i
                 out[O_DRAM_W, l] = w if l == j else 0.0
                 out[O_TILES, l] = nb
                 out[O_FUSED_CHAIN, l] = i + 1
-                out[O_FUSE_MODE, l] = mode
-                sc[S_EXEC, l] = exe[l - i]
+                out[O_FUSE_MODE, l] = FUSE_CACHE
                 if l > i:
                     out[O_INPUT_ON_CHIP, l] = 1.0
                 if l < j:
