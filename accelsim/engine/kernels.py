@@ -19,8 +19,8 @@ Then, per network (``memory.activation_policy``):
 - ``resident`` (phase 2): tensors are visited in production order; one stays on chip from its
   producer to its last consumer when, at every layer in between, it fits in the activation SRAM
   beside the tensors already kept and that layer's own streamed tiles (the tiling of phase 1 is
-  kept). Consumers then skip its loads and the producer its stores; each such layer is re-walked,
-  choosing among the same row tiles the fastest walk that moves no more bytes than phase 1 did.
+  kept). Consumers then skip its loads and the producer its stores; each such layer is re-walked
+  on phase 1's tiles with those transfers left out, so it is never slower and never moves more.
 - ``fused`` (phase 3): chains of convolutions whose intermediate tensors have one consumer each
   (IBN expand -> depthwise -> project, fused-IBN expand -> project) may also run depth-first in
   bands of output rows, so the intermediate tensors exist only as line buffers. The rows a kxk
@@ -548,7 +548,7 @@ def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out, sc):
     # Parameter bytes as stored; a matmul's second operand streams as its filter but is an activation,
     # produced afresh every inference, so it never counts as (or stays on chip with) the weights.
     # weights as stored (a matmul's second operand is an activation, not a weight)
-    sc[S_W_BYTES] = planned_bytes(op, dense, h_t, w_t, m_t, c_t, lay_i, ab, fb, align)[1] if op == OP_CONV else 0.0 if op != OP_MATMUL else 0.0
+    sc[S_W_BYTES] = planned_bytes(op, dense, h_t, w_t, m_t, c_t, lay_i, ab, fb, align)[1] if op == OP_CONV else 0.0
     sc[S_SRAM_R], sc[S_SRAM_W], sc[S_DYN], sc[S_PEAK] = sr, sw, dyn, peak
     sc[S_AB], sc[S_FB] = ab, fb
     finish(out, sc, hw)
