@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--adaptive-from", default="", metavar="MODEL",
                    help="estimator checkpoint: keep the operators/blocks it predicts worst")
     d.add_argument("--oversample", type=int, default=4, help="adaptive: candidates simulated per kept sample (4)")
+    d.add_argument("--force-new", action="store_true",
+                   help="start afresh: move a folder holding an earlier run aside to DIR.old-<time> "
+                        "(nothing is deleted)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
 
     t = sub.add_parser("train-estimator", help="train the estimator on dataset records or on a measured CSV",
@@ -100,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runner", choices=("serial", "processes", "ray"), help="override the config's runner")
     s.add_argument("--workers", type=int, help="processes / Ray CPUs for the runner")
     s.add_argument("--address", help="Ray cluster address (auto, ray://host:port); default: start a local one")
+    s.add_argument("--force-new", action="store_true",
+                   help="start afresh: move a folder holding an earlier run aside to DIR.old-<time> "
+                        "(nothing is deleted)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sh = sub.add_parser("show", help="summarise a run folder (finished or not): front, hypervolume, progress")
@@ -113,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "winners.csv / winners.md.")
     w.add_argument("--config", required=True, help="sweep file (.yaml)")
     w.add_argument("--out", help="sweep folder (default: runs/<sweep file name>)")
+    w.add_argument("--force-new", action="store_true",
+                   help="start each run afresh: move a run folder holding an earlier run aside to "
+                        "DIR.old-<time> (nothing is deleted)")
     w.add_argument("--quiet", action="store_true")
 
     n = sub.add_parser("supernet", help="ProxylessNAS-style single-shot search with the target's latency as a loss",
@@ -132,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1 ...")
     n.add_argument("--seed", type=int, default=0)
     n.add_argument("--out", required=True, help="folder for result.json and checkpoint.pt")
+    n.add_argument("--force-new", action="store_true",
+                   help="start afresh: move a folder holding an earlier run aside to DIR.old-<time> "
+                        "(nothing is deleted)")
     n.add_argument("--quiet", action="store_true")
     return p
 
@@ -147,7 +159,7 @@ def _search(args) -> int:
     runner = {k: v for k, v in (("name", args.runner), ("workers", args.workers), ("address", args.address)) if v}
     cfg = load_run_config(args.config, overrides, runner)
     out = Path(args.out) if args.out else Path("runs") / cfg.name
-    print(describe(execute(cfg, out, progress=not args.quiet), out, top=10))
+    print(describe(execute(cfg, out, progress=not args.quiet, force_new=args.force_new), out, top=10))
     return 0
 
 
@@ -160,7 +172,7 @@ def _show(args) -> int:
 def _sweep(args) -> int:
     from .runs import sweep
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
-    sweep(args.config, out, progress=not args.quiet)
+    sweep(args.config, out, progress=not args.quiet, force_new=args.force_new)
     print((out / "winners.md").read_text(), end="")
     return 0
 
@@ -173,7 +185,10 @@ def _dataset(args) -> int:
                          hw_per_network=args.hw_per_network, network_spaces=_default_network_spaces(),
                          hardware_space=HardwareSpace(base=args.base), format=args.format,
                          adaptive_model=args.adaptive_from, adaptive_oversample=args.oversample)
-    r = generate(req, args.out, runner=args.runner, workers=args.workers, progress=not args.quiet)
+    r = generate(req, args.out, runner=args.runner, workers=args.workers, progress=not args.quiet,
+                 force_new=args.force_new)
+    if r.moved_aside is not None:
+        print(f"{args.out}: the old dataset folder was moved aside to {r.moved_aside}")
     if r.cached:
         print(f"{args.out}: cache hit (request {r.content_hash}): {r.pairs:,} records, {r.layers:,} layer rows; "
               "nothing simulated")
@@ -252,7 +267,6 @@ def _validate(args) -> int:
 def _supernet(args) -> int:
     from . import supernet as S
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     cfg = S.SupernetConfig(resolution=args.resolution, hardware=args.hw, steps=args.steps, warmup_steps=args.warmup,
                            latency_weight=args.latency_weight, seed=args.seed, device=args.device,
                            latency_source="estimator" if args.estimator else "engine")
@@ -264,10 +278,10 @@ def _supernet(args) -> int:
     if args.estimator:
         from .estimator import Estimator
         est = Estimator.load(args.estimator)
-    r = S.train_supernet(cfg, data, estimator=est, checkpoint=out / "checkpoint.pt", progress=not args.quiet,
-                         log=None if args.quiet else print)
-    from accelsim.cli import write_atomic
-    write_atomic(out / "result.json", json.dumps({**r.summary(), "positions": r.choices()}, indent=1, default=float))
+    r = S.train_in_folder(cfg, data, out, estimator=est, estimator_path=args.estimator, force_new=args.force_new,
+                          progress=not args.quiet, log=None if args.quiet else print)
+    if r.moved_aside is not None:
+        print(f"{out}: the old run folder was moved aside to {r.moved_aside}")
     for c in r.choices():
         print(f"{c['position']:8s} {c['choice']:18s} p={c['prob']:.2f}  {1e3 * c['latency_ms']:8.2f} us")
     print(f"{args.hw}: derived network {1e3 * r.simulated_latency_ms:.2f} us simulated (expected under the final "

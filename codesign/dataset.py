@@ -13,8 +13,12 @@ tables atomically (a temporary folder renamed into place):
 
 Shard *i* of a kind depends only on (seed, kind, i), so the result is the same whether shards run
 serially, in local processes or on Ray, and a killed run resumes by skipping the shards already on
-disk. ``manifest.json`` holds the request and its content hash (request + code version): asking again
-for a finished request costs nothing, and a folder holding another request is an error.
+disk. ``manifest.json`` holds the request, its identity (:meth:`DatasetRequest.identity`: the request,
+the base hardware config in full, the adaptive model's checksum and the engine model version, see
+:mod:`codesign.identity`) and its content hash (the identity's fingerprint): asking again for a
+finished request costs nothing, and a folder holding another request (or one made from another base
+hardware file or engine code) is an error naming what changed; ``force_new`` moves it aside to
+``DIR.old-<time>`` and starts afresh. The folder is locked (``DIR/.lock``) while a process works in it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from accelsim.config import Hardware
+from accelsim.errors import AccelsimError
 from accelsim.engine import memory_figures
 from accelsim.engine import tables as T
 from accelsim.workload.ir import Network, NetworkBuilder
@@ -38,8 +43,7 @@ from accelsim.workload.ir import Network, NetworkBuilder
 from . import __version__
 from . import features as F
 from .errors import CodesignError
-from .space import (HardwareSpace, NetworkSpace, build_hardware, build_network, hardware_key,
-                    hardware_pool, stable_hash)
+from .space import HardwareSpace, NetworkSpace, build_hardware, build_network, hardware_key, hardware_pool
 
 DATASET_VERSION = 1
 KINDS = ("op", "block", "network", "zoo")
@@ -106,8 +110,24 @@ class DatasetRequest:
             d["adaptive_model"] = _file_hash(self.adaptive_model)
         return d
 
-    def content_hash(self) -> str:
-        return stable_hash({"request": self.to_dict(), "code": code_version()})[:20]
+    def identity(self) -> dict:
+        """What the records are made from: the request (the base hardware's name or path and the
+        adaptive model's path left out), the base hardware config in full, the adaptive model's
+        checksum and the engine model version."""
+        from .identity import identity
+        request = dataclasses.asdict(self)
+        request["hardware_space"].pop("base")
+        request["adaptive_model"] = bool(self.adaptive_model)
+        try:
+            base = self.hardware_space.base_hardware()
+        except AccelsimError as exc:
+            raise CodesignError(f"dataset request: base hardware: {exc}") from None
+        return identity({"kind": "dataset", "dataset_version": DATASET_VERSION, "hardware": base,
+                         "request": request, "files": {"adaptive estimator checkpoint": self.adaptive_model or None}})
+
+    def content_hash(self, ident: dict | None = None) -> str:
+        from .identity import fingerprint
+        return fingerprint(ident if ident is not None else self.identity())[:20]
 
     def shard_tasks(self) -> list[tuple]:
         """(kind, index, count) per shard, in a fixed order."""
@@ -128,21 +148,12 @@ def _file_hash(path) -> str:
     return h.hexdigest()[:20]
 
 
-_CODE_FILES = ("accelsim/engine/kernels.py", "accelsim/engine/tables.py", "accelsim/engine/simulate.py",
-               "accelsim/workload/ir.py", "accelsim/workload/zoo.py", "accelsim/precision.py", "accelsim/config.py",
-               "codesign/space.py", "codesign/dataset.py")
-
-
 def code_version() -> str:
-    """Version string of everything a record depends on (engine, IR, spaces, this sampler)."""
-    root = Path(__file__).resolve().parent.parent
-    h = hashlib.sha256(f"{__version__}/{DATASET_VERSION}".encode())
-    for rel in _CODE_FILES:
-        p = root / rel
-        if p.exists():
-            h.update(rel.encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()[:16]
+    """Version string of everything a record depends on: the engine model version of
+    :mod:`codesign.identity` (all of accelsim but its CLI and plots, and the codesign modules that
+    compute results, this sampler included)."""
+    from .identity import engine_model_version
+    return engine_model_version()[:16]
 
 
 # ------------------------------------------------------------------------------------ sampling
@@ -531,6 +542,7 @@ class GenerateResult:
     pairs: int                   # records (workload x hardware) in the dataset
     layers: int                  # layer rows in the dataset
     seconds: float
+    moved_aside: Path | None = None   # force_new: where the folder's earlier contents went
 
     @property
     def records_per_second(self) -> float:
@@ -538,32 +550,53 @@ class GenerateResult:
 
 
 def generate(req: DatasetRequest, out: "str | os.PathLike", runner: str = "serial", workers: int | None = None,
-             progress: bool = True, on_shard=None) -> GenerateResult:
+             progress: bool = True, on_shard=None, force_new: bool = False) -> GenerateResult:
     """Make (or finish, or find) the dataset for ``req`` in folder ``out``.
 
     ``runner`` is ``serial``, ``processes`` (``workers`` local processes, spawned, one numba thread
     each) or ``ray`` (needs Ray installed). ``on_shard(summary)`` is called after each shard is on disk.
+    The folder is locked for the call; one holding another request's records (or records made from
+    another base hardware file or engine code, or by a codesign that stored no identity) is refused;
+    ``force_new`` first moves a non-empty folder aside to ``out.old-<time>``.
     """
+    from .identity import claim_folder
     req.validate()
     out = Path(out)
-    digest = req.content_hash()
+    ident = req.identity()
+    with claim_folder(out, force_new=force_new) as moved:
+        r = _generate(req, ident, out, runner, workers, progress, on_shard)
+    r.moved_aside = moved
+    return r
+
+
+def _generate(req: DatasetRequest, ident: dict, out: Path, runner: str, workers: int | None, progress: bool,
+              on_shard) -> GenerateResult:
+    from .identity import FORCE_NEW_HINT, describe_change
+    digest = req.content_hash(ident)
     manifest_path = out / "manifest.json"
     if manifest_path.exists():
         try:
             manifest = json.loads(manifest_path.read_text())
         except json.JSONDecodeError:
-            raise CodesignError(f"{manifest_path}: not valid JSON (corrupt dataset folder)") from None
+            raise CodesignError(f"{manifest_path}: not valid JSON (corrupt dataset folder); {FORCE_NEW_HINT}") from None
+        if not isinstance(manifest.get("identity"), dict):
+            raise CodesignError(f"{out}: this dataset folder has no stored input identity (made by an older "
+                                f"codesign), so it cannot be checked against this request; {FORCE_NEW_HINT}")
         if manifest.get("content_hash") != digest:
-            raise CodesignError(f"{out}: holds a dataset of another request or code version "
-                                f"(hash {manifest.get('content_hash')}, this request {digest}); use a new folder")
+            raise CodesignError(f"{out}: holds a dataset of another request or other inputs "
+                                f"({describe_change(manifest['identity'], ident)}); {FORCE_NEW_HINT}")
         if manifest.get("complete"):
             return GenerateResult(out, digest, True, 0, len(manifest["shards"]), manifest["pairs"],
                                   manifest["layers"], 0.0)
+    elif (out / "shards").is_dir() and any((out / "shards").iterdir()):
+        raise CodesignError(f"{out}: holds dataset shards but no manifest.json, so they cannot be checked against "
+                            f"this request; {FORCE_NEW_HINT}")
     (out / "shards").mkdir(parents=True, exist_ok=True)
     tasks = req.shard_tasks()
     names = [shard_name(k, i) for k, i, _ in tasks]
-    manifest = {"content_hash": digest, "code_version": code_version(), "codesign_version": __version__,
-                "dataset_version": DATASET_VERSION, "request": req.to_dict(), "shards": names, "complete": False}
+    manifest = {"content_hash": digest, "code_version": ident["engine_model"][:16], "codesign_version": __version__,
+                "dataset_version": DATASET_VERSION, "request": req.to_dict(), "identity": ident, "shards": names,
+                "complete": False}
     _write_json_atomic(manifest_path, manifest)
     pending = [(req, k, i, c, str(out)) for (k, i, c), name in zip(tasks, names)
                if not (out / "shards" / name).is_dir()]

@@ -1,9 +1,11 @@
 """Append-only JSON-lines journal of evaluations, so a killed run resumes with nothing lost or repeated.
 
-Each line is one finished evaluation, written with a single ``write`` + ``flush`` + ``fsync``; a
-line cut off by a kill is detected (it does not parse) and dropped on the next open, so the file
-always ends on a complete record. The first line is a header naming the run's configuration hash:
-resuming a journal under a different configuration is an error, not a silent mix.
+Each append (one record, or a batch of them) is one ``os.write`` of the records with their
+newlines on a descriptor opened ``O_APPEND``, then ``fsync``. A kill can cut the file at any byte:
+a final line without its newline (or one that does not parse) is torn; reading ignores it, and
+opening the journal to append truncates it away first, so a new record is never glued to a torn
+one. The first line is a header naming the run's configuration hash: resuming a journal under a
+different configuration is an error, not a silent mix.
 """
 
 from __future__ import annotations
@@ -24,29 +26,39 @@ class Journal:
         self.path = Path(path)
         self.run_hash = run_hash
         self.records: list[dict] = []
-        if self.path.exists() and self.path.stat().st_size > 0:
-            self._load()
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._append({"journal": 1, "run_hash": run_hash, "meta": meta or {}})
+        if self.path.exists() and self._load():
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._append({"journal": 1, "run_hash": run_hash, "meta": meta or {}})
 
-    def _load(self) -> None:
-        parsed, good_bytes = _parse(self.path, self.path.read_bytes())
+    def _load(self) -> bool:
+        """Read the records and cut a torn tail away; False when not even the header is complete."""
+        data = self.path.read_bytes()
+        parsed, good_bytes = _parse(self.path, data)
+        if good_bytes < len(data):
+            with open(self.path, "r+b") as fh:
+                fh.truncate(good_bytes)
+                fh.flush()
+                os.fsync(fh.fileno())
+        if not parsed:     # killed while writing the header: start the journal again
+            return False
+        _check_header(self.path, parsed)
         if parsed[0]["run_hash"] != self.run_hash:
             raise JournalError(f"{self.path}: journal belongs to another run configuration "
                                f"(hash {parsed[0]['run_hash']}, this run {self.run_hash}); use a new output folder")
-        size = self.path.stat().st_size
-        if good_bytes < size:
-            with open(self.path, "r+b") as fh:
-                fh.truncate(min(good_bytes, size))
         self.records = parsed[1:]
+        return True
 
     def _append(self, *records: dict) -> None:
-        text = "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in records)
-        with open(self.path, "a") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+        data = "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in records).encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(data)
+            while view:                      # one write() call; a short write (rare) is continued
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def append(self, record: dict) -> None:
         self._append(record)
@@ -70,23 +82,30 @@ def read_journal(path: "str | os.PathLike") -> tuple[dict, list]:
     except OSError as exc:
         raise JournalError(f"{path}: cannot read ({exc.strerror})") from None
     parsed, _ = _parse(path, data)
+    _check_header(path, parsed)
     return parsed[0], parsed[1:]
 
 
+def _check_header(path: Path, parsed: list) -> None:
+    if not parsed or not isinstance(parsed[0], dict) or "run_hash" not in parsed[0]:
+        raise JournalError(f"{path}: missing journal header (not a codesign journal?)")
+
+
 def _parse(path: Path, data: bytes) -> tuple[list, int]:
-    """Records of a journal's bytes and the length of its intact prefix (a torn last line is left out)."""
+    """Records of a journal's bytes and the length of its intact prefix. Only newline-terminated
+    lines count: a final line without its newline was cut by a kill and is left out even if it
+    parses; so is a final line that does not parse. A bad line before the last is corruption."""
     lines = data.split(b"\n")
+    complete = lines[:-1]            # what follows the last newline is torn (or empty)
     good_bytes = 0
     parsed = []
-    for i, raw in enumerate(lines):
+    for i, raw in enumerate(complete):
         if raw.strip():
             try:
                 parsed.append(json.loads(raw))
-            except json.JSONDecodeError:
-                if i >= len(lines) - 2:  # a torn last line from a kill
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                if i == len(complete) - 1:   # a damaged last line: treat it as torn
                     break
                 raise JournalError(f"{path}: line {i + 1} is not valid JSON (corrupt journal)") from None
         good_bytes += len(raw) + 1
-    if not parsed or "run_hash" not in parsed[0]:
-        raise JournalError(f"{path}: missing journal header (not a codesign journal?)")
     return parsed, good_bytes

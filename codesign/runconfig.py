@@ -109,6 +109,54 @@ class RunConfig:
     def to_dict(self) -> dict:
         return dict(self.raw)
 
+    def identity(self) -> dict:
+        """What an evaluation of this run is made from (:mod:`codesign.identity`): the base hardware
+        in full, the network (or its space, defaults filled in) and the hardware space, the settings
+        that decide what an evaluation returns or which genomes are asked for, a checksum of every
+        file the run reads, and the engine model version. Not the name, budget, runner or reference
+        (a run may be extended, renamed, moved to another runner or re-plotted), nor paths."""
+        from .identity import identity
+        problem = self.build_problem()
+        net_axis, hw_axis = problem.net_axis, problem.hw_axis
+        if isinstance(net_axis, P.MobileAxis):
+            network = {"space": {"type": "mobile", **dataclasses.asdict(net_axis.space)}}
+        elif isinstance(net_axis, P.NB201Axis):
+            network = {"space": {"type": "nb201", **net_axis.options}}
+        else:
+            spec = self.network if isinstance(self.network, dict) else {"model": self.network}
+            network = {"fixed": {**spec, "model": Path(spec["model"]).name}
+                       if str(spec["model"]).endswith(".onnx") else spec}
+        files = {}
+        if isinstance(self.network, (str, dict)) and self.network_space is None:
+            model = self.network if isinstance(self.network, str) else self.network.get("model", "")
+            if str(model).endswith(".onnx"):
+                files["network model"] = model
+        hw_space = None
+        if isinstance(hw_axis, P.HardwareAxis):
+            hw_space = {k: v for k, v in dataclasses.asdict(hw_axis.space).items() if k != "base"}
+        base = hw_axis.base if isinstance(hw_axis, P.HardwareAxis) else hw_axis.hardware
+        settings = {"objectives": list(self.objectives),
+                    "constraints": {c.metric: {"max": None if c.max is None else float(c.max),
+                                               "min": None if c.min is None else float(c.min), "budget": c.budget}
+                                    for c in self.constraints},
+                    "accuracy": None, "scorer": "estimator" if self.estimator else "engine",
+                    "algorithm": self.algorithm, "algorithm_options": dict(self.algorithm_options),
+                    "seed": self.seed, "batch_size": self.batch_size}
+        if self.estimator:
+            files["estimator checkpoint"] = self.estimator
+        if self.accuracy is not None:
+            settings["accuracy"] = {k: v for k, v in self.accuracy.items() if k not in ("table", "data")}
+            if self.accuracy["source"] == "nb201":
+                from .accuracy import DEFAULT_TABLE
+                files["accuracy table"] = self.accuracy.get("table") or DEFAULT_TABLE
+            if self.accuracy.get("data"):
+                files["accuracy training data"] = self.accuracy["data"]
+        try:
+            return identity({"kind": "search", "hardware": base, "network": network, "hardware_space": hw_space,
+                             "settings": settings, "files": files})
+        except CodesignError as exc:
+            raise CodesignError(f"{self.source}: {exc}") from None
+
 
 def load_run_config(path: "str | Path", overrides: dict | None = None, runner: dict | None = None) -> RunConfig:
     """Read and check a run config; ``overrides`` replace top-level keys, ``runner`` entries are merged

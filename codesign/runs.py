@@ -1,11 +1,16 @@
 """A search run on disk: start or resume it from a run config, write its outputs, inspect it.
 
-A run folder holds ``run.yaml`` (the config as run), ``journal.jsonl`` (every evaluation, appended
-as it finishes) and, once the budget is spent, ``pareto.csv`` / ``pareto.json`` (the feasible
-non-dominated designs with their genomes and metrics), ``hypervolume.csv`` (hypervolume after each
-evaluation), ``pareto.png`` and ``summary.json``. Starting the same config on the same folder again
-resumes: recorded evaluations are replayed, not repeated. A sweep is a folder of runs plus a
-``winners.csv`` / ``winners.md`` table.
+A run folder holds ``run.yaml`` (the config as run), ``identity.json`` (what its evaluations are made
+from: :meth:`RunConfig.identity`), ``journal.jsonl`` (every evaluation, appended as it finishes) and,
+once the budget is spent, ``pareto.csv`` / ``pareto.json`` (the feasible non-dominated designs with
+their genomes and metrics), ``hypervolume.csv`` (hypervolume after each evaluation), ``pareto.png``
+and ``summary.json``. Starting the same config on the same folder again
+resumes: recorded evaluations are replayed, not repeated; a resume whose inputs differ (the
+hardware file's contents, an estimator checkpoint or accuracy table, the engine model code...) is
+refused with one line naming what changed, and ``force_new`` (``--force-new``) moves the old folder
+aside to ``DIR.old-<time>`` and starts afresh. A process working in a run folder holds its lock
+(``DIR/.lock``), so a second one on the same folder is refused at once. A sweep is a folder of runs
+plus a ``winners.csv`` / ``winners.md`` table.
 """
 
 from __future__ import annotations
@@ -24,11 +29,12 @@ from accelsim.cli import write_atomic
 
 from . import problems as P
 from .errors import CodesignError
-from .journal import read_journal
+from .identity import FORCE_NEW_HINT, check_same, claim_folder, fingerprint
+from .journal import JournalError, read_journal
 from .runconfig import RunConfig, load_run_config, parse_run_config
 from .search import SearchResult, run_search, run_hash
 
-RUN_FILE, JOURNAL = "run.yaml", "journal.jsonl"
+RUN_FILE, JOURNAL, IDENTITY = "run.yaml", "journal.jsonl", "identity.json"
 
 
 @dataclass
@@ -42,20 +48,65 @@ class Run:
     hypervolume: float
 
 
-def _run_hash(cfg: RunConfig) -> str:
-    return run_hash(cfg.problem_id(), cfg.algorithm, cfg.seed, cfg.algorithm_options, cfg.batch_size)
+def _problem_key(ident: dict) -> str:
+    """What the journal's run hash is made of: the identity's fingerprint (so the journal header and
+    ``identity.json`` agree on what the evaluations are made from)."""
+    return fingerprint(ident)[:16]
 
 
-def execute(cfg: RunConfig, out: "str | Path", progress: bool = True, log=print) -> Run:
-    """Run (or resume) ``cfg`` in folder ``out`` and write its outputs."""
+def _run_hash(cfg: RunConfig, ident: dict) -> str:
+    return run_hash(_problem_key(ident), cfg.algorithm, cfg.seed, cfg.algorithm_options, cfg.batch_size)
+
+
+def _stored_identity(out: Path) -> "dict | None":
+    path = out / IDENTITY
+    if not path.exists():
+        return None
+    try:
+        ident = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        raise CodesignError(f"{path}: unreadable or not valid JSON (damaged run folder); {FORCE_NEW_HINT}") from None
+    if not isinstance(ident, dict):
+        raise CodesignError(f"{path}: expected a JSON object (damaged run folder); {FORCE_NEW_HINT}")
+    return ident
+
+
+def _has_header(journal: Path) -> bool:
+    """The journal exists and its header line is complete (a kill while it was written leaves none)."""
+    try:
+        with open(journal, "rb") as fh:
+            return b"\n" in fh.read(1 << 16)
+    except FileNotFoundError:
+        return False
+
+
+def execute(cfg: RunConfig, out: "str | Path", progress: bool = True, log=print, force_new: bool = False) -> Run:
+    """Run (or resume) ``cfg`` in folder ``out`` and write its outputs.
+
+    The folder is locked for the call. A folder holding evaluations made from other inputs (see
+    :meth:`RunConfig.identity`), or from a codesign that stored none, is refused; ``force_new`` first
+    moves a non-empty folder aside to ``out.old-<time>`` and starts afresh."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    ident = cfg.identity()
+    with claim_folder(out, force_new=force_new) as moved:
+        if moved is not None and log:
+            log(f"{out}: the old run folder was moved aside to {moved}")
+        return _execute(cfg, out, ident, progress, log)
+
+
+def _execute(cfg: RunConfig, out: Path, ident: dict, progress: bool, log) -> Run:
     journal = out / JOURNAL
-    if journal.exists():
-        header, _ = read_journal(journal)
-        if header["run_hash"] != _run_hash(cfg):
+    if _has_header(journal):
+        check_same(_stored_identity(out), ident, str(out), "this run folder")
+        try:
+            header, _ = read_journal(journal)
+        except JournalError as exc:
+            raise CodesignError(f"{exc}; {FORCE_NEW_HINT}") from None
+        if header["run_hash"] != _run_hash(cfg, ident):
             raise CodesignError(f"{out}: holds a run of another configuration (see its {RUN_FILE}); "
                                 f"change the config back or pick another --out")
+    # the identity goes down before the journal's first record, so a journal never lacks one
+    write_atomic(out / IDENTITY, json.dumps(ident, indent=1, ensure_ascii=False))
     write_atomic(out / RUN_FILE, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     problem = cfg.build_problem()
     from .runners import make_runner
@@ -63,7 +114,7 @@ def execute(cfg: RunConfig, out: "str | Path", progress: bool = True, log=print)
     t0 = time.perf_counter()
     try:
         result = run_search(problem, cfg.algorithm, cfg.budget, cfg.seed, journal_path=journal,
-                            batch_size=cfg.batch_size, options=cfg.algorithm_options, problem_id=cfg.problem_id(),
+                            batch_size=cfg.batch_size, options=cfg.algorithm_options, problem_id=_problem_key(ident),
                             progress=progress, runner=runner)
     finally:
         runner.close()
@@ -236,7 +287,8 @@ def _constraint_text(c) -> str:
 SWEEP_KEYS = ("run", "sweep", "pick")
 
 
-def sweep(path: "str | Path", out: "str | Path", progress: bool = True, log=print) -> list[dict]:
+def sweep(path: "str | Path", out: "str | Path", progress: bool = True, log=print,
+          force_new: bool = False) -> list[dict]:
     """One run per value of a swept setting (``hardware`` or a constraint bound), then the winners.
 
     ::
@@ -245,7 +297,8 @@ def sweep(path: "str | Path", out: "str | Path", progress: bool = True, log=prin
         sweep: {key: hardware, values: [neural_engine, edge_tpu_like, eyeriss_like]}
         pick: {max: accuracy}            # the winner of each run: best accuracy on its feasible front
 
-    ``key`` may be ``hardware`` or ``constraints.<metric>.max`` / ``.min``.
+    ``key`` may be ``hardware`` or ``constraints.<metric>.max`` / ``.min``. Each run resumes as
+    :func:`execute` does; ``force_new`` moves each earlier run folder aside first.
     """
     from accelsim.config import read_yaml
     path = Path(path)
@@ -291,7 +344,7 @@ def sweep(path: "str | Path", out: "str | Path", progress: bool = True, log=prin
         label = str(value).replace("/", "_")
         data["name"] = f"{data.get('name', path.stem)}-{label}"
         cfg = parse_run_config(data, source)
-        run = execute(cfg, out / label, progress=progress, log=log)
+        run = execute(cfg, out / label, progress=progress, log=log, force_new=force_new)
         rows = run.rows
         best = None
         if rows and metric in rows[0]:

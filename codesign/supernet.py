@@ -43,12 +43,21 @@ expected latency under the final softmax and the derived network's simulated lat
 Randomness: weight initialisation from a ``torch.Generator`` seeded by ``seed``; batch order and
 path samples from ``numpy`` generators keyed by (seed, stream, epoch or step), so a run resumed from
 a checkpoint draws exactly what an uninterrupted run draws. No global RNG is touched.
+
+Resuming: a checkpoint stores the identity of its inputs (:func:`run_identity`: the config, the
+hardware config in full, the training data's checksum, the estimator's when it gives the latencies,
+and the engine model version; see :mod:`codesign.identity`). A checkpoint made from other inputs,
+or one without a stored identity, is refused with one line naming what changed; the hardware alone
+may differ while the run is still in its warm-up. :func:`train_in_folder` (``codesign supernet``)
+also locks its folder and, with ``force_new``, moves an earlier run aside to ``DIR.old-<time>``.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
+import json
 import math
 import os
 import time
@@ -70,6 +79,7 @@ from accelsim.workload.ir import Network, NetworkBuilder
 from . import __version__
 from .errors import CodesignError
 from .estimator import read_torch_checkpoint
+from .identity import check_same, claim_folder, describe_change, fingerprint, identity
 from .space import BLOCKS, NetworkGenome, NetworkSpace, StageGene, hardware_key
 
 SKIP = "skip"
@@ -765,12 +775,59 @@ def _np(v) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ checkpoints
+def run_identity(cfg: SupernetConfig, hardware: Hardware, x: np.ndarray, y: np.ndarray, data=None, estimator=None,
+                 estimator_path: "str | os.PathLike | None" = None) -> dict:
+    """The identity (:mod:`codesign.identity`) of a supernet run's inputs: the config (less the
+    fields that do not change what is computed), ``hardware`` in full, the training data (the
+    file's checksum when ``data`` is a path, else the arrays'), the estimator when it gives the
+    latencies (its checkpoint's checksum, or its weights'), and the engine model version."""
+    parts = {"kind": "supernet",
+             "config": {k: v for k, v in cfg.to_dict().items() if k not in _RESUME_NEUTRAL},
+             "hardware": hardware}
+    files = {}
+    if isinstance(data, (str, os.PathLike)):
+        files["training data"] = data
+    else:
+        h = hashlib.sha256()
+        for a in (x, y):
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(memoryview(a).cast("B"))
+        parts["data"] = {"shape": list(x.shape), "sha256": h.hexdigest()}
+    if cfg.latency_source == "estimator":
+        if estimator_path is not None:
+            files["estimator checkpoint"] = estimator_path
+        else:
+            parts["estimator"] = _estimator_digest(estimator)
+    parts["files"] = files
+    return identity(parts)
+
+
+def _estimator_digest(estimator) -> str:
+    """sha256 over an in-memory Estimator's mode, scale and weights (its type name for anything else)."""
+    h = hashlib.sha256(type(estimator).__qualname__.encode())
+    families = getattr(estimator, "families", None)
+    if isinstance(families, dict):
+        h.update(f"{getattr(estimator, 'mode', '')}/{getattr(estimator, 'output_scale', '')}".encode())
+        for name in sorted(families):
+            fm = families[name]
+            h.update(name.encode())
+            for k, v in fm.mlp.state_dict().items():
+                h.update(k.encode())
+                h.update(np.ascontiguousarray(v.detach().cpu().numpy()).tobytes())
+            for a in (fm.x_mean, fm.x_std):
+                h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
 def save_checkpoint(path: "str | os.PathLike", supernet: Supernet, weight_opt, arch_opt, step: int,
-                    history: list, target_ms: float, hw_key: str) -> None:
-    """Weights, alphas, both optimizers' state and the step, written to a temporary file and renamed."""
+                    history: list, target_ms: float, hw_key: str, inputs: dict | None = None) -> None:
+    """Weights, alphas, both optimizers' state, the step and ``inputs`` (the run's identity, see
+    :func:`run_identity`), written to a temporary file and renamed."""
     path = Path(path)
     blob = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "codesign_version": __version__,
             "config": supernet.cfg.to_dict(), "hardware_key": hw_key, "step": int(step),
+            "identity": json.dumps(inputs) if inputs is not None else None,
             "target_ms": float(target_ms),
             "model": {k: v.detach().cpu() for k, v in supernet.state_dict().items()},
             "weight_opt": _cpu(weight_opt.state_dict()), "arch_opt": _cpu(arch_opt.state_dict()),
@@ -804,19 +861,31 @@ def read_checkpoint(path: "str | os.PathLike") -> dict:
     return blob
 
 
-def _resume(path: Path, blob: dict, cfg: SupernetConfig, hw_key: str, table: LatencyTable, supernet: Supernet,
+def _stored_identity(path: Path, blob: dict) -> "dict | None":
+    text = blob.get("identity")
+    if text is None:
+        return None
+    try:
+        ident = json.loads(text)
+    except (TypeError, json.JSONDecodeError):
+        raise CodesignError(f"{path}: malformed supernet checkpoint (unreadable identity)") from None
+    return ident if isinstance(ident, dict) else None
+
+
+def _resume(path: Path, blob: dict, cfg: SupernetConfig, ident: dict, table: LatencyTable, supernet: Supernet,
             weight_opt, arch_opt):
-    saved = blob["config"]
-    mine = cfg.to_dict()
-    for k in mine:
-        if k not in _RESUME_NEUTRAL and saved.get(k) != mine[k]:
-            raise CodesignError(f"{path}: checkpoint was written for {k}={saved.get(k)!r}, this run has "
-                                f"{k}={mine[k]!r}; use another checkpoint path")
+    stored = _stored_identity(path, blob)
+    # everything but the hardware must match; the hardware may change while the warm-up lasts
+    check_same(None if stored is None else {k: v for k, v in stored.items() if k != "hardware"},
+               {k: v for k, v in ident.items() if k != "hardware"}, str(path), "this checkpoint")
     step, history, target_ms = int(blob["step"]), list(blob["history"]), float(blob["target_ms"])
-    other_hw = blob["hardware_key"] != hw_key
+    other_hw = fingerprint({"h": stored.get("hardware")}) != fingerprint({"h": ident["hardware"]})
     if other_hw and step > cfg.warmup_steps:
+        change = describe_change({"hardware": stored.get("hardware")}, {"hardware": ident["hardware"]})
         raise CodesignError(f"{path}: checkpoint was written for another hardware config "
-                            f"({saved.get('hardware')!r}) after architecture steps began")
+                            f"({change}) after architecture steps began; "
+                            "rerun with --force-new to start afresh (the old folder is moved aside, not deleted) "
+                            "or use another output folder")
     try:
         supernet.load_state_dict(blob["model"])
         weight_opt.load_state_dict(blob["weight_opt"])
@@ -854,6 +923,7 @@ class SupernetResult:
     resumed_from: int = 0           # step the run started at (0 unless resumed)
     seconds: float = 0.0
     device: str = "cpu"
+    moved_aside: "Path | None" = None   # train_in_folder with force_new: where the earlier run went
 
     @property
     def latency_gap_ms(self) -> float:
@@ -892,7 +962,8 @@ def _batch(n: int, batch_size: int, seed: int, stream: int, step: int) -> np.nda
 
 def train_supernet(cfg: SupernetConfig, data, hardware: "Hardware | str | None" = None, estimator=None,
                    checkpoint: "str | os.PathLike | None" = None, progress: bool = True,
-                   log: Callable[[str], None] | None = None, stop_after: int | None = None) -> SupernetResult:
+                   log: Callable[[str], None] | None = None, stop_after: int | None = None,
+                   estimator_path: "str | os.PathLike | None" = None) -> SupernetResult:
     """Search with ProxylessNAS's alternating weight / architecture steps; return the derived network.
 
     ``data``: an .npz path (keys ``x`` (N, C, H, W) and ``y`` (N,)), an (x, y) pair, a dict or a
@@ -903,7 +974,8 @@ def train_supernet(cfg: SupernetConfig, data, hardware: "Hardware | str | None" 
     uninterrupted one. A checkpoint taken before the first architecture step (``stop_after=
     cfg.warmup_steps``) may be resumed on another hardware config: the warm-up is shared.
     ``stop_after`` ends the run once that many steps are done (checkpoint written) and reports the
-    state then. ``log`` receives a line every tenth of the run.
+    state then. ``log`` receives a line every tenth of the run. ``estimator_path``: the checkpoint
+    ``estimator`` was loaded from (its checksum then names it in the run's identity).
     """
     t0 = time.perf_counter()
     hw = _load_hw(hardware if hardware is not None else cfg.hardware)
@@ -929,6 +1001,7 @@ def train_supernet(cfg: SupernetConfig, data, hardware: "Hardware | str | None" 
     y_va = torch.from_numpy(y_all[val_idx]).to(device)
 
     table = latency_table(cfg, hw, estimator)
+    ident = run_identity(cfg, hw, x_all, y_all, data, estimator, estimator_path) if checkpoint is not None else None
     net = Supernet(cfg, torch.Generator().manual_seed(cfg.seed)).to(device)
     weight_opt = torch.optim.SGD(net.weight_parameters(), lr=cfg.weight_lr, momentum=0.9, nesterov=True,
                                  weight_decay=cfg.weight_decay)
@@ -937,7 +1010,7 @@ def train_supernet(cfg: SupernetConfig, data, hardware: "Hardware | str | None" 
     start, history = 0, []
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
-        start, history, target_ms = _resume(ckpt, read_checkpoint(ckpt), cfg, hw_key, table, net, weight_opt,
+        start, history, target_ms = _resume(ckpt, read_checkpoint(ckpt), cfg, ident, table, net, weight_opt,
                                             arch_opt)
         if log:
             log(f"resumed {ckpt} at step {start}")
@@ -965,7 +1038,7 @@ def train_supernet(cfg: SupernetConfig, data, hardware: "Hardware | str | None" 
         history.append(rec)
         done = step + 1
         if ckpt is not None and (done % cfg.checkpoint_every == 0 or done == end):
-            save_checkpoint(ckpt, net, weight_opt, arch_opt, done, history, target_ms, hw_key)
+            save_checkpoint(ckpt, net, weight_opt, arch_opt, done, history, target_ms, hw_key, ident)
         bar.update(1)
         bar.set_postfix(ce=f"{rec['train_ce']:.3f}", lat=f"{rec['expected_latency_ms']:.4f}ms")
         if log and (done % every == 0 or done == cfg.steps):
@@ -990,8 +1063,29 @@ def train_supernet(cfg: SupernetConfig, data, hardware: "Hardware | str | None" 
                           seconds=time.perf_counter() - t0, device=str(device))
 
 
+RESULT_FILE, CHECKPOINT_FILE = "result.json", "checkpoint.pt"
+
+
+def train_in_folder(cfg: SupernetConfig, data, out: "str | os.PathLike", hardware: "Hardware | str | None" = None,
+                    estimator=None, estimator_path: "str | os.PathLike | None" = None, force_new: bool = False,
+                    progress: bool = True, log: Callable[[str], None] | None = None) -> SupernetResult:
+    """:func:`train_supernet` with ``out/checkpoint.pt`` (resumed when there), then ``out/result.json``.
+    The folder is locked for the call; ``force_new`` first moves a non-empty folder aside to
+    ``out.old-<time>`` (``SupernetResult.moved_aside``)."""
+    from accelsim.cli import write_atomic
+    out = Path(out)
+    with claim_folder(out, force_new=force_new) as moved:
+        r = train_supernet(cfg, data, hardware, estimator, checkpoint=out / CHECKPOINT_FILE, progress=progress,
+                           log=log, estimator_path=estimator_path)
+        write_atomic(out / RESULT_FILE, json.dumps({**r.summary(), "positions": r.choices()}, indent=1,
+                                                   default=float))
+    r.moved_aside = moved
+    return r
+
+
 __all__ = ["SupernetConfig", "Candidate", "Position", "positions", "Supernet", "MixedOp", "LatencyTable",
            "latency_table", "candidate_network", "stem_network", "head_network", "derived_network",
            "derived_genome", "DerivedArch", "derive", "binary_gate_alpha_grad", "combine_loss", "arch_step",
            "weight_step", "sample_path", "sample_pairs", "evaluate", "synthetic_dataset", "load_npz", "save_npz",
-           "as_arrays", "save_checkpoint", "read_checkpoint", "SupernetResult", "train_supernet", "resolve_device"]
+           "as_arrays", "save_checkpoint", "read_checkpoint", "SupernetResult", "train_supernet", "resolve_device",
+           "run_identity", "train_in_folder"]
