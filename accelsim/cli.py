@@ -1,7 +1,8 @@
 """``accelsim`` command line: simulate, compare, list.
 
 Every input error prints one line (``accelsim: error: ...``) and exits with status 2; files are
-written only when asked for, atomically.
+written only when asked for, atomically. When the reader of stdout goes away (``accelsim simulate |
+head -1``) the command stops quietly with status 1: no traceback, and the output is incomplete.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .errors import AccelsimError
+from .errors import AccelsimError, one_line, quote
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 1   # stdout's reader left early (``| head``): output is incomplete, so not 0
 
 
 _UMASK = os.umask(0)
@@ -42,6 +44,9 @@ def write_atomic(path: "str | os.PathLike", data: "str | bytes") -> None:
 def _load_network(args):
     from .workload import load_model, load_topology
     model = args.model
+    if args.option and (args.topology or model.endswith(".onnx") or ":" in model):
+        raise AccelsimError(f"--option {args.option[0]}: builder options apply to zoo models (--model NAME), "
+                            "not to a topology, an ONNX file or a PyTorch factory")
     if args.topology:
         net = load_topology(args.topology, precision=args.precision or "int8")
     elif model.endswith(".onnx"):
@@ -50,12 +55,8 @@ def _load_network(args):
     elif ":" in model:
         net = _from_factory(model, args.input_shape)
     else:
-        options = {}
-        for item in args.option or []:
-            if "=" not in item:
-                raise AccelsimError(f"--option {item}: expected KEY=VALUE")
-            key, value = item.split("=", 1)
-            options[key] = _parse_value(value)
+        from .workload.zoo import parse_option
+        options = dict(parse_option(model, item) for item in args.option or [])
         net = load_model(model, **options)
     if args.precision:
         from . import precision as prec
@@ -70,15 +71,27 @@ def _load_network(args):
 def _from_factory(spec: str, input_shape):
     """``package.module:factory`` -> the nn.Module the factory returns, traced with torch.fx."""
     import importlib
-    from .workload import from_torch
     module_name, _, attr = spec.partition(":")
     if not input_shape:
         raise AccelsimError(f"--model {spec}: a PyTorch factory needs --input-shape C H W")
+    c, h, w = input_shape
+    # the importer runs one forward pass on a zero tensor of this shape: keep it to a sane size
+    if not (1 <= c <= 65536 and 1 <= h <= 8192 and 1 <= w <= 8192 and c * h * w <= 2 ** 30):
+        raise AccelsimError(f"--input-shape {c} {h} {w}: expected C in [1, 65536], H and W in [1, 8192] and "
+                            "C*H*W at most 2^30")
+    from .workload import from_torch
     try:
         factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise AccelsimError(f"--model {spec}: cannot import the factory ({exc})") from None
-    return from_torch(factory(), tuple(input_shape), name=attr)
+    except Exception as exc:   # ImportError, AttributeError, or whatever the module raises on import
+        raise AccelsimError(f"--model {spec}: cannot import the factory ({type(exc).__name__}: {one_line(exc)})") \
+            from None
+    if not callable(factory):
+        raise AccelsimError(f"--model {spec}: expected a function returning an nn.Module, got {quote(factory)}")
+    try:
+        module = factory()
+    except Exception as exc:
+        raise AccelsimError(f"--model {spec}: the factory failed ({type(exc).__name__}: {one_line(exc)})") from None
+    return from_torch(module, tuple(input_shape), name=attr)
 
 
 def _apply_policy(net, policy: str):
@@ -94,15 +107,6 @@ def _apply_policy(net, policy: str):
         return pp.from_map(net, policy)
     raise AccelsimError(f"--precision-policy {policy}: expected uniform:FMT, first_last[:HIGH[:LOW]] or a "
                         ".yaml/.json map of layer name -> format")
-
-
-def _parse_value(text: str):
-    for conv in (int, float):
-        try:
-            return conv(text)
-        except ValueError:
-            pass
-    return text
 
 
 def cmd_simulate(args) -> int:
@@ -189,6 +193,9 @@ def cmd_system(args) -> int:
         sched = scenario.scheduler
         scenario = scenario.replace(scheduler=system.SchedulerSpec(
             args.policy or sched.policy, sched.preemption if args.preemption is None else args.preemption))
+    if args.duration is not None:   # the scenario's own duration was checked when it was read
+        from .system.scenario import check_load
+        check_load(scenario, system.parse_duration(args.duration, "--duration"), f"--duration {args.duration}")
     if not 0.0 <= args.max_miss <= 1.0:
         raise AccelsimError(f"--max-miss {args.max_miss:g}: expected a fraction between 0 and 1")
     window = system.parse_duration(args.gantt_window, "--gantt-window") if args.gantt_window else None
@@ -305,16 +312,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command; returns the exit status: 0 done, 2 bad input (one line on stderr), 130 interrupted,
+    and 1 when the reader of stdout went away (``accelsim simulate | head -1``): the rest of the output is
+    dropped quietly, without a traceback, and files not yet written (--json, --csv) are not written."""
     try:
-        return args.func(args)
-    except AccelsimError as exc:
-        print(f"accelsim: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("accelsim: interrupted", file=sys.stderr)
-        return 130
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit:   # --help, or a usage error: argparse has printed and exits
+            sys.stdout.flush()
+            raise
+        try:
+            return args.func(args)
+        except AccelsimError as exc:
+            print(f"accelsim: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            print("accelsim: interrupted", file=sys.stderr)
+            return 130
+        finally:
+            sys.stdout.flush()   # a closed pipe shows up here when the output fit in the buffer
+    except BrokenPipeError:
+        _drop_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):   # stdout is not a real file (tests replace it)
+        sys.stdout = open(os.devnull, "w")
 
 
 if __name__ == "__main__":

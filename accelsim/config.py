@@ -5,7 +5,10 @@ validation (types, bounds, unknown keys) and the config reference in the README
 (``accelsim.config.reference_markdown()``). Errors name the file, the key path and what was
 expected, e.g. ``hw_configs/edge.yaml: memory.sram.ifmap_kb: expected a positive number, got -4``.
 ``hardware_to_dict`` gives the YAML form back; ``Hardware.replace`` edits that form and rebuilds through
-``hardware_from_dict``, so a changed config is checked exactly as a file is.
+``hardware_from_dict``, so a changed config is checked exactly as a file is. Every numeric field has a
+documented sane range (the README's range column): a value outside is a typo or a unit mistake. YAML
+files (configs, scenarios, precision maps) are read as UTF-8 by :class:`StrictLoader`, which refuses
+duplicate keys and alias expansions beyond ``MAX_YAML_VALUES`` in one line naming the file and line.
 """
 
 from __future__ import annotations
@@ -22,16 +25,25 @@ from typing import Any, Mapping
 import yaml
 
 from . import precision as prec
-from .errors import ConfigError
+from .errors import ConfigError, one_line, quote, read_text
 
 DATAFLOWS = ("os", "ws", "is")
 ACTIVATION_POLICIES = ("dram", "resident", "fused")
+# Upper ends of the sane ranges (documented per key in the README's config reference).
+MAX_ARRAY_SIDE = 65536       # PE rows, columns, vector lanes
+MAX_SRAM_KB = 2 ** 30        # 1 TiB per buffer
+MAX_ENERGY_PJ = 1e6          # per MAC, op or byte
+MAX_AREA_MM2 = 1e6           # per PE, lane, KiB or fixed block
 
 
 def _f(unit: str, help: str, *, minimum: float | None = 0.0, strict: bool = True,
-       choices: tuple | None = None, default: Any = dataclasses.MISSING):
-    """Declare a config field: unit, description, lower bound (strict: > minimum, else >=)."""
-    meta = {"unit": unit, "help": help, "minimum": minimum, "strict": strict, "choices": choices}
+       choices: tuple | None = None, default: Any = dataclasses.MISSING, low: float | None = None,
+       high: float | None = None):
+    """Declare a config field: unit, description, sign bound (strict: > minimum, else >=) and the sane
+    range [low, high] beyond it (a value outside is a typo or a unit mistake, and would overflow the
+    cost model: a 1e-300 MHz clock makes every latency infinite)."""
+    meta = {"unit": unit, "help": help, "minimum": minimum, "strict": strict, "choices": choices,
+            "low": low, "high": high}
     if default is dataclasses.MISSING:
         return field(metadata=meta)
     return field(default=default, metadata=meta)
@@ -41,11 +53,13 @@ def _f(unit: str, help: str, *, minimum: float | None = 0.0, strict: bool = True
 class ArrayConfig:
     """The systolic MAC array: its shape sets the parallelism factor channels should align to."""
 
-    rows: int = _f("PEs", "PE rows (SCALE-Sim ArrayHeight); OS maps output pixels here, WS/IS the reduction")
-    cols: int = _f("PEs", "PE columns (SCALE-Sim ArrayWidth); OS/WS map output channels here")
+    rows: int = _f("PEs", "PE rows (SCALE-Sim ArrayHeight); OS maps output pixels here, WS/IS the reduction",
+                   high=MAX_ARRAY_SIDE)
+    cols: int = _f("PEs", "PE columns (SCALE-Sim ArrayWidth); OS/WS map output channels here",
+                   high=MAX_ARRAY_SIDE)
     dataflow: str = _f("-", "systolic dataflow: os (output), ws (weight) or is (input) stationary",
                        minimum=None, choices=DATAFLOWS)
-    clock_mhz: float = _f("MHz", "clock of the array, vector unit and DMA")
+    clock_mhz: float = _f("MHz", "clock of the array, vector unit and DMA", low=1e-3, high=1e6)
 
 
 @dataclass(frozen=True)
@@ -54,10 +68,10 @@ class PrecisionConfig:
 
     name: str = _f("-", "format name", minimum=None, choices=prec.NAMES)
     macs_per_pe_per_cycle: int = _f("MAC/PE/cycle", "MACs one PE completes per cycle in this format "
-                                    "(sub-word packing of the reduction dimension)")
-    energy_per_mac_pj: float = _f("pJ", "dynamic energy of one MAC", strict=False)
+                                    "(sub-word packing of the reduction dimension)", high=1024)
+    energy_per_mac_pj: float = _f("pJ", "dynamic energy of one MAC", strict=False, high=MAX_ENERGY_PJ)
     bytes_per_element: float = _f("B", "storage size of one element (default: int4 0.5, int8 1, "
-                                  "int16/fp16/bf16 2, fp32 4)", default=None)
+                                  "int16/fp16/bf16 2, fp32 4)", default=None, high=64)
 
     def __post_init__(self):
         if self.bytes_per_element is None:
@@ -69,10 +83,10 @@ class VectorConfig:
     """SIMD unit for depthwise conv, pooling, element-wise ops and activations."""
 
     lanes: int = _f("lanes", "SIMD lanes; channels are spread across lanes (0 = no vector unit)",
-                    strict=False)
+                    strict=False, high=MAX_ARRAY_SIDE)
     ops_per_lane_per_cycle: tuple = _f("op/lane/cycle", "per format: MACs or element ops one lane "
-                                       "completes per cycle", minimum=None)
-    energy_per_op_pj: float = _f("pJ", "dynamic energy of one vector op", strict=False)
+                                       "completes per cycle", low=1e-3, high=1024)
+    energy_per_op_pj: float = _f("pJ", "dynamic energy of one vector op", strict=False, high=MAX_ENERGY_PJ)
 
     def ops(self, name: str) -> float:
         return dict(self.ops_per_lane_per_cycle).get(name, 0.0)
@@ -82,13 +96,15 @@ class VectorConfig:
 class SramConfig:
     """On-chip buffers: separate ifmap/filter/ofmap (as SCALE-Sim) or one unified buffer."""
 
-    energy_per_byte_pj: float = _f("pJ/B", "energy of one SRAM byte read or written", strict=False)
+    energy_per_byte_pj: float = _f("pJ/B", "energy of one SRAM byte read or written", strict=False,
+                                   high=MAX_ENERGY_PJ)
 
-    ifmap_kb: float = _f("KiB", "input-activation buffer (double-buffered: half holds a tile)", default=None)
-    filter_kb: float = _f("KiB", "weight buffer (double-buffered)", default=None)
-    ofmap_kb: float = _f("KiB", "output-activation buffer (double-buffered)", default=None)
+    ifmap_kb: float = _f("KiB", "input-activation buffer (double-buffered: half holds a tile)", default=None,
+                         high=MAX_SRAM_KB)
+    filter_kb: float = _f("KiB", "weight buffer (double-buffered)", default=None, high=MAX_SRAM_KB)
+    ofmap_kb: float = _f("KiB", "output-activation buffer (double-buffered)", default=None, high=MAX_SRAM_KB)
     unified_kb: float = _f("KiB", "one buffer shared by all three operands, instead of the three above",
-                           default=None)
+                           default=None, high=MAX_SRAM_KB)
 
     @property
     def unified(self) -> bool:
@@ -105,19 +121,22 @@ class SramConfig:
 class DramConfig:
     """Off-chip memory port shared by all DMA transfers."""
 
-    bandwidth_gb_per_s: float = _f("GB/s", "sustained DRAM bandwidth (10^9 bytes per second)")
-    latency_ns: float = _f("ns", "fixed latency added to every DMA transfer", strict=False)
-    energy_per_byte_pj: float = _f("pJ/B", "energy of one DRAM byte transferred", strict=False)
+    bandwidth_gb_per_s: float = _f("GB/s", "sustained DRAM bandwidth (10^9 bytes per second)", low=1e-3,
+                                   high=1e6)
+    latency_ns: float = _f("ns", "fixed latency added to every DMA transfer", strict=False, high=1e9)
+    energy_per_byte_pj: float = _f("pJ/B", "energy of one DRAM byte transferred", strict=False,
+                                   high=MAX_ENERGY_PJ)
 
 
 @dataclass(frozen=True)
 class AreaConfig:
     """Silicon area model, so a hardware search can trade area against latency and energy."""
 
-    pe_mm2: float = _f("mm²", "one PE of the MAC array", strict=False)
-    sram_mm2_per_kb: float = _f("mm²/KiB", "SRAM macro area per KiB", strict=False)
-    vector_lane_mm2: float = _f("mm²", "one vector-unit lane", strict=False)
-    fixed_mm2: float = _f("mm²", "control, DMA and interconnect not scaled with the above", strict=False)
+    pe_mm2: float = _f("mm²", "one PE of the MAC array", strict=False, high=MAX_AREA_MM2)
+    sram_mm2_per_kb: float = _f("mm²/KiB", "SRAM macro area per KiB", strict=False, high=MAX_AREA_MM2)
+    vector_lane_mm2: float = _f("mm²", "one vector-unit lane", strict=False, high=MAX_AREA_MM2)
+    fixed_mm2: float = _f("mm²", "control, DMA and interconnect not scaled with the above", strict=False,
+                          high=MAX_AREA_MM2)
 
 
 @dataclass(frozen=True)
@@ -130,8 +149,9 @@ class Hardware:
     vector: VectorConfig = _f("-", "vector unit", minimum=None)
     sram: SramConfig = _f("-", "on-chip buffers", minimum=None)
     dram: DramConfig = _f("-", "off-chip memory", minimum=None)
-    memory_budget_mb: float = _f("MiB", "product budget for parameter bytes + peak activation bytes")
-    static_power_mw: float = _f("mW", "leakage and always-on power while a network runs", strict=False)
+    memory_budget_mb: float = _f("MiB", "product budget for parameter bytes + peak activation bytes",
+                                 high=2 ** 30)
+    static_power_mw: float = _f("mW", "leakage and always-on power while a network runs", strict=False, high=1e6)
     area: AreaConfig = _f("-", "area model", minimum=None)
     description: str = _f("-", "free text: what this config models and where its numbers come from",
                           minimum=None, default="")
@@ -148,7 +168,7 @@ class Hardware:
     weights_resident: bool = _f("-", "true: keep all parameters on chip across inferences when they fit "
                                 "(back-to-back requests); default false", minimum=None, default=False)
     channel_alignment: int = _f("elements", "activations and weights are stored with channels padded to a "
-                                "multiple of this; default 1 (no padding)", default=1)
+                                "multiple of this; default 1 (no padding)", default=1, high=4096)
 
     # ---- derived quantities (units converted once, here) ----
     def precision(self, name: str) -> PrecisionConfig:
@@ -225,6 +245,35 @@ _NESTED = {"array": ArrayConfig, "vector": VectorConfig, "sram": SramConfig, "dr
 _TOP_KEYS = ("name", "description", "array", "precisions", "vector", "memory", "dram", "energy", "area")
 _MEMORY_KEYS = ("sram", "memory_budget_mb", "activation_policy", "weights_resident", "channel_alignment")
 _HARDWARE_FIELDS = {f.name: f for f in dataclasses.fields(Hardware)}
+_VECTOR_OPS_META = {f.name: f for f in dataclasses.fields(VectorConfig)}["ops_per_lane_per_cycle"].metadata
+
+
+def _number_text(v) -> str:
+    """A range end as the reference writes it: 65536, 0.001, 1e6, 2^30."""
+    if float(v).is_integer() and abs(v) < 1e5:
+        return str(int(v))
+    if float(v).is_integer() and int(v) & (int(v) - 1) == 0:
+        return f"2^{int(v).bit_length() - 1}"
+    return f"{v:g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
+
+
+def _range_text(meta, ftype) -> str:
+    """The documented range of a field: ``(0, 1e6]``, ``[1, 65536]``, ``os, ws, is``, ``true/false``."""
+    if meta.get("choices"):
+        return ", ".join(meta["choices"])
+    if ftype in ("bool", bool):
+        return "true/false"
+    lo, high, minimum = meta.get("low"), meta.get("high"), meta.get("minimum")
+    if lo is None and minimum is None:
+        return ""
+    integer = ftype in ("int", int)
+    if lo is not None:
+        left = f"[{_number_text(lo)}"
+    elif meta.get("strict", True):
+        left = f"[{_number_text(minimum + 1)}" if integer else f"({_number_text(minimum)}"
+    else:
+        left = f"[{_number_text(minimum)}"
+    return f"{left}, {_number_text(high)}]" if high is not None else f"{left}, ∞)"
 
 
 def _check_scalar(value, ftype, meta, where: str):
@@ -232,7 +281,7 @@ def _check_scalar(value, ftype, meta, where: str):
     if ftype in ("bool", bool):
         # YAML 1.1 reads yes/no/on/off as booleans too; 1 or "yes" in quotes is a typo, not a switch.
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+            raise ConfigError(f"{where}: expected true or false, got {quote(value)}")
         return value
     if ftype in ("int", int):
         # numbers.Integral admits numpy integers from search code (Hardware.replace); stored as int.
@@ -242,28 +291,40 @@ def _check_scalar(value, ftype, meta, where: str):
                 if isinstance(value, float) and value.is_integer():
                     value = int(value)
                 else:
-                    raise ConfigError(f"{where}: expected an integer, got {value!r}")
+                    raise ConfigError(f"{where}: expected an integer, got {quote(value)}")
             value = int(value)
     elif ftype in ("float", float):
         if type(value) is not float and type(value) is not int and \
                 (isinstance(value, bool) or not isinstance(value, numbers.Real)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        value = float(value)
+            raise ConfigError(f"{where}: expected a number, got {quote(value)}")
+        try:
+            value = float(value)
+        except OverflowError:   # an integer beyond float range
+            raise ConfigError(f"{where}: expected a finite number, got {quote(raw)}") from None
         if not math.isfinite(value):
-            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+            raise ConfigError(f"{where}: expected a finite number, got {quote(value)}")
     elif ftype in ("str", str):
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
+            raise ConfigError(f"{where}: expected a string, got {quote(value)}")
     choices = meta.get("choices")
     if choices is not None and value not in choices:
-        raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
+        raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {quote(value)}")
     lo = meta.get("minimum")
     if lo is not None and isinstance(value, (int, float)):
         if meta.get("strict", True) and not value > lo:
-            raise ConfigError(f"{where}: expected a positive number, got {raw!r}")
+            raise ConfigError(f"{where}: expected a positive number, got {quote(raw)}")
         if not meta.get("strict", True) and not value >= lo:
-            raise ConfigError(f"{where}: expected a number >= {lo:g}, got {raw!r}")
+            raise ConfigError(f"{where}: expected a number >= {lo:g}, got {quote(raw)}")
+    low, high = meta.get("low"), meta.get("high")
+    if isinstance(value, (int, float)) and ((low is not None and value < low) or (high is not None and value > high)):
+        kind = "an integer" if ftype in ("int", int) else "a number"
+        raise ConfigError(f"{where}: expected {kind} in {_range_text(meta, ftype)}, got {quote(raw)}")
     return value
+
+
+def _key(key) -> str:
+    """A key as an error message names it (a key can be anything YAML allows: cut it short)."""
+    return one_line(key, 60) if isinstance(key, str) else quote(key)
 
 
 def _build(cls, data, where: str, skip: tuple = ()):
@@ -274,7 +335,7 @@ def _build(cls, data, where: str, skip: tuple = ()):
     prefix = where + ("." if not where.endswith(": ") else "")
     for key in data:
         if key not in fields:
-            raise ConfigError(f"{prefix}{key}: unknown key; expected one of {', '.join(fields)}")
+            raise ConfigError(f"{prefix}{_key(key)}: unknown key; expected one of {', '.join(fields)}")
     kwargs = {}
     for name, f in fields.items():
         path = f"{prefix}{name}"
@@ -292,7 +353,7 @@ def _format_map(data, where: str, what: str, minimum_strict: bool = True) -> tup
     out = []
     for name, v in data.items():
         if name not in prec.INDEX:
-            raise ConfigError(f"{where}.{name}: unknown format; expected one of {', '.join(prec.NAMES)}")
+            raise ConfigError(f"{where}.{_key(name)}: unknown format; expected one of {', '.join(prec.NAMES)}")
         out.append((name, v))
     return tuple(out)
 
@@ -304,7 +365,7 @@ def hardware_from_dict(data: Mapping, source: str = "<dict>") -> Hardware:
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
     for key in data:
         if key not in _TOP_KEYS:
-            raise ConfigError(f"{where}{key}: unknown key; expected one of {', '.join(sorted(_TOP_KEYS))}")
+            raise ConfigError(f"{where}{_key(key)}: unknown key; expected one of {', '.join(sorted(_TOP_KEYS))}")
     for key in ("name", "array", "precisions", "vector", "memory", "dram", "area"):
         if key not in data:
             raise ConfigError(f"{where}{key}: missing required section")
@@ -314,17 +375,17 @@ def hardware_from_dict(data: Mapping, source: str = "<dict>") -> Hardware:
     precisions = []
     for pname, pdata in _format_map(data["precisions"], f"{where}precisions", "{macs_per_pe_per_cycle, ...}"):
         if not isinstance(pdata, Mapping):
-            raise ConfigError(f"{where}precisions.{pname}: expected a mapping, got {pdata!r}")
+            raise ConfigError(f"{where}precisions.{pname}: expected a mapping, got {quote(pdata)}")
         precisions.append(_build(PrecisionConfig, {**pdata, "name": pname}, f"{where}precisions.{pname}"))
 
     vdata = data["vector"]
     if not isinstance(vdata, Mapping):
-        raise ConfigError(f"{where}vector: expected a mapping, got {vdata!r}")
+        raise ConfigError(f"{where}vector: expected a mapping, got {quote(vdata)}")
     vector_ops = []
     if vdata.get("lanes", 0):
         for pname, v in _format_map(vdata.get("ops_per_lane_per_cycle"), f"{where}vector.ops_per_lane_per_cycle",
                                     "ops per lane per cycle"):
-            vector_ops.append((pname, _check_scalar(v, float, {"minimum": 0.0},
+            vector_ops.append((pname, _check_scalar(v, float, _VECTOR_OPS_META,
                                                     f"{where}vector.ops_per_lane_per_cycle.{pname}")))
     vector = _build(VectorConfig, {**vdata, "ops_per_lane_per_cycle": tuple(vector_ops)}, f"{where}vector")
 
@@ -334,11 +395,12 @@ def hardware_from_dict(data: Mapping, source: str = "<dict>") -> Hardware:
                           f"got {type(mem).__name__}")
     for key in mem:
         if key not in _MEMORY_KEYS:
-            raise ConfigError(f"{where}memory.{key}: unknown key; expected one of {', '.join(_MEMORY_KEYS)}")
+            raise ConfigError(f"{where}memory.{_key(key)}: unknown key; expected one of {', '.join(_MEMORY_KEYS)}")
     if "sram" not in mem:
         raise ConfigError(f"{where}memory.sram: missing required section")
     sram = _build(SramConfig, mem["sram"], f"{where}memory.sram")
-    budget = _check_scalar(mem.get("memory_budget_mb"), float, {"minimum": 0.0}, f"{where}memory.memory_budget_mb")
+    budget = _check_scalar(mem.get("memory_budget_mb"), float, _HARDWARE_FIELDS["memory_budget_mb"].metadata,
+                           f"{where}memory.memory_budget_mb")
     placement = {}  # activation_policy, weights_resident, channel_alignment: optional, defaults in Hardware
     for key in _MEMORY_KEYS[2:]:
         if mem.get(key) is not None:
@@ -352,8 +414,8 @@ def hardware_from_dict(data: Mapping, source: str = "<dict>") -> Hardware:
         raise ConfigError(f"{where}energy: expected a mapping with static_power_mw")
     for key in energy:
         if key != "static_power_mw":
-            raise ConfigError(f"{where}energy.{key}: unknown key; expected static_power_mw")
-    static = _check_scalar(energy.get("static_power_mw", 0.0), float, {"minimum": 0.0, "strict": False},
+            raise ConfigError(f"{where}energy.{_key(key)}: unknown key; expected static_power_mw")
+    static = _check_scalar(energy.get("static_power_mw", 0.0), float, _HARDWARE_FIELDS["static_power_mw"].metadata,
                            f"{where}energy.static_power_mw")
     description = data.get("description", "") or ""
     hw = Hardware(name=name, array=array, precisions=tuple(precisions), vector=vector, sram=sram, dram=dram,
@@ -446,13 +508,13 @@ def validate(hw: Hardware, source: str) -> None:
     for k in ("ifmap_kb", "filter_kb", "ofmap_kb", "unified_kb"):
         v = getattr(s, k)
         if v is not None and not (isinstance(v, (int, float)) and v > 0):
-            raise ConfigError(f"{where}memory.sram.{k}: expected a positive number, got {v!r}")
+            raise ConfigError(f"{where}memory.sram.{k}: expected a positive number, got {quote(v)}")
     for k in ("rows", "cols"):
         v = getattr(hw.array, k)
         if not isinstance(v, int) or v <= 0:
-            raise ConfigError(f"{where}array.{k}: expected a positive integer, got {v!r}")
+            raise ConfigError(f"{where}array.{k}: expected a positive integer, got {quote(v)}")
     if hw.array.dataflow not in DATAFLOWS:
-        raise ConfigError(f"{where}array.dataflow: expected one of os, ws, is, got {hw.array.dataflow!r}")
+        raise ConfigError(f"{where}array.dataflow: expected one of os, ws, is, got {quote(hw.array.dataflow)}")
     names = [p.name for p in hw.precisions]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}precisions: a format is listed twice")
@@ -489,17 +551,96 @@ def available_hardware() -> dict[str, Path]:
     return found
 
 
-def read_yaml(path: Path):
-    """Parse a YAML file; a syntax error or unreadable file is one ConfigError line naming file and line."""
+MAX_YAML_VALUES = 100_000   # values a YAML document may hold once its aliases are expanded
+
+
+class _YAMLInputError(yaml.MarkedYAMLError):
+    """A document the strict loader refuses (duplicate key, alias expansion); ``problem`` says why."""
+
+
+class StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses what PyYAML lets through silently or slowly.
+
+    A key given twice in one mapping is an error (PyYAML keeps the last), and a document whose
+    aliases expand to more than ``MAX_YAML_VALUES`` values (a "billion laughs") is refused while it
+    is composed, before anything walks or prints the expanded value.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._values = 0
+        self._sizes: dict = {}
+        self._open: set = set()   # anchors of the collections being composed
+
+    def _expanded(self, node) -> int:
+        """Values under ``node`` with every alias expanded; shared nodes are sized once."""
+        size = self._sizes.get(id(node))
+        if size is None:
+            size = 1
+            if isinstance(node, yaml.SequenceNode):
+                size += sum(self._expanded(v) for v in node.value)
+            elif isinstance(node, yaml.MappingNode):
+                size += sum(self._expanded(k) + self._expanded(v) for k, v in node.value)
+            self._sizes[id(node)] = size
+        return size
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) and event.anchor in self._open:
+            raise _YAMLInputError(None, None, f"alias *{event.anchor} refers to the collection that contains it",
+                                  event.start_mark)
+        anchor = getattr(event, "anchor", None) if not isinstance(event, yaml.AliasEvent) else None
+        if anchor is not None:
+            self._open.add(anchor)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._open.discard(anchor)
+        self._values += self._expanded(node) if isinstance(event, yaml.AliasEvent) else 1
+        if self._values > MAX_YAML_VALUES:
+            raise _YAMLInputError(None, None, f"YAML aliases expand to more than {MAX_YAML_VALUES:,} values; "
+                                  "expected a config file (write the values out)", event.start_mark)
+        return node
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":   # '<<: *base' merges; later keys override it
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:   # an unhashable key: SafeLoader reports it
+                continue
+            if first is not key_node:
+                raise _YAMLInputError(None, None, f"duplicate key {quote(key)} (first given on line "
+                                      f"{first.start_mark.line + 1})", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str, source: str):
+    """Parse YAML text with :class:`StrictLoader`; every problem is one ConfigError line naming ``source``
+    and the line: ``edge.yaml: line 4: duplicate key 'rows' (first given on line 3)``."""
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.load(text, Loader=StrictLoader)
+    except _YAMLInputError as exc:
+        raise ConfigError(f"{source}: line {exc.problem_mark.line + 1}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{line} malformed YAML ({getattr(exc, 'problem', exc)})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    return data
+        if isinstance(exc, yaml.reader.ReaderError):   # a control character; str(exc) spans two lines
+            what = f"unacceptable character #x{exc.character:04x} at offset {exc.position}"
+        else:
+            what = one_line(getattr(exc, "problem", None) or exc)
+        raise ConfigError(f"{source}:{line} malformed YAML ({what})") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: malformed YAML (nested too deeply)") from None
+
+
+def read_yaml(path: Path):
+    """Parse a YAML file; a syntax error, an unreadable or non-UTF-8 file, a duplicate key or an alias
+    bomb is one ConfigError line naming the file (and the line)."""
+    return load_yaml(read_text(path, ConfigError), str(path))
 
 
 def load_hardware(name_or_path: "str | os.PathLike | Hardware") -> Hardware:
@@ -544,10 +685,11 @@ def load_scalesim_cfg(path: "str | os.PathLike") -> Hardware:
     """
     path = Path(path)
     parser = configparser.ConfigParser()  # lower-cases keys, as SCALE-Sim's reader does
+    text = read_text(path, ConfigError)
     try:
-        parser.read_string(path.read_text())
-    except (configparser.Error, OSError) as exc:
-        raise ConfigError(f"{path}: malformed SCALE-Sim config ({str(exc).splitlines()[0]})") from None
+        parser.read_string(text, source=str(path))
+    except configparser.Error as exc:
+        raise ConfigError(f"{path}: malformed SCALE-Sim config ({one_line(exc)})") from None
     sec = "architecture_presets"
     if not parser.has_section(sec):
         raise ConfigError(f"{path}: [{sec}]: missing section")
@@ -562,7 +704,8 @@ def load_scalesim_cfg(path: "str | os.PathLike") -> Hardware:
                                     "ReadRequestBuffer", "WriteRequestBuffer")}
     for key in a:
         if key not in known:
-            raise ConfigError(f"{path}: [{sec}].{key}: unknown key; expected one of {', '.join(sorted(known.values()))}")
+            raise ConfigError(f"{path}: [{sec}].{_key(key)}: unknown key; expected one of "
+                              f"{', '.join(sorted(known.values()))}")
 
     def num(key, conv=float, default=None):
         low = key.lower()
@@ -574,14 +717,14 @@ def load_scalesim_cfg(path: "str | os.PathLike") -> Hardware:
         try:
             v = conv(text)
         except ValueError:
-            raise ConfigError(f"{path}: [{sec}].{key}: expected a number, got {a[low]!r}") from None
+            raise ConfigError(f"{path}: [{sec}].{key}: expected a number, got {quote(a[low])}") from None
         if v <= 0:
-            raise ConfigError(f"{path}: [{sec}].{key}: expected a positive number, got {a[low]!r}")
+            raise ConfigError(f"{path}: [{sec}].{key}: expected a positive number, got {quote(a[low])}")
         return v
 
     dataflow = a.get("dataflow", "os").strip().lower()
     if dataflow not in DATAFLOWS:
-        raise ConfigError(f"{path}: [{sec}].Dataflow: expected one of os, ws, is, got {a.get('dataflow')!r}")
+        raise ConfigError(f"{path}: [{sec}].Dataflow: expected one of os, ws, is, got {quote(a.get('dataflow'))}")
     rows, cols = num("ArrayHeight", int), num("ArrayWidth", int)
     bandwidth = num("Bandwidth", float, default=10.0)
     run_name = parser.get("general", "run_name", fallback=path.stem).strip()
@@ -605,11 +748,12 @@ def load_scalesim_cfg(path: "str | os.PathLike") -> Hardware:
 
 def reference_markdown() -> str:
     """The config reference table for the README, generated from the field metadata."""
-    rows = ["| key | unit | meaning |", "|---|---|---|"]
+    rows = ["| key | unit | range | meaning |", "|---|---|---|---|"]
 
     def add(key, cls, name):
-        meta = {f.name: f.metadata for f in dataclasses.fields(cls)}[name]
-        rows.append(f"| `{key}` | {meta['unit']} | {meta['help']} |")
+        f = {f.name: f for f in dataclasses.fields(cls)}[name]
+        meta = f.metadata
+        rows.append(f"| `{key}` | {meta['unit']} | {_range_text(meta, f.type) or '-'} | {meta['help']} |")
 
     add("name", Hardware, "name")
     add("description", Hardware, "description")

@@ -20,8 +20,10 @@ caller's RNG state and model untouched (training changes the model's weights, on
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
+import hashlib
 import math
 import os
 import time
@@ -375,6 +377,36 @@ def score_all(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | No
               names=PROXIES) -> dict:
     """``{name: score}`` for several proxies (all of them, baselines included, by default)."""
     return {name: score(model, name, inputs, targets, seed) for name in names}
+
+
+def genome_seed(key, seed: int = 0) -> int:
+    """A seed for one genome: a stable hash (SHA-256 of ``repr``) of its key and the run's ``seed``, so the
+    same genome is initialised alike in every run, process and evaluation order (``hash()`` is salted per
+    process and would not do). ``key`` is a tuple of plain values (ints, floats, strings)."""
+    digest = hashlib.sha256(repr((int(seed), key)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1   # 63 bits: torch.manual_seed takes it
+
+
+@contextlib.contextmanager
+def seeded(seed: int, threads: int | None = 1):
+    """Run the block with torch's global RNG seeded from ``seed`` and, unless ``threads`` is None, torch's
+    intra-op thread count pinned to ``threads``; both are restored after.
+
+    Building a module inside draws its initial weights from ``seed``, so a zero-shot score depends on
+    the genome alone; one thread fixes the order of floating-point reductions, so the score does not
+    depend on the machine's core count either (a float sum in another order differs in the last bits,
+    which is enough to reorder a Pareto front).
+    """
+    previous = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        if threads is not None:
+            torch.set_num_threads(int(threads))
+        try:
+            yield
+        finally:
+            if threads is not None:
+                torch.set_num_threads(previous)
 
 
 def reset_parameters(model: nn.Module, seed: int) -> nn.Module:

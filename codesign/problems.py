@@ -213,7 +213,9 @@ class AccuracySource:
     - ``params`` / ``macs``: log10 of the network's parameter / MAC count, the capacity baselines any
       zero-shot proxy must beat;
     - ``synflow`` / ``naswot`` / ``grad_norm``: zero-shot proxies on the network's torch module
-      (:mod:`codesign.accuracy`; ``batch`` and ``resolution`` set the synthetic input);
+      (:mod:`codesign.accuracy`; ``batch`` and ``resolution`` set the synthetic input), initialised
+      from a seed of the genome and ``seed`` and scored on ``threads`` torch threads (default 1), so
+      a genome's score is the same in every run, worker and evaluation order;
     - ``train``: short training on the user's data (``data``: an .npz with ``x`` and ``y``).
     Values are cached per network, so each network is scored once per process.
     """
@@ -256,34 +258,43 @@ class AccuracySource:
             return float(self._table.accuracy(nb201.genome_arch(g), self.options.get("dataset", "cifar10")))
         return self._torch_score(axis, g)
 
-    def _torch_score(self, axis, g: dict) -> float:
-        import torch
-
-        from . import accuracy as acc
+    def _module(self, axis, g: dict):
+        """A freshly initialised torch module of genome ``g`` and its input resolution."""
         if axis.kind == "nb201":
             from accelsim.workload.torch_zoo import NB201Net
             model = NB201Net(nb201.genome_arch(g), channels=axis.options["channels"], cells=axis.options["cells"],
                              num_classes=axis.options["num_classes"])
-            res = axis.options["resolution"]
-        elif axis.kind == "mobile":
+            return model, axis.options["resolution"]
+        if axis.kind == "mobile":
             from .torch_models import genome_module
-            model = genome_module(axis.genome(g))
-            res = axis.genome(g).resolution
-        else:
-            raise CodesignError(f"accuracy.source {self.source}: needs a network search space")
+            return genome_module(axis.genome(g)), axis.genome(g).resolution
+        raise CodesignError(f"accuracy.source {self.source}: needs a network search space")
+
+    def _torch_score(self, axis, g: dict) -> float:
+        import torch
+
+        from . import accuracy as acc
         seed = int(self.options.get("seed", 0))
+        # The initial weights come from a seed of the genome itself (not torch's global generator, whose
+        # state depends on what ran before), so a genome scores the same in any run, worker or order.
+        init_seed = acc.genome_seed(axis.key(g), seed)
         if self.source == "train":
+            with acc.seeded(init_seed, threads=None):   # training keeps torch's threads: it is the slow part
+                model, _ = self._module(axis, g)
             data = self.options.get("data")
             if not data:
                 raise CodesignError("accuracy.data: the train source needs an .npz path with arrays x and y")
-            opts = {k: v for k, v in self.options.items() if k not in ("data", "seed")}
+            opts = {k: v for k, v in self.options.items() if k not in ("data", "seed", "threads")}
             return float(acc.train_short(model, data, seed=seed, **opts)["best_val_acc"])
-        res = int(self.options.get("resolution", res))
-        batch = int(self.options.get("batch", 16))
-        gen = torch.Generator().manual_seed(seed)
-        x = torch.randn(batch, 3, res, res, generator=gen)
-        y = torch.randint(0, 10, (batch,), generator=gen)
-        return float(acc.score(model, self.source, x, y, seed=seed))
+        # zero-shot proxies: one thread by default, so the score does not depend on the core count
+        with acc.seeded(init_seed, threads=int(self.options.get("threads", 1))):
+            model, res = self._module(axis, g)
+            res = int(self.options.get("resolution", res))
+            batch = int(self.options.get("batch", 16))
+            gen = torch.Generator().manual_seed(seed)   # the same input batch for every genome
+            x = torch.randn(batch, 3, res, res, generator=gen)
+            y = torch.randint(0, 10, (batch,), generator=gen)
+            return float(acc.score(model, self.source, x, y, seed=seed))
 
 
 # ------------------------------------------------------------------------------------- problem

@@ -23,11 +23,15 @@ from typing import Any, Mapping
 
 from .. import precision as prec
 from ..config import read_yaml
-from ..errors import ConfigError, WorkloadError
+from ..errors import ConfigError, WorkloadError, one_line, quote
 from .units import parse_duration, parse_rate
 
 POLICIES = ("fifo", "priority", "edf")
 PROCESSES = ("periodic", "poisson")
+# A run simulates every request one by one and keeps its arrival time in memory: beyond these a
+# scenario (or --duration) is a unit mistake, and would run out of memory or run for hours.
+MAX_DURATION_S = 86400.0      # one day of simulated time
+MAX_REQUESTS = 1_000_000      # requests of all streams in one run
 
 
 @dataclass(frozen=True)
@@ -154,44 +158,65 @@ def reference_markdown() -> str:
 # ---------------------------------------------------------------------------------------------
 def _mapping(data, where: str, allowed: tuple, required: tuple = ()) -> Mapping:
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: expected a mapping of keys, got {data!r}")
+        raise ConfigError(f"{where}: expected a mapping of keys, got {quote(data)}")
     sep = "" if where.endswith(": ") else "."
     for key in data:
         if key not in allowed:
-            raise ConfigError(f"{where}{sep}{key}: unknown key; expected one of {', '.join(allowed)}")
+            raise ConfigError(f"{where}{sep}{_key(key)}: unknown key; expected one of {', '.join(allowed)}")
     for key in required:
         if key not in data or data[key] is None:
             raise ConfigError(f"{where}{sep}{key}: missing required key")
     return data
 
 
+def _key(key) -> str:
+    """A key or stream name as an error message names it, cut short."""
+    return one_line(key, 60) if isinstance(key, str) else quote(key)
+
+
+def _duration(value, where: str, *, positive: bool = True) -> float:
+    """parse_duration, quoting a value that is not a short string capped (a YAML list can be huge)."""
+    if not isinstance(value, str) or len(value) > 100:
+        raise ConfigError(f"{where}: expected a duration with a unit, as a string like '33ms', '10s'; "
+                          f"got {quote(value)}")
+    return parse_duration(value, where, positive=positive)
+
+
+def _rate(value, where: str) -> float:
+    """parse_rate, quoting a value that is not a short string capped."""
+    if not isinstance(value, str) or len(value) > 100:
+        raise ConfigError(f"{where}: expected a rate with a unit, as a string like '15fps', '50Hz'; "
+                          f"got {quote(value)}")
+    return parse_rate(value, where)
+
+
 def _number(value, where: str, *, minimum: float = 0.0, strict: bool = True) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
+        raise ConfigError(f"{where}: expected a number, got {quote(value)}")
     if strict and not value > minimum:
-        raise ConfigError(f"{where}: expected a positive number, got {value!r}")
+        raise ConfigError(f"{where}: expected a positive number, got {quote(value)}")
     if not strict and not value >= minimum:
-        raise ConfigError(f"{where}: expected a number >= {minimum:g}, got {value!r}")
+        raise ConfigError(f"{where}: expected a number >= {minimum:g}, got {quote(value)}")
     return float(value)
 
 
 def _integer(value, where: str, *, minimum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        raise ConfigError(f"{where}: expected an integer, got {quote(value)}")
     if minimum is not None and value < minimum:
-        raise ConfigError(f"{where}: expected an integer >= {minimum}, got {value!r}")
+        raise ConfigError(f"{where}: expected an integer >= {minimum}, got {quote(value)}")
     return value
 
 
 def _string(value, where: str) -> str:
     if not isinstance(value, str):
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
+        raise ConfigError(f"{where}: expected a string, got {quote(value)}")
     return value
 
 
 def _choice(value, where: str, choices: tuple) -> str:
     if value not in choices:
-        raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
+        raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {quote(value)}")
     return value
 
 
@@ -204,15 +229,15 @@ def _arrival(data, where: str) -> ArrivalSpec:
     if ("rate" in d) == ("period" in d):
         raise ConfigError(f"{where}: give exactly one of rate (e.g. '15fps') and period (e.g. '66ms')")
     if "rate" in d:
-        rate = parse_rate(d["rate"], f"{where}.rate")
+        rate = _rate(d["rate"], f"{where}.rate")
     else:
-        rate = 1.0 / parse_duration(d["period"], f"{where}.period")
-    jitter = parse_duration(d["jitter"], f"{where}.jitter", positive=False) if "jitter" in d else 0.0
+        rate = 1.0 / _duration(d["period"], f"{where}.period")
+    jitter = _duration(d["jitter"], f"{where}.jitter", positive=False) if "jitter" in d else 0.0
     if jitter and process != "periodic":
         raise ConfigError(f"{where}.jitter: only periodic arrivals have jitter (poisson gaps are random already)")
     if jitter >= 1.0 / rate:
-        raise ConfigError(f"{where}.jitter: expected less than the period ({1e3 / rate:g}ms), got {d['jitter']!r}")
-    offset = parse_duration(d["offset"], f"{where}.offset", positive=False) if "offset" in d else 0.0
+        raise ConfigError(f"{where}.jitter: expected less than the period ({1e3 / rate:g}ms), got {quote(d['jitter'])}")
+    offset = _duration(d["offset"], f"{where}.offset", positive=False) if "offset" in d else 0.0
     return ArrivalSpec(process, rate, jitter, offset)
 
 
@@ -221,30 +246,34 @@ def _batch(data, where: str) -> BatchSpec:
         return BatchSpec(_integer(data, where, minimum=1))
     d = _mapping(data, where, ("size", "wait"), ("size",))
     size = _integer(d["size"], f"{where}.size", minimum=1)
-    wait = parse_duration(d["wait"], f"{where}.wait", positive=False) if "wait" in d else 0.0
+    wait = _duration(d["wait"], f"{where}.wait", positive=False) if "wait" in d else 0.0
     return BatchSpec(size, wait)
 
 
 def _stream(name, data, where: str) -> StreamSpec:
-    from ..workload.zoo import MODELS
+    from ..workload.zoo import MODELS, check_options
     d = _mapping(data, where, ("model", "options", "precision", "arrival", "deadline", "priority", "batch",
                                "host_ops"), ("model", "arrival", "deadline"))
     model = _string(d["model"], f"{where}.model")
     if model not in MODELS:
-        raise ConfigError(f"{where}.model: unknown model {model!r}; known models: {', '.join(MODELS)}")
+        raise ConfigError(f"{where}.model: unknown model {quote(model)}; known models: {', '.join(MODELS)}")
     options = d.get("options") or {}
     if not isinstance(options, Mapping):
-        raise ConfigError(f"{where}.options: expected a mapping of builder options, got {options!r}")
+        raise ConfigError(f"{where}.options: expected a mapping of builder options, got {quote(options)}")
+    try:   # types and ranges now, so that a typo fails before any network is built
+        options = check_options(model, options, f"{where}.options")
+    except WorkloadError as exc:
+        raise ConfigError(str(exc)) from None
     precision = d.get("precision")
     if precision is not None:
         _choice(precision, f"{where}.precision", prec.NAMES)
     host_ops = d.get("host_ops") or []
     if not isinstance(host_ops, list) or not all(isinstance(h, str) and h for h in host_ops):
-        raise ConfigError(f"{where}.host_ops: expected a list of op kinds or layer-name globs, got {host_ops!r}")
+        raise ConfigError(f"{where}.host_ops: expected a list of op kinds or layer-name globs, got {quote(host_ops)}")
     return StreamSpec(
         name=name, model=model, options=tuple(sorted(options.items())), precision=precision,
         arrival=_arrival(d["arrival"], f"{where}.arrival"),
-        deadline_s=parse_duration(d["deadline"], f"{where}.deadline"),
+        deadline_s=_duration(d["deadline"], f"{where}.deadline"),
         priority=_integer(d.get("priority", 0), f"{where}.priority"),
         batch=_batch(d["batch"], f"{where}.batch") if d.get("batch") is not None else BatchSpec(),
         host_ops=tuple(host_ops))
@@ -259,13 +288,13 @@ def scenario_from_dict(data: Any, source: str = "<dict>") -> Scenario:
                                "background_dram_gb_per_s", "streams"), ("name", "streams"))
     name = _string(d["name"], f"{where}name")
     description = _string(d.get("description") or "", f"{where}description")
-    duration = parse_duration(d["duration"], f"{where}duration") if "duration" in d else 10.0
+    duration = _duration(d["duration"], f"{where}duration") if "duration" in d else 10.0
     seed = _integer(d.get("seed", 0), f"{where}seed", minimum=0)
 
     sd = _mapping(d.get("scheduler") or {}, f"{where}scheduler", ("policy", "preemption"))
     preemption = sd.get("preemption", False)
     if not isinstance(preemption, bool):
-        raise ConfigError(f"{where}scheduler.preemption: expected true or false, got {preemption!r}")
+        raise ConfigError(f"{where}scheduler.preemption: expected true or false, got {quote(preemption)}")
     scheduler = SchedulerSpec(_choice(sd.get("policy", "fifo"), f"{where}scheduler.policy", POLICIES), preemption)
 
     hd = _mapping(d.get("host") or {}, f"{where}host", ("gops", "cores", "dram_gb_per_s", "handoff"))
@@ -275,7 +304,7 @@ def scenario_from_dict(data: Any, source: str = "<dict>") -> Scenario:
         cores=_integer(hd["cores"], f"{where}host.cores", minimum=1) if "cores" in hd else default.cores,
         dram_gb_per_s=(_number(hd["dram_gb_per_s"], f"{where}host.dram_gb_per_s") if "dram_gb_per_s" in hd
                        else default.dram_gb_per_s),
-        handoff_s=parse_duration(hd["handoff"], f"{where}host.handoff", positive=False) if "handoff" in hd else 0.0)
+        handoff_s=_duration(hd["handoff"], f"{where}host.handoff", positive=False) if "handoff" in hd else 0.0)
     background = _number(d.get("background_dram_gb_per_s", 0.0), f"{where}background_dram_gb_per_s", strict=False)
 
     streams_data = d["streams"]
@@ -284,10 +313,25 @@ def scenario_from_dict(data: Any, source: str = "<dict>") -> Scenario:
     streams = []
     for sname, sdata in streams_data.items():
         if not isinstance(sname, str) or not sname:
-            raise ConfigError(f"{where}streams: stream names must be strings, got {sname!r}")
-        streams.append(_stream(sname, sdata, f"{where}streams.{sname}"))
-    return Scenario(name=name, streams=tuple(streams), description=description, duration_s=duration, seed=seed,
-                    scheduler=scheduler, host=host, background_dram_gb_per_s=background, source=source)
+            raise ConfigError(f"{where}streams: stream names must be strings, got {quote(sname)}")
+        streams.append(_stream(sname, sdata, f"{where}streams.{_key(sname)}"))
+    scenario = Scenario(name=name, streams=tuple(streams), description=description, duration_s=duration, seed=seed,
+                        scheduler=scheduler, host=host, background_dram_gb_per_s=background, source=source)
+    check_load(scenario, duration, f"{where}duration")
+    return scenario
+
+
+def check_load(scenario: Scenario, duration_s: float, where: str) -> None:
+    """Refuse a run longer than MAX_DURATION_S or with more than MAX_REQUESTS requests (rate x time,
+    summed over streams); ``where`` names the file key or the argument that set the duration."""
+    from .units import format_duration
+    if duration_s > MAX_DURATION_S:
+        raise ConfigError(f"{where}: expected at most {MAX_DURATION_S:g}s (one day) of simulated time, "
+                          f"got {format_duration(duration_s)}")
+    requests = sum(s.arrival.rate_hz * max(duration_s - s.arrival.offset_s, 0.0) for s in scenario.streams)
+    if requests > MAX_REQUESTS:
+        raise ConfigError(f"{where}: {format_duration(duration_s)} at the streams' rates is {requests:.3g} requests; "
+                          f"expected at most {MAX_REQUESTS:,} (shorten the duration or lower the rates)")
 
 
 def scenarios_dir() -> Path:

@@ -24,6 +24,11 @@ from ..errors import WorkloadError
 
 INPUT = "input"
 
+# Largest layer the simulator accepts: a bigger one is a typo or a unit mistake, and its tiling search
+# and cycle counts would run for hours or overflow. Checked wherever a network is built.
+MAX_DIM = 2 ** 20            # height, width, channels, kernel side of any tensor or layer
+MAX_ELEMENTS = 2 ** 34       # elements of one tensor (activation or weights), 16 GiB at int8
+
 # Operator codes shared with the engine's structure-of-arrays tables (never renumber).
 OPS = ("conv", "pool", "add", "act", "concat", "upsample", "matmul")
 OP_CODE = {name: i for i, name in enumerate(OPS)}
@@ -126,6 +131,13 @@ class Network:
             seen.add(layer.name)
         if not self.layers:
             raise WorkloadError(f"network {self.name}: has no layers")
+        problem = size_problem(self.input_shape)
+        if problem:
+            raise WorkloadError(f"network {self.name}: input {problem}")
+        for layer in self.layers:
+            problem = layer_size_problem(layer)
+            if problem:
+                raise WorkloadError(f"network {self.name}: layer {layer.name!r}: {problem}")
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -197,6 +209,32 @@ class Network:
                 "param_bytes": self.param_bytes, "peak_activation_bytes": self.peak_activation_bytes}
 
 
+def size_problem(shape, what: str = "shape") -> str:
+    """'' if a tensor of ``shape`` is within MAX_DIM per dimension and MAX_ELEMENTS in all; else what is wrong."""
+    if any(d > MAX_DIM for d in shape):
+        return f"{what} {tuple(shape)} has a dimension above {MAX_DIM:,} (2^20); expected a smaller layer"
+    if _elements(shape) > MAX_ELEMENTS:
+        return (f"{what} {tuple(shape)} has {_elements(shape):,} elements, more than {MAX_ELEMENTS:,} (2^34); "
+                "expected a smaller layer")
+    return ""
+
+
+def layer_size_problem(layer: "Layer") -> str:
+    """'' if every tensor of ``layer`` (input, output, weights, kernel) is within the limits; else what is wrong."""
+    (h, w, c), (oh, ow, oc) = layer.in_shape[:3], layer.out_shape[:3]
+    if max(h, w, c, oh, ow, oc, *layer.kernel) <= MAX_DIM and h * w * c <= MAX_ELEMENTS \
+            and oh * ow * oc <= MAX_ELEMENTS and layer.weight_elements <= MAX_ELEMENTS:
+        return ""   # the common case, first: networks are built thousands of times in a search
+    for what, shape in (("input", layer.in_shape), ("output", layer.out_shape), ("kernel", layer.kernel)):
+        problem = size_problem(shape, what)
+        if problem:
+            return problem
+    if layer.weight_elements > MAX_ELEMENTS:
+        return (f"weights have {layer.weight_elements:,} elements, more than {MAX_ELEMENTS:,} (2^34); "
+                "expected a smaller layer")
+    return ""
+
+
 def _elements(shape) -> int:
     n = 1
     for s in shape:
@@ -224,6 +262,9 @@ class NetworkBuilder:
                  weight_precision: str | None = None):
         if len(input_shape) != 3 or any(int(s) <= 0 for s in input_shape):
             raise WorkloadError(f"network {name}: input shape must be (H, W, C) of positive sizes, got {input_shape}")
+        problem = size_problem(tuple(int(s) for s in input_shape), "input shape")
+        if problem:
+            raise WorkloadError(f"network {name}: {problem}")
         for p in (precision, weight_precision or precision):
             if p not in prec.INDEX:
                 raise WorkloadError(f"network {name}: unknown precision {p!r}; expected one of {', '.join(prec.NAMES)}")
@@ -281,6 +322,9 @@ class NetworkBuilder:
                                 f"(input {layer.in_shape}, kernel {layer.kernel}, stride {layer.stride})")
         if layer.name in self._shapes:
             raise WorkloadError(f"network {self.name}: layer name {layer.name!r} is used twice")
+        problem = layer_size_problem(layer)
+        if problem:   # here, not only in Network: the next layer's shape arithmetic would build on it
+            raise WorkloadError(f"network {self.name}: layer {layer.name!r}: {problem}")
         self.layers.append(layer)
         self._shapes[layer.name] = layer.out_shape
         return layer.name

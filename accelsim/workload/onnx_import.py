@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import WorkloadError
+from ..errors import WorkloadError, one_line
 from .ir import INPUT, Network
 from .lowering import Op, lower
 
@@ -46,23 +46,51 @@ def _onnx():
 
 
 def from_onnx(path, precision: str = "int8", name: str | None = None) -> Network:
-    """Build the IR of an ONNX model (a file path or a loaded ModelProto) with one input of static shape."""
+    """Build the IR of an ONNX model (a file path or a loaded ModelProto) with one input of static shape.
+
+    Only shapes matter, so weights stored in external data files are not read (they need not exist).
+    Every problem with a file is one WorkloadError line starting with its path.
+    """
     onnx = _onnx()
-    if isinstance(path, (str, Path)):
-        try:
-            model = onnx.load(str(path))
-        except Exception as exc:
-            raise WorkloadError(f"from_onnx: cannot read {path}: {exc}") from None
-        name = name or Path(path).stem
-    else:
-        model = path
-        name = name or (model.graph.name or "onnx_model")
+    if not isinstance(path, (str, Path)):
+        return _from_model(path, name or (path.graph.name or "onnx_model"), precision, onnx)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except OSError as exc:
+        raise WorkloadError(f"{path}: cannot read ({exc.strerror or one_line(exc)})") from None
+    except Exception as exc:   # protobuf's DecodeError and whatever a damaged file makes onnx raise
+        raise WorkloadError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {one_line(exc)})") from None
+    try:
+        return _from_model(model, name or Path(path).stem, precision, onnx)
+    except WorkloadError as exc:
+        raise WorkloadError(f"{path}: {exc}") from None
+
+
+def _from_model(model, name: str, precision: str, onnx) -> Network:
     try:
         model = _fold_constants(model, onnx)
     except Exception as exc:
-        raise WorkloadError(f"from_onnx({name}): shape inference failed: {exc}") from None
-    ops, input_shape, outputs = _Translator(model, name, onnx).run()
+        raise WorkloadError(f"from_onnx({name}): shape inference failed: {one_line(exc)}") from None
+    try:
+        ops, input_shape, outputs = _Translator(model, name, onnx).run()
+    except WorkloadError:
+        raise
+    except Exception as exc:   # a graph that parses but is malformed (a missing attribute, a dangling input)
+        raise WorkloadError(f"from_onnx({name}): malformed graph ({type(exc).__name__}: {one_line(exc)})") from None
     return lower(ops, input_shape, outputs, name, precision, source="from_onnx", supported=SUPPORTED_OPS)
+
+
+def _array(tensor, onnx) -> np.ndarray:
+    """An initializer's values; for one whose data lives in an external file, an array of its shape and
+    dtype (zeros, no memory) instead: the importer reads weight shapes, never weight values."""
+    if tensor.data_location == onnx.TensorProto.EXTERNAL:
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)
+        return np.broadcast_to(np.zeros((), dtype=dtype), tuple(tensor.dims))
+    return onnx.numpy_helper.to_array(tensor)
+
+
+def _is_external(tensor, onnx) -> bool:
+    return tensor.data_location == onnx.TensorProto.EXTERNAL
 
 
 def _known_shapes(graph) -> dict:
@@ -91,7 +119,8 @@ def _fold_constants(model, onnx):
         model = onnx.shape_inference.infer_shapes(model, data_prop=True)
         g = model.graph
         shapes = _known_shapes(g)
-        consts = {t.name: onnx.numpy_helper.to_array(t) for t in g.initializer}
+        # external weights are not read, so they take part in no folding
+        consts = {t.name: onnx.numpy_helper.to_array(t) for t in g.initializer if not _is_external(t, onnx)}
         keep, folded = [], []
         for node in g.node:
             ins = [i for i in node.input if i]
@@ -132,7 +161,7 @@ class _Translator:
         self.name, self.onnx = name, onnx
         g = model.graph
         self.graph = g
-        self.consts = {t.name: onnx.numpy_helper.to_array(t) for t in g.initializer}
+        self.consts = {t.name: _array(t, onnx) for t in g.initializer}
         self.shapes = _known_shapes(g)
         self.kind = {}    # tensor name -> "tensor" | "const" | "static"
         self.value = {}   # tensor name -> lowering value id

@@ -23,13 +23,13 @@ import math
 from pathlib import Path
 
 from .. import precision as prec
-from ..errors import WorkloadError
+from ..errors import WorkloadError, one_line, quote, read_text
 from .ir import Network
 
 
 def _check(p, where: str) -> str:
     if not isinstance(p, str) or p not in prec.INDEX:
-        raise WorkloadError(f"{where}: unknown precision {p!r}; expected one of {', '.join(prec.NAMES)}")
+        raise WorkloadError(f"{where}: unknown precision {quote(p)}; expected one of {', '.join(prec.NAMES)}")
     return p
 
 
@@ -76,14 +76,19 @@ def _load_map(path_or_dict) -> tuple:
     suffix = path.suffix.lower()
     if suffix not in (".json", ".yaml", ".yml"):
         raise WorkloadError(f"{source}: expected a .yaml, .yml or .json precision map")
-    try:
-        if suffix == ".json":
-            data = json.loads(path.read_text())
-        else:
-            import yaml
-            data = yaml.safe_load(path.read_text())
-    except Exception as exc:  # JSONDecodeError, yaml.YAMLError
-        raise WorkloadError(f"{source}: cannot parse: {str(exc).splitlines()[0]}") from None
+    text = read_text(path, WorkloadError)
+    if suffix == ".json":
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as exc:   # JSONDecodeError; RecursionError: nested too deeply
+            raise WorkloadError(f"{source}: cannot parse: {one_line(exc)}") from None
+    else:
+        from ..config import load_yaml   # duplicate keys, alias bombs: one line, as for every YAML input
+        from ..errors import ConfigError
+        try:
+            data = load_yaml(text, source)
+        except ConfigError as exc:
+            raise WorkloadError(str(exc)) from None
     if not isinstance(data, dict):
         raise WorkloadError(f"{source}: expected a mapping of layer name or glob -> precision, "
                             f"got {type(data).__name__}")
@@ -97,11 +102,11 @@ def _parse_value(value, where: str, default: tuple) -> tuple:
     if isinstance(value, dict):
         unknown = set(value) - {"weight", "act"}
         if unknown or not value:
-            raise WorkloadError(f"{where}: expected keys weight and/or act, got {sorted(map(str, value))}")
+            raise WorkloadError(f"{where}: expected keys weight and/or act, got {quote(sorted(map(str, value)))}")
         w = _check(value.get("weight", default[0]), f"{where}.weight")
         a = _check(value.get("act", default[1]), f"{where}.act")
         return w, a
-    raise WorkloadError(f"{where}: expected a precision name or {{weight: ..., act: ...}}, got {value!r}")
+    raise WorkloadError(f"{where}: expected a precision name or {{weight: ..., act: ...}}, got {quote(value)}")
 
 
 def from_map(net: Network, path_or_dict, default: str | None = None) -> Network:
@@ -118,13 +123,14 @@ def from_map(net: Network, path_or_dict, default: str | None = None) -> Network:
     exact = []
     for key, value in data.items():
         key = str(key)
-        where = f"{source}: {key}"
+        where = f"{source}: {one_line(key, 60)}"
         if key in current:
             exact.append((key, value))
             continue
         if not any(ch in key for ch in "*?["):
             close = difflib.get_close_matches(key, names, n=3) or names[:3]
-            raise WorkloadError(f"{where}: no layer named {key!r} in {net.name} (did you mean {', '.join(close)}?)")
+            raise WorkloadError(f"{where}: no layer named {quote(key)} in {net.name} "
+                                f"(did you mean {', '.join(close)}?)")
         matched = fnmatch.filter(names, key)
         if not matched:
             raise WorkloadError(f"{where}: glob matches no layer of {net.name}")

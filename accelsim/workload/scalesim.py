@@ -13,8 +13,8 @@ import csv
 import math
 from pathlib import Path
 
-from ..errors import WorkloadError
-from .ir import INPUT, Layer, Network
+from ..errors import WorkloadError, one_line, quote, read_text
+from .ir import INPUT, MAX_DIM, Layer, Network, layer_size_problem
 
 COLUMNS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels",
            "Num Filter", "Strides")
@@ -34,16 +34,17 @@ def scalesim_layer(name: str, ifmap_h: int, ifmap_w: int, filter_h: int, filter_
 
 def load_topology(path, precision: str = "int8") -> Network:
     path = Path(path)
+    text = read_text(path, WorkloadError)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise WorkloadError(f"{path}: cannot read ({exc.strerror})") from None
-    rows = [r for r in csv.reader(text.splitlines()) if any(c.strip() for c in r)]
+        rows = [r for r in csv.reader(text.splitlines()) if any(c.strip() for c in r)]
+    except csv.Error as exc:
+        raise WorkloadError(f"{path}: malformed CSV ({exc})") from None
     if not rows:
         raise WorkloadError(f"{path}: empty topology file")
     header = [c.strip() for c in rows[0] if c.strip()]
     if [h.lower() for h in header[:8]] != [c.lower() for c in COLUMNS]:
-        raise WorkloadError(f"{path}: row 1: expected header {', '.join(COLUMNS)}; got {', '.join(header)}")
+        raise WorkloadError(f"{path}: row 1: expected header {', '.join(COLUMNS)}; "
+                            f"got {one_line(', '.join(header), 120)}")
     layers = []
     prev = INPUT
     names = set()
@@ -52,24 +53,34 @@ def load_topology(path, precision: str = "int8") -> Network:
         while cells and cells[-1] == "":
             cells.pop()
         if len(cells) == 9 and ":" in cells[8]:
-            raise WorkloadError(f"{path}: row {lineno} ({cells[0]}): sparsity ratio {cells[8]!r} given, but "
-                                "sparsity is not modelled; remove the 9th column")
+            raise WorkloadError(f"{path}: row {lineno} ({one_line(cells[0], 60)}): sparsity ratio "
+                                f"{quote(cells[8])} given, but sparsity is not modelled; remove the 9th column")
         if len(cells) != 8:
             raise WorkloadError(f"{path}: row {lineno}: expected 8 columns ({', '.join(COLUMNS)}), got {len(cells)}")
         name = cells[0]
         if not name or name in names:
-            raise WorkloadError(f"{path}: row {lineno}: layer name {name!r} is empty or repeated")
+            raise WorkloadError(f"{path}: row {lineno}: layer name {quote(name)} is empty or repeated")
+        if not name.isprintable():   # a NUL or control character: a binary file or a broken export
+            raise WorkloadError(f"{path}: row {lineno}: layer name {quote(name)} has a control character; "
+                                "expected printable text")
+        label = f"{path}: row {lineno} ({one_line(name, 60)})"
         try:
             h, w, fh, fw, c, m, s = (int(v) for v in cells[1:])
         except ValueError:
-            raise WorkloadError(f"{path}: row {lineno} ({name}): expected 7 integers after the name, "
-                                f"got {', '.join(cells[1:])}") from None
+            raise WorkloadError(f"{label}: expected 7 integers after the name, "
+                                f"got {quote(', '.join(cells[1:]))}") from None
         for col, v in zip(COLUMNS[1:], (h, w, fh, fw, c, m, s)):
             if v <= 0:
-                raise WorkloadError(f"{path}: row {lineno} ({name}): {col} must be positive, got {v}")
+                raise WorkloadError(f"{label}: {col} must be positive, got {v}")
+            if v > MAX_DIM:
+                raise WorkloadError(f"{label}: {col} {quote(v)} is above {MAX_DIM:,} (2^20); expected a smaller layer")
         if fh > h or fw > w:
-            raise WorkloadError(f"{path}: row {lineno} ({name}): filter {fh}x{fw} is larger than the ifmap {h}x{w}")
-        layers.append(scalesim_layer(name, h, w, fh, fw, c, m, s, precision, prev))
+            raise WorkloadError(f"{label}: filter {fh}x{fw} is larger than the ifmap {h}x{w}")
+        layer = scalesim_layer(name, h, w, fh, fw, c, m, s, precision, prev)
+        problem = layer_size_problem(layer)
+        if problem:
+            raise WorkloadError(f"{label}: {problem}")
+        layers.append(layer)
         names.add(name)
         prev = name
     if not layers:

@@ -13,9 +13,11 @@ Every layer carries a block id for grouped results: the hand-built models use "s
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
-from ..errors import WorkloadError
+from .. import precision as prec
+from ..errors import WorkloadError, quote
 from .ir import Network, NetworkBuilder
 
 
@@ -197,6 +199,99 @@ MODELS: dict[str, Callable[..., Network]] = {
     "nb201": nb201,
 }
 
+# Every builder option: (kind, range or choices, meaning). A value outside is refused with one line before
+# anything is built: resolution 10**6 would make a traced model run a forward pass on 10**12 pixels.
+OPTIONS = {
+    "width": ("number", (0.05, 8.0), "channel width multiplier"),
+    "resolution": ("integer", (1, 2048), "input height and width in pixels"),
+    "num_classes": ("integer", (1, 100_000), "classifier outputs"),
+    "channels": ("integer", (1, 16384), "input channels"),
+    "out_channels": ("integer", (1, 16384), "output channels"),
+    "expansion": ("number", (0.1, 64.0), "expansion ratio"),
+    "kernel": ("integer", (1, 31), "kernel size"),
+    "stride": ("integer", (1, 8), "stride"),
+    "depth": ("integer", (1, 96), "transformer blocks"),
+    "frames": ("integer", (1, 4096), "MFCC frames"),
+    "coefficients": ("integer", (1, 4096), "MFCC coefficients per frame"),
+    "size": ("choice", ("s", "m", "l"), "DS-CNN size"),          # torch_zoo.DS_CNN_SIZES
+    "arch": ("string", None, "NAS-Bench-201 arch string"),       # checked by its parser
+    "precision": ("choice", prec.NAMES, "number format"),
+    "weight_precision": ("choice", prec.NAMES, "weight number format"),
+}
+_OPTION_WORDS = {"integer": "an integer", "number": "a number"}
+
+
+def option_names(name: str) -> tuple:
+    """The options model ``name`` takes; an unknown model is a WorkloadError naming the known ones."""
+    if name not in MODELS:
+        raise WorkloadError(f"--model {name}: unknown model; known models: {', '.join(MODELS)}")
+    import inspect
+    return tuple(inspect.signature(MODELS[name]).parameters)
+
+
+def _expected(key: str) -> str:
+    kind, spec, meaning = OPTIONS[key]
+    if kind == "choice":
+        return f"one of {', '.join(spec)} ({meaning})"
+    if kind == "string":
+        return f"a string ({meaning})"
+    return f"{_OPTION_WORDS[kind]} in [{spec[0]:g}, {spec[1]:g}] ({meaning})"
+
+
+def check_option(name: str, key: str, value, where: str, *, got: bool = True):
+    """``value`` of option ``key`` of model ``name``, checked against ``OPTIONS`` (an integer option
+    gives an int); anything else is one WorkloadError line starting with ``where``."""
+    kind, spec, _ = OPTIONS[key]
+    if value is None:
+        import inspect
+        if inspect.signature(MODELS[name]).parameters[key].default is None:
+            return None   # "the builder's default" (out_channels, arch, weight_precision)
+    if kind in ("integer", "number"):
+        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) \
+            and (kind == "number" or float(value).is_integer()) and spec[0] <= value <= spec[1]
+        if ok:
+            value = int(value) if kind == "integer" else float(value)
+    elif kind == "choice":
+        ok = isinstance(value, str) and value in spec
+    else:
+        ok = isinstance(value, str) and 0 < len(value) <= 1000
+    if not ok:
+        raise WorkloadError(f"{where}: expected {_expected(key)}" + (f", got {quote(value)}" if got else ""))
+    return value
+
+
+def check_options(name: str, options, where: str = "") -> dict:
+    """All ``options`` of model ``name`` checked (see :func:`check_option`). Errors start with
+    ``where`` (``file: streams.cam.options``; default ``model NAME: option KEY``)."""
+    names = option_names(name)
+    out = {}
+    for key, value in options.items():
+        if key not in names:
+            raise WorkloadError(f"{where or f'model {name}'}: unknown option {quote(key)} for model {name}; "
+                                f"expected one of {', '.join(names)}")
+        out[key] = check_option(name, key, value, f"{where}.{key}" if where else f"model {name}: option {key}")
+    return out
+
+
+def parse_option(name: str, item: str) -> tuple:
+    """``--option KEY=VALUE`` text -> (key, value) of the option's type, checked; errors quote the item:
+    ``--option width=abc: expected a number in [0.05, 8]``."""
+    where = f"--option {item if len(item) <= 60 else item[:57] + '...'}"
+    if "=" not in item:
+        raise WorkloadError(f"{where}: expected KEY=VALUE")
+    key, text = (part.strip() for part in item.split("=", 1))
+    names = option_names(name)
+    if key not in names:
+        raise WorkloadError(f"{where}: unknown option {quote(key)} for model {name}; expected one of "
+                            f"{', '.join(names)}")
+    kind = OPTIONS[key][0]
+    try:
+        value = int(text) if kind == "integer" else float(text) if kind == "number" else text
+    except ValueError:
+        raise WorkloadError(f"{where}: expected {_expected(key)}") from None
+    return key, check_option(name, key, value, where, got=False)   # ``where`` quotes the value as written
+
+
 _INFO_CACHE: dict = {}
 
 
@@ -221,11 +316,5 @@ def load_model(name: str, **options) -> Network:
     """Build a zoo model by name; options go to its builder (``width``, ``resolution``, ...)."""
     if isinstance(name, Network):
         return name
-    if name not in MODELS:
-        raise WorkloadError(f"--model {name}: unknown model; known models: {', '.join(MODELS)}")
-    import inspect
-    params = inspect.signature(MODELS[name]).parameters
-    for key in options:
-        if key not in params:
-            raise WorkloadError(f"model {name}: unknown option {key!r}; expected one of {', '.join(params)}")
+    options = check_options(name, options)   # first: it names an unknown model
     return MODELS[name](**options)
