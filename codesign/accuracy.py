@@ -198,7 +198,11 @@ def read_npz(path: str | os.PathLike) -> dict:
         with z:
             return {k: z[k] for k in z.files}
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-        raise CodesignError(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
+        # numpy's text for an object array advises allow_pickle=True, which would run code from the
+        # file: say what is wrong instead
+        why = "holds object arrays (pickles), which are not read" if "allow_pickle" in str(exc) else \
+            f"{type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''}"
+        raise CodesignError(f"{path}: not a readable .npz archive ({why})") from None
 
 
 # ============================================================================ zero-shot proxies

@@ -229,8 +229,10 @@ def read_torch_checkpoint(path: Path, what: str, fmt: str, version: int, hint: s
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, pickle errors, EOFError... for a damaged file
-        raise CodesignError(f"{path}: not a readable {what} checkpoint (corrupt or truncated: "
-                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        # torch's own text may advise loading with weights_only=False, which would run arbitrary code
+        # from the file: name the failure kind only
+        raise CodesignError(f"{path}: not a readable {what} checkpoint (corrupt, truncated, or holding "
+                            f"more than tensors and plain data; {type(exc).__name__})") from None
     if not isinstance(blob, dict) or blob.get("format") != fmt:
         raise CodesignError(f"{path}: not a codesign {what} checkpoint")
     if blob.get("version") != version:
