@@ -27,6 +27,54 @@ def _positive(text: str) -> int:
     return v
 
 
+def _fail(text: str):
+    from .errors import CodesignError
+    raise CodesignError(text)
+
+
+def _short(v) -> str:
+    text = str(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _at_least(arg: str, value, low: int = 1) -> None:
+    """A whole-number option checked in the command (not by argparse) so the error is one line."""
+    if value is not None and value < low:
+        _fail(f"{arg}: expected an integer >= {low}, got {value}")
+
+
+def _check_out_file(arg: str, path) -> None:
+    """A file to write at the end: its folder must already exist and be writable (a mistyped folder is
+    an error rather than a new directory tree), and it must not be a folder. Checked before any work."""
+    import os
+    p = Path(path)
+    if p.is_dir():
+        _fail(f"{arg}: expected a file path, got a folder: {_short(path)}")
+    parent = p.parent
+    if not parent.is_dir():
+        _fail(f"{arg}: folder {_short(parent)} does not exist (create it first), for {_short(path)}")
+    if not os.access(parent, os.W_OK):
+        _fail(f"{arg}: folder {_short(parent)} is not writable, for {_short(path)}")
+    if p.exists() and not os.access(p, os.W_OK):
+        _fail(f"{arg}: {_short(path)} exists and is not writable")
+
+
+def _check_out_dir(arg: str, path) -> None:
+    """A folder to write into: created (with its parents) when missing, so it must be a folder if it
+    exists, and the nearest existing folder above it must be writable. Checked before any work."""
+    import os
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        _fail(f"{arg}: expected a folder, got an existing file: {_short(path)}")
+    existing = p
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        _fail(f"{arg}: cannot create {_short(path)}: {_short(existing)} is a file, not a folder")
+    if not os.access(existing, os.W_OK):
+        _fail(f"{arg}: cannot write in {_short(existing)} (for {_short(path)}): not writable")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="codesign", description="Network/accelerator co-design on top of accelsim.")
     p.add_argument("--version", action="version", version=f"codesign {__version__}")
@@ -50,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--format", choices=("parquet", "npz"), default="parquet", help="table format (parquet)")
     d.add_argument("--runner", choices=("serial", "processes", "ray"), default="serial",
                    help="where shards run: this process, local processes, or Ray (if installed)")
-    d.add_argument("--workers", type=int, default=None, help="processes / Ray CPUs (default: all cores)")
+    d.add_argument("--workers", type=int, default=None, help="processes / Ray CPUs, >= 1 (default: all cores)")
     d.add_argument("--adaptive-from", default="", metavar="MODEL",
                    help="estimator checkpoint: keep the operators/blocks it predicts worst")
     d.add_argument("--oversample", type=int, default=4, help="adaptive: candidates simulated per kept sample (4)")
@@ -66,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--data", nargs="+", metavar="DIR", help="dataset folder(s) made by `codesign dataset`")
     src.add_argument("--measured", metavar="CSV", help="measured latencies: NAS-Bench-201 per network (arch_str), "
                                                        "the FBNet operator LUT, or a per-operator table")
-    t.add_argument("--out", required=True, help="checkpoint file to write (.pt)")
+    t.add_argument("--out", required=True,
+                   help="checkpoint file to write (.pt); its folder must exist and be writable (checked first)")
     t.add_argument("--target", help="--measured: the latency column to fit (e.g. pixel3, raspi4_latency_ms)")
     t.add_argument("--fbnet-dataset", default="cifar100", choices=("cifar100", "ImageNet"),
                    help="--measured FBNet LUT: which half of the table (cifar100)")
@@ -74,13 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--measured NAS-Bench-201: architectures to train on (10 %% of them select the model)")
     t.add_argument("--heldout-ops", type=float, default=0.3,
                    help="--measured per-operator tables: share of distinct operators kept out of training (0.3)")
-    t.add_argument("--epochs", type=int, default=40, help="training epochs per family (40)")
+    t.add_argument("--epochs", type=int, default=40, help="training epochs per family, >= 1 (40)")
     t.add_argument("--hidden", type=int, default=None, help="MLP width (128; measured: 32)")
     t.add_argument("--depth", type=int, default=None, help="MLP hidden layers (3; measured: 2)")
     t.add_argument("--max-rows", type=int, default=400_000, help="layer rows per family, subsampled above (400000)")
     t.add_argument("--threads", type=int, default=2, help="torch threads (2)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--report", metavar="DIR", help="--measured: write metrics.json and report.md here")
+    t.add_argument("--report", metavar="DIR", help="--measured: write metrics.json and report.md here (created if missing)")
     t.add_argument("--quiet", action="store_true")
 
     v = sub.add_parser("validate-estimator", help="held-out accuracy of an estimator, with baselines, as a report",
@@ -89,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--model", required=True, help="estimator checkpoint")
     v.add_argument("--data", nargs="+", required=True, metavar="DIR",
                    help="dataset folder(s) with networks the model never saw (another --seed)")
-    v.add_argument("--report", required=True, metavar="DIR", help="folder for report.md, metrics.json, plots")
+    v.add_argument("--report", required=True, metavar="DIR", help="folder for report.md, metrics.json, plots (created if missing)")
 
     s = sub.add_parser("search", help="search networks, hardware or both from a run config (resumable)",
                        description="Run the search a YAML run config describes (space, objectives, constraints, "
@@ -101,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--budget", type=_positive, help="override the config's budget (a larger one extends a run)")
     s.add_argument("--seed", type=int, help="override the config's seed")
     s.add_argument("--runner", choices=("serial", "processes", "ray"), help="override the config's runner")
-    s.add_argument("--workers", type=int, help="processes / Ray CPUs for the runner")
+    s.add_argument("--workers", type=int, help="processes / Ray CPUs for the runner (>= 1; default: all cores)")
     s.add_argument("--address", help="Ray cluster address (auto, ray://host:port); default: start a local one")
     s.add_argument("--force-new", action="store_true",
                    help="start afresh: move a folder holding an earlier run aside to DIR.old-<time> "
@@ -156,7 +205,9 @@ def _search(args) -> int:
         overrides["budget"] = args.budget
     if args.seed is not None:
         overrides["seed"] = args.seed
-    runner = {k: v for k, v in (("name", args.runner), ("workers", args.workers), ("address", args.address)) if v}
+    _at_least("--workers", args.workers)
+    runner = {k: v for k, v in (("name", args.runner), ("workers", args.workers), ("address", args.address))
+              if v is not None}
     cfg = load_run_config(args.config, overrides, runner)
     out = Path(args.out) if args.out else Path("runs") / cfg.name
     print(describe(execute(cfg, out, progress=not args.quiet, force_new=args.force_new), out, top=10))
@@ -180,6 +231,9 @@ def _sweep(args) -> int:
 def _dataset(args) -> int:
     from .dataset import DatasetRequest, _default_network_spaces, generate
     from .space import HardwareSpace
+    _at_least("--workers", args.workers)
+    _at_least("--oversample", args.oversample)
+    _check_out_dir("--out", args.out)
     req = DatasetRequest(seed=args.seed, operators=args.operators, blocks=args.blocks, networks=args.networks,
                          zoo=tuple(args.zoo), hardware=args.hardware, hardware_seed=args.hardware_seed,
                          hw_per_network=args.hw_per_network, network_spaces=_default_network_spaces(),
@@ -201,6 +255,17 @@ def _dataset(args) -> int:
 
 def _train(args) -> int:
     from .estimator import TrainConfig
+    _at_least("--epochs", args.epochs)
+    _at_least("--threads", args.threads)
+    _at_least("--max-rows", args.max_rows)
+    _at_least("--hidden", args.hidden)
+    _at_least("--depth", args.depth)
+    _at_least("--train-archs", args.train_archs, 2)
+    if not 0 <= args.heldout_ops < 1:
+        _fail(f"--heldout-ops: expected a share in [0, 1), got {args.heldout_ops}")
+    _check_out_file("--out", args.out)
+    if args.report:
+        _check_out_dir("--report", args.report)
     if args.data:
         from .dataset import load_dataset
         from .estimator import train_estimator
@@ -251,6 +316,7 @@ def _validate(args) -> int:
     from .dataset import load_dataset
     from .estimator import Estimator
     from .validate import write_report
+    _check_out_dir("--report", args.report)
     est = Estimator.load(args.model)
     ds = load_dataset(args.data)
     summary = write_report(est, args.model, ds, args.report)

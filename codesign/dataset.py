@@ -575,10 +575,7 @@ def _generate(req: DatasetRequest, ident: dict, out: Path, runner: str, workers:
     digest = req.content_hash(ident)
     manifest_path = out / "manifest.json"
     if manifest_path.exists():
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except json.JSONDecodeError:
-            raise CodesignError(f"{manifest_path}: not valid JSON (corrupt dataset folder); {FORCE_NEW_HINT}") from None
+        manifest = _read_manifest(manifest_path, f"corrupt dataset folder; {FORCE_NEW_HINT}")
         if not isinstance(manifest.get("identity"), dict):
             raise CodesignError(f"{out}: this dataset folder has no stored input identity (made by an older "
                                 f"codesign), so it cannot be checked against this request; {FORCE_NEW_HINT}")
@@ -586,6 +583,7 @@ def _generate(req: DatasetRequest, ident: dict, out: Path, runner: str, workers:
             raise CodesignError(f"{out}: holds a dataset of another request or other inputs "
                                 f"({describe_change(manifest['identity'], ident)}); {FORCE_NEW_HINT}")
         if manifest.get("complete"):
+            _check_complete_manifest(manifest_path, manifest, f"corrupt dataset folder; {FORCE_NEW_HINT}")
             return GenerateResult(out, digest, True, 0, len(manifest["shards"]), manifest["pairs"],
                                   manifest["layers"], 0.0)
     elif (out / "shards").is_dir() and any((out / "shards").iterdir()):
@@ -682,6 +680,38 @@ class Dataset:
         return self.layer_table(rows), F.take_rows({k: self.hardware[k] for k in F.HW_COLUMNS}, hw_row)
 
 
+def _read_manifest(mp: Path, hint: str = "corrupt dataset folder") -> dict:
+    """A dataset's manifest.json as a mapping; unreadable, non-UTF-8, non-JSON or not a mapping is one
+    line naming the file."""
+    try:
+        manifest = json.loads(mp.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CodesignError(f"{mp}: expected UTF-8 JSON, found byte 0x{exc.object[exc.start]:02x} at byte offset "
+                            f"{exc.start} ({hint})") from None
+    except json.JSONDecodeError:
+        raise CodesignError(f"{mp}: not valid JSON ({hint})") from None
+    except OSError as exc:
+        raise CodesignError(f"{mp}: cannot read ({exc.strerror})") from None
+    if not isinstance(manifest, dict):
+        raise CodesignError(f"{mp}: expected a JSON object (a dataset manifest), got a {type(manifest).__name__} "
+                            f"({hint})")
+    return manifest
+
+
+def _check_complete_manifest(mp: Path, manifest: dict, hint: str = "corrupt dataset folder") -> None:
+    """A complete manifest's shard list and counts have the right shape (so loading fails here, naming
+    the file, rather than deep inside)."""
+    shards = manifest.get("shards")
+    if not isinstance(shards, list) or not all(isinstance(n, str) and n and "/" not in n and ".." not in n
+                                               for n in shards):
+        raise CodesignError(f"{mp}: shards: expected a list of shard folder names, got "
+                            f"{repr(shards)[:60]} ({hint})")
+    for key in ("pairs", "layers"):
+        v = manifest.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise CodesignError(f"{mp}: {key}: expected a record count >= 0, got {repr(v)[:60]} ({hint})")
+
+
 def load_dataset(paths) -> Dataset:
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -691,13 +721,11 @@ def load_dataset(paths) -> Dataset:
         mp = p / "manifest.json"
         if not mp.exists():
             raise CodesignError(f"{p}: not a codesign dataset (no manifest.json); make one with `codesign dataset`")
-        try:
-            manifest = json.loads(mp.read_text())
-        except json.JSONDecodeError:
-            raise CodesignError(f"{mp}: not valid JSON (corrupt dataset folder)") from None
-        if not manifest.get("complete"):
+        manifest = _read_manifest(mp)
+        if manifest.get("complete") is not True:
             raise CodesignError(f"{p}: dataset is incomplete (a run was stopped); run the same "
                                 "`codesign dataset` command again to finish it")
+        _check_complete_manifest(mp, manifest)
         for name in manifest["shards"]:
             parts.append({t: _read_table(p / "shards" / name / t) for t in TABLES})
     if not parts:

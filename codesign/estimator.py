@@ -287,6 +287,14 @@ class TrainConfig:
     threads: int = 2
     max_rows_per_family: int = 400_000
 
+    def __post_init__(self):
+        for key in ("hidden", "depth", "epochs", "batch_size", "threads", "max_rows_per_family"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise CodesignError(f"training config: {key}: expected an integer >= 1, got {v!r}")
+        if not 0 < self.val_fraction < 1:
+            raise CodesignError(f"training config: val_fraction: expected a share in (0, 1), got {self.val_fraction!r}")
+
 
 def _standardize(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = X.mean(axis=0).astype(np.float64)

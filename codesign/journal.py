@@ -87,8 +87,14 @@ def read_journal(path: "str | os.PathLike") -> tuple[dict, list]:
 
 
 def _check_header(path: Path, parsed: list) -> None:
+    """The header names the run; every record after it is an evaluation: an object holding the
+    candidate's ``genome`` (an object) and its ``metrics`` (an object)."""
     if not parsed or not isinstance(parsed[0], dict) or "run_hash" not in parsed[0]:
         raise JournalError(f"{path}: missing journal header (not a codesign journal?)")
+    for i, rec in enumerate(parsed[1:], start=2):
+        if not (isinstance(rec, dict) and isinstance(rec.get("genome"), dict) and isinstance(rec.get("metrics"), dict)):
+            raise JournalError(f"{path}: line {i}: expected an evaluation record with a genome and its metrics "
+                               "(corrupt journal)")
 
 
 def _parse(path: Path, data: bytes) -> tuple[list, int]:

@@ -42,11 +42,14 @@ def read_csv(path) -> tuple[list[str], list[dict]]:
     if not path.is_file():
         raise CodesignError(f"{path}: no such measurement file")
     try:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             rows = list(reader)
             header = list(reader.fieldnames or [])
-    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise CodesignError(f"{path}: expected a UTF-8 text CSV, found byte 0x{exc.object[exc.start]:02x} "
+                            f"at byte offset {exc.start}") from None
+    except (OSError, csv.Error) as exc:
         raise CodesignError(f"{path}: unreadable CSV ({exc})") from None
     if not rows:
         raise CodesignError(f"{path}: no data rows")
@@ -63,6 +66,22 @@ def _num(row: dict, key: str, path, line: int, default=None) -> float:
         return float(v)
     except ValueError:
         raise CodesignError(f"{path}: row {line}: column {key!r}: expected a number, got {v!r}") from None
+
+
+def _latency(row: dict, key: str, path, line: int, allow_zero: bool = False) -> float:
+    """A measured latency cell: a positive finite number of ms (``allow_zero``: >= 0, for tables such as
+    the FBNet LUT where 0 means "costs nothing", e.g. an identity skip). Checked for every row before
+    any training, so a blank, NaN or negative cell fails at once, naming the row and column."""
+    raw = (row.get(key) or "").strip()
+    try:
+        v = float(raw)
+    except ValueError:
+        v = float("nan")
+    if not (np.isfinite(v) and (v > 0 or (allow_zero and v == 0))):
+        what = "a finite number >= 0" if allow_zero else "a positive finite number"
+        shown = raw if len(raw) <= 60 else raw[:57] + "..."
+        raise CodesignError(f"{path}: row {line}: column {key!r}: expected {what} (latency in ms), got {shown!r}")
+    return v
 
 
 # ------------------------------------------------------------------------------------ builders
@@ -327,13 +346,13 @@ def evaluate_nb201(path, device: str, train_archs: int = 1000, seed: int = 0, cf
     header, rows = read_csv(path)
     if "arch_str" not in header or device not in header:
         raise CodesignError(f"{path}: expected columns arch_str and {device!r} (have {', '.join(header[:8])}...)")
+    y = np.array([_latency(r, device, path, i + 2) for i, r in enumerate(rows)])   # before any slow work
     cache = networks_cache if networks_cache is not None else {}
     archs = [r["arch_str"] for r in rows]
     for prune in (False, True):
         key = f"nets_prune{int(prune)}"
         if key not in cache or len(cache[key]) != len(archs):
             cache[key] = [nb201_network(a, prune=prune) for a in archs]
-    y = np.array([_num(r, device, path, i + 2) for i, r in enumerate(rows)])
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(archs))
     n_val = max(1, train_archs // 10)
@@ -387,6 +406,8 @@ def evaluate_fbnet(path, device: str, dataset: str = "cifar100", heldout_ops: fl
     left out (never measured, as far as training knows); test = random architectures, whose
     latency is the LUT sum (stem + 22 chosen blocks + head conv + pool + FC)."""
     fixed, grid = fbnet_tables(path, dataset, device)
+    for line, r in fixed + [c for row in grid for c in row]:
+        _latency(r, device, path, line, allow_zero=True)
     rng = np.random.default_rng(seed)
     keys = sorted({r["lut_key"] for row in grid for _, r in row})
     held = set(np.asarray(keys)[rng.random(len(keys)) < heldout_ops].tolist())
@@ -395,7 +416,7 @@ def evaluate_fbnet(path, device: str, dataset: str = "cifar100", heldout_ops: fl
         by_key.setdefault(r["lut_key"], (line, r))
     op_keys = list(by_key)
     nets = [operator_network(r, path, line) for line, r in by_key.values()]
-    y = np.array([_num(r, device, path, line) for line, r in by_key.values()])
+    y = np.array([_latency(r, device, path, line, allow_zero=True) for line, r in by_key.values()])
     trainable = np.array([(n is not None) and (k not in held) and (v > 0) for k, n, v in zip(op_keys, nets, y)])
     is_fixed = np.isin(op_keys, [r["lut_key"] for _, r in fixed])
     idx = np.nonzero(trainable & ~is_fixed)[0]  # the fixed parts are in every architecture: always trained
@@ -452,7 +473,7 @@ def evaluate_ops(path, device: str, heldout: float = 0.3, seed: int = 0, cfg: Tr
         n = operator_network(r, path, i + 2)
         if n is not None:
             nets.append(n)
-            y.append(_num(r, device, path, i + 2))
+            y.append(_latency(r, device, path, i + 2))
     y = np.array(y)
     rng = np.random.default_rng(seed)
     u = rng.random(len(nets))

@@ -35,7 +35,7 @@ from accelsim.errors import AccelsimError
 
 from . import problems as P
 from .errors import CodesignError
-from .search import ALGORITHMS
+from .search import ALGORITHMS, SearchError, check_options
 from .space import HardwareSpace, NetworkSpace, stable_hash
 
 TOP_KEYS = ("name", "space", "network", "hardware", "objectives", "constraints", "accuracy", "scorer",
@@ -285,6 +285,10 @@ def parse_run_config(data: dict, source: str = "<run config>") -> RunConfig:
         raise bad("algorithm", f"one of {', '.join(ALGORITHMS)} or {{name: ..., options}}", algo)
     cfg.algorithm = algo["name"]
     cfg.algorithm_options = {k: v for k, v in algo.items() if k != "name"}
+    try:
+        check_options(cfg.algorithm, cfg.algorithm_options)
+    except SearchError as exc:
+        raise CodesignError(f"{source}: algorithm.{exc}") from None
 
     for key, default, low in (("budget", 1000, 1), ("batch_size", 32, 1), ("seed", 0, 0)):
         v = data.get(key, default)
@@ -300,6 +304,14 @@ def parse_run_config(data: dict, source: str = "<run config>") -> RunConfig:
     for k in runner:
         if k not in ("name", "workers", "address"):
             raise CodesignError(f"{source}: runner.{k}: unknown key; expected name, workers or address")
+    # workers: 0 used to mean "all cores" silently; leave the key out for that
+    workers = runner.get("workers")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise CodesignError(f"{source}: runner.workers: expected an integer >= 1 (leave it out for all cores), "
+                            f"got {_short(workers)}")
+    address = runner.get("address")
+    if address is not None and (not isinstance(address, str) or not address):
+        raise bad("runner.address", "a Ray address (auto, ray://host:port)", address)
     cfg.runner = runner["name"]
     cfg.runner_options = {k: v for k, v in runner.items() if k != "name"}
 
@@ -339,6 +351,35 @@ def _network_axis(spec: dict, where: str):
     return P.MobileAxis(_dataclass_from(NetworkSpace, spec, where))
 
 
+# What each list-valued space setting holds: "int" (positive whole numbers), "number" (positive numbers),
+# "str" (names) or "strs" (lists of names); a list setting not named here holds positive numbers.
+LIST_ELEMENTS = {
+    "strides": "int", "base_channels": "int", "width_range": "number", "blocks": "str", "kernels": "int",
+    "expansions": "number", "depths": "int", "depth_multipliers": "number", "resolutions": "int",
+    "stem_channels": "int", "head_channels": "int", "stage_precisions": "str",
+    "rows": "int", "cols": "int", "dataflows": "str", "vector_lanes": "int", "sram_kb": "number",
+    "unified_kb": "number", "dram_gb_per_s": "number", "precision_sets": "strs", "clocks_mhz": "number",
+}
+_ELEMENT_WHAT = {"int": "positive whole numbers", "number": "positive numbers", "str": "names (strings)",
+                 "strs": "lists of names (strings)"}
+
+
+def _short(v) -> str:
+    """A value as written, capped at 60 characters, for one-line errors."""
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _element_ok(kind: str, x) -> bool:
+    if kind == "str":
+        return isinstance(x, str) and bool(x)
+    if kind == "strs":
+        return isinstance(x, (list, tuple)) and bool(x) and all(isinstance(y, str) and y for y in x)
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0 or x == float("inf"):
+        return False
+    return kind == "number" or isinstance(x, int)
+
+
 def _dataclass_from(cls, spec: dict, where: str):
     """``cls(**spec)`` with lists turned into tuples and every key and value checked."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -348,17 +389,25 @@ def _dataclass_from(cls, spec: dict, where: str):
             raise CodesignError(f"{where}.{k}: unknown key; expected one of {', '.join(fields)}")
         default = fields[k].default
         if isinstance(default, tuple):
+            kind = LIST_ELEMENTS.get(k, "number")
             if not isinstance(v, (list, tuple)) or not v:
-                raise CodesignError(f"{where}.{k}: expected a non-empty list, got {v!r}")
-            v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
+                raise CodesignError(f"{where}.{k}: expected a non-empty list of {_ELEMENT_WHAT[kind]}, "
+                                    f"got {_short(v)}")
             for x in v:
-                if isinstance(x, (int, float)) and not isinstance(x, bool) and x <= 0:
-                    raise CodesignError(f"{where}.{k}: expected positive values, got {x!r}")
-        elif isinstance(default, (int, float)) and not isinstance(default, bool):
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise CodesignError(f"{where}.{k}: expected a number, got {v!r}")
+                if not _element_ok(kind, x):
+                    raise CodesignError(f"{where}.{k}: expected {_ELEMENT_WHAT[kind]} in the list, "
+                                        f"got {_short(x)}")
+            if k == "width_range" and (len(v) != 2 or v[0] > v[1]):
+                raise CodesignError(f"{where}.{k}: expected [low, high] with low <= high, got {_short(v)}")
+            v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
+        elif isinstance(default, int) and not isinstance(default, bool):
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise CodesignError(f"{where}.{k}: expected a positive whole number, got {_short(v)}")
+        elif isinstance(default, float):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                raise CodesignError(f"{where}.{k}: expected a number in [0, 1], got {_short(v)}")
         elif isinstance(default, str) and not isinstance(v, str):
-            raise CodesignError(f"{where}.{k}: expected a string, got {v!r}")
+            raise CodesignError(f"{where}.{k}: expected a string, got {_short(v)}")
         kwargs[k] = v
     try:
         return cls(**kwargs)

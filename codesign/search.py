@@ -179,6 +179,31 @@ class NSGA2:
 
 ALGORITHMS: dict[str, Callable] = {"random": RandomSearch, "evolution": AgingEvolution, "nsga2": NSGA2}
 
+# Each algorithm's options: name -> (kind, lowest value). NSGA-II needs two parents, so population >= 2.
+ALGORITHM_OPTIONS: dict[str, dict] = {
+    "random": {},
+    "evolution": {"population": ("int", 1), "sample_size": ("int", 1), "mutations": ("int", 1),
+                  "crossover": ("probability", 0)},
+    "nsga2": {"population": ("int", 2)},
+}
+
+
+def check_options(algorithm: str, options: dict) -> None:
+    """Raise :class:`SearchError` ``"<option>: expected ..., got ..."`` (the option name first, so a caller
+    can prefix its key path) for an unknown option or a value of the wrong type or range."""
+    allowed = ALGORITHM_OPTIONS.get(algorithm, {})
+    for key, value in options.items():
+        if key not in allowed:
+            known = ", ".join(allowed) if allowed else "none"
+            raise SearchError(f"{key}: unknown option for {algorithm}; expected one of: {known}")
+        kind, low = allowed[key]
+        text = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        if kind == "int" and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise SearchError(f"{key}: expected an integer >= {low}, got {text}")
+        if kind == "probability" and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not 0 <= value <= 1):
+            raise SearchError(f"{key}: expected a probability in [0, 1], got {text}")
+
 
 # ------------------------------------------------------------------------------------- runner
 @dataclass
@@ -250,9 +275,10 @@ def run_search(problem: Problem, algorithm: str, budget: int, seed: int, journal
         raise SearchError(f"budget and batch_size must be positive, got {budget} and {batch_size}")
     options = dict(options or {})
     try:
-        algo = ALGORITHMS[algorithm](problem.choices, problem.objectives, seed, **options)
-    except TypeError as exc:
-        raise SearchError(f"algorithm {algorithm}: bad option ({exc})") from None
+        check_options(algorithm, options)
+    except SearchError as exc:
+        raise SearchError(f"algorithm {algorithm}: {exc}") from None
+    algo = ALGORITHMS[algorithm](problem.choices, problem.objectives, seed, **options)
     static = getattr(problem, "static_violation", None)
     if static is not None and hasattr(algo, "static_ok"):
         algo.static_ok = lambda g: static(g) <= 0
