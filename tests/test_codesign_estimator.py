@@ -22,7 +22,7 @@ from codesign.estimator import Estimator, TrainConfig, train_estimator
 from codesign.space import HardwareSpace, NetworkGenome, build_network, hardware_pool
 from codesign.validate import kendall_tau_b, metrics, rankdata, spearman, validate, write_report
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+MEASURED = Path(__file__).resolve().parent / "data" / "measured"   # shipped excerpts (see its README)
 TRAIN = dict(operators=4000, blocks=1500, networks=80, hardware=6, hw_per_network=3, format="npz")
 HELD = dict(operators=0, blocks=0, networks=40, hardware=8, hw_per_network=8, format="npz", seed=11)
 
@@ -213,26 +213,18 @@ def test_nb201_builder_matches_the_zoo_model():
     assert len(nb201_network(zero, prune=True).layers) == 1
 
 
-@pytest.mark.skipif(not (SHARED / "hwnasbench_fbnet_op_lut.csv").exists(), reason="shared data not beside the repo")
 def test_fbnet_lut_estimator_on_held_out_architectures():
     from codesign.measured import evaluate_fbnet
-    r = evaluate_fbnet(SHARED / "hwnasbench_fbnet_op_lut.csv", "pixel3_latency_ms", "cifar100", n_archs=500,
+    r = evaluate_fbnet(MEASURED / "hwnasbench_fbnet_op_lut_cifar100.csv", "pixel3_latency_ms", "cifar100", n_archs=500,
                        cfg=TrainConfig(hidden=32, depth=2, weight_decay=1e-2, threads=1))
     assert r.extra["unseen_op_share_pct"] > 15
     assert r.test["within_10_pct"] > 90 and r.test["spearman"] > 0.95
     assert r.test["spearman"] > r.baseline["spearman"]
 
 
-@pytest.mark.skipif(not (SHARED / "nb201_help_latency_ms.csv").exists(), reason="shared data not beside the repo")
-def test_nb201_estimator_from_measured_csv(tmp_path):
+def test_nb201_estimator_from_measured_csv():
     from codesign.measured import evaluate_nb201
-    src = SHARED / "nb201_help_latency_ms.csv"
-    with open(src, newline="") as fh:
-        rows = list(csv.reader(fh))[:801]
-    small = tmp_path / "nb201.csv"
-    with open(small, "w", newline="") as fh:
-        csv.writer(fh).writerows(rows)
-    r = evaluate_nb201(small, "eyeriss", train_archs=400, cfg=TrainConfig(hidden=32, depth=2, weight_decay=1e-2,
+    r = evaluate_nb201(MEASURED / "nb201_help_latency_ms_first800.csv", "eyeriss", train_archs=400, cfg=TrainConfig(hidden=32, depth=2, weight_decay=1e-2,
                                                                           threads=1))
     assert r.extra["test_archs"] == 400
     assert r.test["within_10_pct"] > 90 and r.test["spearman"] > 0.95
