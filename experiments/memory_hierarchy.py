@@ -130,7 +130,7 @@ def run(hw_name: str, resolution: int) -> dict:
 
 
 def markdown(res: dict, command: str, seconds: float) -> str:
-    hw, align = res["hardware"], res["alignment"]
+    hw = res["hardware"]
     lines = [f"# On-chip placement: MobileNetV2 and fused-IBN vs IBN on `{hw}`", "",
              f"Measured by `{command}` in {seconds:.0f} s. Input {res['resolution']}x{res['resolution']}, int8, "
              f"batch 1. Engine model: activation placement `dram` / `resident` / `fused` "
