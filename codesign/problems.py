@@ -384,12 +384,8 @@ class SearchProblem:
             latency, energy, failing = self._estimate(nets, hws)
         else:
             import accelsim
-            from accelsim.engine import tables as T
             r = accelsim.simulate_many(nets, hws, pairs=True)
-            latency, energy = r.latency_ms.ravel(), r.energy_mj.ravel()
-            bad = (r.per_layer[T.O_STATUS] != 0).astype(float)
-            failing = np.add.reduceat(bad, r.row_start) / np.array([len(n.layers) for n in nets]) if bad.size \
-                else np.zeros(len(nets))
+            latency, energy, failing = r.latency_ms.ravel(), r.energy_mj.ravel(), r.failing_share.ravel()
         acc = self.accuracy.scores(self.net_axis, genomes, nets) if self.accuracy is not None else None
         out = []
         for i, (net, hw) in enumerate(zip(nets, hws)):

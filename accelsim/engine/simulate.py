@@ -321,6 +321,11 @@ class ManyResult:
         return (self._sum(T.O_STATUS) == 0)
 
     @property
+    def failing_share(self) -> np.ndarray:
+        """Share of each pair's layers that cannot run (0 where the pair is feasible)."""
+        return _failing_share(self.per_layer[T.O_STATUS], self.row_start, self.networks, self.pair_net, self.shape)
+
+    @property
     def total_cycles(self) -> np.ndarray:
         return np.where(self.feasible, self._sum(T.O_TOTAL), np.inf)
 
@@ -405,7 +410,12 @@ def failing_share(networks: "Network | Sequence[Network]", hardware_list: Sequen
         _pairs_layout(networks, hardware_list, pairs, "failing_share")
     status = np.zeros(n_rows)
     status_pairs(lay, start, end, hwt, macs, vops, pbytes, pair_net, pair_hw, row_start, status)
+    return _failing_share(status, row_start, nets, pair_net, shape)
+
+
+def _failing_share(status, row_start, nets, pair_net, shape) -> np.ndarray:
+    """Per pair, the share of its layers whose status is not OK."""
     bad = (status != 0).astype(float)
     counts = np.array([len(nets[n].layers) for n in pair_net], dtype=float)
-    share = np.add.reduceat(bad, row_start) / counts if n_rows else np.zeros(len(pair_net))
+    share = np.add.reduceat(bad, row_start) / counts if bad.size else np.zeros(len(pair_net))
     return share.reshape(shape)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import precision as prec
-from ..config import DATAFLOWS, Hardware
+from ..config import DATAFLOWS
 from ..workload.ir import OP_CODE, Network
 
 # ---- operator codes (same numbers as accelsim.workload.ir.OP_CODE) ----
@@ -170,6 +170,3 @@ def pack_hardware(hws) -> tuple:
                 vops[prec.INDEX[name], j] = v
     return hwt, macs, vops, emac, pbytes
 
-
-def hardware_table_for(hw: Hardware):
-    return pack_hardware([hw])
