@@ -18,6 +18,9 @@ Tables (Markdown, plus the same numbers in JSON):
 3. Over all 2^7 per-stage IBN / fused-IBN patterns: the fastest pattern against all-IBN, per policy.
 4. Single blocks (expansion 6, 3x3, channels in = out) from high resolution and few channels to low
    resolution and many: IBN and fused-IBN latency under each policy.
+5. Halo modes: the stage-1 IBN block (112x112x16, expansion 6) with the activation SRAM (ifmap and
+   ofmap buffers) shrunk step by step: the chains the fused policy runs, their tile grid and halo
+   mode (cache / recompute_rows / recompute), against the resident policy.
 
     .venv/bin/python experiments/memory_hierarchy.py                        # ~10 s on 2 CPU cores
     .venv/bin/python experiments/memory_hierarchy.py --hw edge_tpu_like --resolution 160
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -43,6 +47,7 @@ from accelsim.workload.zoo import MOBILENET_V2_STAGES, fused_ibn_block, ibn_bloc
 RESULTS = Path(__file__).resolve().parent / "results"
 BLOCKS = ((112, 16), (56, 24), (28, 40), (14, 96), (7, 160))   # (resolution, channels) of table 4
 POLICIES = ("dram", "resident", "fused")
+SRAM_SWEEP_KB = (1, 2, 4, 8, 16, 32, 64, 512)   # ifmap and ofmap buffer sizes of table 5
 MIB = 2.0 ** 20
 
 
@@ -77,7 +82,7 @@ def run(hw_name: str, resolution: int) -> dict:
     n_stages = len(MOBILENET_V2_STAGES)
     all_ibn = (False,) * n_stages
     out = {"hardware": base.name, "resolution": resolution, "alignment": base.channel_alignment,
-           "mobilenet_v2": [], "stages": [], "patterns": [], "blocks": []}
+           "mobilenet_v2": [], "stages": [], "patterns": [], "blocks": [], "halo_modes": []}
 
     # 1. MobileNetV2 under each policy, unpadded and padded
     net = accelsim.load_model("mobilenet_v2", resolution=resolution)
@@ -126,6 +131,26 @@ def run(hw_name: str, resolution: int) -> dict:
             row[f"{policy}_ibn_us"] = accelsim.simulate(ibn, hw).latency_ms * 1e3
             row[f"{policy}_fused_us"] = accelsim.simulate(fused, hw).latency_ms * 1e3
         out["blocks"].append(row)
+
+    # 5. halo modes as the activation SRAM shrinks
+    block = ibn_block(112, 16, 16, 6)
+    for kb in SRAM_SWEEP_KB:
+        if base.sram.unified:   # the same activation space beside the block's weights
+            hw = base.replace(sram__unified_kb=2 * kb + math.ceil(block.param_bytes / 1024), activation_policy="fused")
+        else:
+            hw = base.replace(sram__ifmap_kb=kb, sram__ofmap_kb=kb, activation_policy="fused")
+        fused = accelsim.simulate(block, hw)
+        resident = accelsim.simulate(block, hw.replace(activation_policy="resident"))
+        chains = {}
+        for x in fused.layers():
+            if x["fused_chain"]:
+                chains.setdefault(x["fused_chain"], []).append(x)
+        out["halo_modes"].append({
+            "sram_kb": kb, "resident_us": resident.latency_ms * 1e3, "fused_us": fused.latency_ms * 1e3,
+            "resident_dram_kib": resident.dram_bytes / 1024, "fused_dram_kib": fused.dram_bytes / 1024,
+            "fused_mj": fused.energy_mj, "resident_mj": resident.energy_mj,
+            "chains": [{"layers": [x["name"] for x in xs], "mode": xs[0]["fuse_mode"], "tiles": int(xs[0]["tiles"])}
+                       for xs in chains.values()]})
     return out
 
 
@@ -178,6 +203,22 @@ def markdown(res: dict, command: str, seconds: float) -> str:
                  for p in POLICIES]
         lines.append(f"| {r['resolution']}x{r['resolution']}, {r['channels']} | {r['mac_ratio']:.1f}x | "
                      + " | ".join(cells) + " |")
+    lines += ["", "## 5. Halo modes as the activation SRAM shrinks", "",
+              "The IBN block of stage 1 (112x112x16, expansion 6, 3x3) under `fused`, with the ifmap and ofmap "
+              "buffers set to the size given (the filter buffer as configured), against `resident` on the same "
+              "config. A chain runs in tiles of its last layer's output: full-width row bands when one fits, "
+              "else column tiles. Halo mode: `cache` keeps the rows and columns neighbouring tiles share "
+              "(full-width halo lines between bands), `recompute_rows` keeps the columns but recomputes the "
+              "rows, `recompute` recomputes both.", "",
+              "| ifmap = ofmap KiB | resident us | fused us | fused / resident | resident DRAM KiB | "
+              "fused DRAM KiB | fused / resident energy | chains (layers: halo mode, tiles) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in res["halo_modes"]:
+        chains = "; ".join(f"{' > '.join(n.split('.')[-1] for n in c['layers'])}: {c['mode']}, {c['tiles']}"
+                           for c in r["chains"]) or "none"
+        lines.append(f"| {r['sram_kb']} | {r['resident_us']:.1f} | {r['fused_us']:.1f} | "
+                     f"{r['fused_us'] / r['resident_us']:.2f} | {r['resident_dram_kib']:.0f} | "
+                     f"{r['fused_dram_kib']:.0f} | {r['fused_mj'] / r['resident_mj']:.2f} | {chains} |")
     return "\n".join(lines) + "\n"
 
 

@@ -329,6 +329,34 @@ def test_kernel_matches_reference_on_networks(nspec, hspec):
     assert_kernel_matches_reference(build_network(nspec), build_hw(hspec))
 
 
+def fused_case(seed):
+    """A chain of 1-3 IBN / fused-IBN / conv chains on a fused-policy config whose SRAM is small for
+    its tensors, so that full-width bands often do not fit and column tiles under every halo mode
+    are tried."""
+    rng = np.random.default_rng(seed)
+    spec = random_spec(seed, ("ibn", "fibn", "chain"), blocks=(1, 3))
+    spec.update(h=int(rng.integers(6, 41)), w=int(rng.integers(6, 41)), c=int(rng.integers(4, 33)))
+    hspec = random_config(seed + 1)
+    hspec.update(policy="fused", kb=[0.25, 0.5, 1, 2, 4][int(rng.integers(5))])
+    return spec, hspec
+
+
+@settings(max_examples=80 if _JIT else 20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_seeds)
+def test_kernel_matches_reference_on_fused_tiles(seed):
+    nspec, hspec = fused_case(seed)
+    assert_kernel_matches_reference(build_network(nspec), build_hw(hspec))
+
+
+def test_fused_tiles_cover_every_halo_mode():
+    """The fused-tile cases above reach every halo mode (else that test would not check them)."""
+    modes = set()
+    for seed in range(60):
+        nspec, hspec = fused_case(seed)
+        modes |= {T.FUSE_MODES[int(m)] for m in kernel_rows(build_network(nspec), build_hw(hspec))[T.O_FUSE_MODE]}
+    assert modes == set(T.FUSE_MODES)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(layers, hardware)
 def test_conservation_laws(lspec, hspec):

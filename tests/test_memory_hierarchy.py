@@ -196,6 +196,101 @@ def test_fused_chain_keeps_the_expanded_tensor_off_dram():
     assert d.layers()[0]["output_on_chip"] is False      # unfused, the expanded tensor must spill
 
 
+def _chain(net, hw, i=0, j=2):
+    """The reference model's chain i..j of ``net`` on ``hw`` (its placement decided first)."""
+    from accelsim.engine import reference as ref
+    shapes = {"input": net.input_shape, **{l.name: l.out_shape for l in net.layers}}
+    model = ref.NetworkModel(list(net.layers), shapes, hw)
+    model.run()
+    return ref.Chain(model, i, j)
+
+
+def test_halo_modes_by_hand():
+    """IBN 16x16x8 (expansion 2, 3x3 depthwise, stride 1): per chain layer, the outputs computed per
+    output it has. Tiles 16 rows x 8 columns with halos recomputed: the depthwise needs 8 + 2
+    columns of the expanded tensor per tile, so the expand computes 2 x 10 of its 16 columns (1.25);
+    bands of 4 full-width rows with halo rows recomputed: 6 rows per band, 4 bands, 24 of 16 (1.5).
+    Cached, every output once."""
+    net = ibn_block(resolution=16, channels=8, out_channels=8, expansion=2)
+    chain = _chain(net, NE.replace(activation_policy="fused", channel_alignment=1))
+    assert chain.calls(1, 8, True) == [[10, 10], [8, 8], [8, 8]]
+    assert chain.calls(0, 4, True) == [[6, 6, 6, 6], [4, 4, 4, 4], [4, 4, 4, 4]]
+    assert chain.calls(0, 4, False) == [[4, 4, 4, 4]] * 3
+    assert chain.compute("recompute", 16, 8)[1] == [1.25, 1.0, 1.0]
+    assert chain.compute("recompute_rows", 4, 16)[1] == [1.5, 1.0, 1.0]
+    assert chain.compute("recompute_rows", 4, 8)[1] == [1.5, 1.0, 1.0]   # columns cached within a band
+    assert chain.compute("recompute", 4, 8)[1] == [1.5 * 1.25, 1.0, 1.0]
+    assert chain.compute("cache", 4, 8)[1] == [1.0, 1.0, 1.0]
+    # SRAM of one 4 x 8 tile (bytes; int8, no padding). Cached: the expand's double-buffered 4 x 8 x 8
+    # input, the depthwise's window (2 full-width halo lines of the 16-channel expanded tensor plus
+    # 4 new rows over 8 + 2 columns), the project's 4 x 8 x 16 input, the double-buffered 4 x 8 x 8
+    # output. Rows recomputed: no halo lines, but the expand's input tile grows to 6 rows and the
+    # depthwise holds a 6 x 10 window.
+    out_tile = 2 * 4 * 8 * 8
+    assert chain.footprint("cache", 4, 8, 0, 0) == 2 * 4 * 8 * 8 + (2 * 16 + 4 * 10) * 16 + 4 * 8 * 16 + out_tile
+    assert chain.footprint("recompute_rows", 4, 8, 0, 0) == 2 * 6 * 8 * 8 + 6 * 10 * 16 + 4 * 8 * 16 + out_tile
+    # kept on chip, the chain's input and output need no tile buffers
+    assert chain.footprint("cache", 4, 8, 1, 1) == (2 * 16 + 4 * 10) * 16 + 4 * 8 * 16
+
+
+@pytest.mark.parametrize("kb", [2, 4, 64])
+def test_engine_picks_the_faster_halo_mode(kb):
+    """An IBN block (56x56x16, expansion 6) with the ifmap and ofmap buffers shrunk: the chain the
+    fused policy runs is the fastest schedule over every halo mode, its records say which, and small
+    buffers (no room for full-width halo lines of the 96-channel expanded tensor) recompute the halo
+    rows in column tiles; with room for a full-width band, halos are cached."""
+    net = ibn_block(resolution=56, channels=16, out_channels=16, expansion=6)
+    hw = NE.replace(activation_policy="fused", sram__ifmap_kb=kb, sram__ofmap_kb=kb)
+    recs = accelsim.simulate(net, hw).layers()
+    fused = [i for i, x in enumerate(recs) if x["fused_chain"]]
+    assert fused, "a chain runs depth-first at every size here"
+    i, j = fused[0], fused[-1]
+    chain = recs[i:j + 1]
+    mode = chain[0]["fuse_mode"]
+    assert {x["fuse_mode"] for x in chain} == {mode} and {x["fused_chain"] for x in chain} == {recs[i]["name"]}
+    ref_chain = _chain(net, hw, i, j)
+    full_width = ref_chain.footprint("cache", 1, 56, ref_chain.net.in_share[i],
+                                     1.0 if j in ref_chain.net.kept else 0.0) <= ref_chain.space()
+    per_mode = {}
+    for m in (("cache",) if full_width else ("cache", "recompute_rows", "recompute")):
+        c = _chain(net, hw, i, j)
+        c.MODES = (m,)
+        b = c.best()
+        per_mode[m] = b["total"] if b else math.inf
+    total = sum(x["total_cycles"] for x in chain)
+    assert total == pytest.approx(min(per_mode.values()), rel=1e-9)
+    assert per_mode[mode] == pytest.approx(total, rel=1e-9)
+    if kb <= 4:
+        assert not full_width and mode == "recompute_rows" and per_mode["cache"] > total
+        assert chain[0]["tiles"] > 56          # row bands cut into column tiles
+    else:
+        assert full_width and mode == "cache"
+    resident = accelsim.simulate(net, hw.replace(activation_policy="resident"))
+    r = accelsim.simulate(net, hw)
+    assert r.total_cycles < resident.total_cycles and r.dram_bytes <= resident.dram_bytes
+
+
+def test_recomputed_outputs_cost_energy():
+    """Recomputing halos costs the recomputed MACs' energy: the expand of a chain that recomputes its
+    halo rows spends more dynamic energy than the same layer unfused would on its own outputs."""
+    net = ibn_block(resolution=56, channels=16, out_channels=16, expansion=6)
+    hw = NE.replace(activation_policy="fused", sram__ifmap_kb=4, sram__ofmap_kb=4, dram__energy_per_byte_pj=0.0,
+                    energy__static_power_mw=0.0)
+    fused = {x["name"]: x for x in accelsim.simulate(net, hw).layers()}
+    alone = {x["name"]: x for x in accelsim.simulate(net, hw.replace(activation_policy="resident")).layers()}
+    expand = fused["ibn.expand"]
+    assert expand["fuse_mode"] in ("recompute_rows", "recompute")
+    assert expand["compute_cycles"] > alone["ibn.expand"]["compute_cycles"]
+    e_sram = hw.sram.energy_per_byte_pj
+
+    def mac_energy(x):   # with DRAM energy and static power zero: energy less the SRAM accesses
+        return x["energy_pj"] - (x["sram_read_bytes"] + x["sram_write_bytes"]) * e_sram
+
+    net_layer = next(l for l in net.layers if l.name == "ibn.expand")
+    assert mac_energy(alone["ibn.expand"]) == pytest.approx(net_layer.macs * NE.precision("int8").energy_per_mac_pj)
+    assert mac_energy(expand) > 1.2 * mac_energy(alone["ibn.expand"])
+
+
 def test_fused_ibn_block_costs_its_own_chain(zoo_reports):
     net = fused_ibn_block(resolution=112, channels=16, out_channels=16, expansion=4)
     hw = NE.replace(activation_policy="fused")

@@ -24,7 +24,8 @@ e.g. a grouped conv tile of ``m`` outputs reads ``ceil(m / outputs_per_group)`` 
 channels wherever it starts, and a matmul's second operand streams as its filter without its batch.
 
 Entry points: :func:`simulate_network` (one dict per layer, keys ``tables.OUT_NAMES``; ``unit``
-"none"/"array"/"vector", ``status`` "ok"/"no_tiling"/"no_unit", ``fuse_mode`` ""/"cache",
+"none"/"array"/"vector", ``status`` "ok"/"no_tiling"/"no_unit", ``fuse_mode``
+""/"cache"/"recompute"/"recompute_rows",
 ``fused_chain`` the 1-based index of the chain's first layer or 0) and :func:`simulate_layer` (one
 layer alone). Tests check the kernels against it on random networks and configs; nothing else
 should import it.
@@ -621,42 +622,105 @@ def place_resident(graph, runs, hw, weight_bytes):
 # Fused chains: depth-first bands
 # ------------------------------------------------------------------------------------------------
 class Chain:
-    """Layers i..j run depth-first in bands of output rows of layer j. The rows a kxk layer's
-    consecutive bands share stay in its input line buffer, so every row is computed once."""
+    """Layers i..j run depth-first in tiles of layer j's output: bands of rows, each cut into column
+    tiles (full-width bands whenever one fits). ``mode`` says what happens to the halo neighbouring
+    tiles share: "cache" keeps it (full-width halo lines between bands, halo columns between the
+    tiles of a band), so every output is computed once; "recompute" recomputes it in every tile;
+    "recompute_rows" keeps the halo columns within a band and recomputes the halo rows."""
+
+    MODES = ("cache", "recompute_rows", "recompute")
 
     def __init__(self, net, i, j):
         self.net, self.i, self.j = net, i, j
         self.runs = net.runs[i:j + 1]
         self.models = [r.model for r in self.runs]
 
-    def band_rows(self, h):
-        """New output rows each chain layer makes per band of h output rows of the last layer: its
-        consumer's band rows times the consumer's stride."""
-        rows = [h]
-        for consumer in reversed(self.models[1:]):
-            rows.append(min(rows[-1] * consumer.sh, consumer.in_h))
-        return rows[::-1]
+    @staticmethod
+    def recomputed(mode):
+        """(halo rows recomputed, halo columns recomputed)."""
+        return mode != "cache", mode == "recompute"
 
-    def footprint(self, h, in_on_chip, out_on_chip):
-        """SRAM of one band: double-buffered input and output bands (unless those tensors are on chip
-        anyway) and a line buffer per intermediate tensor holding its consumer's window (the new rows
-        plus the rows shared with the previous band)."""
-        rows = self.band_rows(h)
+    @staticmethod
+    def geometry(model, axis):
+        """(input size, output size, effective kernel, stride) along rows (0) or columns (1)."""
+        if axis == 0:
+            return model.in_h, model.out_h, model.kh_ext, model.sh
+        return model.in_w, model.out_w, model.kw_ext, model.sw
+
+    def tiles(self, axis, t):
+        """Extents of layer j's tiles along ``axis``."""
+        size = self.geometry(self.models[-1], axis)[1]
+        n = ceil_div(size, t)
+        return [t] * (n - 1) + [size - (n - 1) * t]
+
+    def new_extents(self, axis, t):
+        """Cached halos: the new outputs each chain layer makes per tile, its consumer's new outputs
+        times the consumer's stride (the rest is in the consumer's buffer)."""
+        ext = [t]
+        for consumer in reversed(self.models[1:]):
+            size_in, _, _, s = self.geometry(consumer, axis)
+            ext.append(min(ext[-1] * s, size_in))
+        return ext[::-1]
+
+    def windows(self, axis, extents):
+        """Recomputed halos: per chain layer, the outputs it computes for tiles of ``extents`` outputs
+        of layer j: its consumer's whole input window of each of them."""
+        lists = [list(extents)]
+        for consumer in reversed(self.models[1:]):
+            size_in, size_out, k, s = self.geometry(consumer, axis)
+            lists.append([span("conv", e, size_in, size_out, k, s) for e in lists[-1]])
+        return lists[::-1]
+
+    def calls(self, axis, t, recompute):
+        """Per chain layer, the extent of each of its unit calls along ``axis``. Recomputed: one call
+        per tile. Cached: calls of the new extent while whole ones fit in the layer's output, then one
+        for the rest."""
+        tiles = self.tiles(axis, t)
+        if recompute:
+            return self.windows(axis, tiles)
+        out = []
+        for model, f in zip(self.models, self.new_extents(axis, t)):
+            size = self.geometry(model, axis)[1]
+            c = [f] * min(len(tiles) - 1, math.floor(size / f))
+            if size - sum(c) > 0:
+                c.append(size - sum(c))
+            out.append(c)
+        return out
+
+    def tile_extents(self, axis, t, recompute):
+        """Per chain layer, the outputs it computes for one full tile."""
+        return [w[0] for w in self.windows(axis, [t])] if recompute else self.new_extents(axis, t)
+
+    def footprint(self, mode, h, w, in_on_chip, out_on_chip):
+        """SRAM of one tile: double-buffered input and output tiles (unless those tensors are on chip
+        anyway) and a buffer per intermediate tensor holding its consumer's window. With halo rows
+        cached, the rows shared with the next band are kept at full width; the other rows (all of
+        them when rows are recomputed) span the tile's columns and their halo."""
+        rec_r, rec_c = self.recomputed(mode)
+        er, ec = self.tile_extents(0, h, rec_r), self.tile_extents(1, w, rec_c)
         foot = 0.0
         for k, model in enumerate(self.models):
-            window = min(rows[k] * model.sh + max(model.kh_ext - model.sh, 0), model.in_h)
-            row_bytes = model.in_w * padded(model.in_c, model.align) * model.ab
+            if rec_r:
+                rows, halo = span("conv", er[k], model.in_h, model.out_h, model.kh_ext, model.sh), 0
+            else:
+                rows = min(er[k] * model.sh + max(model.kh_ext - model.sh, 0), model.in_h)
+                halo = min(max(model.kh_ext - model.sh, 0), rows)
+            if rec_c:
+                cols = span("conv", ec[k], model.in_w, model.out_w, model.kw_ext, model.sw)
+            else:
+                cols = min(ec[k] * model.sw + max(model.kw_ext - model.sw, 0), model.in_w)
+            window = (halo * model.in_w + (rows - halo) * cols) * padded(model.in_c, model.align) * model.ab
             if k > 0:
-                foot += window * row_bytes
+                foot += window
             elif in_on_chip == 0:
-                foot += 2 * window * row_bytes
+                foot += 2 * window
         last = self.models[-1]
         if out_on_chip == 0:
-            foot += 2 * h * last.out_w * padded(last.out_c, last.align) * last.ab
+            foot += 2 * h * w * padded(last.out_c, last.align) * last.ab
         return foot
 
     def space(self):
-        """SRAM the bands may use: at each chain layer, the activation SRAM less the kept tensors alive
+        """SRAM the tiles may use: at each chain layer, the activation SRAM less the kept tensors alive
         there that are not the chain's own intermediates; -1 when its weights cannot all be on chip."""
         net, hw = self.net, self.net.hw
         chain_weights = sum(r.param_bytes for r in self.runs)
@@ -674,58 +738,101 @@ class Chain:
             avail = min(avail, base - others)
         return avail
 
-    def compute(self, h):
-        """Compute cycles of each chain layer: one unit call per band of new rows while whole bands
-        fit in the layer's output, then one call for the rows left; SCALE-Sim's -1 once per layer."""
-        n_bands = ceil_div(self.models[-1].out_h, h)
-        out = []
-        for run, model, f in zip(self.runs, self.models, self.band_rows(h)):
-            calls = [f] * min(n_bands - 1, math.floor(model.out_h / f))
-            if model.out_h - sum(calls) > 0:
-                calls.append(model.out_h - sum(calls))
-            out.append(sum(unit_cycles(model, r * model.out_w, run.rec["unit"]) + 1 for r in calls) - 1)
-        return out
+    def compute(self, mode, h, w):
+        """(compute cycles, outputs computed per output) of each chain layer: one unit call per pair
+        of a row call and a column call; SCALE-Sim's -1 once per layer."""
+        rec_r, rec_c = self.recomputed(mode)
+        cycles, factors = [], []
+        for run, model, rows, cols in zip(self.runs, self.models, self.calls(0, h, rec_r), self.calls(1, w, rec_c)):
+            cycles.append(sum(unit_cycles(model, r * c, run.rec["unit"]) + 1 for r in rows for c in cols) - 1)
+            factors.append(sum(rows) * sum(cols) / (model.out_h * model.out_w))
+        return cycles, factors
 
-    def cost(self, h, in_on_chip, out_on_chip):
-        """(total cycles, DRAM read, DRAM write, bands, input bytes loaded, per-layer compute)."""
+    def input_extent(self, axis, t, recompute):
+        """(input rows or columns of the first layer loaded in all, by the first tile)."""
+        first = self.models[0]
+        size_in, size_out, k, s = self.geometry(first, axis)
+        if recompute:
+            reads = [span("conv", e, size_in, size_out, k, s) for e in self.calls(axis, t, True)[0]]
+            return sum(reads), reads[0]
+        tiles = self.tiles(axis, t)
+        head = span("conv", self.new_extents(axis, t)[0] if len(tiles) > 1 else size_out, size_in, size_out, k, s)
+        return size_in, head
+
+    def cost(self, mode, h, w, in_on_chip, out_on_chip):
+        """(total cycles, DRAM read, DRAM write, tiles, input bytes loaded, per-layer compute,
+        per-layer recompute factors)."""
         net, hw = self.net, self.net.hw
         first, last = self.models[0], self.models[-1]
-        per_layer = self.compute(h)
-        n_bands = ceil_div(last.out_h, h)
-        heights = [h] * (n_bands - 1) + [last.out_h - (n_bands - 1) * h]
-        in_row = first.in_w * padded(first.in_c, first.align) * first.ab * (1 - in_on_chip)
-        out_row = last.out_w * padded(last.out_c, last.align) * last.ab * (1 - out_on_chip)
+        rec_r, rec_c = self.recomputed(mode)
+        per_layer, factors = self.compute(mode, h, w)
+        heights, widths = self.tiles(0, h), self.tiles(1, w)
+        n_tiles = len(heights) * len(widths)
+        in_px = padded(first.in_c, first.align) * first.ab * (1 - in_on_chip)
+        out_px = padded(last.out_c, last.align) * last.ab * (1 - out_on_chip)
         weights = sum(r.param_bytes * net.filter_dram for r in self.runs)
-        # the first band loads the input rows its outputs need; later bands share the rest evenly
-        head = first.rows_read(self.band_rows(h)[0] if n_bands > 1 else first.out_h)
-        loads = [head * in_row]
-        if n_bands > 1:
-            loads += [(first.in_h - head) / (n_bands - 1) * in_row] * (n_bands - 1)
-        steps = [(loads[b] + (weights if b == 0 else 0.0), sum(per_layer) / n_bands, heights[b] * out_row)
-                 for b in range(n_bands)]
+        rows_all, rows_head = self.input_extent(0, h, rec_r)
+        cols_all, cols_head = self.input_extent(1, w, rec_c)
+        # the first tile loads the input its outputs need; later tiles share the rest evenly
+        loads = [rows_head * cols_head * in_px]
+        if n_tiles > 1:
+            loads += [(rows_all * cols_all * in_px - loads[0]) / (n_tiles - 1)] * (n_tiles - 1)
+        stores = [th * tw * out_px for th in heights for tw in widths]
+        steps = [(loads[t] + (weights if t == 0 else 0.0), sum(per_layer) / n_tiles, stores[t])
+                 for t in range(n_tiles)]
         total, _ = replay_dma(steps, hw.dram_bytes_per_cycle, hw.dram_latency_cycles)
         read = sum(s[0] for s in steps)
         write = sum(s[2] for s in steps)
-        return total, read, write, float(n_bands), sum(loads), per_layer
+        return total, read, write, float(n_tiles), sum(loads), per_layer, factors
 
     def best(self):
-        """The fastest band schedule that fits, over the largest band height and its halves (as for
-        row tiles): dict or None."""
+        """The fastest tile schedule that fits (dict or None). Full-width bands with cached halos when
+        one fits; otherwise, under each halo mode, tiles of half the width, a quarter, ... while
+        narrower tiles keep getting faster. At each width: the tallest band that fits and its halves."""
         avail = self.space()
         if avail <= 0:
             return None
         in_on_chip = self.net.in_share[self.i]
         out_on_chip = 1.0 if self.j in self.net.kept else 0.0
+        out_h, out_w = self.models[-1].out_h, self.models[-1].out_w
+
+        def tallest(mode, w):
+            return next((h for h in range(int(out_h), 0, -1)
+                         if self.footprint(mode, h, w, in_on_chip, out_on_chip) <= avail), 0)
+
+        def fastest(mode, h, w):
+            found = None
+            for _ in range(WALK_CHOICES):
+                t, r, wr, tiles, in_b, per_layer, factors = self.cost(mode, h, w, in_on_chip, out_on_chip)
+                if found is None or _better(t, r + wr, found["total"], found["read"] + found["write"]):
+                    found = dict(total=t, read=r, write=wr, tiles=tiles, mode=mode, input_bytes=in_b,
+                                 per_layer=per_layer, factors=factors)
+                if h == 1:
+                    break
+                h = ceil_div(h, 2)
+            return found
+
+        if "cache" in self.MODES and tallest("cache", out_w) > 0:
+            return fastest("cache", tallest("cache", out_w), out_w)
         best = None
-        h = next((h for h in range(int(self.models[-1].out_h), 0, -1)
-                  if self.footprint(h, in_on_chip, out_on_chip) <= avail), 0)
-        for _ in range(WALK_CHOICES if h > 0 else 0):
-            t, r, w, bands, in_b, per_layer = self.cost(h, in_on_chip, out_on_chip)
-            if best is None or _better(t, r + w, best["total"], best["read"] + best["write"]):
-                best = dict(total=t, read=r, write=w, bands=bands, h=h, input_bytes=in_b, per_layer=per_layer)
-            if h == 1:
-                break
-            h = ceil_div(h, 2)
+        for mode in self.MODES:
+            previous = INF
+            widths = []
+            w = out_w
+            while w > 1:
+                w = ceil_div(w, 2)
+                widths.append(w)
+            for w in widths:
+                h = tallest(mode, w)
+                if h == 0:
+                    continue
+                here = fastest(mode, h, w)
+                if best is None or _better(here["total"], here["read"] + here["write"],
+                                           best["total"], best["read"] + best["write"]):
+                    best = here
+                if here["total"] >= previous * (1 - TIE):
+                    break   # narrower tiles stopped paying off
+                previous = here["total"]
         return best
 
 
@@ -852,8 +959,13 @@ class NetworkModel:
                 weights = run.param_bytes * self.filter_dram
                 rec.update(compute_cycles=cycles, total_cycles=best["total"] * cycles / compute,
                            dram_read_bytes=weights + (best["input_bytes"] if k == 0 else 0.0),
-                           dram_write_bytes=best["write"] if l == chain.j else 0.0, tiles=best["bands"],
-                           fused_chain=chain.i + 1, fuse_mode="cache")
+                           dram_write_bytes=best["write"] if l == chain.j else 0.0, tiles=best["tiles"],
+                           fused_chain=chain.i + 1, fuse_mode=best["mode"])
+                # recomputed outputs cost their MACs and their SRAM traffic again
+                factor = best["factors"][k]
+                run.dynamic_pj *= factor
+                run.sram_r *= factor
+                run.sram_w *= factor
                 if l > chain.i:
                     rec["input_on_chip"] = 1.0
                 if l < chain.j:

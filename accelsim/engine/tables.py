@@ -45,10 +45,12 @@ OUT_NAMES = ("compute_cycles", "stall_cycles", "total_cycles", "ops", "unit", "u
              "sram_read_bytes", "sram_write_bytes", "dram_read_bytes", "dram_write_bytes", "energy_pj",
              "tiles", "folds", "status", "array_cycles", "vector_cycles", "mapping_efficiency",
              "input_on_chip", "output_on_chip", "weights_on_chip", "fused_chain", "fuse_mode")
-# fuse_mode: how a fused chain handles the rows its kxk layers share between bands (kept in the
-# line buffer; see accelsim.engine.kernels for why recomputing them is not offered)
-FUSE_NONE, FUSE_CACHE = 0, 1
-FUSE_MODES = ("", "cache")
+# fuse_mode: what a fused chain does with the halo its kxk layers' neighbouring tiles share (see
+# accelsim.engine.kernels): "cache" keeps it on chip (full-width halo lines between row bands, halo
+# columns between the tiles of a band), "recompute" recomputes it for every tile, "recompute_rows"
+# keeps the halo columns within a band but recomputes the halo rows between bands.
+FUSE_NONE, FUSE_CACHE, FUSE_RECOMPUTE, FUSE_RECOMPUTE_ROWS = 0, 1, 2, 3
+FUSE_MODES = ("", "cache", "recompute", "recompute_rows")
 
 UNIT_NONE, UNIT_ARRAY, UNIT_VECTOR = 0, 1, 2
 UNIT_NAMES = ("none", "array", "vector")
