@@ -13,7 +13,8 @@ tables atomically (a temporary folder renamed into place):
 
 Shard *i* of a kind depends only on (seed, kind, i), so the result is the same whether shards run
 serially, in local processes or on Ray, and a killed run resumes by skipping the shards already on
-disk. ``manifest.json`` holds the request, its identity (:meth:`DatasetRequest.identity`: the request,
+disk and removing the temporary files and folders it left (:func:`remove_stale_temporaries`).
+``manifest.json`` holds the request, its identity (:meth:`DatasetRequest.identity`: the request,
 the base hardware config in full, the adaptive model's checksum and the engine model version, see
 :mod:`codesign.identity`) and its content hash (the identity's fingerprint): asking again for a
 finished request costs nothing, and a folder holding another request (or one made from another base
@@ -24,9 +25,11 @@ hardware file or engine code) is an error naming what changed; ``force_new`` mov
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -494,7 +497,10 @@ def shard_name(kind: str, index: int) -> str:
 
 
 def write_shard(shard_dir: Path, tables: dict, fmt: str) -> None:
-    """Write the tables into a temporary folder and rename it into place (all or nothing)."""
+    """Write the tables into a temporary folder (``.tmp-<shard>-<pid>``) and rename it into place (all
+    or nothing). A shard folder already in place is kept: shard *i* depends only on the request and
+    *i*, so one that another writer (a worker of a killed run, finishing its shard) renamed there first
+    holds the same tables."""
     tmp = shard_dir.parent / f".tmp-{shard_dir.name}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -502,7 +508,12 @@ def write_shard(shard_dir: Path, tables: dict, fmt: str) -> None:
     try:
         for name in TABLES:
             _write_table(tmp / name, tables[name], fmt)
-        os.replace(tmp, shard_dir)
+        try:
+            os.replace(tmp, shard_dir)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not shard_dir.is_dir():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -512,6 +523,49 @@ def _write_json_atomic(path: Path, obj: dict) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
     os.replace(tmp, path)
+
+
+_SHARD_TMP = re.compile(rf"\.tmp-(?:{'|'.join(KINDS)})-\d{{5,}}-(\d+)")      # write_shard's temporary folder
+_MANIFEST_TMP = re.compile(r"\.manifest\.json\.\d+\.tmp")                # _write_json_atomic's temporary file
+
+
+def _running(pid: int) -> bool:
+    """Whether another process with this pid is running (this process's own pid: False)."""
+    if pid == os.getpid() or pid <= 0:
+        return False
+    if os.name == "nt":      # os.kill would end the process there: assume it runs
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:          # it exists, but belongs to another user
+        return True
+    return True
+
+
+def remove_stale_temporaries(out: "str | os.PathLike") -> list[Path]:
+    """Remove what killed writers left in dataset folder ``out``; the caller holds the folder's lock.
+
+    ``.manifest.json.<pid>.tmp`` files always go: only the process holding the lock writes the
+    manifest. A shard's ``shards/.tmp-<shard>-<pid>`` folder goes when its writer is not running; one
+    of a running process other than this one is left alone, since a worker of a killed ``processes``
+    or Ray run (the workers hold no lock) may still be finishing its shard; a later resume removes it.
+    Other names are not this module's and are left alone. Returns the removed paths."""
+    out = Path(out)
+    removed = []
+    for p in out.glob(".manifest.json.*.tmp"):
+        if _MANIFEST_TMP.fullmatch(p.name) and p.is_file():
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    shards = out / "shards"
+    if shards.is_dir():
+        for p in sorted(shards.iterdir()):
+            m = _SHARD_TMP.fullmatch(p.name)
+            if m and p.is_dir() and not p.is_symlink() and not _running(int(m.group(1))):
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p)
+    return removed
 
 
 def _shard_job(args) -> dict:
@@ -574,6 +628,7 @@ def _generate(req: DatasetRequest, ident: dict, out: Path, runner: str, workers:
     from .identity import FORCE_NEW_HINT, describe_change
     digest = req.content_hash(ident)
     manifest_path = out / "manifest.json"
+    manifest = None
     if manifest_path.exists():
         manifest = _read_manifest(manifest_path, f"corrupt dataset folder; {FORCE_NEW_HINT}")
         if not isinstance(manifest.get("identity"), dict):
@@ -582,13 +637,15 @@ def _generate(req: DatasetRequest, ident: dict, out: Path, runner: str, workers:
         if manifest.get("content_hash") != digest:
             raise CodesignError(f"{out}: holds a dataset of another request or other inputs "
                                 f"({describe_change(manifest['identity'], ident)}); {FORCE_NEW_HINT}")
-        if manifest.get("complete"):
-            _check_complete_manifest(manifest_path, manifest, f"corrupt dataset folder; {FORCE_NEW_HINT}")
-            return GenerateResult(out, digest, True, 0, len(manifest["shards"]), manifest["pairs"],
-                                  manifest["layers"], 0.0)
     elif (out / "shards").is_dir() and any((out / "shards").iterdir()):
         raise CodesignError(f"{out}: holds dataset shards but no manifest.json, so they cannot be checked against "
                             f"this request; {FORCE_NEW_HINT}")
+    # a killed run's temporaries: this request's folder (or a new one), and this process holds its lock
+    remove_stale_temporaries(out)
+    if manifest is not None and manifest.get("complete"):
+        _check_complete_manifest(manifest_path, manifest, f"corrupt dataset folder; {FORCE_NEW_HINT}")
+        return GenerateResult(out, digest, True, 0, len(manifest["shards"]), manifest["pairs"],
+                              manifest["layers"], 0.0)
     (out / "shards").mkdir(parents=True, exist_ok=True)
     tasks = req.shard_tasks()
     names = [shard_name(k, i) for k, i, _ in tasks]
