@@ -46,31 +46,7 @@ class Exhaustive(Counting):
     """Every halo mode at every width, whether or not a full-width band fits."""
 
     def best(self):
-        avail = self.space()
-        if avail <= 0:
-            return None
-        in_on_chip = self.net.in_share[self.i]
-        out_on_chip = 1.0 if self.j in self.net.kept else 0.0
-        out_h, out_w = self.models[-1].out_h, self.models[-1].out_w
-        best = None
-        for mode in self.MODES:
-            w = out_w
-            widths = [w] if mode == "cache" else []
-            while w > 1:
-                w = ref.ceil_div(w, 2)
-                widths.append(w)
-            for w in widths:
-                h = next((h for h in range(int(out_h), 0, -1)
-                          if self.footprint(mode, h, w, in_on_chip, out_on_chip) <= avail), 0)
-                for _ in range(ref.WALK_CHOICES if h > 0 else 0):
-                    t, r, wr, tiles, in_b, per_layer, factors = self.cost(mode, h, w, in_on_chip, out_on_chip)
-                    if best is None or ref._better(t, r + wr, best["total"], best["read"] + best["write"]):
-                        best = dict(total=t, read=r, write=wr, tiles=tiles, mode=mode, input_bytes=in_b,
-                                    per_layer=per_layer, factors=factors)
-                    if h == 1:
-                        break
-                    h = ref.ceil_div(h, 2)
-        return best
+        return super().best(exhaustive=True)
 
 
 def latency_ms(net, hw, chain_class) -> tuple[float, int]:

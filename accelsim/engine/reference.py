@@ -785,10 +785,12 @@ class Chain:
         write = sum(s[2] for s in steps)
         return total, read, write, float(n_tiles), sum(loads), per_layer, factors
 
-    def best(self):
+    def best(self, exhaustive=False):
         """The fastest tile schedule that fits (dict or None). Full-width bands with cached halos when
         one fits; otherwise, under each halo mode, tiles of half the width, a quarter, ... while
-        narrower tiles keep getting faster. At each width: the tallest band that fits and its halves."""
+        narrower tiles keep getting faster. At each width: the tallest band that fits and its halves.
+        ``exhaustive``: every mode at every width, whether or not a full-width band fits (to measure
+        what the engine's bounded search gives up)."""
         avail = self.space()
         if avail <= 0:
             return None
@@ -812,12 +814,12 @@ class Chain:
                 h = ceil_div(h, 2)
             return found
 
-        if "cache" in self.MODES and tallest("cache", out_w) > 0:
+        if not exhaustive and "cache" in self.MODES and tallest("cache", out_w) > 0:
             return fastest("cache", tallest("cache", out_w), out_w)
         best = None
         for mode in self.MODES:
             previous = INF
-            widths = []
+            widths = [out_w] if exhaustive and mode == "cache" else []
             w = out_w
             while w > 1:
                 w = ceil_div(w, 2)
@@ -830,7 +832,7 @@ class Chain:
                 if best is None or _better(here["total"], here["read"] + here["write"],
                                            best["total"], best["read"] + best["write"]):
                     best = here
-                if here["total"] >= previous * (1 - TIE):
+                if here["total"] >= previous * (1 - TIE) and not exhaustive:
                     break   # narrower tiles stopped paying off
                 previous = here["total"]
         return best
