@@ -344,6 +344,8 @@ def dma_walk(op, dense, h_t, w_t, m_t, c_t, order, lay_i, ab, fb, align, compute
     out1 = 0.0   # output bytes step i-1 produced (0 if its tile is not finished)
     out2 = 0.0
     prev_i, prev_f = -1, -1
+    # a tile is full or the last along each of its four dimensions: its bytes take at most 16 values
+    sizes = np.full((16, 3), -1.0)
     for step in range(n):
         ci = step % n_c
         rest = step // n_c
@@ -356,7 +358,10 @@ def dma_walk(op, dense, h_t, w_t, m_t, c_t, order, lay_i, ab, fb, align, compute
         w = min(w_t, out_w - wi * w_t)
         m = min(m_t, out_c - mi * m_t)
         c = min(c_t, c_red - ci * c_t)
-        i_b, f_b, o_b = tile_bytes(op, dense, h, w, m, c, lay_i, ab, fb, align)
+        key = (8 if h < h_t else 0) + (4 if w < w_t else 0) + (2 if m < m_t else 0) + (1 if c < c_t else 0)
+        if sizes[key, 0] < 0.0:
+            sizes[key, 0], sizes[key, 1], sizes[key, 2] = tile_bytes(op, dense, h, w, m, c, lay_i, ab, fb, align)
+        i_b, f_b, o_b = sizes[key, 0], sizes[key, 1], sizes[key, 2]
         i_id = (si * n_c + ci) if dense else (si * n_m + mi) * n_c + ci
         f_id = mi * n_c + ci
         load = 0.0
