@@ -4,8 +4,10 @@ A run folder holds ``run.yaml`` (the config as run), ``identity.json`` (what its
 from: :meth:`RunConfig.identity`), ``journal.jsonl`` (every evaluation, appended as it finishes) and,
 once the budget is spent, ``pareto.csv`` / ``pareto.json`` (the feasible non-dominated designs with
 their genomes and metrics), ``hypervolume.csv`` (hypervolume after each evaluation), ``pareto.png``
-and ``summary.json``. Starting the same config on the same folder again
-resumes: recorded evaluations are replayed, not repeated; a resume whose inputs differ (the
+and, written last, ``summary.json``, which names the journal (records, size, sha256) and the config
+the outputs were made from: ``show``, and a rerun that evaluates nothing new, read them instead of
+recomputing while both are unchanged. Starting the same config on the same folder again resumes:
+recorded evaluations are replayed, not repeated; a resume whose inputs differ (the
 hardware file's contents, an estimator checkpoint or accuracy table, the engine model code...) is
 refused with one line naming what changed, and ``force_new`` (``--force-new``) moves the old folder
 aside to ``DIR.old-<time>`` and starts afresh. A process working in a run folder holds its lock
@@ -16,6 +18,7 @@ plus a ``winners.csv`` / ``winners.md`` table.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import time
@@ -31,10 +34,13 @@ from . import problems as P
 from .errors import CodesignError
 from .identity import FORCE_NEW_HINT, check_same, claim_folder, fingerprint
 from .journal import JournalError, read_journal
+from .pareto import hypervolume
 from .runconfig import RunConfig, load_run_config, parse_run_config
 from .search import SearchResult, run_search, run_hash
 
 RUN_FILE, JOURNAL, IDENTITY = "run.yaml", "journal.jsonl", "identity.json"
+# what write_outputs writes, summary.json last: a summary naming the journal it was made from vouches for the rest
+OUTPUTS = ("pareto.csv", "pareto.json", "hypervolume.csv", "pareto.png", "summary.json")
 
 
 @dataclass
@@ -105,6 +111,7 @@ def _execute(cfg: RunConfig, out: Path, ident: dict, progress: bool, log) -> Run
         if header["run_hash"] != _run_hash(cfg, ident):
             raise CodesignError(f"{out}: holds a run of another configuration (see its {RUN_FILE}); "
                                 f"change the config back or pick another --out")
+    _remove_temporaries(out)
     # the identity goes down before the journal's first record, so a journal never lacks one
     write_atomic(out / IDENTITY, json.dumps(ident, indent=1, ensure_ascii=False))
     write_atomic(out / RUN_FILE, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
@@ -119,12 +126,26 @@ def _execute(cfg: RunConfig, out: Path, ident: dict, progress: bool, log) -> Run
     finally:
         runner.close()
     seconds = time.perf_counter() - t0
-    run = write_outputs(cfg, problem, result, out, seconds)
+    stored = _stored_outputs(out, cfg) if result.evaluated == 0 else None
+    if stored is not None and stored["summary"].get("evaluations") == len(result.metrics) \
+            and all((out / name).exists() for name in OUTPUTS):
+        # nothing new since the outputs were written: keep them
+        run = Run(cfg, problem, result, stored["rows"], float(stored["summary"]["hypervolume"]))
+    else:
+        run = write_outputs(cfg, problem, result, out, seconds, progress=progress)
     if log:
         log(f"{cfg.name}: {result.evaluated} evaluated, {result.replayed} replayed from the journal, "
             f"{int(result.feasible.sum())} feasible, {len(run.rows)} on the front, "
             f"hypervolume {run.hypervolume:.6g} -> {out}")
     return run
+
+
+def _remove_temporaries(out: Path) -> None:
+    """Remove the half-written files (``.NAME.*.tmp``, from ``write_atomic``) a killed run left in
+    ``out``. Only the process holding the folder's lock writes there, so none is in use."""
+    for name in (IDENTITY, RUN_FILE) + OUTPUTS:
+        for tmp in out.glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
 
 
 def reference_point(cfg: RunConfig, result: SearchResult) -> np.ndarray:
@@ -154,39 +175,117 @@ def front_rows(cfg: RunConfig, problem, result: SearchResult) -> list[dict]:
     return rows
 
 
-def _run(cfg: RunConfig, problem, result: SearchResult) -> tuple[Run, np.ndarray, np.ndarray]:
-    """The Run, its hypervolume reference point and its hypervolume after each evaluation."""
+def _run(cfg: RunConfig, problem, result: SearchResult) -> tuple[Run, np.ndarray]:
+    """The Run (its hypervolume: that of the final front, computed afresh) and its reference point."""
     ref = reference_point(cfg, result)
-    trace = result.hypervolume_trace(ref)
-    run = Run(cfg, problem, result, front_rows(cfg, problem, result), float(trace[-1]) if len(trace) else 0.0)
-    return run, ref, trace
+    idx = result.front()
+    hv = hypervolume(result.objective_matrix()[idx], ref) if idx else 0.0
+    return Run(cfg, problem, result, front_rows(cfg, problem, result), hv), ref
 
 
-def write_outputs(cfg: RunConfig, problem, result: SearchResult, out: Path, seconds: float | None = None) -> Run:
-    run, ref, trace = _run(cfg, problem, result)
+class _Progress:
+    """One tqdm bar over the post-processing steps (the trace's evaluations, then the plot), shown only
+    once they have run for a second; nothing when ``enabled`` is false (``--quiet``)."""
+
+    def __init__(self, enabled: bool, total: int, desc: str):
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, desc=desc, unit="step", delay=1.0)
+
+    def update(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def phase(self, name: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(name, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _config_sha256(cfg: RunConfig) -> str:
+    return _sha256(json.dumps(cfg.to_dict(), sort_keys=True, default=str).encode())
+
+
+def _journal_key(path: Path) -> "dict | None":
+    """Records (complete lines after the header), size and sha256 of a journal's bytes."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return {"records": max(data.count(b"\n") - 1, 0), "bytes": len(data), "sha256": _sha256(data)}
+
+
+def _stored_outputs(out: Path, cfg: RunConfig) -> "dict | None":
+    """``{"summary", "rows"}`` from summary.json and pareto.json when they were written from the
+    journal now in ``out`` (same records, size and sha256) and from this config; else None."""
+    try:
+        summary = json.loads((out / "summary.json").read_bytes())
+        source = summary.get("source") if isinstance(summary, dict) else None
+        if not isinstance(source, dict) or source.get("journal") is None \
+                or source.get("config_sha256") != _config_sha256(cfg) \
+                or source["journal"] != _journal_key(out / JOURNAL):
+            return None
+        data = (out / "pareto.json").read_bytes()
+        if source.get("pareto_json_sha256") != _sha256(data):
+            return None
+        rows = json.loads(data)
+        if not (isinstance(rows, list) and isinstance(summary.get("hypervolume"), (int, float))
+                and isinstance(summary.get("evaluations"), int) and isinstance(summary.get("feasible"), int)):
+            return None
+    except (OSError, ValueError):
+        return None
+    return {"summary": summary, "rows": rows}
+
+
+def write_outputs(cfg: RunConfig, problem, result: SearchResult, out: Path, seconds: float | None = None,
+                  progress: bool = False) -> Run:
+    """Write pareto.csv / .json, hypervolume.csv, pareto.png and summary.json (last) for ``result``;
+    ``progress`` shows a bar once this has taken a second."""
+    run, ref = _run(cfg, problem, result)
     rows = run.rows
-    metric_cols = [k for k in P.METRICS if rows and k in rows[0]]
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["evaluation", "network", "hardware"] + metric_cols + ["genome"])
-    for r in rows:
-        w.writerow([r["evaluation"], r["network"], r["hardware"]] + [f"{r[k]:.6g}" for k in metric_cols]
-                   + [json.dumps(r["genome"], sort_keys=True)])
-    write_atomic(out / "pareto.csv", buf.getvalue())
-    write_atomic(out / "pareto.json", json.dumps(rows, indent=1, default=float))
-    write_atomic(out / "hypervolume.csv", "evaluations,hypervolume\n"
-                 + "".join(f"{i + 1},{v:.8g}\n" for i, v in enumerate(trace)))
+    bar = _Progress(progress, len(result.metrics) + 1, f"{cfg.name}: outputs")
+    try:
+        bar.phase("hypervolume trace")
+        trace = result.hypervolume_trace(ref, progress=bar.update)
+        metric_cols = [k for k in P.METRICS if rows and k in rows[0]]
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["evaluation", "network", "hardware"] + metric_cols + ["genome"])
+        for r in rows:
+            w.writerow([r["evaluation"], r["network"], r["hardware"]] + [f"{r[k]:.6g}" for k in metric_cols]
+                       + [json.dumps(r["genome"], sort_keys=True)])
+        write_atomic(out / "pareto.csv", buf.getvalue())
+        pareto_json = json.dumps(rows, indent=1, default=float).encode()
+        write_atomic(out / "pareto.json", pareto_json)
+        write_atomic(out / "hypervolume.csv", "evaluations,hypervolume\n"
+                     + "".join(f"{i + 1},{v:.8g}\n" for i, v in enumerate(trace)))
+        bar.phase("pareto.png")
+        plot_front(cfg, problem, result, rows, out / "pareto.png")
+        bar.update(1)
+    finally:
+        bar.close()
+    journal = _journal_key(out / JOURNAL)
     summary = {"name": cfg.name, "algorithm": cfg.algorithm, "seed": cfg.seed, "budget": cfg.budget,
                "evaluations": len(result.metrics), "feasible": int(result.feasible.sum()),
                "objectives": list(cfg.objectives), "reference": [float(v) for v in ref],
                "hypervolume": run.hypervolume, "front": [r["evaluation"] for r in rows],
-               "problem_id": cfg.problem_id()}
+               "problem_id": cfg.problem_id(),
+               # what these outputs were made from (show reads them while it is unchanged)
+               "source": {"journal": journal if journal and journal["records"] == len(result.metrics) else None,
+                          "config_sha256": _config_sha256(cfg), "pareto_json_sha256": _sha256(pareto_json)}}
     if seconds is not None:
         summary["seconds"] = round(seconds, 3)
         if result.evaluated:
             summary["evaluations_per_second"] = round(result.evaluated / seconds, 1)
     write_atomic(out / "summary.json", json.dumps(summary, indent=1))
-    plot_front(cfg, problem, result, rows, out / "pareto.png")
     return run
 
 
@@ -235,9 +334,16 @@ def _axis_label(cfg: RunConfig, metric: str) -> str:
 def load_run(folder: "str | Path") -> Run:
     """A run folder's config, problem and evaluations so far (finished or not)."""
     folder = Path(folder)
+    return _load_run(folder, _load_config(folder))
+
+
+def _load_config(folder: Path) -> RunConfig:
     if not (folder / RUN_FILE).exists():
         raise CodesignError(f"{folder}: not a run folder (no {RUN_FILE})")
-    cfg = load_run_config(folder / RUN_FILE)
+    return load_run_config(folder / RUN_FILE)
+
+
+def _load_run(folder: Path, cfg: RunConfig) -> Run:
     problem = cfg.build_problem()
     if (folder / JOURNAL).exists():
         _, records = read_journal(folder / JOURNAL)
@@ -248,19 +354,31 @@ def load_run(folder: "str | Path") -> Run:
 
 
 def show(folder: "str | Path", top: int = 15) -> str:
-    """A run folder as text: progress, constraints, hypervolume and the top of the front."""
-    return describe(load_run(folder), folder, top)
+    """A run folder as text: progress, constraints, hypervolume and the top of the front. Read from
+    summary.json and pareto.json while they are current for the journal; else computed from the
+    journal (the front and its hypervolume only: no trace, no plot, nothing written)."""
+    folder = Path(folder)
+    cfg = _load_config(folder)
+    stored = _stored_outputs(folder, cfg)
+    if stored is not None:
+        s = stored["summary"]
+        return _describe(cfg, s["evaluations"], s["feasible"], stored["rows"], float(s["hypervolume"]), folder, top)
+    return describe(_load_run(folder, cfg), folder, top)
 
 
 def describe(run: Run, folder: "str | Path", top: int = 15) -> str:
-    cfg, result, rows = run.cfg, run.result, run.rows
+    return _describe(run.cfg, len(run.result.metrics), int(run.result.feasible.sum()), run.rows, run.hypervolume,
+                     folder, top)
+
+
+def _describe(cfg: RunConfig, evaluations: int, feasible: int, rows: list, hv: float, folder: "str | Path",
+              top: int) -> str:
     lines = [f"run {cfg.name} ({folder})",
-             f"  {cfg.algorithm}, seed {cfg.seed}: {len(result.metrics)} of {cfg.budget} evaluations"
-             + ("" if len(result.metrics) >= cfg.budget else " (unfinished; run the same command again to resume)"),
+             f"  {cfg.algorithm}, seed {cfg.seed}: {evaluations} of {cfg.budget} evaluations"
+             + ("" if evaluations >= cfg.budget else " (unfinished; run the same command again to resume)"),
              f"  objectives: {', '.join(cfg.objectives)}; constraints: "
              + (", ".join(_constraint_text(c) for c in cfg.constraints) or "none"),
-             f"  feasible: {int(result.feasible.sum())}; front: {len(rows)} designs; "
-             f"hypervolume {run.hypervolume:.6g}", ""]
+             f"  feasible: {feasible}; front: {len(rows)} designs; hypervolume {hv:.6g}", ""]
     cols = list(cfg.objectives) + [k for k in ("latency_ms", "energy_mj", "area_mm2", "memory_mb") if k not in cfg.objectives]
     lines.append("| # | " + " | ".join(cols) + " | network | hardware |")
     lines.append("|---" * (len(cols) + 3) + "|")

@@ -20,7 +20,7 @@ import numpy as np
 from accelsim.errors import AccelsimError
 
 from .journal import Journal, JournalError
-from .pareto import hypervolume, non_dominated
+from .pareto import hypervolume_trace, non_dominated
 
 
 class SearchError(AccelsimError):
@@ -237,21 +237,13 @@ class SearchResult:
                 out.append(int(i))
         return out
 
-    def hypervolume_trace(self, reference: Sequence[float]) -> np.ndarray:
-        """Hypervolume of the feasible front after each evaluation."""
+    def hypervolume_trace(self, reference: Sequence[float], progress=None) -> np.ndarray:
+        """Hypervolume of the feasible front after each evaluation (see :func:`pareto.hypervolume_trace`;
+        ``progress(k)`` is told every few hundred evaluations done)."""
         objs = self.objective_matrix()
-        feas = self.feasible & np.all(np.isfinite(objs), axis=1)
-        out = np.zeros(len(objs))
-        current = np.empty((0, objs.shape[1]))
-        hv = 0.0
-        ref = np.asarray(reference, dtype=float)
-        for i in range(len(objs)):
-            if feas[i] and np.all(objs[i] < ref):
-                current = np.vstack([current, objs[i]])
-                current = current[non_dominated(current)]
-                hv = hypervolume(current, ref)
-            out[i] = hv
-        return out
+        if objs.size == 0:
+            return np.zeros(len(self.metrics))
+        return hypervolume_trace(objs, self.feasible, reference, progress=progress)
 
 
 def run_hash(problem_id: str, algorithm: str, seed: int, options: dict, batch_size: int) -> str:

@@ -23,7 +23,7 @@ from codesign import problems as P
 from codesign.errors import CodesignError
 from codesign.cli import main
 from codesign.runconfig import parse_run_config
-from codesign.search import random_genome, run_search
+from codesign.search import SearchResult, random_genome, run_search
 from codesign.space import HardwareSpace, NetworkSpace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -316,3 +316,149 @@ def test_sweep_over_a_constraint_bound_tightens_the_winner(tmp_path):
     assert float(rows[0]["accuracy"]) <= float(rows[1]["accuracy"])    # a looser limit never loses accuracy here
     cfg = yaml.safe_load((tmp_path / "s" / "0.2" / "run.yaml").read_text())
     assert cfg["constraints"] == {"memory_mb": "budget", "latency_ms": {"max": 0.2}}
+
+
+# ------------------------------------------------------------------------------------ stored outputs
+def _timeless(path: Path) -> dict:
+    d = json.loads(path.read_text())
+    for k in ("seconds", "evaluations_per_second"):
+        d.pop(k, None)
+    return d
+
+
+def _bare_copy(src: Path, dst: Path) -> Path:
+    """The run folder without its outputs: config, identity and journal only."""
+    dst.mkdir()
+    for name in ("run.yaml", "identity.json", "journal.jsonl"):
+        (dst / name).write_bytes((src / name).read_bytes())
+    return dst
+
+
+def _shown(folder: Path) -> str:
+    from codesign.runs import show
+    return show(folder).replace(str(folder), "RUN")
+
+
+def test_a_resumed_run_writes_the_outputs_of_an_uninterrupted_one(tmp_path, capsys):
+    from codesign.pareto import hypervolume_exact, non_dominated
+    cfg = _write(tmp_path, budget=96, algorithm={"name": "evolution", "population": 16})
+    part, whole = tmp_path / "part", tmp_path / "whole"
+    assert main(["search", "--config", str(cfg), "--out", str(part), "--budget", "48", "--quiet"]) == 0
+    assert json.loads((part / "summary.json").read_text())["evaluations"] == 48
+    assert main(["search", "--config", str(cfg), "--out", str(part), "--quiet"]) == 0
+    assert "48 evaluated, 48 replayed" in capsys.readouterr().out
+    assert main(["search", "--config", str(cfg), "--out", str(whole), "--quiet"]) == 0
+    for name in ("pareto.csv", "pareto.json", "hypervolume.csv", "journal.jsonl"):
+        assert (part / name).read_bytes() == (whole / name).read_bytes(), name
+    assert _timeless(part / "summary.json") == _timeless(whole / "summary.json")
+    # the trace is the front's hypervolume recomputed from scratch after every evaluation
+    summary = json.loads((whole / "summary.json").read_text())
+    ref = np.array(summary["reference"])
+    records = [json.loads(line) for line in (whole / "journal.jsonl").read_text().splitlines()[1:]]
+    objs = np.array([[r["metrics"]["latency_ms"], -r["metrics"]["accuracy"]] for r in records])
+    feasible = np.array([r["metrics"].get("violation", 0) <= 0 for r in records])
+    expected = [hypervolume_exact(objs[:i + 1][feasible[:i + 1]], ref) for i in range(len(objs))]
+    trace = np.loadtxt(whole / "hypervolume.csv", delimiter=",", skiprows=1)[:, 1]
+    assert len(trace) == 96 and expected[-1] > 0 and len(set(expected)) >= 4
+    np.testing.assert_allclose(trace, expected, rtol=1e-7, atol=0)        # the csv keeps 8 digits
+    front = objs[feasible][non_dominated(objs[feasible])]
+    assert summary["hypervolume"] == pytest.approx(hypervolume_exact(front, ref), rel=1e-12)
+
+
+def test_show_reads_current_outputs_and_recomputes_when_the_journal_grew(tmp_path, monkeypatch):
+    from codesign import runs
+    small = _write(tmp_path, budget=48, algorithm={"name": "evolution", "population": 16})
+    run = tmp_path / "run"
+    assert main(["search", "--config", str(small), "--out", str(run), "--quiet"]) == 0
+    stored = json.loads((run / "summary.json").read_text())
+    assert stored["source"]["journal"]["records"] == 48
+    cached = _shown(run)
+    assert cached == _shown(_bare_copy(run, tmp_path / "bare"))       # the same text, computed from the journal
+    assert "48 of 48 evaluations" in cached and f"hypervolume {stored['hypervolume']:.6g}" in cached
+
+    # the stored outputs are what show reads: it neither parses the journal nor rebuilds the front
+    def refuse(*args, **kwargs):
+        raise AssertionError("recomputed although the stored outputs are current")
+    with monkeypatch.context() as m:
+        m.setattr(runs, "read_journal", refuse)
+        m.setattr(runs, "front_rows", refuse)
+        assert _shown(run) == cached
+        with pytest.raises(AssertionError, match="recomputed"):
+            _shown(tmp_path / "bare")
+
+    # the journal grows (a resume to a larger budget, killed before its outputs): stale, recomputed
+    big = tmp_path / "big"
+    assert main(["search", "--config", str(small), "--out", str(big), "--budget", "96", "--quiet"]) == 0
+    lines = (big / "journal.jsonl").read_bytes().splitlines(keepends=True)
+    assert (run / "journal.jsonl").read_bytes() == b"".join(lines[:49])
+    (run / "journal.jsonl").write_bytes(b"".join(lines))
+    grown = _shown(run)
+    assert grown != cached and "96 of 48 evaluations" in grown
+    assert grown == _shown(_bare_copy(run, tmp_path / "bare96"))
+    assert f"hypervolume {json.loads((big / 'summary.json').read_text())['hypervolume']:.6g}" in grown
+    assert json.loads((run / "summary.json").read_text()) == stored    # show writes nothing
+
+    # a torn last line changes the journal's bytes: recomputed, and the torn record is left out
+    (run / "journal.jsonl").write_bytes(b"".join(lines[:49]) + lines[49][:30])
+    assert _shown(run) == cached
+
+    # as many records, one of them changed: recomputed (the record now dominates every other design)
+    last = json.loads(lines[48])
+    last["metrics"].update(latency_ms=1e-6, accuracy=99.99, neg_accuracy=-99.99, violation=0.0)
+    (run / "journal.jsonl").write_bytes(b"".join(lines[:48]) + json.dumps(last).encode() + b"\n")
+    edited = _shown(run)
+    assert "front: 1 designs" in edited and "| 47 | 1e-06 | 99.99 |" in edited
+
+    # the config changed (a reference point now): recomputed with it
+    (run / "journal.jsonl").write_bytes(b"".join(lines[:49]))
+    data = yaml.safe_load((run / "run.yaml").read_text())
+    data["reference"] = {"latency_ms": 10.0, "accuracy": 0.0}
+    (run / "run.yaml").write_text(yaml.safe_dump(data))
+    rerefd = _shown(run)
+    assert rerefd != cached and rerefd == _shown(_bare_copy(run, tmp_path / "bare-ref"))
+
+
+def test_a_rerun_that_evaluates_nothing_keeps_the_current_outputs(tmp_path, monkeypatch, capsys):
+    from codesign import runs
+    cfg = _write(tmp_path, budget=32)
+    out = tmp_path / "r"
+    assert main(["search", "--config", str(cfg), "--out", str(out), "--quiet"]) == 0
+    before = {n: (out / n).read_bytes() for n in runs.OUTPUTS}
+    first = capsys.readouterr().out
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("outputs rewritten although nothing changed")
+    with monkeypatch.context() as m:
+        m.setattr(runs, "plot_front", refuse)
+        m.setattr(SearchResult, "hypervolume_trace", refuse)
+        assert main(["search", "--config", str(cfg), "--out", str(out), "--quiet"]) == 0
+    again = capsys.readouterr().out
+    assert again == first.replace("32 evaluated, 0 replayed", "0 evaluated, 32 replayed")
+    assert {n: (out / n).read_bytes() for n in runs.OUTPUTS} == before
+    # a deleted output is written again
+    (out / "pareto.png").unlink()
+    assert main(["search", "--config", str(cfg), "--out", str(out), "--quiet"]) == 0
+    assert (out / "pareto.png").read_bytes() == before["pareto.png"]
+    # a new reference point (not part of the run's identity) rewrites them with it
+    cfg2 = _write(tmp_path, budget=32, reference={"latency_ms": 10.0, "accuracy": 0.0})
+    assert main(["search", "--config", str(cfg2), "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["reference"] == [10.0, 0.0]
+    assert (out / "hypervolume.csv").read_bytes() != before["hypervolume.csv"]
+
+
+def test_slow_post_processing_shows_progress_unless_quiet(tmp_path, monkeypatch, capsys):
+    from codesign import runs
+    from codesign.runconfig import load_run_config
+    slow_trace = SearchResult.hypervolume_trace
+
+    def slow(self, reference, progress=None):
+        time.sleep(1.2)
+        return slow_trace(self, reference, progress=progress)
+    monkeypatch.setattr(SearchResult, "hypervolume_trace", slow)
+    cfg = load_run_config(_write(tmp_path, budget=16))
+    runs.execute(cfg, tmp_path / "loud", progress=True, log=None)
+    err = capsys.readouterr().err
+    assert "t: outputs" in err and "17/17" in err
+    runs.execute(cfg, tmp_path / "quiet", progress=False, log=None)
+    assert capsys.readouterr().err == ""

@@ -530,9 +530,6 @@ def test_search_killed_at_many_points_resumes_to_the_uninterrupted_front(tmp_pat
     assert json.loads((r / "pareto.json").read_text()), "the front is empty: nothing was compared"
 
 
-@pytest.mark.xfail(strict=True, reason="codesign.runs writes its outputs with accelsim.cli.write_atomic "
-                                       "(.NAME.<random>.tmp), and a resumed run does not remove the temporary "
-                                       "file a killed run left before a rename")
 def test_search_resume_removes_the_temporaries_of_a_killed_run(tmp_path, helper):
     cfg = _run_config(tmp_path / "run.yaml")
     r = tmp_path / "r"

@@ -1,0 +1,182 @@
+"""Pareto masks, hypervolume and the incremental hypervolume trace against slow, obviously exact ones."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from codesign import pareto
+from codesign.pareto import (HypervolumeTracker, hypervolume, hypervolume_exact, hypervolume_trace,
+                             kept_hypervolume, non_dominated)
+from codesign.search import SearchResult
+
+REL = 1e-12
+
+
+def _pairwise_non_dominated(pts: np.ndarray) -> np.ndarray:
+    """Every point against every other: kept unless some point is <= in all and < in one objective."""
+    pts = np.asarray(pts, dtype=float)
+    return np.array([not any(np.all(q <= p) and np.any(q < p) for q in pts) for p in pts], dtype=bool)
+
+
+def _voxels(pts: np.ndarray, ref: np.ndarray) -> int:
+    """Hypervolume of integer points by counting the unit cells some point dominates."""
+    count = 0
+    for cell in itertools.product(*[range(int(r)) for r in ref]):
+        if any(np.all(p <= np.array(cell)) for p in pts):
+            count += 1
+    return count
+
+
+def _old_trace(objs: np.ndarray, feasible: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """The trace as it was computed before: the front rebuilt and its hypervolume recomputed, from
+    scratch by the slicing algorithm, after every feasible evaluation inside the reference."""
+    out = np.zeros(len(objs))
+    current = np.empty((0, objs.shape[1]))
+    hv = 0.0
+    for i in range(len(objs)):
+        if feasible[i] and np.all(np.isfinite(objs[i])) and np.all(objs[i] < ref):
+            current = np.vstack([current, objs[i]])
+            current = current[non_dominated(current)]       # checked against the pairwise definition below
+            hv = hypervolume_exact(current, ref)
+        out[i] = hv
+    return out
+
+
+def _random_set(rng: np.random.Generator, n: int, d: int, kind: str, levels: int = 6) -> np.ndarray:
+    if kind == "grid":          # ties and duplicates
+        return rng.integers(0, levels, size=(n, d)).astype(float)
+    if kind == "uniform":
+        return rng.random((n, d))
+    x = rng.random((n, d)) + 1e-3  # near a curved front: most points non-dominated
+    return 1.0 - x / np.linalg.norm(x, axis=1, keepdims=True) + 0.05 * rng.random((n, d))
+
+
+def _assert_rel(a: float, b: float) -> None:
+    assert b == pytest.approx(a, rel=REL, abs=0.0) if a != 0 else b == 0.0
+
+
+# ------------------------------------------------------------------------------------ by hand
+def test_hypervolume_by_hand_in_2_3_and_4_objectives():
+    assert hypervolume(np.array([[1, 3], [2, 2], [3, 1]]), [4, 4]) == 6.0
+    # (1,2,3), (2,1,3) in a (4,4,4) box: 6 + 6 - 4 overlapping; the dominated (2,2,3) adds nothing
+    assert hypervolume(np.array([[1, 2, 3], [2, 1, 3], [2, 2, 3]]), [4, 4, 4]) == 8.0
+    assert hypervolume(np.array([[0, 0, 0, 0]]), [1, 2, 3, 4]) == 24.0
+    assert hypervolume(np.array([[0, 1, 1, 1], [1, 0, 1, 1]]), [2, 2, 2, 2]) == 3.0
+    # beyond (or on) the reference in any objective counts nothing
+    assert hypervolume(np.array([[4, 0, 0], [0, 5, 0]]), [4, 4, 4]) == 0.0
+    assert hypervolume(np.empty((0, 3)), [1, 1, 1]) == 0.0
+
+
+@pytest.mark.parametrize("d", [2, 3, 4])
+def test_hypervolume_of_integer_points_equals_the_cells_they_dominate(d):
+    rng = np.random.default_rng(d)
+    ref = np.full(d, 5.0)
+    for _ in range(10):
+        pts = rng.integers(0, 6, size=(int(rng.integers(1, 9)), d)).astype(float)
+        expected = _voxels(pts[np.all(pts < ref, axis=1)], ref)
+        assert hypervolume(pts, ref) == expected
+        assert hypervolume_exact(pts, ref) == expected
+
+
+# ---------------------------------------------------------------- property: as the slicing algorithm
+@pytest.mark.parametrize("d", [2, 3, 4])
+@pytest.mark.parametrize("kind", ["grid", "uniform", "front"])
+def test_hypervolume_equals_the_exact_slicing_algorithm_on_random_sets(d, kind):
+    rng = np.random.default_rng(100 * d + len(kind))
+    sizes = {2: 200, 3: 60, 4: 25}
+    for _ in range(12):
+        pts = _random_set(rng, int(rng.integers(1, sizes[d])), d, kind)
+        ref = pts.max(axis=0) + rng.uniform(-0.2, 0.5, d)       # some points beyond it
+        _assert_rel(hypervolume_exact(pts, ref), hypervolume(pts, ref))
+
+
+@pytest.mark.parametrize("d", [3, 4])
+def test_the_library_and_the_fallback_agree(d, monkeypatch):
+    assert pareto.library_name().startswith("optuna"), "Optuna's hypervolume must be the one in use"
+    rng = np.random.default_rng(7 + d)
+    cases = []
+    for kind in ("grid", "uniform", "front"):
+        for _ in range(6):
+            pts = _random_set(rng, int(rng.integers(2, 40)), d, kind)
+            ref = pts.max(axis=0) + 0.1
+            cases.append((pts, ref, kept_hypervolume(pts, ref)))
+    monkeypatch.setattr(pareto, "_LIBRARY", [None])            # as where Optuna's is unavailable
+    assert pareto.library_name() == "codesign.pareto.hypervolume_exact"
+    for pts, ref, with_library in cases:
+        without = kept_hypervolume(pts, ref)
+        assert with_library > 0
+        _assert_rel(without, with_library)
+        _assert_rel(without, hypervolume(pts, ref))
+
+
+def test_a_library_that_answers_wrongly_is_not_used(monkeypatch):
+    import optuna._hypervolume as lib
+    monkeypatch.setattr(lib, "compute_hypervolume", lambda pts, ref, assume_pareto=False: 7.0)
+    monkeypatch.setattr(pareto, "_LIBRARY", [])
+    assert pareto.library_name() == "codesign.pareto.hypervolume_exact"
+    assert hypervolume(np.array([[1, 2, 3], [2, 1, 3]]), [4, 4, 4]) == 8.0
+
+
+# ------------------------------------------------------------------------------------ non-dominated mask
+@pytest.mark.parametrize("d", [1, 2, 3, 4])
+def test_non_dominated_equals_the_pairwise_definition(d):
+    rng = np.random.default_rng(d)
+    for kind in ("grid", "uniform", "front"):
+        for _ in range(15):
+            pts = _random_set(rng, int(rng.integers(1, 80)), d, kind)
+            assert np.array_equal(non_dominated(pts), _pairwise_non_dominated(pts))
+    # NaN neither dominates nor is dominated; inf compares as a number; duplicates are all kept
+    pts = np.array([[1, 1], [np.nan, 0], [2, np.nan], [np.inf, 0], [np.inf, 1], [1, 1], [0, np.inf]] + [[3, 3]] * 2)
+    assert non_dominated(pts).tolist() == _pairwise_non_dominated(pts).tolist() \
+        == [True, True, True, True, False, True, True, False, False]
+    assert non_dominated(np.empty((0, 2))).tolist() == []
+
+
+# ------------------------------------------------------------------------------------ trace
+@pytest.mark.parametrize("d", [2, 3, 4])
+@pytest.mark.parametrize("kind", ["grid", "uniform", "front"])
+def test_trace_equals_recomputing_from_scratch_after_each_evaluation(d, kind):
+    rng = np.random.default_rng(10 * d + len(kind))
+    n = {2: 400, 3: 120, 4: 50}[d]
+    objs = _random_set(rng, n, d, kind, levels=50)
+    objs[rng.random(n) < 0.05] = np.inf                  # failed evaluations
+    feasible = rng.random(n) < 0.8
+    ref = np.quantile(objs[np.isfinite(objs).all(axis=1)], 0.9, axis=0)   # some feasible points beyond it
+    old = _old_trace(objs, feasible, ref)
+    done = []
+    new = hypervolume_trace(objs, feasible, ref, progress=done.append)
+    assert sum(done) == n and old[-1] > 0
+    assert np.all(np.diff(new) >= 0)
+    changed = np.nonzero(np.diff(old))[0] + 1
+    assert len(changed) >= 5                              # the front moved several times
+    for a, b in zip(old, new):
+        _assert_rel(a, b)
+    # the trace only moves where the old one moved
+    assert np.array_equal(np.nonzero(np.diff(new) > 0)[0] + 1, changed)
+
+
+def test_the_tracker_keeps_the_front_and_ignores_what_it_cannot_improve():
+    t = HypervolumeTracker([4.0, 4.0])
+    assert t.add([2, 2]) and t.value == 4.0
+    assert not t.add([2, 2])                   # a duplicate
+    assert not t.add([3, 3])                   # dominated
+    assert not t.add([1, 4])                   # on the reference
+    assert not t.add([np.nan, 0])
+    assert t.add([3, 1]) and t.value == 5.0
+    assert t.add([1, 1]) and t.value == 9.0 and t.front.tolist() == [[1, 1]]
+    t3 = HypervolumeTracker([4.0, 4.0, 4.0])
+    for p, v in (([1, 2, 3], 6.0), ([2, 1, 3], 8.0), ([2, 2, 3], 8.0), ([0, 0, 3], 16.0)):
+        t3.add(p)
+        assert t3.value == pytest.approx(v, rel=REL)
+    assert t3.front.tolist() == [[0, 0, 3]]
+
+
+def test_search_result_trace_counts_feasible_finite_evaluations_only():
+    metrics = [{"a": 1.0, "b": 3.0}, {"a": 0.5, "b": 0.5, "violation": 0.2}, {"a": float("inf"), "b": 0.0},
+               {"a": 3.0, "b": 1.0}, {"a": 2.0, "b": 2.0}]
+    r = SearchResult([{}] * 5, metrics, ("a", "b"))
+    assert r.hypervolume_trace([4, 4]).tolist() == [3.0, 3.0, 3.0, 5.0, 6.0]
+    assert SearchResult([], [], ("a", "b")).hypervolume_trace([1, 1]).tolist() == []
