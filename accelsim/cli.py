@@ -23,6 +23,42 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr and exit status 2, e.g.
+    ``codesign search: error: argument --workers: invalid int value: 'abc' (see codesign search --help)``.
+
+    argparse prints the whole usage block before its message; here the message names the argument
+    and what was expected, and points at ``--help`` (which still prints the full usage). Subparsers
+    made with ``add_subparsers().add_parser`` are of the same class (argparse's default
+    ``parser_class`` is the parent's type), so every command of both CLIs reports this way, and an
+    argument a subcommand does not know is reported by that subcommand.
+    """
+
+    MAX_CHARS = 500   # a line quoting a huge argument value is cut here
+
+    def error(self, message: str):
+        text = " ".join(str(message).split())   # argparse messages can hold newlines (choices lists)
+        head, tail = f"{self.prog}: error: ", f" (see {self.prog} --help)"
+        if len(head) + len(text) + len(tail) > self.MAX_CHARS:
+            text = text[:max(0, self.MAX_CHARS - len(head) - len(tail) - 3)] + "..."
+        self.exit(EXIT_USAGE, head + text + tail + "\n")
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self._command_parser(parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def _command_parser(self, parsed) -> argparse.ArgumentParser:
+        """The subparser that ran for ``parsed`` (this parser when there is none)."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(parsed, action.dest, None) or "")
+                if isinstance(chosen, OneLineArgumentParser):
+                    return chosen._command_parser(parsed)
+        return self
+
+
 def write_atomic(path: "str | os.PathLike", data: "str | bytes") -> None:
     """Write via a temporary file in the same folder and rename, so a reader never sees half a file."""
     path = Path(path)
@@ -205,8 +241,9 @@ def cmd_system(args) -> int:
         if args.trace or args.gantt:
             raise AccelsimError("--trace and --gantt describe one run; use them with --hw, not --sweep")
         names = args.sweep or list(available_hardware())
-        rows = system.sweep(scenario, names, duration=args.duration, seed=args.seed, progress=True)
-        print(system.sweep_table(rows, args.max_miss))
+        rows = system.sweep(scenario, names, duration=args.duration, seed=args.seed, progress=not args.quiet)
+        if not args.quiet:
+            print(system.sweep_table(rows, args.max_miss))
         if args.json:
             best = system.smallest_meeting(rows, args.max_miss)
             data = {"scenario": scenario.name, "max_miss": args.max_miss,
@@ -216,8 +253,11 @@ def cmd_system(args) -> int:
                              for r in rows]}
             write_atomic(args.json, json.dumps(data, indent=1))
         return 0
-    result = system.simulate_system(scenario, args.hw or "neural_engine", duration=args.duration, seed=args.seed)
-    print(result.table())
+    # the DRAM bandwidth log only feeds the trace and the Gantt chart; a long run without them skips it
+    result = system.simulate_system(scenario, args.hw or "neural_engine", duration=args.duration, seed=args.seed,
+                                    record=bool(args.trace or args.gantt), progress=False if args.quiet else None)
+    if not args.quiet:
+        print(result.table())
     if args.json:
         write_atomic(args.json, result.to_json())
     if args.trace:
@@ -241,7 +281,7 @@ def cmd_models(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="accelsim", description="Cycle-approximate neural-engine simulator.")
+    p = OneLineArgumentParser(prog="accelsim", description="Cycle-approximate neural-engine simulator.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def workload_args(sp):
@@ -301,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write a Chrome-trace / Perfetto timeline (engine, DRAM, host CPU, one track per stream)")
     sy.add_argument("--gantt", metavar="FILE.png", help="write a Gantt chart of the first --gantt-window")
     sy.add_argument("--gantt-window", metavar="TIME", help="time span the Gantt chart shows (default 500ms)")
+    sy.add_argument("--quiet", action="store_true",
+                    help="no progress bar (shown on a terminal when a run takes over a second) and no table; "
+                         "write the results with --json")
     sy.set_defaults(func=cmd_system)
 
     md = sub.add_parser("models", help="list the model zoo with MACs, parameters and default input shape")
@@ -327,17 +370,18 @@ def main(argv=None) -> int:
         except AccelsimError as exc:
             print(f"accelsim: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        except KeyboardInterrupt:
-            print("accelsim: interrupted", file=sys.stderr)
+        except KeyboardInterrupt as exc:   # Ctrl-C: one line, saying how far a system run got
+            detail = one_line(exc)
+            print(f"accelsim: interrupted{': ' + detail if detail else ''}", file=sys.stderr)
             return 130
         finally:
             sys.stdout.flush()   # a closed pipe shows up here when the output fit in the buffer
     except BrokenPipeError:
-        _drop_stdout()
+        drop_stdout()
         return EXIT_BROKEN_PIPE
 
 
-def _drop_stdout() -> None:
+def drop_stdout() -> None:
     """Point stdout at /dev/null, so that the interpreter's last flush at exit does not fail again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)

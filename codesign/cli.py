@@ -6,10 +6,12 @@ Every input error prints one line (``codesign: error: ...``) and exits with stat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
 
+from accelsim.cli import EXIT_BROKEN_PIPE, OneLineArgumentParser, drop_stdout
 from accelsim.errors import AccelsimError
 
 from . import __version__
@@ -76,9 +78,9 @@ def _check_out_dir(arg: str, path) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="codesign", description="Network/accelerator co-design on top of accelsim.")
+    p = OneLineArgumentParser(prog="codesign", description="Network/accelerator co-design on top of accelsim.")
     p.add_argument("--version", action="version", version=f"codesign {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     d = sub.add_parser("dataset", help="simulate sampled operators/blocks/networks x hardware configs into records",
                        description="Sample operators, blocks and networks x hardware configs, run the engine, and "
@@ -152,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runner", choices=("serial", "processes", "ray"), help="override the config's runner")
     s.add_argument("--workers", type=int, help="processes / Ray CPUs for the runner (>= 1; default: all cores)")
     s.add_argument("--address", help="Ray cluster address (auto, ray://host:port); default: start a local one")
+    s.add_argument("--threads", type=int,
+                   help="CPU threads of torch scoring (proxies, training, estimator; default 1) and of the engine "
+                        "in this process; overrides the config's threads. A torch-scored run resumes only with "
+                        "the thread count it started with (it can change scores)")
     s.add_argument("--force-new", action="store_true",
                    help="start afresh: move a folder holding an earlier run aside to DIR.old-<time> "
                         "(nothing is deleted)")
@@ -206,12 +212,37 @@ def _search(args) -> int:
     if args.seed is not None:
         overrides["seed"] = args.seed
     _at_least("--workers", args.workers)
+    if args.threads is not None:
+        from .runconfig import MAX_THREADS
+        if not 1 <= args.threads <= MAX_THREADS:
+            _fail(f"--threads: expected an integer in [1, {MAX_THREADS}], got {args.threads}")
+        overrides["threads"] = args.threads
     runner = {k: v for k, v in (("name", args.runner), ("workers", args.workers), ("address", args.address))
               if v is not None}
     cfg = load_run_config(args.config, overrides, runner)
     out = Path(args.out) if args.out else Path("runs") / cfg.name
-    print(describe(execute(cfg, out, progress=not args.quiet, force_new=args.force_new), out, top=10))
+    with _numba_threads(cfg.threads):
+        run = execute(cfg, out, progress=not args.quiet, force_new=args.force_new)
+    print(describe(run, out, top=10))
     return 0
+
+
+@contextlib.contextmanager
+def _numba_threads(threads):
+    """Pin numba's thread count (the engine's kernels in this process) to ``threads``, at most the
+    count numba started with; None leaves it. Restored after, for callers that run several commands
+    in one process. Torch's count is pinned where torch scores (``codesign.accuracy.torch_threads``),
+    so it holds in worker processes too."""
+    if threads is None:
+        yield
+        return
+    import numba
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
 def _show(args) -> int:
@@ -357,21 +388,32 @@ def _supernet(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.command:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+    """Run one command; returns the exit status: 0 done, 2 bad input (one line on stderr), 130 interrupted,
+    1 when the reader of stdout went away (``codesign show DIR | head -1``).
+    A usage error (an unknown option, a value of the wrong type, a missing argument or command) is one
+    line on stderr and raises SystemExit(2), as ``--help`` and ``--version`` raise SystemExit(0)."""
     try:
-        return {"dataset": _dataset, "train-estimator": _train, "validate-estimator": _validate,
-                "search": _search, "show": _show, "sweep": _sweep, "supernet": _supernet}[args.command](args)
-    except AccelsimError as exc:
-        print(f"codesign: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("codesign: interrupted (a dataset or search run resumes where it stopped when run again)",
-              file=sys.stderr)
-        return 130
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit:   # --help, or a usage error: argparse has printed and exits
+            sys.stdout.flush()
+            raise
+        try:
+            return {"dataset": _dataset, "train-estimator": _train, "validate-estimator": _validate,
+                    "search": _search, "show": _show, "sweep": _sweep, "supernet": _supernet}[args.command](args)
+        except AccelsimError as exc:
+            print(f"codesign: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            print("codesign: interrupted (a dataset or search run resumes where it stopped when run again)",
+                  file=sys.stderr)
+            return 130
+        finally:
+            sys.stdout.flush()   # a closed pipe shows up here when the output fit in the buffer
+    except BrokenPipeError:   # the reader of stdout left (| head): the run's files are written; stop quietly
+        drop_stdout()
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

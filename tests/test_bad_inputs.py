@@ -290,3 +290,17 @@ def test_simulate_piped_into_head_has_no_traceback():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 1
     assert err == "", err
+
+
+def test_codesign_closed_stdout_exits_1_quietly(monkeypatch, capsys, tmp_path):
+    """``codesign search ... | head -1`` and ``codesign show DIR | head -1``: the reader of stdout left;
+    status 1, nothing on stderr, and the run's files are written all the same."""
+    from codesign.cli import main as codesign_main
+    out = tmp_path / "run"
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    config = str(ROOT / "examples" / "search" / "hw_search.yaml")
+    assert codesign_main(["search", "--config", config, "--out", str(out), "--budget", "8", "--quiet"]) == 1
+    assert (out / "summary.json").exists()
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())   # the first exit pointed stdout at /dev/null
+    assert codesign_main(["show", str(out)]) == 1
+    assert capsys.readouterr().err == ""
