@@ -392,25 +392,34 @@ def genome_seed(key, seed: int = 0) -> int:
 
 
 @contextlib.contextmanager
+def torch_threads(threads: int | None):
+    """Run the block with torch's intra-op thread count pinned to ``threads`` (None: left as it is),
+    restored after. Torch on the CPU splits reductions (sums, matrix products, convolutions) among
+    its threads, so the thread count can change the last bits of a result."""
+    if threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
 def seeded(seed: int, threads: int | None = 1):
     """Run the block with torch's global RNG seeded from ``seed`` and, unless ``threads`` is None, torch's
     intra-op thread count pinned to ``threads``; both are restored after.
 
     Building a module inside draws its initial weights from ``seed``, so a zero-shot score depends on
-    the genome alone; one thread fixes the order of floating-point reductions, so the score does not
-    depend on the machine's core count either (a float sum in another order differs in the last bits,
-    which is enough to reorder a Pareto front).
+    the genome alone; a fixed thread count fixes the order of floating-point reductions, so the score
+    does not depend on the machine's core count either (a float sum in another order differs in the
+    last bits, which is enough to reorder a Pareto front).
     """
-    previous = torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), torch_threads(threads):
         torch.manual_seed(int(seed))
-        if threads is not None:
-            torch.set_num_threads(int(threads))
-        try:
-            yield
-        finally:
-            if threads is not None:
-                torch.set_num_threads(previous)
+        yield
 
 
 def reset_parameters(model: nn.Module, seed: int) -> nn.Module:

@@ -216,16 +216,20 @@ class AccuracySource:
       (:mod:`codesign.accuracy`; ``batch`` and ``resolution`` set the synthetic input), initialised
       from a seed of the genome and ``seed`` and scored on ``threads`` torch threads (default 1), so
       a genome's score is the same in every run, worker and evaluation order;
-    - ``train``: short training on the user's data (``data``: an .npz with ``x`` and ``y``).
+    - ``train``: short training on the user's data (``data``: an .npz with ``x`` and ``y``), also on
+      ``threads`` torch threads.
     Values are cached per network, so each network is scored once per process.
     """
 
     SOURCES = ("nb201", "params", "macs", "synflow", "naswot", "grad_norm", "train")
+    TORCH_SOURCES = ("synflow", "naswot", "grad_norm", "train")   # scored with torch: the thread count matters
 
-    def __init__(self, source: str, **options):
+    def __init__(self, source: str, threads: int = 1, **options):
         if source not in self.SOURCES:
             raise CodesignError(f"accuracy.source {source!r}: expected one of {', '.join(self.SOURCES)}")
-        self.source, self.options = source, dict(options)
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise CodesignError(f"threads: expected an integer >= 1, got {threads!r}")
+        self.source, self.options, self.threads = source, dict(options), threads
         self._table = None
         self.cache: dict = {}
 
@@ -279,15 +283,17 @@ class AccuracySource:
         # state depends on what ran before), so a genome scores the same in any run, worker or order.
         init_seed = acc.genome_seed(axis.key(g), seed)
         if self.source == "train":
-            with acc.seeded(init_seed, threads=None):   # training keeps torch's threads: it is the slow part
-                model, _ = self._module(axis, g)
             data = self.options.get("data")
             if not data:
                 raise CodesignError("accuracy.data: the train source needs an .npz path with arrays x and y")
             opts = {k: v for k, v in self.options.items() if k not in ("data", "seed", "threads")}
-            return float(acc.train_short(model, data, seed=seed, **opts)["best_val_acc"])
-        # zero-shot proxies: one thread by default, so the score does not depend on the core count
-        with acc.seeded(init_seed, threads=int(self.options.get("threads", 1))):
+            with acc.torch_threads(self.threads):   # the run's thread count, so the result does not depend
+                with acc.seeded(init_seed, threads=None):   # on the machine's core count
+                    model, _ = self._module(axis, g)
+                return float(acc.train_short(model, data, seed=seed, **opts)["best_val_acc"])
+        # zero-shot proxies: one thread unless the run says otherwise, so the score does not depend on the
+        # core count
+        with acc.seeded(init_seed, threads=self.threads):
             model, res = self._module(axis, g)
             res = int(self.options.get("resolution", res))
             batch = int(self.options.get("batch", 16))
@@ -324,8 +330,9 @@ class SearchProblem:
     hard constraints. Picklable, so the process and Ray runners can ship it to workers."""
 
     def __init__(self, network_axis, hardware_axis, objectives=("latency_ms", "accuracy"), constraints=(),
-                 accuracy: AccuracySource | None = None, estimator=None, cache_size: int = 4096):
+                 accuracy: AccuracySource | None = None, estimator=None, cache_size: int = 4096, threads: int = 1):
         self.net_axis, self.hw_axis = network_axis, hardware_axis
+        self.threads = threads   # torch threads of the estimator's predictions (the accuracy source has its own)
         self.metrics = tuple(objectives)
         self.objectives = tuple(objective_key(m) for m in self.metrics)
         if not self.objectives:
@@ -406,7 +413,9 @@ class SearchProblem:
         return out
 
     def _estimate(self, nets, hws):
-        pred = self.estimator.predict_pairs(nets, hws)
+        from .accuracy import torch_threads
+        with torch_threads(self.threads):   # matrix products split among threads: pin them, as proxies do
+            pred = self.estimator.predict_pairs(nets, hws)
         # the estimator cannot tell which layers cannot run; the engine's own rule decides, unsimulated
         failing = failing_share(nets, hws, pairs=True)
         lat = np.asarray(pred.get("latency_ms", pred.get("latency")), dtype=float)

@@ -17,10 +17,19 @@
     batch_size: 64
     seed: 0
     runner: serial                 # or {name: processes, workers: 4} / {name: ray, address: auto}
+    threads: 1                     # CPU threads of torch scoring (and of the engine in this process)
     reference: {latency_ms: 5.0, accuracy: 0}   # hypervolume reference point (optional)
 
 Every key is checked; an unknown key, a wrong type or an impossible value is one line naming the
 file, the key path and what was expected.
+
+``threads`` (``codesign search --threads N`` overrides it) pins torch's intra-op thread count while
+the run scores with torch (zero-shot proxies, short training, estimator predictions; default 1) and,
+when given, numba's thread count for the engine in the searching process. Torch on the CPU splits
+reductions among its threads, so the count can change a score's last bits and with them the front:
+for a torch-scored run it is part of the run's identity, and a resume with another count is
+refused. The engine's results do not depend on numba's thread count (each pair is simulated by one
+thread), so for a run scored by the engine alone it is not recorded and may change between resumes.
 """
 
 from __future__ import annotations
@@ -39,8 +48,9 @@ from .search import ALGORITHMS, SearchError, check_options
 from .space import HardwareSpace, NetworkSpace, stable_hash
 
 TOP_KEYS = ("name", "space", "network", "hardware", "objectives", "constraints", "accuracy", "scorer",
-            "algorithm", "budget", "batch_size", "seed", "runner", "reference")
+            "algorithm", "budget", "batch_size", "seed", "runner", "threads", "reference")
 RUNNERS = ("serial", "processes", "ray")
+MAX_THREADS = 1024
 
 
 @dataclass
@@ -63,12 +73,27 @@ class RunConfig:
     seed: int = 0
     runner: str = "serial"
     runner_options: dict = field(default_factory=dict)
+    threads: int | None = None     # as given (None: torch scoring on one thread, numba left alone)
     reference: dict | None = None
     _problem: object = field(default=None, repr=False, compare=False)
 
+    @property
+    def torch_scored(self) -> bool:
+        """Whether evaluations go through torch (a proxy or training accuracy source, or an estimator),
+        whose results can depend on the thread count."""
+        return bool(self.estimator) or (self.accuracy is not None
+                                        and self.accuracy["source"] in P.AccuracySource.TORCH_SOURCES)
+
+    @property
+    def scoring_threads(self) -> int:
+        """Torch threads of the run's scoring: ``threads``, or 1."""
+        return self.threads or 1
+
     def problem_id(self) -> str:
-        """Hash of everything that decides what an evaluation returns (not budget, runner or name)."""
-        keep = {k: v for k, v in self.raw.items() if k not in ("name", "budget", "runner", "reference")}
+        """Hash of everything that decides what an evaluation returns (not budget, runner or name, nor
+        threads unless the run scores with torch)."""
+        drop = ("name", "budget", "runner", "reference") + (() if self.torch_scored else ("threads",))
+        keep = {k: v for k, v in self.raw.items() if k not in drop}
         return stable_hash(keep)[:16]
 
     def build_problem(self) -> P.SearchProblem:
@@ -96,13 +121,14 @@ class RunConfig:
         acc = None
         if self.accuracy is not None:
             opts = dict(self.accuracy)
-            acc = P.AccuracySource(opts.pop("source"), **opts)
+            acc = P.AccuracySource(opts.pop("source"), threads=self.scoring_threads, **opts)
         est = None
         if self.estimator:
             from .estimator import Estimator
             est = Estimator.load(self.estimator)
         try:
-            return P.SearchProblem(net_axis, hw_axis, self.objectives, self.constraints, acc, est)
+            return P.SearchProblem(net_axis, hw_axis, self.objectives, self.constraints, acc, est,
+                                   threads=self.scoring_threads)
         except CodesignError as exc:
             raise CodesignError(f"{where}: {exc}") from None
 
@@ -114,7 +140,8 @@ class RunConfig:
         in full, the network (or its space, defaults filled in) and the hardware space, the settings
         that decide what an evaluation returns or which genomes are asked for, a checksum of every
         file the run reads, and the engine model version. Not the name, budget, runner or reference
-        (a run may be extended, renamed, moved to another runner or re-plotted), nor paths."""
+        (a run may be extended, renamed, moved to another runner or re-plotted), nor paths. The thread
+        count is in it only for a torch-scored run (see the module docstring)."""
         from .identity import identity
         problem = self.build_problem()
         net_axis, hw_axis = problem.net_axis, problem.hw_axis
@@ -142,6 +169,8 @@ class RunConfig:
                     "accuracy": None, "scorer": "estimator" if self.estimator else "engine",
                     "algorithm": self.algorithm, "algorithm_options": dict(self.algorithm_options),
                     "seed": self.seed, "batch_size": self.batch_size}
+        if self.torch_scored:
+            settings["threads"] = self.scoring_threads
         if self.estimator:
             files["estimator checkpoint"] = self.estimator
         if self.accuracy is not None:
@@ -314,6 +343,13 @@ def parse_run_config(data: dict, source: str = "<run config>") -> RunConfig:
         raise bad("runner.address", "a Ray address (auto, ray://host:port)", address)
     cfg.runner = runner["name"]
     cfg.runner_options = {k: v for k, v in runner.items() if k != "name"}
+
+    threads = data.get("threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or not 1 <= threads <= MAX_THREADS):
+        raise CodesignError(f"{source}: threads: expected an integer in [1, {MAX_THREADS}] (CPU threads of torch "
+                            f"scoring; leave it out for 1), got {_short(threads)}")
+    cfg.threads = threads
 
     ref = data.get("reference")
     if ref is not None:

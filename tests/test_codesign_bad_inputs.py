@@ -189,3 +189,19 @@ def test_journal_record_without_genome_is_one_line(tmp_path, capsys):
     for args in (["search", "--config", str(cfg), "--out", str(out), "--quiet"], ["show", str(out)]):
         assert main(args) == 2
         one_error_line(capsys, "journal.jsonl: line 2: expected an evaluation record")
+
+
+@pytest.mark.parametrize("value", [0, -1, "two", True, 1.5, 5000, [2]])
+def test_run_config_threads_out_of_range_names_the_key(tmp_path, capsys, value):
+    run_config(tmp_path, capsys, {"threads": value},
+               f"threads: expected an integer in [1, 1024] (CPU threads of torch scoring; leave it out for 1), "
+               f"got {value!r}")
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "5000"])
+def test_cli_threads_out_of_range(tmp_path, capsys, value):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(yaml.safe_dump(BASE_RUN))
+    assert main(["search", "--config", str(cfg), "--out", str(tmp_path / "r"), "--threads", value]) == 2
+    one_error_line(capsys, f"--threads: expected an integer in [1, 1024], got {value}")
+    assert not (tmp_path / "r").exists()
