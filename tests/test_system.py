@@ -466,3 +466,218 @@ def test_cli_bad_scenario_exits_2_with_one_line(tmp_path, capsys):
     proc = subprocess.run([sys.executable, "-m", "accelsim.cli", "system", "--scenario", str(path)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Long runs: pinned results, progress, Ctrl-C, bounds
+# ---------------------------------------------------------------------------------------------
+class _PinNet:
+    def __init__(self, name, n):
+        self.name = name
+        self.layers = tuple(type("Layer", (), {"name": f"l{i}"})() for i in range(n))
+
+
+class _PinService:
+    """Fixed layer steps, shaped as build_service shapes them (so the pin does not move when the
+    engine's numbers do): an engine layer of ``compute`` cycles moving ``bytes`` takes
+    max(compute, bytes / bw) plus a tenth of the transfer as exposed stall and hides its transfer for
+    max(compute, bytes / bw); a host layer hides for its whole time."""
+
+    BW = 25.6   # bytes per cycle of the pinned hardware
+
+    def __init__(self, name, layers):
+        self.network = _PinNet(name, len(layers))
+        self.layers = layers
+        self.engine_latency_cycles = float(sum(self._step(*layer, 1)[1] for layer in layers if layer[0] == 0))
+
+    def _step(self, unit, compute, nbytes, batch):
+        c, b = compute * batch, nbytes * batch
+        if unit == HOST:
+            return (HOST, c, b, c)
+        hide = max(c, b / self.BW)
+        return (0, hide + 0.1 * b / self.BW, b, hide)
+
+    def steps(self, batch, hw, host):
+        return [(*self._step(*layer, batch), i) for i, layer in enumerate(self.layers)]
+
+
+PIN_SCENARIO = {
+    "name": "pin", "seed": 5, "host": {"cores": 2, "gops": 20, "dram_gb_per_s": 6.4}, "background_dram_gb_per_s": 2.0,
+    "streams": {
+        "a": {"model": "ibn_block", "arrival": {"process": "periodic", "rate": "3kHz", "jitter": "0.3ms"},
+              "deadline": "2ms", "priority": 1},
+        "b": {"model": "ibn_block", "arrival": {"process": "poisson", "rate": "6kHz"}, "deadline": "1ms",
+              "priority": 2, "batch": {"size": 4, "wait": "0.2ms"}},
+        "c": {"model": "ibn_block", "arrival": {"process": "periodic", "rate": "1200Hz", "offset": "1ms"},
+              "deadline": "5ms", "batch": 3}}}
+
+
+def _pin_services():
+    return {"a": _PinService("net_a", [(0, 20000.0, 400000.0), (0, 5000.0, 0.0), (HOST, 30000.0, 200000.0),
+                                       (0, 12000.0, 900000.0), (0, 8000.0, 50000.0)]),
+            "b": _PinService("net_b", [(0, 3000.0, 100000.0), (0, 7000.0, 20000.0), (0, 1500.0, 0.0)]),
+            "c": _PinService("net_c", [(HOST, 9000.0, 30000.0), (0, 40000.0, 2000000.0)])}
+
+
+def _pin_run(monkeypatch, policy, preemption, cores, **kwargs):
+    import accelsim.system.run as R
+    services = _pin_services()
+    monkeypatch.setattr(R, "build_service", lambda spec, net, hw, source: services[spec.name])
+    monkeypatch.setattr(R, "shared_weights_hardware", lambda hw, nets: hw)
+    sc = scenario_from_dict({**PIN_SCENARIO, "scheduler": {"policy": policy, "preemption": preemption},
+                             "host": {**PIN_SCENARIO["host"], "cores": cores}}, "<pin>")
+    hw = accelsim.load_hardware("neural_engine").replace(array__clock_mhz=1000.0, dram__bandwidth_gb_per_s=25.6)
+    return simulate_system(sc, hw, duration="0.2s", networks={k: None for k in services}, **kwargs)
+
+
+def _digest(r) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for a in (r.engine_log, r.host_log, r.dram_rate_log):
+        h.update(np.ascontiguousarray(a).tobytes())
+    for s in r.streams:
+        for a in (s.arrival, s.start, s.finish, s.batch):
+            h.update(np.ascontiguousarray(a).tobytes())
+    h.update(repr(tuple(float(x) for x in (r.engine_busy_s, r.host_busy_s, r.dram_bytes, r.background_bytes))).encode())
+    return h.hexdigest()
+
+
+# Captured from the model before its event loop was optimised (Python floats instead of numpy scalars,
+# float64 arrays instead of lists of tuples for the logs, no closure per DRAM wake-up, no reference
+# cycle per transfer): every logged time, every request's times and the totals, bit for bit.
+PINNED = {
+    ("edf", True, 2): ("02f0619c6c5d2ce10f4b85e756b02dd31775bfbae863cc06fdee7e7024490cc1",
+                       (0.22760238453140996, 0.30302411990951406, 0.18583912649488474), 0.42057449121648566),
+    ("fifo", False, 1): ("9620093f49e0a3714d3304b2d620880cb7e424ed32295651a7bc361e5ebb81a8",
+                         (0.22805943094695186, 0.30328210405941913, 0.1736435879715187), 0.4209437897037341),
+}
+
+
+@pytest.mark.parametrize("policy, preemption, cores", list(PINNED))
+def test_pinned_results_of_a_small_scenario_bit_for_bit(monkeypatch, policy, preemption, cores):
+    digest, p99_ms, engine_utilization = PINNED[policy, preemption, cores]
+    r = _pin_run(monkeypatch, policy, preemption, cores)
+    stats = r.stream_stats()
+    assert [s["completed"] for s in stats] == [599, 1193, 239]
+    assert tuple(s["latency_p99_ms"] for s in stats) == p99_ms
+    assert r.system_stats()["engine_utilization"] == engine_utilization
+    assert (r.engine_log.shape[1], r.host_log.shape[1]) == (4269, 838)
+    assert _digest(r) == digest
+    # advancing in slices to report progress processes the same events in the same order
+    assert _digest(_pin_run(monkeypatch, policy, preemption, cores, progress=True)) == digest
+
+
+def test_progress_bar_shows_simulated_time_once_a_run_is_slow(monkeypatch, capsys):
+    import accelsim.system.run as R
+    monkeypatch.setattr(R, "PROGRESS_DELAY_S", 0.0)
+    capsys.readouterr()
+    _pin_run(monkeypatch, "edf", True, 2, progress=True)
+    err = capsys.readouterr().err
+    assert __import__("re").search(r"pin on neural_engine: +\d+%\|.*\| [\d.]+/0.2 s simulated", err), err
+    _pin_run(monkeypatch, "edf", True, 2, progress=None)   # automatic: stderr is not a terminal here
+    _pin_run(monkeypatch, "edf", True, 2)                  # the library's default: no bar
+    assert capsys.readouterr().err == ""
+
+
+def test_a_step_hiding_its_transfer_longer_than_it_takes_ends_when_its_bytes_are_in(monkeypatch):
+    """A step whose hide exceeds its time used to wake the DRAM port at the same instant forever; the
+    layer now ends when its bytes are in (bytes / bandwidth with the port to itself)."""
+    import accelsim.system.run as R
+
+    class Odd(_PinService):
+        def steps(self, batch, hw, host):
+            return [(0, 1000.0, 128000.0, 5000.0, 0)]   # 128000 B at 25.6 B/cycle: 5000 cycles
+
+    monkeypatch.setattr(R, "build_service", lambda spec, net, hw, source: Odd("odd", [(0, 1.0, 0.0)]))
+    monkeypatch.setattr(R, "shared_weights_hardware", lambda hw, nets: hw)
+    sc = scenario({"only": stream(IBN, rate="1kHz", deadline="1ms")})
+    hw = accelsim.load_hardware("neural_engine").replace(array__clock_mhz=1000.0, dram__bandwidth_gb_per_s=25.6)
+    with _time_limit(20):
+        r = simulate_system(sc, hw, duration="5ms", networks={"only": None})
+    assert r.engine_log.shape[1] == 5
+    assert (r.engine_log[3] - r.engine_log[2]) * 1e9 == pytest.approx(np.full(5, 5000.0), rel=1e-12)
+
+
+def _time_limit(seconds):
+    import contextlib
+    import signal
+
+    @contextlib.contextmanager
+    def limit():
+        def expire(signum, frame):
+            raise TimeoutError(f"still running after {seconds} s")
+        old = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+    return limit()
+
+
+CTRL_C_CHILD = """
+import os, signal, sys, threading, time
+import accelsim.system.model as M
+from accelsim.cli import main
+run, sent = M.SystemModel.run, []
+
+def interrupt():
+    sent.append(time.perf_counter())
+    os.kill(os.getpid(), signal.SIGINT)
+
+def run_then_interrupt(self, progress=None):   # the signal arrives while the event loop runs
+    threading.Timer(0.5, interrupt).start()
+    return run(self, progress)
+
+M.SystemModel.run = run_then_interrupt
+rc = main(sys.argv[1:])
+print(f"{time.perf_counter() - sent[0]:.3f}")
+sys.exit(rc)
+"""
+
+
+def test_ctrl_c_stops_a_long_run_promptly_with_one_line(tmp_path):
+    path = tmp_path / "long.yaml"
+    path.write_text("name: long\nstreams:\n  kws:\n    model: ibn_block\n    options: {resolution: 14}\n"
+                    "    arrival: {process: periodic, rate: 5kHz}\n    deadline: 1ms\n")
+    proc = subprocess.run([sys.executable, "-c", CTRL_C_CHILD, "system", "--scenario", str(path), "--duration", "190s",
+                           "--json", str(tmp_path / "out.json")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("accelsim: interrupted: long on neural_engine stopped after ")
+    assert proc.stderr.rstrip().endswith("of 190s simulated")
+    assert float(proc.stdout.split()[-1]) < 2.0, "stopped within two seconds of the signal"
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_quiet_system_run_prints_nothing_and_writes_json(tmp_path, capsys):
+    js = tmp_path / "s.json"
+    path = tmp_path / "one.yaml"
+    path.write_text("name: one\nstreams:\n  kws:\n    model: ibn_block\n    arrival: {process: periodic, rate: 100Hz}\n"
+                    "    deadline: 1ms\n")
+    capsys.readouterr()
+    assert main(["system", "--scenario", str(path), "--duration", "0.1s", "--quiet", "--json", str(js)]) == 0
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    assert json.loads(js.read_text())["streams"][0]["completed"] == 10
+
+
+def test_absurd_durations_are_refused_before_the_run(tmp_path, capsys):
+    # more requests than MAX_REQUESTS: refused before any network is built
+    assert main(["system", "--scenario", "smart_display", "--duration", "30000s"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "accelsim: error: --duration 30000s: 30000s at the streams' rates is 2.1e+06 requests; expected at most " \
+           "1,000,000" in err
+    # fewer requests, but each has many layers: refused once the networks are built, before simulating
+    path = tmp_path / "deep.yaml"
+    path.write_text(GOOD.replace("rate: 30fps", "rate: 100fps"))
+    assert main(["system", "--scenario", str(path), "--duration", "9000s"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--duration 9000s: 9000s at the streams' rates is about" in err
+    assert "layer events (9e+05 requests x their layers); expected at most 50,000,000" in err
+    with pytest.raises(ConfigError, match=r"^--duration 9000s: .* expected at most 50,000,000"):
+        simulate_system(path, "neural_engine", duration="9000s")
+    with pytest.raises(ConfigError, match=r"^--duration 1e9s: expected at most 86400s"):
+        simulate_system(path, "neural_engine", duration="1e9s")   # the library checks an explicit duration too

@@ -24,6 +24,7 @@ it ends), never per cycle or per tile.
 from __future__ import annotations
 
 import heapq
+from array import array
 from collections import deque
 
 import numpy as np
@@ -33,6 +34,9 @@ from .scenario import Scenario
 from .service import HOST
 
 _INF = float("inf")
+ENGINE_COLUMNS = 7   # values per engine_log entry
+HOST_COLUMNS = 7     # values per host_log entry
+PROGRESS_SLICES = 500   # a run with a progress callback advances in this many slices of simulated time
 
 
 class _Flow:
@@ -72,7 +76,9 @@ class DramPort:
         self.bg_moved = 0.0
         self._gen = 0
         self._next_wake = _INF
-        self.rate_log: list | None = [] if record else None
+        # bandwidth in use over time, flat (t, bytes per cycle) pairs; float64 arrays rather than
+        # lists of tuples: a long run logs millions of entries
+        self.rate_log: array | None = array("d") if record else None
 
     # ---- public ----
     def transfer(self, time: float, nbytes: float, hide: float, cap: float) -> _Flow:
@@ -123,12 +129,15 @@ class DramPort:
                 left -= r
                 n -= 1
         if self.rate_log is not None:
-            total = self.bg_rate + sum(f.rate for f in flows)
+            used = 0
+            for f in flows:
+                used += f.rate
+            total = self.bg_rate + used
             log = self.rate_log
-            if log and log[-1][0] == self.t:
-                log[-1] = (self.t, total)
-            elif not log or log[-1][1] != total:
-                log.append((self.t, total))
+            if log and log[-2] == self.t:
+                log[-1] = total
+            elif not log or log[-1] != total:
+                log.extend((self.t, total))
 
     def _advance(self, now: float):
         """Carry every flow forward to ``now``, ending transfers on the way (rates change there)."""
@@ -182,7 +191,12 @@ class DramPort:
         if len(self.active) == 1:
             # a lone transfer's rate cannot change before something new arrives: wake at its layer's end
             f = self.active[0]
-            e = f.end_if(self.t + f.remaining / f.rate)
+            te = self.t + f.remaining / f.rate
+            e = f.end_if(te)
+            if te - e > 1e-12 * max(1.0, te):
+                # a step that hides its transfer for longer than it takes (hide > time) would "end"
+                # before its bytes are in, and the wake would repeat at the same instant: wait for them
+                e = te
             if e < wake:
                 wake = e
         elif self.active:
@@ -196,12 +210,10 @@ class DramPort:
             return
         self._gen += 1
         self._next_wake = wake
-        gen = self._gen
-        ev = self.env.timeout(wake - now if wake > now else 0.0)
-        ev.callbacks.append(lambda _e: self._wake(gen))
+        self.env.timeout(wake - now if wake > now else 0.0, self._gen).callbacks.append(self._wake)
 
-    def _wake(self, gen: int):
-        if gen != self._gen:
+    def _wake(self, event):
+        if event.value != self._gen:   # a later schedule superseded this wake
             return
         now = self.env.now
         self._next_wake = _INF
@@ -211,7 +223,7 @@ class DramPort:
             keep = []
             for f in self.waiting:
                 if f.end_if(f.dma_end) <= now + tol:
-                    f.done.succeed(f)
+                    f.done.succeed()   # no value: the flow holding its event would make a cycle
                 else:
                     keep.append(f)
             self.waiting = keep
@@ -240,6 +252,7 @@ class _Stream:
         self.spec = spec
         self.service = service
         self.arrivals = arrivals                 # cycles
+        self.arrival_cycles = arrivals.tolist()  # the same as Python floats: the event loop's arithmetic
         self.start = np.full(len(arrivals), np.nan)
         self.finish = np.full(len(arrivals), np.nan)
         self.batch_of = np.zeros(len(arrivals), dtype=np.int64)
@@ -291,9 +304,9 @@ class SystemModel:
         self._wakeup = None
         self.engine_busy_since = None
         self.host_busy_since: dict = {}
-        # logs: engine layers and host layers
-        self.engine_log: list = []   # (stream, layer, start, end, dma_end, batch, job_seq)
-        self.host_log: list = []     # (core, stream, layer, start, end, batch, job_seq)
+        # logs of engine and host layers: flat float64 arrays, ENGINE_COLUMNS / HOST_COLUMNS values per layer
+        self.engine_log = array("d")   # stream, layer, start, end, dma_end, batch, job_seq
+        self.host_log = array("d")     # core, stream, layer, start, end, batch, job_seq
         children = np.random.SeedSequence(seed).spawn(len(scenario.streams))
         self.streams = []
         for i, (spec, ss) in enumerate(zip(scenario.streams, children)):
@@ -311,7 +324,7 @@ class SystemModel:
         return st
 
     def _key(self, s: _Stream, k: int) -> tuple:
-        arrival = s.arrivals[k]
+        arrival = s.arrival_cycles[k]
         self._seq += 1
         if self.policy == "edf":
             return (arrival + s.spec.deadline_s * self.clock_hz, arrival, self._seq)
@@ -323,7 +336,7 @@ class SystemModel:
         env = self.env
         batch = s.spec.batch
         wait = batch.wait_s * self.clock_hz
-        for k, t in enumerate(s.arrivals):
+        for k, t in enumerate(s.arrival_cycles):
             if t > env.now:
                 yield env.timeout(t - env.now)
             if batch.size > 1 and wait > 0:
@@ -428,7 +441,7 @@ class SystemModel:
                 yield env.timeout(time)
                 dma_end = start
             self.engine_busy_since = None
-            log.append((job.stream.index, layer, start, env.now, dma_end, len(job.reqs), job.seq))
+            log.extend((job.stream.index, layer, start, env.now, dma_end, len(job.reqs), job.seq))
             job.pos += 1
             if job.pos == len(job.steps):
                 self._finish(job)
@@ -455,7 +468,7 @@ class SystemModel:
             else:
                 yield env.timeout(time)
             del self.host_busy_since[core]
-            self.host_log.append((core, job.stream.index, layer, start, env.now, len(job.reqs), job.seq))
+            self.host_log.extend((core, job.stream.index, layer, start, env.now, len(job.reqs), job.seq))
             job.pos += 1
         yield self.cores.put(core)
         if job.pos == len(steps):
@@ -465,7 +478,29 @@ class SystemModel:
             if self._wakeup is not None and not self._wakeup.triggered:
                 self._wakeup.succeed()
 
-    def run(self):
-        self.env.run(until=self.horizon)
+    def run(self, progress=None):
+        """Simulate [0, horizon): every event before the horizon, none at or after it.
+
+        ``progress`` (a callable taking the simulated cycles reached) is called after each of
+        PROGRESS_SLICES slices of the horizon; running in slices processes the same events in the
+        same order, so the results do not depend on it."""
+        env, horizon = self.env, self.horizon
+        if progress is None or horizon <= 0.0:
+            env.run(until=horizon)
+        else:
+            for i in range(1, PROGRESS_SLICES):
+                env.run(until=horizon * i / PROGRESS_SLICES)   # stops before any event at that time
+                progress(horizon * i / PROGRESS_SLICES)
+            # the last slice ends exactly at the horizon, as one run(until=horizon) would (run(until=t)
+            # stops at now + (t - now), which can round past t)
+            peek, step = env.peek, env.step
+            while peek() < horizon:
+                step()
+            progress(horizon)
         engine_bytes_and_host = self.port.finalize(self.horizon)
         return engine_bytes_and_host, self.port.bg_moved
+
+    @property
+    def reached(self) -> float:
+        """Simulated cycles processed so far (the time of the last event)."""
+        return float(self.env.now)

@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..config import Hardware, load_hardware
 from ..errors import AccelsimError, ConfigError
-from .model import SystemModel
+from .model import ENGINE_COLUMNS, HOST_COLUMNS, SystemModel
 from .results import StreamRecord, SystemResult, fmt
-from .scenario import Scenario, build_networks, load_scenario
+from .scenario import Scenario, build_networks, check_layer_events, check_load, load_scenario
 from .service import build_service, shared_weights_hardware
-from .units import parse_duration
+from .units import format_duration, parse_duration
+
+PROGRESS_DELAY_S = 1.0   # a run that takes longer than this shows a progress bar (when asked for)
+
+
+@contextlib.contextmanager
+def _progress_bar(progress: "bool | None", duration_s: float, desc: str):
+    """A tqdm bar over the simulated seconds, shown after PROGRESS_DELAY_S; None when not asked for or
+    (``progress=None``) when stderr is not a terminal."""
+    if progress is False or (progress is None and not _stderr_is_tty()):
+        yield None
+        return
+    from tqdm import tqdm
+    with tqdm(total=duration_s, desc=desc, unit="s", unit_scale=False, delay=PROGRESS_DELAY_S, leave=False,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.4g}/{total:.4g} s simulated "
+                         "[{elapsed}<{remaining}]") as bar:
+        yield bar
+
+
+def _stderr_is_tty() -> bool:
+    import sys
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _seconds(duration, where: str) -> float:
@@ -27,29 +53,46 @@ def _seconds(duration, where: str) -> float:
 
 def simulate_system(scenario: "Scenario | str", hardware: "Hardware | str" = "neural_engine", *,
                     duration=None, seed: int | None = None, networks: dict | None = None,
-                    record: bool = True) -> SystemResult:
+                    record: bool = True, progress: "bool | None" = False) -> SystemResult:
     """Run ``scenario`` on ``hardware`` for ``duration`` (seconds or '60s'; default: the scenario's).
 
     ``networks`` ({stream name: Network}) skips building the models again (sweeps reuse them).
+    ``progress``: True shows a bar on stderr (simulated time reached against the duration) once the
+    run has taken PROGRESS_DELAY_S of wall-clock time, None does so only when stderr is a terminal,
+    False (the default) never; the results are the same either way. Ctrl-C (KeyboardInterrupt)
+    stops the run within one event and is raised again with a message saying how far it got.
     """
     sc = load_scenario(scenario)
     hw = load_hardware(hardware)
+    where = f"{sc.source}: duration" if duration is None else f"--duration {duration}"
     duration_s = _seconds(duration, "--duration") or sc.duration_s
+    if duration is not None:   # the scenario's own duration was checked when it was read
+        check_load(sc, duration_s, where)
     seed = sc.seed if seed is None else seed
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"--seed: expected a non-negative integer, got {seed!r}")
     nets = networks if networks is not None else build_networks(sc)
     hw_streams = shared_weights_hardware(hw, [nets[s.name] for s in sc.streams])
     services = {s.name: build_service(s, nets[s.name], hw_streams, sc.source) for s in sc.streams}
+    check_layer_events(sc, duration_s, {s.name: len(services[s.name].steps(1, hw, sc.host)) for s in sc.streams},
+                       where)
     model = SystemModel(sc, hw, services, duration_s, int(seed), record=record)
-    dram_bytes, bg_bytes = model.run()
+    try:
+        with _progress_bar(progress, duration_s, f"{sc.name} on {hw.name}") as bar:
+            dram_bytes, bg_bytes = model.run(
+                None if bar is None else lambda cycles: bar.update(cycles / model.clock_hz - bar.n))
+    except KeyboardInterrupt:
+        reached = format_duration(model.reached / model.clock_hz)
+        raise KeyboardInterrupt(f"{sc.name} on {hw.name} stopped after {reached} of {format_duration(duration_s)} "
+                                "simulated") from None
 
     clock = model.clock_hz
     horizon = model.horizon
-    engine_busy = sum(e - a for _, _, a, e, *_ in model.engine_log)
+    el, hl = model.engine_log, model.host_log
+    engine_busy = sum(e - a for a, e in zip(el[2::ENGINE_COLUMNS], el[3::ENGINE_COLUMNS]))
     if model.engine_busy_since is not None:
         engine_busy += horizon - model.engine_busy_since
-    host_busy = sum(e - a for _, _, _, a, e, *_ in model.host_log)
+    host_busy = sum(e - a for a, e in zip(hl[3::HOST_COLUMNS], hl[4::HOST_COLUMNS]))
     host_busy += sum(horizon - a for a in model.host_busy_since.values())
 
     records = []
@@ -62,16 +105,16 @@ def simulate_system(scenario: "Scenario | str", hardware: "Hardware | str" = "ne
             alone_latency_s=svc.engine_latency_cycles / clock,
             layer_names=tuple(layer.name for layer in svc.network.layers)))
 
-    def log_array(rows, ncols, time_cols):
-        a = np.array(rows, dtype=np.float64).T if rows else np.zeros((ncols, 0))
+    def log_array(flat, ncols, time_cols):
+        a = np.frombuffer(flat, dtype=np.float64).reshape(-1, ncols).T   # a view: no copy of a long log
         a[list(time_cols)] /= clock
         return a
 
-    rate_log = np.array(model.port.rate_log or [], dtype=np.float64).reshape(-1, 2).T
+    rate_log = log_array(model.port.rate_log if model.port.rate_log is not None else array("d"), 2, ())
     rate_log = np.vstack([rate_log[0] / clock, rate_log[1] * clock / 1e9]) if rate_log.size else np.zeros((2, 0))
     return SystemResult(
         scenario=sc, hardware=hw, duration_s=duration_s, seed=int(seed), streams=tuple(records),
-        engine_log=log_array(model.engine_log, 7, (2, 3, 4)), host_log=log_array(model.host_log, 7, (3, 4)),
+        engine_log=log_array(el, ENGINE_COLUMNS, (2, 3, 4)), host_log=log_array(hl, HOST_COLUMNS, (3, 4)),
         dram_rate_log=rate_log, engine_busy_s=engine_busy / clock, host_busy_s=host_busy / clock,
         dram_bytes=dram_bytes, background_bytes=bg_bytes)
 
@@ -100,7 +143,8 @@ def sweep(scenario: "Scenario | str", hardware_list, *, duration=None, seed: int
     for name in items:
         hw = load_hardware(name)
         try:
-            r = simulate_system(sc, hw, duration=duration, seed=seed, networks=nets, record=False)
+            r = simulate_system(sc, hw, duration=duration, seed=seed, networks=nets, record=False,
+                                progress=None if progress else False)
             rows.append(SweepRow(hw.name, hw.area_mm2, r, None))
         except AccelsimError as exc:
             if isinstance(exc, ConfigError):

@@ -28,10 +28,14 @@ from .units import parse_duration, parse_rate
 
 POLICIES = ("fifo", "priority", "edf")
 PROCESSES = ("periodic", "poisson")
-# A run simulates every request one by one and keeps its arrival time in memory: beyond these a
-# scenario (or --duration) is a unit mistake, and would run out of memory or run for hours.
+# A run simulates every request one by one, layer by layer, and logs every layer: beyond these a
+# scenario (or --duration) is a unit mistake, and would run out of memory or run for hours. The model
+# handles roughly 50,000-100,000 layer events per second on one core and keeps about 100 bytes per
+# layer event, so the event bound is about ten minutes and a few GB.
 MAX_DURATION_S = 86400.0      # one day of simulated time
 MAX_REQUESTS = 1_000_000      # requests of all streams in one run
+MAX_LAYER_EVENTS = 50_000_000   # engine and host layers of all requests in one run (checked once the
+#                                 networks are built: requests x layers per request)
 
 
 @dataclass(frozen=True)
@@ -328,10 +332,27 @@ def check_load(scenario: Scenario, duration_s: float, where: str) -> None:
     if duration_s > MAX_DURATION_S:
         raise ConfigError(f"{where}: expected at most {MAX_DURATION_S:g}s (one day) of simulated time, "
                           f"got {format_duration(duration_s)}")
-    requests = sum(s.arrival.rate_hz * max(duration_s - s.arrival.offset_s, 0.0) for s in scenario.streams)
+    requests = sum(expected_requests(scenario, duration_s).values())
     if requests > MAX_REQUESTS:
         raise ConfigError(f"{where}: {format_duration(duration_s)} at the streams' rates is {requests:.3g} requests; "
                           f"expected at most {MAX_REQUESTS:,} (shorten the duration or lower the rates)")
+
+
+def expected_requests(scenario: Scenario, duration_s: float) -> dict:
+    """{stream name: requests expected in [0, duration_s)} at each stream's mean rate."""
+    return {s.name: s.arrival.rate_hz * max(duration_s - s.arrival.offset_s, 0.0) for s in scenario.streams}
+
+
+def check_layer_events(scenario: Scenario, duration_s: float, layers_per_request: dict, where: str) -> None:
+    """Refuse a run whose requests x their layers (engine and host steps of one request, batching
+    aside) exceed MAX_LAYER_EVENTS; ``where`` names the file key or the argument that set the duration."""
+    from .units import format_duration
+    requests = expected_requests(scenario, duration_s)
+    events = sum(n * layers_per_request[name] for name, n in requests.items())
+    if events > MAX_LAYER_EVENTS:
+        raise ConfigError(f"{where}: {format_duration(duration_s)} at the streams' rates is about {events:.3g} layer "
+                          f"events ({sum(requests.values()):.3g} requests x their layers); expected at most "
+                          f"{MAX_LAYER_EVENTS:,} (shorten the duration or lower the rates)")
 
 
 def scenarios_dir() -> Path:
