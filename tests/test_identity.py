@@ -89,7 +89,7 @@ def test_describe_change_names_the_first_differing_input():
 def test_engine_model_version_follows_the_model_code_only(tmp_path):
     root = tmp_path / "repo"
     for rel in ("accelsim/engine/kernels.py", "accelsim/cli.py", "accelsim/plots.py", "accelsim/workload/zoo.py",
-                "codesign/features.py", "codesign/runs.py", "codesign/cli.py"):
+                "accelsim/system/model.py", "codesign/features.py", "codesign/runs.py", "codesign/cli.py"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(f"# {rel}\n")
     names = [p.relative_to(root).as_posix() for p in I.model_sources(root)]
@@ -97,14 +97,16 @@ def test_engine_model_version_follows_the_model_code_only(tmp_path):
     v0 = I.engine_model_version(root)
     (root / "accelsim/cli.py").write_text("# a new flag\n")
     (root / "codesign/runs.py").write_text("# a new column\n")
-    assert I.engine_model_version(root) == v0          # not model code
+    (root / "accelsim/system/model.py").write_text("# a faster event loop\n")
+    assert I.engine_model_version(root) == v0          # not model code (codesign never runs the system model)
     (root / "accelsim/workload/zoo.py").write_text("# a layer more\n")
     assert I.engine_model_version(root) != v0
     # the real tree: the engine, importers, zoo and features are in; the CLIs and plots are not
     real = {p.relative_to(I._ROOT).as_posix() for p in I.model_sources()}
     assert {"accelsim/engine/simulate.py", "accelsim/workload/zoo.py", "accelsim/config.py",
             "codesign/features.py", "codesign/dataset.py", "codesign/problems.py"} <= real
-    assert not {"accelsim/cli.py", "accelsim/plots.py", "codesign/cli.py", "codesign/runs.py"} & real
+    assert not {"accelsim/cli.py", "accelsim/plots.py", "accelsim/system/model.py", "codesign/cli.py",
+                "codesign/runs.py"} & real
 
 
 # ------------------------------------------------------------------------------------ search runs
