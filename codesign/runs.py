@@ -111,6 +111,10 @@ def _execute(cfg: RunConfig, out: Path, ident: dict, progress: bool, log) -> Run
         if header["run_hash"] != _run_hash(cfg, ident):
             raise CodesignError(f"{out}: holds a run of another configuration (see its {RUN_FILE}); "
                                 f"change the config back or pick another --out")
+        held = len(read_journal(journal)[1])
+        if held > cfg.budget:
+            raise CodesignError(f"{out}: holds {held} evaluations, more than the budget of {cfg.budget}; a run "
+                                f"never shrinks: give --budget {held} or more, or see it with codesign show {out}")
     _remove_temporaries(out)
     # the identity goes down before the journal's first record, so a journal never lacks one
     write_atomic(out / IDENTITY, json.dumps(ident, indent=1, ensure_ascii=False))
@@ -384,10 +388,16 @@ def _describe(cfg: RunConfig, evaluations: int, feasible: int, rows: list, hv: f
     lines.append("|---" * (len(cols) + 3) + "|")
     for r in rows[:top]:
         lines.append(f"| {r['evaluation']} | " + " | ".join(f"{r[c]:.4g}" for c in cols if c in r)
-                     + f" | {r['network']} | {r['hardware']} |")
+                     + f" | {md_cell(r['network'])} | {md_cell(r['hardware'])} |")
     if len(rows) > top:
         lines.append(f"... {len(rows) - top} more in pareto.csv")
     return "\n".join(lines)
+
+
+def md_cell(value) -> str:
+    """``value`` as one Markdown table cell: a ``|`` (NAS-Bench-201 cells are written with them) would
+    end the cell, so it is escaped."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def _constraint_text(c) -> str:
@@ -484,8 +494,9 @@ def _write_winners(out: Path, key: str, metric: str, winners: list) -> None:
         b = w["best"] or {}
         wr.writerow([w["value"], w["front"]] + [f"{b[c]:.6g}" if c in b else "" for c in cols]
                     + [b.get("network", ""), b.get("hardware", "")])
-        md.append(f"| {w['value']} | {w['front']} | " + " | ".join(f"{b[c]:.4g}" if c in b else "-" for c in cols)
-                  + f" | {b.get('network', 'no feasible design')} | {b.get('hardware', '')} |")
+        md.append(f"| {md_cell(w['value'])} | {w['front']} | "
+                  + " | ".join(f"{b[c]:.4g}" if c in b else "-" for c in cols)
+                  + f" | {md_cell(b.get('network', 'no feasible design'))} | {md_cell(b.get('hardware', ''))} |")
     write_atomic(out / "winners.csv", buf.getvalue())
     write_atomic(out / "winners.md", "\n".join(md) + "\n")
 

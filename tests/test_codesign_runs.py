@@ -249,6 +249,21 @@ def test_show_reports_an_unfinished_run(tmp_path, capsys):
     assert main(["show", str(tmp_path / "nothing")]) == 2
 
 
+def test_a_smaller_budget_never_shrinks_a_run(tmp_path, capsys):
+    """--budget 16 on a folder holding 32 evaluations is refused in one line and leaves every output
+    as it was (it used to rewrite them for the first 16)."""
+    cfg = _write(tmp_path, budget=32)
+    r = tmp_path / "r"
+    assert main(["search", "--config", str(cfg), "--out", str(r), "--quiet"]) == 0
+    before = {p.name: p.read_bytes() for p in r.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(["search", "--config", str(cfg), "--out", str(r), "--budget", "16", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds 32 evaluations, more than the budget of 16" in err[0]
+    assert {p.name: p.read_bytes() for p in r.iterdir() if p.is_file()} == before
+    assert main(["search", "--config", str(cfg), "--out", str(r), "--budget", "32", "--quiet"]) == 0
+
+
 def test_sweep_tabulates_each_hardware_winner(tmp_path):
     run = {**BASE_RUN, "budget": 48, "constraints": {"latency_ms": {"max": 10.0}}}
     sweep = tmp_path / "sweep.yaml"
@@ -462,3 +477,11 @@ def test_slow_post_processing_shows_progress_unless_quiet(tmp_path, monkeypatch,
     assert "t: outputs" in err and "17/17" in err
     runs.execute(cfg, tmp_path / "quiet", progress=False, log=None)
     assert capsys.readouterr().err == ""
+
+
+def test_markdown_cells_escape_nb201_bars():
+    from codesign.runs import md_cell
+    cell = "|nor_conv_3x3~0|+|skip_connect~0|none~1|"
+    row = f"| 1 | {md_cell(cell)} | x |"
+    assert md_cell(cell) == cell.replace("|", "\\|")
+    assert len([c for c in row.replace("\\|", "") .split("|")]) == 5   # the cell stays one cell
