@@ -415,8 +415,22 @@ def best_walk(op, dense, h_max, w_max, m_t, c_t, order, lay_i, ab, fb, align, co
     best_total, best_r, best_w, best_n, best_e = INF, 0.0, 0.0, 0.0, 0
     by_cols = w_max < lay_i[L_OUT_W]
     e = w_max if by_cols else h_max
+    out_h, out_w, out_c = lay_i[L_OUT_H], lay_i[L_OUT_W], lay_i[L_OUT_C]
+    n_m, n_c = cdiv(out_c, m_t), cdiv(reduction(op, lay_i), c_t)
     for _ in range(H_CHOICES):
         h, w = (h_max, e) if by_cols else (e, w_max)
+        # A walk takes at least its compute, and at least its transfers one after another on the DMA
+        # queue: its bytes (the planner's, equal to the walk's) and a latency per output tile stored.
+        # One that cannot even tie the best so far is not walked (same choice, fewer walks).
+        n_s = cdiv(out_h, h) * cdiv(out_w, w)
+        i_b, f_b, o_b = traffic(order, dense, n_s, n_m, n_c,
+                                *planned_bytes(op, dense, h, w, m_t, c_t, lay_i, ab, fb, align))
+        bound = max(compute, (i_b + f_b + o_b) / hw[H_BW] + hw[H_LAT] * n_s * n_m)
+        if bound > best_total * (1.0 + TIE):
+            if e == 1:
+                break
+            e = cdiv(e, 2)
+            continue
         total, r, wr, n = dma_walk(op, dense, h, w, m_t, c_t, order, lay_i, ab, fb, align, compute, hw,
                                    1.0, 1.0, 1.0)
         # Totals within a relative 1e-9 are a tie (the walk sums floats in varying order); a tie
