@@ -16,6 +16,7 @@ import numpy as np
 
 from accelsim import precision as prec
 from accelsim.engine import tables as T
+from accelsim.engine.folds import array_folds_rows, runnable_units, vector_cycles
 
 LAYER_COLUMNS = ("op", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "kh", "kw", "sh", "sw", "groups",
                  "wprec", "aprec", "filter_elems", "in_factor", "ops_per_out", "kh_extent", "kw_extent", "src0",
@@ -143,8 +144,9 @@ def engineered(lay: np.ndarray, hw: dict) -> dict:
 
     rows, cols, df = hw["rows"], hw["cols"], hw["dataflow"]
     lanes, bw, lat = hw["lanes"], hw["dram_bytes_per_cycle"], hw["dram_latency_cycles"]
-    k_pe = np.where(is_mm, np.minimum(_fmt(hw, "macs_pe", wp), _fmt(hw, "macs_pe", ap)), 0.0)
-    v_ops = np.where(conv, np.minimum(_fmt(hw, "vops", wp), _fmt(hw, "vops", ap)), _fmt(hw, "vops", ap))
+    mac_w, mac_a, vop_w, vop_a = (_fmt(hw, kind, p) for kind in ("macs_pe", "vops") for p in (wp, ap))
+    k_pe = np.where(is_mm, np.minimum(mac_w, mac_a), 0.0)
+    v_ops = np.where(conv, np.minimum(vop_w, vop_a), vop_a)
     e_mac = np.maximum(_fmt(hw, "emac", wp), _fmt(hw, "emac", ap))
 
     pixels = out_h * out_w
@@ -153,21 +155,16 @@ def engineered(lay: np.ndarray, hw: dict) -> dict:
     m_g = np.where(mm, out_c, out_c / groups)
     g = np.where(mm, 1.0, groups)
 
-    # SCALE-Sim folds for the config's dataflow (the engine's array_cycles, vectorised)
-    k = _cdiv(k_red, np.where(k_pe > 0, k_pe, 1.0))
+    # SCALE-Sim folds for the config's dataflow and the vector-unit cycles: the engine's formulas
+    k_pe_1 = np.where(k_pe > 0, k_pe, 1.0)
     os_, is_ = df == T.DF_OS, df == T.DF_IS
-    sr = np.where(os_, pixels, k)
-    sc = np.where(is_, pixels, m_g)
-    t = np.where(os_, k, np.where(is_, m_g, pixels))
-    per_fold = np.where(os_, rows + cols + t - 2, 2 * rows + cols + t - 2)
-    fold_r, fold_c = _cdiv(sr, rows), _cdiv(sc, cols)
-    folds = fold_r * fold_c * g
-    has_arr = is_mm & (k_pe > 0)
-    arr = np.where(has_arr, folds * per_fold - 1.0, np.inf)
-    eff = np.where(has_arr, sr * sc * g / np.maximum(folds * rows * cols, 1), 0.0)
-    has_vec = (dw | ~is_mm) & (lanes > 0) & (v_ops > 0)
-    vec = np.where(has_vec, _cdiv(out_c, lanes) * pixels * _cdiv(ops_per_out, np.where(v_ops > 0, v_ops, 1.0)),
-                   np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        arr, folds, eff, fold_r, fold_c, per_fold = array_folds_rows(df, rows, cols, k_red, pixels, m_g, g, k_pe_1)
+        vec = vector_cycles(lanes, np.where(v_ops > 0, v_ops, 1.0), out_c, pixels, ops_per_out)
+    has_arr, has_vec = runnable_units(op, groups, in_c, mac_w, mac_a, vop_w, vop_a, lanes)   # the engine's rule
+    arr = np.where(has_arr, arr, np.inf)
+    eff = np.where(has_arr, eff, 0.0)
+    vec = np.where(has_vec, vec, np.inf)
     on_array = arr <= vec
     compute = np.minimum(arr, vec)
     compute = np.where(free | ~np.isfinite(compute), 0.0, compute)
@@ -243,6 +240,7 @@ def engineered(lay: np.ndarray, hw: dict) -> dict:
         X[:, j] = cols_[name]
 
     # energy pieces: array-side SRAM traffic per dataflow (the engine's sram_traffic, vectorised)
+    k = _cdiv(k_red, k_pe_1)
     passes = _cdiv(k, rows)
     is_ws = df == T.DF_WS
     r_os = pixels * k_red * _cdiv(m_g, cols) * ab + m_g * k_red * _cdiv(pixels, rows) * fb

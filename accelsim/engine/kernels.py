@@ -1,10 +1,10 @@
 """Numba kernels: the performance model of a network on one hardware config, and the batch driver.
 
 Model, per layer (phase 1, each layer on its own, as SCALE-Sim sees it):
-1. **Compute** on the MAC array with SCALE-Sim's fold formulas (so dense conv/FC cycles equal its
-   "Total Cycles"), and for depthwise/pool/element-wise ops on the vector unit; depthwise runs on
-   whichever of the two is faster. A PE doing ``k`` MACs per cycle in a format packs ``k`` elements
-   of the reduction dimension (k = 1 is SCALE-Sim).
+1. **Compute** on the MAC array with SCALE-Sim's fold formulas (``accelsim.engine.folds``, so dense
+   conv/FC cycles equal its "Total Cycles"), and for depthwise/pool/element-wise ops on the vector
+   unit; depthwise runs on whichever of the two is faster. A PE doing ``k`` MACs per cycle in a
+   format packs ``k`` elements of the reduction dimension (k = 1 is SCALE-Sim).
 2. **Tiling**: output rows x output channels (x input channels when even one row does not fit,
    x output columns when even one row of one channel does not fit) to the double-buffered SRAM;
    among the tilings that fit, the one moving the fewest DRAM bytes. Tensors are stored with
@@ -49,6 +49,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from . import folds as folds_model
 from .tables import (DF_IS, DF_OS, FUSE_CACHE, FUSE_NONE, FUSE_RECOMPUTE, FUSE_RECOMPUTE_ROWS, H_ALIGN, H_BW,
                      H_COLS, H_DATAFLOW, H_E_DRAM, H_E_SRAM, H_E_VEC, H_FILTER_B, H_IFMAP_B, H_LANES, H_LAT, H_OFMAP_B, H_POLICY, H_ROWS,
                      H_STATIC_PJ, H_UNIFIED, H_UNIFIED_B, H_WEIGHTS_RESIDENT, L_APREC, L_FILTER_ELEMS,
@@ -84,33 +85,19 @@ def pad(c, align):
     return cdiv(c, align) * align
 
 
+# SCALE-Sim's compute-cycle formulas and the formats rule live in accelsim.engine.folds (numpy calls
+# the same source).
+_array_folds = njit(cache=True)(folds_model.array_folds)
+vector_cycles = njit(cache=True)(folds_model.vector_cycles)
+runnable_units = njit(cache=True)(folds_model.runnable_units)   # the formats rule: which unit can run a layer
+
+
 @njit(cache=True)
 def array_cycles(dataflow, rows, cols, k_red, pixels, m, groups, macs_per_pe):
-    """SCALE-Sim compute cycles: (cycles, folds, mapping efficiency) for ``groups`` GEMMs.
-
-    Each group is (pixels x k_red) @ (k_red x m). OS: Sr=P, Sc=M, T=K; WS: Sr=K, Sc=M, T=P;
-    IS: Sr=K, Sc=P, T=M. Per fold OS takes R+C+T-2 cycles and WS/IS 2R+C+T-2; SCALE-Sim reports
-    folds*per_fold - 1.
-    """
-    k = cdiv(k_red, macs_per_pe)
-    if dataflow == DF_OS:
-        sr, sc, t = pixels, m, k
-        per_fold = rows + cols + t - 2
-    elif dataflow == DF_IS:
-        sr, sc, t = k, pixels, m
-        per_fold = 2 * rows + cols + t - 2
-    else:
-        sr, sc, t = k, m, pixels
-        per_fold = 2 * rows + cols + t - 2
-    folds = cdiv(sr, rows) * cdiv(sc, cols) * groups
-    eff = (sr * sc * groups) / (folds * rows * cols)
-    return folds * per_fold - 1.0, float(folds), eff
-
-
-@njit(cache=True)
-def vector_cycles(lanes, ops_per_lane, channels, pixels, ops_per_output):
-    """Channels spread across lanes; each output needs ``ops_per_output`` lane-ops."""
-    return cdiv(channels, lanes) * pixels * cdiv(ops_per_output, ops_per_lane)
+    """SCALE-Sim compute cycles: (cycles, folds, mapping efficiency) for ``groups`` GEMMs, each
+    (pixels x k_red) @ (k_red x m) (see :func:`accelsim.engine.folds.array_folds`)."""
+    cycles, folds, eff, _, _, _ = _array_folds(dataflow, rows, cols, k_red, pixels, m, groups, macs_per_pe)
+    return cycles, folds, eff
 
 
 @njit(cache=True)
@@ -501,14 +488,15 @@ def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out, sc):
     groups = lay_i[L_GROUPS]
     is_mm = op == OP_CONV or op == OP_MATMUL
     dense = (op == OP_CONV and groups == 1) or op == OP_MATMUL
-    depthwise = op == OP_CONV and groups > 1 and groups == lay_i[L_IN_C]
 
     k_pe = min(macs_pe[wp], macs_pe[ap]) if is_mm else 0.0
     v_ops = min(vops[wp], vops[ap]) if op == OP_CONV else vops[ap]
     n_ops = pixels * out_c * lay_i[L_OPS_PER_OUT]
+    array_ok, vector_ok = runnable_units(op, groups, lay_i[L_IN_C], macs_pe[wp], macs_pe[ap], vops[wp], vops[ap],
+                                         lanes)
 
     arr, folds, eff = INF, 0.0, 0.0
-    if is_mm and k_pe > 0:
+    if array_ok:
         if op == OP_MATMUL:
             k_red, m_g, g = lay_i[L_IN_C], out_c, 1.0
         else:
@@ -516,11 +504,11 @@ def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out, sc):
             m_g, g = out_c / groups, groups
         arr, folds, eff = array_cycles(dataflow, rows, cols, k_red, pixels, m_g, g, k_pe)
     vec = INF
-    if (depthwise or not is_mm) and lanes > 0 and v_ops > 0:
+    if vector_ok:
         vec = vector_cycles(lanes, v_ops, out_c, pixels, lay_i[L_OPS_PER_OUT])
     out[O_ARRAY_CYCLES] = arr
     out[O_VECTOR_CYCLES] = vec
-    if arr == INF and vec == INF:
+    if not array_ok and not vector_ok:
         out[O_STATUS] = STATUS_NO_UNIT
         return
     on_array = arr <= vec
@@ -1095,11 +1083,8 @@ def layer_status(lay_i, hw, macs_pe, vops, pbytes):
     if op == OP_CONCAT:
         return 0
     wp, ap = int(lay_i[L_WPREC]), int(lay_i[L_APREC])
-    is_mm = op == OP_CONV or op == OP_MATMUL
-    depthwise = op == OP_CONV and lay_i[L_GROUPS] > 1 and lay_i[L_GROUPS] == lay_i[L_IN_C]
-    array_ok = is_mm and min(macs_pe[wp], macs_pe[ap]) > 0
-    v_ops = min(vops[wp], vops[ap]) if op == OP_CONV else vops[ap]
-    vector_ok = (depthwise or not is_mm) and hw[H_LANES] > 0 and v_ops > 0
+    array_ok, vector_ok = runnable_units(op, lay_i[L_GROUPS], lay_i[L_IN_C], macs_pe[wp], macs_pe[ap], vops[wp],
+                                         vops[ap], hw[H_LANES])
     if not array_ok and not vector_ok:
         return STATUS_NO_UNIT
     dense = (op == OP_CONV and lay_i[L_GROUPS] == 1) or op == OP_MATMUL
