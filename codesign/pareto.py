@@ -1,19 +1,19 @@
 """Pareto fronts and hypervolume for minimisation problems.
 
-All objectives are minimised; flip the sign of a maximised one before calling. Every hypervolume here
-is exact:
+All objectives are minimised; flip the sign of a maximised one before calling. The non-dominated
+mask and the (exact) hypervolume come from moocore's public API (``moocore.is_nondominated``,
+``moocore.hypervolume``; imported on first use, as it adds a fifth of a second to start-up). The
+wrappers here only fix the cases the library does not define the way this package does: a point with
+a NaN neither dominates nor is dominated, duplicates are all kept, infinities compare as numbers
+(moocore 0.3.2's three-objective algorithm misorders +inf and can crash on -inf, so a set holding one
+is passed as per-objective ranks, which keep every dominance relation), and an infinite box is an
+infinite volume.
 
-- two objectives: a sort and one sweep over the front;
-- three or more: the exact algorithms Optuna (already a dependency, for NSGA-II) ships since 4.0
-  (WFG; recent releases an O(n^2) sweep for three objectives). Optuna exposes them only as a private
-  function, so :func:`kept_hypervolume` is the one place that calls it; it checks it once against a
-  known answer and otherwise (an older or changed Optuna) falls back to :func:`hypervolume_exact`;
-- :func:`hypervolume_exact` slices along the first objective down to the 2-D sweep. It is the
-  reference the others are tested against, and slow beyond a few dozen points in 3-D.
+:func:`hypervolume_exact` slices along the first objective down to a 2-D sweep: simple, exact and
+slow beyond a few dozen points in 3-D, it is the reference the tests check the library against.
 
 :func:`hypervolume_trace` gives the hypervolume after each evaluation of a search incrementally: it
-changes only when a feasible point enters the front, and then costs one sweep over the front (two
-objectives) or the volume the new point adds (its box less the part the front already covers).
+changes only when a feasible point enters the front, and then costs one hypervolume of the front.
 """
 
 from __future__ import annotations
@@ -22,16 +22,12 @@ from typing import Callable
 
 import numpy as np
 
-
-def dominates(a: np.ndarray, b: np.ndarray) -> bool:
-    return bool(np.all(a <= b) and np.any(a < b))
+from accelsim.extras import require
 
 
 def non_dominated(points: np.ndarray) -> np.ndarray:
     """Boolean mask of the points no other point dominates (duplicates are all kept).
 
-    In lexicographic order every point comes after the points that dominate it, so the first point
-    left is never dominated: keep it, drop the points it dominates, repeat (one pass per point kept).
     A point with a NaN neither dominates nor is dominated, as with plain comparisons."""
     pts = np.asarray(points, dtype=float)
     n = len(pts)
@@ -40,31 +36,15 @@ def non_dominated(points: np.ndarray) -> np.ndarray:
     if pts.ndim == 1:
         pts = pts[:, None]
     keep = np.isnan(pts).any(axis=1)
-    left = np.nonzero(~keep)[0]
-    left = left[np.lexsort(pts[left].T[::-1])]
-    while left.size:
-        top = pts[left[0]]
-        keep[left[0]] = True
-        rest = pts[left[1:]]
-        left = left[1:][~(np.all(rest >= top, axis=1) & np.any(rest > top, axis=1))]
+    rest = pts[~keep]
+    if len(rest):
+        if np.isinf(rest).any():
+            # dominance only compares values within an objective: ranks keep it and are finite
+            rest = np.stack([np.unique(col, return_inverse=True)[1].reshape(-1) for col in rest.T],
+                            axis=1).astype(float)
+        moocore = require("moocore", "codesign", "codesign's Pareto fronts")
+        keep[~keep] = moocore.is_nondominated(rest, keep_weakly=True)
     return keep
-
-
-def _front2d(pts: np.ndarray) -> np.ndarray:
-    """The distinct non-dominated points of a 2-D set, sorted by the first objective."""
-    s = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
-    lowest = np.minimum.accumulate(s[:, 1])
-    keep = np.ones(len(s), dtype=bool)
-    keep[1:] = s[1:, 1] < lowest[:-1]
-    return s[keep]
-
-
-def _hv2d(front: np.ndarray, ref: np.ndarray) -> float:
-    """Hypervolume of a 2-D front sorted by the first objective (so the second decreases)."""
-    if len(front) == 0:
-        return 0.0
-    y_above = np.concatenate([ref[1:2], front[:-1, 1]])
-    return float(np.dot(ref[0] - front[:, 0], y_above - front[:, 1]))
 
 
 def _inside(points, reference) -> "tuple[np.ndarray, np.ndarray]":
@@ -76,56 +56,23 @@ def _inside(points, reference) -> "tuple[np.ndarray, np.ndarray]":
     return pts[np.all(pts < ref, axis=1)], ref
 
 
+def _volume(pts: np.ndarray, ref: np.ndarray) -> float:
+    """Hypervolume of a non-empty set of points all strictly better than ``ref`` (dominated points and
+    duplicates allowed): infinite when a point or the reference is, else the library's exact one (NaN
+    from finite input is a volume beyond the largest float: infinite too)."""
+    if np.isinf(ref).any() or np.isinf(pts).any():
+        return float("inf")
+    moocore = require("moocore", "codesign", "codesign's hypervolume")
+    volume = float(moocore.hypervolume(pts, ref=ref))
+    return float("inf") if np.isnan(volume) else volume
+
+
 def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
     """Volume dominated by ``points`` and bounded by ``reference`` (points beyond it count nothing)."""
     pts, ref = _inside(points, reference)
     if len(pts) == 0:
         return 0.0
-    d = pts.shape[1]
-    if d == 1:
-        return float(ref[0] - pts[:, 0].min())
-    if d == 2:
-        return _hv2d(_front2d(pts), ref)
-    return kept_hypervolume(pts, ref)
-
-
-# ----------------------------------------------------------------------- the library for >= 3 objectives
-_LIBRARY: "list[Callable | None]" = []       # [the library's function or None], once looked up
-
-
-def _library() -> "Callable | None":
-    """Optuna's exact hypervolume, when it is importable and answers a known case; else None."""
-    if not _LIBRARY:
-        fn = None
-        try:
-            from optuna._hypervolume import compute_hypervolume
-            # two boxes of 6 overlapping in 4, and a dominated point: 8
-            probe = compute_hypervolume(np.array([[1.0, 2.0, 3.0], [2.0, 1.0, 3.0], [2.0, 2.0, 3.0]]),
-                                        np.array([4.0, 4.0, 4.0]))
-            if abs(float(probe) - 8.0) < 1e-12:
-                fn = compute_hypervolume
-        except Exception:            # moved, renamed or changed: use our own
-            fn = None
-        _LIBRARY.append(fn)
-    return _LIBRARY[0]
-
-
-def library_name() -> str:
-    """Which implementation :func:`kept_hypervolume` uses."""
-    if _library() is None:
-        return "codesign.pareto.hypervolume_exact"
-    import optuna
-    return f"optuna {optuna.__version__}"
-
-
-def kept_hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
-    """Hypervolume of points all strictly better than ``reference`` (dominated points and duplicates
-    allowed) by Optuna's exact algorithms, or :func:`hypervolume_exact` where those are unavailable."""
-    fn = _library()
-    ref = np.asarray(reference, dtype=float)
-    if fn is None or not np.all(np.isfinite(ref)):
-        return hypervolume_exact(points, ref)
-    return float(fn(np.array(points, dtype=float), ref))
+    return _volume(pts, ref)
 
 
 # ----------------------------------------------------------------------- the reference implementation
@@ -170,7 +117,7 @@ class HypervolumeTracker:
 
     def __init__(self, reference: np.ndarray):
         self.reference = np.asarray(reference, dtype=float)
-        self.front = np.empty((0, len(self.reference)))    # distinct, non-dominated; sorted when 2-D
+        self.front = np.empty((0, len(self.reference)))    # distinct and non-dominated
         self.value = 0.0
 
     def add(self, point: np.ndarray) -> bool:
@@ -183,20 +130,8 @@ class HypervolumeTracker:
         front = self.front
         if len(front) and np.any(np.all(front <= p, axis=1)):     # weakly dominated, or a duplicate
             return False
-        d = len(ref)
-        if d == 1:
-            self.front, self.value = p[None, :], float(ref[0] - p[0])
-        elif d == 2:
-            # sorted by x, y decreasing: p goes in at its x; the points it dominates follow it
-            at = int(np.searchsorted(front[:, 0], p[0], side="left"))
-            end = at + int(np.searchsorted(-front[at:, 1], -p[1], side="right"))
-            self.front = np.concatenate([front[:at], p[None, :], front[end:]])
-            self.value = _hv2d(self.front, ref)
-        else:
-            # p's box less the part of it the front already covers (boxes of max(f, p) over the front)
-            covered = kept_hypervolume(np.maximum(front, p), ref) if len(front) else 0.0
-            self.value += float(np.prod(ref - p)) - covered
-            self.front = np.concatenate([front[~np.all(p <= front, axis=1)], p[None, :]])
+        self.front = np.concatenate([front[~np.all(p <= front, axis=1)], p[None, :]])
+        self.value = _volume(self.front, ref)
         return True
 
 

@@ -5,64 +5,49 @@ checkpoint's training networks, split by whether their hardware config was among
 configs (``seen``) or not (``held-out hardware``). Metrics follow nn-Meter: MAPE, RMSE, the share of
 predictions within ±5 % and ±10 %, plus Spearman and Kendall rank correlation (pooled over pairs,
 and the mean over hardware configs of the per-config correlation across networks: the one that
-matters when a search ranks networks on one chip). Rank statistics are implemented here with numpy
-(average ranks for ties; Kendall's tau-b).
+matters when a search ranks networks on one chip). Rank statistics are scipy's (``spearmanr`` with
+average ranks for ties; ``kendalltau``'s tau-b).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
+
+from accelsim.extras import importing
+from accelsim.io import write_atomic
+
+with importing("scipy", "codesign", "codesign.validate"):
+    from scipy.stats import kendalltau, rankdata, spearmanr  # noqa: F401 (rankdata: re-exported)
 
 from .baselines import BASELINES, pair_baselines
 from .errors import CodesignError
 
 
 # ------------------------------------------------------------------------------------ statistics
-def rankdata(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n with ties given their average rank (as scipy.stats.rankdata 'average')."""
-    x = np.asarray(x, dtype=float)
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x))
-    ranks[order] = np.arange(1, len(x) + 1)
-    _, inv, counts = np.unique(x, return_inverse=True, return_counts=True)
-    sums = np.bincount(inv.reshape(-1), weights=ranks)
-    return sums[inv.reshape(-1)] / counts[inv.reshape(-1)]
+def _undefined(x: np.ndarray, y: np.ndarray) -> bool:
+    """Fewer than two points, or a constant input: the rank correlation is undefined (NaN), without
+    the warning scipy would give."""
+    return len(x) < 2 or bool(np.all(x == x[0])) or bool(np.all(y == y[0]))
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    if len(x) < 2:
-        return float("nan")
-    rx, ry = rankdata(x), rankdata(y)
-    rx -= rx.mean()
-    ry -= ry.mean()
-    den = np.sqrt((rx ** 2).sum() * (ry ** 2).sum())
-    return float((rx * ry).sum() / den) if den > 0 else float("nan")
-
-
-def kendall_tau_b(x: np.ndarray, y: np.ndarray, chunk: int = 1024) -> float:
-    """Kendall's tau-b, exact, O(n^2) in chunks (fine for tens of thousands of points)."""
+    """Spearman's rho (scipy.stats.spearmanr: Pearson's r of the average ranks)."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    n = len(x)
-    if n < 2:
+    if _undefined(x, y):
         return float("nan")
-    s = 0.0
-    for i in range(0, n, chunk):
-        dx = np.sign(x[i:i + chunk, None] - x[None, :])
-        dy = np.sign(y[i:i + chunk, None] - y[None, :])
-        s += float((dx * dy).sum())
-    s /= 2.0  # each unordered pair was counted twice
-    n0 = n * (n - 1) / 2.0
+    return float(spearmanr(x, y)[0])
 
-    def tie_pairs(v):
-        _, c = np.unique(v, return_counts=True)
-        return float((c * (c - 1) / 2.0).sum())
 
-    den = np.sqrt((n0 - tie_pairs(x)) * (n0 - tie_pairs(y)))
-    return float(s / den) if den > 0 else float("nan")
+def kendall_tau_b(x: np.ndarray, y: np.ndarray, chunk: int | None = None) -> float:
+    """Kendall's tau-b (scipy.stats.kendalltau, O(n log n)). ``chunk`` is accepted for older callers
+    and has no effect."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if _undefined(x, y):
+        return float("nan")
+    return float(kendalltau(x, y, variant="b")[0])
 
 
 def metrics(pred: np.ndarray, true: np.ndarray, groups: np.ndarray | None = None) -> dict:
@@ -241,8 +226,8 @@ def write_report(estimator, model_path, ds, report_dir) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     result = validate(estimator, ds)
     summary = result["splits"]
-    _atomic_text(out / "metrics.json", json.dumps(summary, indent=1))
-    _atomic_text(out / "report.md", markdown(summary, str(model_path), ds.sources, estimator.metadata))
+    write_atomic(out / "metrics.json", json.dumps(summary, indent=1))
+    write_atomic(out / "report.md", markdown(summary, str(model_path), ds.sources, estimator.metadata))
     P = ds.pairs
     pred = result["predictions"]
     any_split = np.zeros(ds.n_pairs, dtype=bool)
@@ -252,12 +237,6 @@ def write_report(estimator, model_path, ds, report_dir) -> dict:
     for i in np.nonzero(any_split)[0]:
         rows.append(f"{P['name'][i]},{ds.hardware['name'][P['hw_row'][i]]},{P['kind'][i]},{P['latency_ms'][i]:.6g},"
                     f"{pred['latency_ms'][i]:.6g},{P['energy_pj'][i] * 1e-9:.6g},{pred['energy_mj'][i]:.6g}")
-    _atomic_text(out / "predictions.csv", "\n".join(rows) + "\n")
+    write_atomic(out / "predictions.csv", "\n".join(rows) + "\n")
     plots(result, ds, out)
     return summary
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
