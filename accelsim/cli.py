@@ -10,17 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-from pathlib import Path
 
 from .errors import AccelsimError, one_line, quote
+from .io import write_atomic
 
 EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 1   # stdout's reader left early (``| head``): output is incomplete, so not 0
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -57,24 +52,6 @@ class OneLineArgumentParser(argparse.ArgumentParser):
                 if isinstance(chosen, OneLineArgumentParser):
                     return chosen._command_parser(parsed)
         return self
-
-
-def write_atomic(path: "str | os.PathLike", data: "str | bytes") -> None:
-    """Write via a temporary file in the same folder and rename, so a reader never sees half a file."""
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise AccelsimError(f"{path}: folder {path.parent} does not exist")
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes 0600; give the file the mode open() would
-        with os.fdopen(fd, mode) as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _load_network(args):
@@ -115,6 +92,8 @@ def _from_factory(spec: str, input_shape):
     if not (1 <= c <= 65536 and 1 <= h <= 8192 and 1 <= w <= 8192 and c * h * w <= 2 ** 30):
         raise AccelsimError(f"--input-shape {c} {h} {w}: expected C in [1, 65536], H and W in [1, 8192] and "
                             "C*H*W at most 2^30")
+    from .extras import require
+    require("torch", "torch", f"--model {spec}")
     from .workload import from_torch
     try:
         factory = getattr(importlib.import_module(module_name), attr)
@@ -268,15 +247,26 @@ def cmd_system(args) -> int:
 
 
 def cmd_models(args) -> int:
+    from .extras import MissingExtraError, install_command
     from .workload.zoo import MODELS, model_info
-    info = model_info()
+    info, missing = {}, False
+    for name in MODELS:
+        try:
+            info.update(model_info([name]))
+        except MissingExtraError:   # a traced model without torch: listed without its figures
+            missing = True
     print(f"{'model':<24}{'input (H,W,C)':>16}{'layers':>8}{'MACs (M)':>12}{'params (M)':>12}  description")
     for name, fn in MODELS.items():
-        i = info[name]
         doc = (fn.__doc__ or "").strip().splitlines()
+        if name not in info:
+            print(f"{name:<24}{'-':>16}{'-':>8}{'-':>12}{'-':>12}  {doc[0] if doc else ''}")
+            continue
+        i = info[name]
         shape = ",".join(map(str, i["input_shape"]))
         print(f"{name:<24}{shape:>16}{i['layers']:>8}{i['macs'] / 1e6:>12.1f}{i['params'] / 1e6:>12.3f}  "
               f"{doc[0] if doc else ''}")
+    if missing:
+        print(f"(-: a model traced from PyTorch; its figures need torch: {install_command('torch')})")
     return 0
 
 

@@ -7,8 +7,8 @@ expected, e.g. ``hw_configs/edge.yaml: memory.sram.ifmap_kb: expected a positive
 ``hardware_to_dict`` gives the YAML form back; ``Hardware.replace`` edits that form and rebuilds through
 ``hardware_from_dict``, so a changed config is checked exactly as a file is. Every numeric field has a
 documented sane range (the README's range column): a value outside is a typo or a unit mistake. YAML
-files (configs, scenarios, precision maps) are read as UTF-8 by :class:`StrictLoader`, which refuses
-duplicate keys and alias expansions beyond ``MAX_YAML_VALUES`` in one line naming the file and line.
+files (configs, scenarios, precision maps) are read as UTF-8 by :func:`accelsim.io.read_yaml`, which
+refuses duplicate keys and alias expansions beyond ``MAX_YAML_VALUES`` in one line naming the file and line.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from . import precision as prec
 from .errors import ConfigError, one_line, quote, read_text
+from .io import read_yaml
 
 DATAFLOWS = ("os", "ws", "is")
 ACTIVATION_POLICIES = ("dram", "resident", "fused")
@@ -550,97 +549,6 @@ def available_hardware() -> dict[str, Path]:
                 found.setdefault(p.stem, p)
     return found
 
-
-MAX_YAML_VALUES = 100_000   # values a YAML document may hold once its aliases are expanded
-
-
-class _YAMLInputError(yaml.MarkedYAMLError):
-    """A document the strict loader refuses (duplicate key, alias expansion); ``problem`` says why."""
-
-
-class StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses what PyYAML lets through silently or slowly.
-
-    A key given twice in one mapping is an error (PyYAML keeps the last), and a document whose
-    aliases expand to more than ``MAX_YAML_VALUES`` values (a "billion laughs") is refused while it
-    is composed, before anything walks or prints the expanded value.
-    """
-
-    def __init__(self, stream):
-        super().__init__(stream)
-        self._values = 0
-        self._sizes: dict = {}
-        self._open: set = set()   # anchors of the collections being composed
-
-    def _expanded(self, node) -> int:
-        """Values under ``node`` with every alias expanded; shared nodes are sized once."""
-        size = self._sizes.get(id(node))
-        if size is None:
-            size = 1
-            if isinstance(node, yaml.SequenceNode):
-                size += sum(self._expanded(v) for v in node.value)
-            elif isinstance(node, yaml.MappingNode):
-                size += sum(self._expanded(k) + self._expanded(v) for k, v in node.value)
-            self._sizes[id(node)] = size
-        return size
-
-    def compose_node(self, parent, index):
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent) and event.anchor in self._open:
-            raise _YAMLInputError(None, None, f"alias *{event.anchor} refers to the collection that contains it",
-                                  event.start_mark)
-        anchor = getattr(event, "anchor", None) if not isinstance(event, yaml.AliasEvent) else None
-        if anchor is not None:
-            self._open.add(anchor)
-        try:
-            node = super().compose_node(parent, index)
-        finally:
-            self._open.discard(anchor)
-        self._values += self._expanded(node) if isinstance(event, yaml.AliasEvent) else 1
-        if self._values > MAX_YAML_VALUES:
-            raise _YAMLInputError(None, None, f"YAML aliases expand to more than {MAX_YAML_VALUES:,} values; "
-                                  "expected a config file (write the values out)", event.start_mark)
-        return node
-
-    def construct_mapping(self, node, deep=False):
-        seen = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":   # '<<: *base' merges; later keys override it
-                continue
-            key = self.construct_object(key_node, deep=True)
-            try:
-                first = seen.setdefault(key, key_node)
-            except TypeError:   # an unhashable key: SafeLoader reports it
-                continue
-            if first is not key_node:
-                raise _YAMLInputError(None, None, f"duplicate key {quote(key)} (first given on line "
-                                      f"{first.start_mark.line + 1})", key_node.start_mark)
-        return super().construct_mapping(node, deep=deep)
-
-
-def load_yaml(text: str, source: str):
-    """Parse YAML text with :class:`StrictLoader`; every problem is one ConfigError line naming ``source``
-    and the line: ``edge.yaml: line 4: duplicate key 'rows' (first given on line 3)``."""
-    try:
-        return yaml.load(text, Loader=StrictLoader)
-    except _YAMLInputError as exc:
-        raise ConfigError(f"{source}: line {exc.problem_mark.line + 1}: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        if isinstance(exc, yaml.reader.ReaderError):   # a control character; str(exc) spans two lines
-            what = f"unacceptable character #x{exc.character:04x} at offset {exc.position}"
-        else:
-            what = one_line(getattr(exc, "problem", None) or exc)
-        raise ConfigError(f"{source}:{line} malformed YAML ({what})") from None
-    except RecursionError:
-        raise ConfigError(f"{source}: malformed YAML (nested too deeply)") from None
-
-
-def read_yaml(path: Path):
-    """Parse a YAML file; a syntax error, an unreadable or non-UTF-8 file, a duplicate key or an alias
-    bomb is one ConfigError line naming the file (and the line)."""
-    return load_yaml(read_text(path, ConfigError), str(path))
 
 
 def load_hardware(name_or_path: "str | os.PathLike | Hardware") -> Hardware:

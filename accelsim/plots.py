@@ -7,6 +7,7 @@ import io
 import numpy as np
 
 from .engine import tables as T
+from .io import write_atomic
 
 
 def pyplot():
@@ -19,7 +20,6 @@ def pyplot():
 
 def save_figure(fig, path, dpi: int = 110) -> None:
     """Write ``fig`` as a PNG atomically (a reader never sees half a file) and close it."""
-    from .cli import write_atomic
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     pyplot().close(fig)

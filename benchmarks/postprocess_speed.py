@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     p.add_argument("--budget3", type=int, default=400, help="evaluations of the 3-objective run")
     args = p.parse_args(argv)
 
-    from accelsim.config import read_yaml
+    from accelsim.io import read_yaml
     from codesign import runs
     from codesign.journal import read_journal
     from codesign.runconfig import parse_run_config

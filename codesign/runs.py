@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from accelsim.cli import write_atomic
+from accelsim.io import write_atomic
 
 from . import problems as P
 from .errors import CodesignError
@@ -93,6 +93,7 @@ def execute(cfg: RunConfig, out: "str | Path", progress: bool = True, log=print,
     :meth:`RunConfig.identity`), or from a codesign that stored none, is refused; ``force_new`` first
     moves a non-empty folder aside to ``out.old-<time>`` and starts afresh."""
     out = Path(out)
+    cfg.require_extras()
     ident = cfg.identity()
     with claim_folder(out, force_new=force_new) as moved:
         if moved is not None and log:
@@ -428,7 +429,7 @@ def sweep(path: "str | Path", out: "str | Path", progress: bool = True, log=prin
     ``key`` may be ``hardware`` or ``constraints.<metric>.max`` / ``.min``. Each run resumes as
     :func:`execute` does; ``force_new`` moves each earlier run folder aside first.
     """
-    from accelsim.config import read_yaml
+    from accelsim.io import read_yaml
     path = Path(path)
     spec = read_yaml(path)
     if not isinstance(spec, dict):

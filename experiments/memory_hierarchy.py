@@ -40,7 +40,7 @@ from pathlib import Path
 
 import accelsim
 from accelsim.errors import AccelsimError
-from accelsim.cli import write_atomic
+from accelsim.io import write_atomic
 from accelsim.workload.ir import NetworkBuilder
 from accelsim.workload.zoo import MOBILENET_V2_STAGES, fused_ibn_block, ibn_block, make_divisible
 

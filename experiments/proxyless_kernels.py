@@ -17,7 +17,6 @@ Writes experiments/results/proxyless_kernels.md (or --out), atomically.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 import accelsim
+from accelsim.io import write_atomic
 from codesign.supernet import SKIP, SupernetConfig, latency_table, positions, synthetic_dataset, train_supernet
 
 HERE = Path(__file__).resolve().parent
@@ -195,13 +195,6 @@ def report(args, cfg_text: str, land: list, results: dict, cross: dict, warm_sec
     return "\n".join(out)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -244,6 +237,7 @@ def main(argv=None) -> int:
                 f"{cfg0.warmup_steps} (Adam lr {cfg0.arch_lr}); loss {cfg0.loss_form} with latency weight "
                 f"{cfg0.latency_weight}, T = expected latency at uniform alphas on each target; seed {cfg0.seed}.")
     text = report(args, cfg_text, land, results, cross, t_warm, time.perf_counter() - t0)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out, text)
     print(text)
     print(f"wrote {args.out}")

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 import accelsim
-from accelsim.cli import write_atomic
 from accelsim.config import load_hardware
+from accelsim.io import write_atomic
 from codesign import problems as P
 from codesign.pareto import hypervolume, non_dominated
 from codesign.search import genome_key, run_search

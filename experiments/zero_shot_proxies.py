@@ -18,7 +18,6 @@ Accuracies: NAS-Bench-201 (Dong & Yang, ICLR 2020), as packaged in codesign/data
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from accelsim.io import write_atomic
 from accelsim.workload.torch_zoo import NB201Net
 from codesign.accuracy import DATASETS, PROXIES, NB201Table, reset_parameters, score
 from codesign.validate import kendall_tau_b, spearman
@@ -37,12 +37,6 @@ SHAPES = {"cifar10": (10, 32), "cifar100": (100, 32), "imagenet16_120": (120, 16
 # their closest relative of NASWOT is jacob_cov, and NASWOT variants span roughly this range.
 PUBLISHED_CIFAR10 = {"synflow": "0.74", "naswot": "0.6-0.8", "grad_norm": "0.58", "params": "0.72", "flops": "0.73"}
 BOOTSTRAP = 1000
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _finite(v: np.ndarray) -> np.ndarray:
@@ -154,8 +148,8 @@ def main(argv=None) -> int:
                         + ",".join(f"{v:.10g}" for v in scores[r]))
         # written after every dataset, so a long run that is stopped keeps what it finished
         text = report(results, table, args, names)
-        _atomic_text(out / "zero_shot_proxies.csv", "\n".join(rows) + "\n")
-        _atomic_text(out / "zero_shot_proxies.md", text)
+        write_atomic(out / "zero_shot_proxies.csv", "\n".join(rows) + "\n")
+        write_atomic(out / "zero_shot_proxies.md", text)
     print(text)
     print(f"wrote {out / 'zero_shot_proxies.csv'} and {out / 'zero_shot_proxies.md'}")
     return 0

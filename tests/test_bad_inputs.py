@@ -21,8 +21,9 @@ import yaml
 
 import accelsim
 from accelsim.cli import main
-from accelsim.config import hardware_to_dict, hardware_from_dict, load_hardware, load_yaml, reference_markdown
+from accelsim.config import hardware_to_dict, hardware_from_dict, load_hardware, reference_markdown
 from accelsim.errors import ConfigError, WorkloadError, quote
+from accelsim.io import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"

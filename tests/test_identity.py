@@ -256,14 +256,13 @@ def test_supernet_checkpoint_refuses_other_data_or_hardware_contents(tmp_path, o
 
 
 def test_supernet_checkpoint_without_identity_is_refused(tmp_path, one_thread):
-    import torch
-
-    from codesign.supernet import train_supernet
+    from accelsim.io import load_checkpoint, save_checkpoint
+    from codesign.supernet import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, train_supernet
     cfg, data = _tiny_supernet()
     ckpt = tmp_path / "c.pt"
     train_supernet(cfg, data, "neural_engine", checkpoint=ckpt, progress=False)
-    blob = torch.load(ckpt, weights_only=True)
+    blob = load_checkpoint(ckpt, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
     blob.pop("identity")                                                # as an older codesign wrote it
-    torch.save(blob, ckpt)
+    save_checkpoint(ckpt, blob, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
     with pytest.raises(CodesignError, match="no stored input identity.*--force-new"):
         train_supernet(cfg, data, "neural_engine", checkpoint=ckpt, progress=False)

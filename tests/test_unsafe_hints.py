@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from accelsim.io import save_checkpoint
 from codesign.accuracy import read_npz
 from codesign.errors import CodesignError
-from codesign.estimator import Estimator
+from codesign.estimator import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Estimator
 
 
 def test_object_npz_error_does_not_suggest_allow_pickle(tmp_path):
@@ -21,7 +22,8 @@ def test_object_npz_error_does_not_suggest_allow_pickle(tmp_path):
 
 
 def test_checkpoint_with_objects_error_does_not_suggest_weights_only_false(tmp_path):
-    torch.save({"format": "codesign-estimator", "when": datetime.date(2020, 1, 1)}, tmp_path / "obj.pt")
+    # a well-formed checkpoint (its checksum matches) whose payload holds a pickled object
+    save_checkpoint(tmp_path / "obj.pt", {"when": datetime.date(2020, 1, 1)}, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
     with pytest.raises(CodesignError, match="obj.pt: not a readable estimator checkpoint") as e:
         Estimator.load(tmp_path / "obj.pt")
     assert "weights_only" not in str(e.value) and len(str(e.value).splitlines()) == 1

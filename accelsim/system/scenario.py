@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .. import precision as prec
-from ..config import read_yaml
 from ..errors import ConfigError, WorkloadError, one_line, quote
+from ..io import read_yaml
 from .units import parse_duration, parse_rate
 
 POLICIES = ("fifo", "priority", "edf")

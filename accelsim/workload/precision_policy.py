@@ -83,7 +83,7 @@ def _load_map(path_or_dict) -> tuple:
         except (ValueError, RecursionError) as exc:   # JSONDecodeError; RecursionError: nested too deeply
             raise WorkloadError(f"{source}: cannot parse: {one_line(exc)}") from None
     else:
-        from ..config import load_yaml   # duplicate keys, alias bombs: one line, as for every YAML input
+        from ..io import load_yaml   # duplicate keys, alias bombs: one line, as for every YAML input
         from ..errors import ConfigError
         try:
             data = load_yaml(text, source)
