@@ -33,9 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+
+from accelsim.extras import importing
+
+with importing("torch", "codesign", "codesign.accuracy"):
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
 
 
 from .errors import CodesignError
@@ -160,12 +164,11 @@ class NB201Table:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the table as a compressed .npz (atomically: a killed write leaves no partial file)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        np.savez_compressed(tmp, format=np.int16(TABLE_FORMAT), op_names=np.array(NB201_OPS), ops=self.ops,
-                            **{f"acc_{d}": a for d, a in self.accuracies.items()},
-                            flops_M=self.flops, params_M=self.params)
-        os.replace(tmp, path)
+        from accelsim.io import atomic_open
+        with atomic_open(path, binary=True) as fh:
+            np.savez_compressed(fh, format=np.int16(TABLE_FORMAT), op_names=np.array(NB201_OPS), ops=self.ops,
+                                **{f"acc_{d}": a for d, a in self.accuracies.items()},
+                                flops_M=self.flops, params_M=self.params)
 
     # -- lookup ------------------------------------------------------------------------------------
     def index(self, arch) -> int:

@@ -17,6 +17,9 @@ from accelsim.errors import AccelsimError
 from . import __version__
 
 EXIT_USAGE = 2
+# Commands that always run torch (the codesign extra); search and sweep need it, optuna or ray
+# depending on the run config (RunConfig.require_extras), dataset needs pyarrow for Parquet tables.
+NEEDS_TORCH = ("train-estimator", "validate-estimator", "supernet")
 
 
 def _positive(text: str) -> int:
@@ -335,11 +338,12 @@ def _train(args) -> int:
             f"Spearman {r.baseline['spearman']:.4f})")
     print(line)
     if args.report:
+        from accelsim.io import write_atomic
         out = Path(args.report)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps({"target": args.target, "format": fmt, "estimator": r.test,
-                                                      "macs_baseline": r.baseline, "extra": r.extra}, indent=1))
-        (out / "report.md").write_text(f"# Estimator from measurements: {args.measured}\n\n{line}\n")
+        write_atomic(out / "metrics.json", json.dumps({"target": args.target, "format": fmt, "estimator": r.test,
+                                                       "macs_baseline": r.baseline, "extra": r.extra}, indent=1))
+        write_atomic(out / "report.md", f"# Estimator from measurements: {args.measured}\n\n{line}\n")
     return 0
 
 
@@ -400,6 +404,9 @@ def main(argv=None) -> int:
             sys.stdout.flush()
             raise
         try:
+            if args.command in NEEDS_TORCH:
+                from accelsim.extras import require
+                require("torch", "codesign", f"codesign {args.command}")
             return {"dataset": _dataset, "train-estimator": _train, "validate-estimator": _validate,
                     "search": _search, "show": _show, "sweep": _sweep, "supernet": _supernet}[args.command](args)
         except AccelsimError as exc:

@@ -11,9 +11,10 @@ hardware) pairs; identical (layer, config) rows are evaluated once.
 In *measured* mode (:mod:`codesign.measured`) the same per-family MLPs predict one log-latency per
 layer, trained end to end on the summed latency of whole measured operators or networks.
 
-Checkpoints (``torch.save`` of plain tensors and lists, loaded with ``weights_only=True``) carry
-the feature schema, a format version and training metadata; a corrupt file or one written for
-another feature schema fails with one line naming the file and what is wrong.
+Checkpoints (:func:`accelsim.io.save_checkpoint`: plain tensors and lists behind a header with a
+format version and a sha256, loaded with ``weights_only=True``) carry the feature schema and training
+metadata; a corrupt file or one written for another feature schema fails with one line naming the
+file and what is wrong.
 """
 
 from __future__ import annotations
@@ -25,11 +26,16 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
-from torch import nn
+
+from accelsim.extras import importing
+
+with importing("torch", "codesign", "codesign.estimator"):
+    import torch
+    from torch import nn
 
 from accelsim.config import Hardware, load_hardware
 from accelsim.engine import memory_figures
+from accelsim.io import load_checkpoint, save_checkpoint
 from accelsim.workload.ir import Network
 
 from . import __version__
@@ -181,20 +187,19 @@ class Estimator:
                           "x_mean": torch.from_numpy(fm.x_mean.astype(np.float32)),
                           "x_std": torch.from_numpy(fm.x_std.astype(np.float32)),
                           "hidden": fm.hidden, "depth": fm.depth}
-        blob = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "codesign_version": __version__,
-                "mode": self.mode, "outputs": list(OUTPUTS[self.mode]), "schema": F.schema(), "families": fams,
+        blob = {"codesign_version": __version__, "mode": self.mode, "outputs": list(OUTPUTS[self.mode]),
+                "schema": F.schema(), "families": fams,
                 "metadata": _plain(self.metadata), "output_scale": float(self.output_scale),
                 "reference_hardware": self.reference_hardware.name if self.reference_hardware else ""}
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        torch.save(blob, tmp)
-        tmp.replace(path)
+        save_checkpoint(path, blob, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
 
     @classmethod
     def load(cls, path: "str | Path") -> "Estimator":
         path = Path(path)
-        blob = read_torch_checkpoint(path, "estimator", CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
-                                     "; retrain with `codesign train-estimator`")
+        blob = load_checkpoint(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, what="estimator",
+                               hint="; retrain with `codesign train-estimator`", error=CodesignError)
+        if not isinstance(blob, dict):
+            raise CodesignError(f"{path}: malformed estimator checkpoint (expected a mapping)")
         want = F.schema()
         have = blob.get("schema") or {}
         for key in want:
@@ -219,26 +224,6 @@ class Estimator:
         ref = blob.get("reference_hardware") or ""
         return cls(mode, families, dict(blob.get("metadata") or {}), load_hardware(ref) if ref else None,
                    float(blob.get("output_scale", 1.0)))
-
-
-def read_torch_checkpoint(path: Path, what: str, fmt: str, version: int, hint: str = "") -> dict:
-    """A ``torch.save``d dict with ``format`` and ``version`` keys; every way it can be wrong is one
-    CodesignError line naming the file."""
-    if not path.is_file():
-        raise CodesignError(f"{path}: no such {what} checkpoint")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises RuntimeError, pickle errors, EOFError... for a damaged file
-        # torch's own text may advise loading with weights_only=False, which would run arbitrary code
-        # from the file: name the failure kind only
-        raise CodesignError(f"{path}: not a readable {what} checkpoint (corrupt, truncated, or holding "
-                            f"more than tensors and plain data; {type(exc).__name__})") from None
-    if not isinstance(blob, dict) or blob.get("format") != fmt:
-        raise CodesignError(f"{path}: not a codesign {what} checkpoint")
-    if blob.get("version") != version:
-        raise CodesignError(f"{path}: checkpoint format version {blob.get('version')}, this code reads "
-                            f"version {version}{hint}")
-    return blob
 
 
 def _plain(obj):

@@ -23,7 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
+
+from accelsim.extras import importing
+
+with importing("torch", "codesign", "codesign.measured"):
+    import torch
 
 from accelsim.config import load_hardware
 from accelsim.workload.ir import Network, NetworkBuilder

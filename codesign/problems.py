@@ -275,7 +275,8 @@ class AccuracySource:
         raise CodesignError(f"accuracy.source {self.source}: needs a network search space")
 
     def _torch_score(self, axis, g: dict) -> float:
-        import torch
+        from accelsim.extras import require
+        torch = require("torch", "codesign", f"accuracy.source {self.source}")
 
         from . import accuracy as acc
         seed = int(self.options.get("seed", 0))

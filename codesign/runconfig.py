@@ -39,8 +39,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from accelsim.config import ConfigError, load_hardware, read_yaml
+from accelsim.config import ConfigError, load_hardware
 from accelsim.errors import AccelsimError
+from accelsim.io import read_yaml
 
 from . import problems as P
 from .errors import CodesignError
@@ -88,6 +89,20 @@ class RunConfig:
     def scoring_threads(self) -> int:
         """Torch threads of the run's scoring: ``threads``, or 1."""
         return self.threads or 1
+
+    def require_extras(self) -> None:
+        """Raise :class:`~accelsim.extras.MissingExtraError`, one line naming the extra to install, when
+        the run needs a package that is not installed: optuna (nsga2), torch (an estimator, a torch or
+        NAS-Bench-201 accuracy source), ray (the ray runner). A run checks this before it touches its folder."""
+        from accelsim.extras import require
+        if self.algorithm == "nsga2":
+            require("optuna", "codesign", f"{self.source}: algorithm nsga2")
+        if self.estimator:
+            require("torch", "codesign", f"{self.source}: scorer estimator")
+        if self.accuracy is not None and self.accuracy["source"] in P.AccuracySource.TORCH_SOURCES + ("nb201",):
+            require("torch", "codesign", f"{self.source}: accuracy.source {self.accuracy['source']}")
+        if self.runner == "ray":
+            require("ray", "ray", f"{self.source}: runner ray", hint="or use runner: serial / processes")
 
     def problem_id(self) -> str:
         """Hash of everything that decides what an evaluation returns (not budget, runner or name, nor

@@ -155,7 +155,8 @@ class NSGA2:
     name = "nsga2"
 
     def __init__(self, choices: dict, objectives: Sequence[str], seed: int, population: int = 32):
-        import optuna
+        from accelsim.extras import require
+        optuna = require("optuna", "codesign", "algorithm nsga2")
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.choices, self.objectives = choices, tuple(objectives)
         sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed)

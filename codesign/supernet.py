@@ -66,19 +66,24 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as TF
-from torch import nn
+
+from accelsim.extras import importing
+
+with importing("torch", "codesign", "codesign.supernet"):
+    import torch
+    import torch.nn.functional as TF
+    from torch import nn
 
 from accelsim import precision as prec
 from accelsim.config import Hardware, load_hardware
 from accelsim.engine import simulate, simulate_many
 from accelsim.errors import AccelsimError
+from accelsim.io import atomic_open, load_checkpoint, write_atomic
+from accelsim.io import save_checkpoint as write_checkpoint
 from accelsim.workload.ir import Network, NetworkBuilder
 
 from . import __version__
 from .errors import CodesignError
-from .estimator import read_torch_checkpoint
 from .identity import check_same, claim_folder, describe_change, fingerprint, identity
 from .space import BLOCKS, NetworkGenome, NetworkSpace, StageGene, hardware_key
 
@@ -709,11 +714,8 @@ def synthetic_dataset(n: int, resolution: int = 32, num_classes: int = 10, chann
 
 def save_npz(path: "str | os.PathLike", x: np.ndarray, y: np.ndarray) -> None:
     """Write ``x`` and ``y`` to an .npz (temporary file, then renamed into place)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_open(path, binary=True) as fh:
         np.savez(fh, x=x, y=y)
-    os.replace(tmp, path)
 
 
 def load_npz(path: "str | os.PathLike") -> tuple:
@@ -823,22 +825,15 @@ def _estimator_digest(estimator) -> str:
 def save_checkpoint(path: "str | os.PathLike", supernet: Supernet, weight_opt, arch_opt, step: int,
                     history: list, target_ms: float, hw_key: str, inputs: dict | None = None) -> None:
     """Weights, alphas, both optimizers' state, the step and ``inputs`` (the run's identity, see
-    :func:`run_identity`), written to a temporary file and renamed."""
-    path = Path(path)
-    blob = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "codesign_version": __version__,
+    :func:`run_identity`), written atomically with :func:`accelsim.io.save_checkpoint`."""
+    blob = {"codesign_version": __version__,
             "config": supernet.cfg.to_dict(), "hardware_key": hw_key, "step": int(step),
             "identity": json.dumps(inputs) if inputs is not None else None,
             "target_ms": float(target_ms),
             "model": {k: v.detach().cpu() for k, v in supernet.state_dict().items()},
             "weight_opt": _cpu(weight_opt.state_dict()), "arch_opt": _cpu(arch_opt.state_dict()),
             "history": history}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(blob, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_checkpoint(path, blob, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
 
 
 def _cpu(obj):
@@ -854,7 +849,9 @@ def _cpu(obj):
 def read_checkpoint(path: "str | os.PathLike") -> dict:
     """The checkpoint's contents, checked for format and version; a damaged file raises CodesignError."""
     path = Path(path)
-    blob = read_torch_checkpoint(path, "supernet", CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
+    blob = load_checkpoint(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, what="supernet", error=CodesignError)
+    if not isinstance(blob, dict):
+        raise CodesignError(f"{path}: malformed supernet checkpoint (expected a mapping)")
     for key in ("config", "step", "model", "weight_opt", "arch_opt", "history", "target_ms", "hardware_key"):
         if key not in blob:
             raise CodesignError(f"{path}: malformed supernet checkpoint (no {key!r})")
@@ -1072,7 +1069,6 @@ def train_in_folder(cfg: SupernetConfig, data, out: "str | os.PathLike", hardwar
     """:func:`train_supernet` with ``out/checkpoint.pt`` (resumed when there), then ``out/result.json``.
     The folder is locked for the call; ``force_new`` first moves a non-empty folder aside to
     ``out.old-<time>`` (``SupernetResult.moved_aside``)."""
-    from accelsim.cli import write_atomic
     out = Path(out)
     with claim_folder(out, force_new=force_new) as moved:
         r = train_supernet(cfg, data, hardware, estimator, checkpoint=out / CHECKPOINT_FILE, progress=progress,

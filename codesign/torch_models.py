@@ -10,8 +10,11 @@ rules are the ones ``NetworkBuilder.ibn`` / ``fused_ibn`` follow.
 
 from __future__ import annotations
 
-import torch
-import torch.nn as nn
+from accelsim.extras import importing
+
+with importing("torch", "codesign", "codesign.torch_models"):
+    import torch
+    import torch.nn as nn
 
 from accelsim.workload.torch_zoo import InvertedResidual, conv_bn
 

@@ -15,10 +15,11 @@ import accelsim
 import yaml
 from accelsim.config import hardware_to_dict
 from accelsim.engine import tables as T
+from accelsim.io import load_checkpoint, save_checkpoint
 from codesign import features as F
 from codesign.dataset import DatasetRequest, generate, load_dataset
 from codesign.errors import CodesignError
-from codesign.estimator import Estimator, TrainConfig, train_estimator
+from codesign.estimator import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Estimator, TrainConfig, train_estimator
 from codesign.space import HardwareSpace, NetworkGenome, build_network, hardware_pool
 from codesign.validate import kendall_tau_b, metrics, rankdata, spearman, validate, write_report
 
@@ -111,19 +112,22 @@ def test_corrupt_checkpoint_is_one_clear_error(trained, tmp_path):
 
 
 def test_checkpoint_for_another_feature_schema_is_refused(trained, tmp_path):
-    blob = torch.load(trained["root"] / "est.pt", weights_only=True)
+    kind, version = CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+    blob = load_checkpoint(trained["root"] / "est.pt", kind, version)
     blob["schema"]["feature_names"] = blob["schema"]["feature_names"][:-1]
-    torch.save(blob, tmp_path / "old.pt")
+    save_checkpoint(tmp_path / "old.pt", blob, kind, version)
     with pytest.raises(CodesignError, match="feature schema does not match this code .feature_names differs"):
         Estimator.load(tmp_path / "old.pt")
-    blob = torch.load(trained["root"] / "est.pt", weights_only=True)
-    blob["version"] = 0
-    torch.save(blob, tmp_path / "v0.pt")
-    with pytest.raises(CodesignError, match="format version 0"):
+    save_checkpoint(tmp_path / "v0.pt", load_checkpoint(trained["root"] / "est.pt", kind, version), kind, 0)
+    with pytest.raises(CodesignError, match="format version 0, this code reads version 1; retrain"):
         Estimator.load(tmp_path / "v0.pt")
-    torch.save({"weights": 1}, tmp_path / "other.pt")
-    with pytest.raises(CodesignError, match="not a codesign estimator checkpoint"):
+    save_checkpoint(tmp_path / "other.pt", {"weights": 1}, "codesign-supernet", 1)
+    with pytest.raises(CodesignError, match="other.pt: holds a 'codesign-supernet' checkpoint, not 'codesign-est"):
         Estimator.load(tmp_path / "other.pt")
+    torch.save({"weights": 1}, tmp_path / "plain.pt")     # a bare torch.save, as checkpoints were once written
+    with pytest.raises(CodesignError, match="plain.pt: not a readable estimator checkpoint .no checkpoint header.*"
+                                            "retrain"):
+        Estimator.load(tmp_path / "plain.pt")
 
 
 # ------------------------------------------------------------------------------------ accuracy

@@ -8,6 +8,7 @@ import warnings
 import pytest
 
 from accelsim.errors import WorkloadError
+from accelsim.extras import MissingExtraError
 from accelsim.workload.onnx_import import from_onnx
 
 torch = pytest.importorskip("torch")
@@ -28,7 +29,7 @@ def export(module, shape, path):
 
 def test_missing_onnx_package_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
-    with pytest.raises(WorkloadError, match="pip install onnx"):
+    with pytest.raises(MissingExtraError, match=r'needs onnx: pip install "accelsim-codesign\[onnx\]"'):
         from_onnx("model.onnx")
 
 

@@ -1,9 +1,9 @@
 """ONNX importer: an ``.onnx`` file (or ModelProto) with static shapes becomes a Network.
 
-The optional ``onnx`` package (``pip install onnx``) reads the file and infers every tensor's shape;
-nodes are translated to the same :class:`~accelsim.workload.lowering.Op` s as the torch.fx importer
-produces, so both paths give the same IR for the same model (batch norm folded, activations fused,
-views free, dilation kept). A node outside ``SUPPORTED_OPS`` raises
+The ``onnx`` package (extra ``onnx``: ``pip install "accelsim-codesign[onnx]"``) reads the file and
+infers every tensor's shape; nodes are translated to the same :class:`~accelsim.workload.lowering.Op` s
+as the torch.fx importer produces, so both paths give the same IR for the same model (batch norm
+folded, activations fused, views free, dilation kept). A node outside ``SUPPORTED_OPS`` raises
 :class:`~accelsim.errors.WorkloadError` naming its type and node name. Shape arithmetic on constants
 (Shape, Gather, Concat of shape vectors, ...) makes no layers. Block ids come from the module scopes
 torch.onnx.export writes into node names (``/features/features.3/conv/conv.0/Conv`` is module
@@ -37,12 +37,8 @@ _STATIC = {"Shape", "Constant", "ConstantOfShape", "Gather", "Concat", "Cast", "
 
 
 def _onnx():
-    try:
-        import onnx
-    except ImportError:
-        raise WorkloadError("from_onnx: the onnx package is not installed; pip install onnx "
-                            "(the optional extra for ONNX import)") from None
-    return onnx
+    from ..extras import require
+    return require("onnx", "onnx", "ONNX import (from_onnx, --model FILE.onnx)")
 
 
 def from_onnx(path, precision: str = "int8", name: str | None = None) -> Network:

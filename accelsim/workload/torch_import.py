@@ -22,10 +22,13 @@ import contextlib
 import io
 import operator
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from torch.fx.passes.shape_prop import ShapeProp
+from ..extras import importing
+
+with importing("torch", "torch", "accelsim.workload.torch_import (from_torch)"):
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import WorkloadError
 from .ir import INPUT, Network

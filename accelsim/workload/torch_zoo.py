@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import math
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+from ..extras import importing
 
-from .zoo import MOBILENET_V2_STAGES, make_divisible
+with importing("torch", "torch", "accelsim.workload.torch_zoo (the zoo models traced from PyTorch)"):
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+from .mobilenet_arch import MOBILENET_V2_STAGES, make_divisible
 from .nb201_arch import NB201_DEFAULT_ARCH, parse_nb201
 
 

@@ -19,20 +19,7 @@ from typing import Callable
 from .. import precision as prec
 from ..errors import WorkloadError, quote
 from .ir import Network, NetworkBuilder
-
-
-def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """Round channels to a multiple of ``divisor`` without dropping more than 10 % (MobileNet rule)."""
-    min_value = min_value or divisor
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
-
-
-# (expansion t, channels c, repeats n, stride s) from the MobileNetV2 paper, Table 2.
-MOBILENET_V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-                       (6, 160, 3, 2), (6, 320, 1, 1))
+from .mobilenet_arch import MOBILENET_V2_STAGES, make_divisible
 
 
 def mobilenet_v2(width: float = 1.0, resolution: int = 224, num_classes: int = 1000,
@@ -74,6 +61,14 @@ def fused_ibn_block(resolution: int = 56, channels: int = 24, out_channels: int 
 
 
 # ---- PyTorch zoo, imported with torch.fx ----------------------------------------------------------
+def _torch_zoo(name: str):
+    """:mod:`accelsim.workload.torch_zoo`; without torch, one line naming the extra that model ``name`` needs."""
+    from ..extras import require
+    require("torch", "torch", f"model {name}")
+    from . import torch_zoo
+    return torch_zoo
+
+
 def _traced(make_module, input_shape, name: str, precision: str) -> Network:
     from .torch_import import from_torch
     try:
@@ -86,7 +81,7 @@ def _traced(make_module, input_shape, name: str, precision: str) -> Network:
 def mobilenet_v2_torch(width: float = 1.0, resolution: int = 224, num_classes: int = 1000,
                        precision: str = "int8") -> Network:
     """MobileNetV2 as a PyTorch module via torch.fx (same layers as mobilenet_v2): 300 M MACs, 3.5 M params."""
-    from . import torch_zoo as tz
+    tz = _torch_zoo("mobilenet_v2_torch")
     return _traced(lambda: tz.MobileNetV2(width, num_classes), (3, resolution, resolution),
                    f"mobilenet_v2_torch_{width:g}_{resolution}", precision)
 
@@ -94,7 +89,7 @@ def mobilenet_v2_torch(width: float = 1.0, resolution: int = 224, num_classes: i
 def mobilenet_v3_large(width: float = 1.0, resolution: int = 224, num_classes: int = 1000,
                        precision: str = "int8") -> Network:
     """MobileNetV3-Large (Howard et al. 2019): 217 M MACs, 5.47 M params at 224 (paper: 219 M, 5.4 M)."""
-    from . import torch_zoo as tz
+    tz = _torch_zoo("mobilenet_v3_large")
     return _traced(lambda: tz.MobileNetV3("large", width, num_classes), (3, resolution, resolution),
                    f"mobilenet_v3_large_{width:g}_{resolution}", precision)
 
@@ -102,42 +97,42 @@ def mobilenet_v3_large(width: float = 1.0, resolution: int = 224, num_classes: i
 def mobilenet_v3_small(width: float = 1.0, resolution: int = 224, num_classes: int = 1000,
                        precision: str = "int8") -> Network:
     """MobileNetV3-Small (Howard et al. 2019): 56.5 M MACs, 2.54 M params at 224 (paper: 56 M, 2.5 M)."""
-    from . import torch_zoo as tz
+    tz = _torch_zoo("mobilenet_v3_small")
     return _traced(lambda: tz.MobileNetV3("small", width, num_classes), (3, resolution, resolution),
                    f"mobilenet_v3_small_{width:g}_{resolution}", precision)
 
 
 def efficientnet_b0(resolution: int = 224, num_classes: int = 1000, precision: str = "int8") -> Network:
     """EfficientNet-B0 (Tan & Le 2019): 386 M MACs, 5.27 M params at 224 (paper: 0.39 B, 5.3 M)."""
-    from . import torch_zoo as tz
+    tz = _torch_zoo("efficientnet_b0")
     return _traced(lambda: tz.EfficientNetB0(num_classes), (3, resolution, resolution),
                    f"efficientnet_b0_{resolution}", precision)
 
 
 def efficientnet_edgetpu_s(resolution: int = 224, num_classes: int = 1000, precision: str = "int8") -> Network:
     """EfficientNet-EdgeTPU-S (fused IBN early stages): 1.79 G MACs, 5.41 M params at 224."""
-    from . import torch_zoo as tz
+    tz = _torch_zoo("efficientnet_edgetpu_s")
     return _traced(lambda: tz.EfficientNetEdgeTPUS(num_classes), (3, resolution, resolution),
                    f"efficientnet_edgetpu_s_{resolution}", precision)
 
 
 def mnasnet_a1(resolution: int = 224, num_classes: int = 1000, precision: str = "int8") -> Network:
     """MnasNet-A1 (Tan et al. 2019): 312 M MACs, 3.87 M params at 224 (paper: 312 M, 3.9 M)."""
-    from . import torch_zoo as tz
+    tz = _torch_zoo("mnasnet_a1")
     return _traced(lambda: tz.MnasNetA1(num_classes), (3, resolution, resolution),
                    f"mnasnet_a1_{resolution}", precision)
 
 
 def resnet18(resolution: int = 224, num_classes: int = 1000, precision: str = "int8") -> Network:
     """ResNet-18 (He et al. 2016): 1.81 G MACs, 11.7 M params at 224."""
-    from . import torch_zoo as tz
+    tz = _torch_zoo("resnet18")
     return _traced(lambda: tz.ResNet(tz.BasicBlock, (2, 2, 2, 2), num_classes), (3, resolution, resolution),
                    f"resnet18_{resolution}", precision)
 
 
 def resnet50(resolution: int = 224, num_classes: int = 1000, precision: str = "int8") -> Network:
     """ResNet-50 v1.5 (stride on the 3x3 conv): 4.09 G MACs, 25.5 M params at 224."""
-    from . import torch_zoo as tz
+    tz = _torch_zoo("resnet50")
     return _traced(lambda: tz.ResNet(tz.Bottleneck, (3, 4, 6, 3), num_classes), (3, resolution, resolution),
                    f"resnet50_{resolution}", precision)
 
@@ -145,7 +140,7 @@ def resnet50(resolution: int = 224, num_classes: int = 1000, precision: str = "i
 def ds_cnn(size: str = "s", frames: int = 49, coefficients: int = 10, num_classes: int = 12,
            precision: str = "int8") -> Network:
     """DS-CNN keyword spotter (Zhang et al. 2017, size s/m/l) on 49x10 MFCCs: S 2.7 M MACs, 22.6 K params."""
-    from . import torch_zoo as tz
+    tz = _torch_zoo("ds_cnn")
     return _traced(lambda: tz.DSCNN(size, num_classes, frames, coefficients), (1, frames, coefficients),
                    f"ds_cnn_{size}", precision)
 
@@ -153,28 +148,28 @@ def ds_cnn(size: str = "s", frames: int = 49, coefficients: int = 10, num_classe
 def ssdlite_mobilenet_v2(resolution: int = 320, num_classes: int = 81, width: float = 1.0,
                          precision: str = "int8") -> Network:
     """SSDLite detector on MobileNetV2 (Sandler et al. 2018) at 320x320: 0.79 G MACs, 4.31 M params."""
-    from . import torch_zoo as tz
+    tz = _torch_zoo("ssdlite_mobilenet_v2")
     return _traced(lambda: tz.SSDLiteMobileNetV2(num_classes, width), (3, resolution, resolution),
                    f"ssdlite_mobilenet_v2_{resolution}", precision)
 
 
 def lraspp_mobilenet_v3(resolution: int = 520, num_classes: int = 21, precision: str = "int8") -> Network:
     """LR-ASPP segmentation on dilated MobileNetV3-Large at 520x520: 2.09 G MACs, 3.21 M params."""
-    from . import torch_zoo as tz
+    tz = _torch_zoo("lraspp_mobilenet_v3")
     return _traced(lambda: tz.LRASPPMobileNetV3(num_classes), (3, resolution, resolution),
                    f"lraspp_mobilenet_v3_{resolution}", precision)
 
 
 def vit_tiny(resolution: int = 224, depth: int = 12, num_classes: int = 1000, precision: str = "int8") -> Network:
     """ViT-Ti/16 (DeiT-Ti sizes; attention as matmul layers): 1.25 G MACs, 5.67 M params at 224, depth 12."""
-    from . import torch_zoo as tz
+    tz = _torch_zoo("vit_tiny")
     return _traced(lambda: tz.ViT(resolution, depth=depth, num_classes=num_classes), (3, resolution, resolution),
                    f"vit_tiny_{resolution}_d{depth}", precision)
 
 
 def nb201(arch: str | None = None, resolution: int = 32, num_classes: int = 10, precision: str = "int8") -> Network:
     """NAS-Bench-201 cell network from an arch string ('|op~0|+|op~0|op~1|+|op~0|op~1|op~2|'), CIFAR 32x32."""
-    from . import torch_zoo as tz
+    tz = _torch_zoo("nb201")
     arch = arch or tz.NB201_DEFAULT_ARCH
     return _traced(lambda: tz.NB201Net(arch, num_classes=num_classes), (3, resolution, resolution),
                    "nb201", precision)
