@@ -39,6 +39,7 @@ import numpy as np
 
 from accelsim.config import Hardware
 from accelsim.errors import AccelsimError
+from accelsim.io import write_json
 from accelsim.engine import memory_figures
 from accelsim.engine import tables as T
 from accelsim.workload.ir import Network, NetworkBuilder
@@ -101,11 +102,8 @@ class DatasetRequest:
                 if name not in MODELS:
                     raise CodesignError(f"dataset request: zoo model {name!r}: unknown; known: {', '.join(MODELS)}")
         if self.format == "parquet":
-            try:
-                import pyarrow  # noqa: F401
-            except ImportError:
-                raise CodesignError("dataset request: format parquet needs pyarrow (pip install pyarrow), "
-                                    "or use format npz") from None
+            from accelsim.extras import require
+            require("pyarrow", "codesign", "dataset request: format parquet", hint="or use format npz")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -473,10 +471,8 @@ def _read_table(path: Path) -> dict:
             raise CodesignError(f"{path.with_suffix('.npz')}: unreadable shard table ({exc})") from None
     p = path.with_suffix(".parquet")
     if p.exists():
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise CodesignError(f"{p}: reading Parquet needs pyarrow (pip install pyarrow)") from None
+        from accelsim.extras import require
+        pq = require("pyarrow.parquet", "codesign", f"{p}: reading Parquet")
         try:
             tbl = pq.read_table(p)
         except Exception as exc:  # pyarrow raises several types for a damaged file
@@ -519,14 +515,8 @@ def write_shard(shard_dir: Path, tables: dict, fmt: str) -> None:
         raise
 
 
-def _write_json_atomic(path: Path, obj: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
-    os.replace(tmp, path)
-
-
 _SHARD_TMP = re.compile(rf"\.tmp-(?:{'|'.join(KINDS)})-\d{{5,}}-(\d+)")      # write_shard's temporary folder
-_MANIFEST_TMP = re.compile(r"\.manifest\.json\.\d+\.tmp")                # _write_json_atomic's temporary file
+_MANIFEST_TMP = re.compile(r"\.manifest\.json\.[0-9a-f]+\.tmp")   # write_json's temporary (older runs: a pid)
 
 
 def _running(pid: int) -> bool:
@@ -547,7 +537,7 @@ def _running(pid: int) -> bool:
 def remove_stale_temporaries(out: "str | os.PathLike") -> list[Path]:
     """Remove what killed writers left in dataset folder ``out``; the caller holds the folder's lock.
 
-    ``.manifest.json.<pid>.tmp`` files always go: only the process holding the lock writes the
+    ``.manifest.json.<random>.tmp`` files always go: only the process holding the lock writes the
     manifest. A shard's ``shards/.tmp-<shard>-<pid>`` folder goes when its writer is not running; one
     of a running process other than this one is left alone, since a worker of a killed ``processes``
     or Ray run (the workers hold no lock) may still be finishing its shard; a later resume removes it.
@@ -577,13 +567,7 @@ def _shard_job(args) -> dict:
             "layers": len(tables["layers"]["pair"]), "seconds": time.perf_counter() - t0}
 
 
-_WORKER_CACHE: dict = {}
-
-
-def _init_worker() -> None:
-    # several worker processes share the cores: one numba thread each
-    import numba
-    numba.set_num_threads(1)
+_WORKER_CACHE: dict = {}   # a worker's networks and packed tables, kept across its shards
 
 
 @dataclass
@@ -614,7 +598,10 @@ def generate(req: DatasetRequest, out: "str | os.PathLike", runner: str = "seria
     ``force_new`` first moves a non-empty folder aside to ``out.old-<time>``.
     """
     from .identity import claim_folder
+    from .runners import RUNNERS
     req.validate()
+    if runner not in RUNNERS:
+        raise CodesignError(f"runner {runner!r}: expected one of {', '.join(RUNNERS)}")
     out = Path(out)
     ident = req.identity()
     with claim_folder(out, force_new=force_new) as moved:
@@ -652,7 +639,7 @@ def _generate(req: DatasetRequest, ident: dict, out: Path, runner: str, workers:
     manifest = {"content_hash": digest, "code_version": ident["engine_model"][:16], "codesign_version": __version__,
                 "dataset_version": DATASET_VERSION, "request": req.to_dict(), "identity": ident, "shards": names,
                 "complete": False}
-    _write_json_atomic(manifest_path, manifest)
+    write_json(manifest_path, manifest, sort_keys=True, default=str)
     pending = [(req, k, i, c, str(out)) for (k, i, c), name in zip(tasks, names)
                if not (out / "shards" / name).is_dir()]
     skipped = len(tasks) - len(pending)
@@ -670,30 +657,13 @@ def _generate(req: DatasetRequest, ident: dict, out: Path, runner: str, workers:
             on_shard(summary)
 
     try:
-        if runner == "serial" or len(pending) <= 1:
-            for job in pending:
-                finished(_shard_job(job))
-        elif runner == "processes":
-            import multiprocessing as mp
-            ctx = mp.get_context("spawn")
-            with ctx.Pool(workers or os.cpu_count() or 1, initializer=_init_worker) as pool:
-                for summary in pool.imap_unordered(_shard_job, pending):
-                    finished(summary)
-        elif runner == "ray":
-            try:
-                import ray
-            except ImportError:
-                raise CodesignError("runner ray: Ray is not installed; pip install 'ray[default]' "
-                                    "(or use --runner serial / processes)") from None
-            if not ray.is_initialized():
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-            remote = ray.remote(_shard_job)
-            futures = [remote.remote(job) for job in pending]
-            while futures:
-                ready, futures = ray.wait(futures, num_returns=1)
-                finished(ray.get(ready[0]))
-        else:
-            raise CodesignError(f"runner {runner!r}: expected serial, processes or ray")
+        from .runners import make_runner
+        pool = make_runner("serial" if len(pending) <= 1 else runner, **({"workers": workers} if workers else {}))
+        try:
+            for summary in pool.imap_unordered(_shard_job, pending):
+                finished(summary)
+        finally:
+            pool.close()
     finally:
         bar.close()
     pairs = layers = 0
@@ -702,7 +672,7 @@ def _generate(req: DatasetRequest, ident: dict, out: Path, runner: str, workers:
         pairs += len(t["pair"])
         layers += int(t["n_layers"].sum())
     manifest.update(complete=True, pairs=pairs, layers=layers)
-    _write_json_atomic(manifest_path, manifest)
+    write_json(manifest_path, manifest, sort_keys=True, default=str)
     return GenerateResult(out, digest, False, len(pending), skipped, pairs, layers, time.perf_counter() - t0)
 
 

@@ -1,15 +1,23 @@
-"""Where a batch of evaluations runs: in this process, in local worker processes, or on a Ray cluster.
+"""Where work runs: in this process, in local worker processes, or on a Ray cluster — one home for
+searches and datasets alike.
 
-A runner splits a batch into chunks, evaluates each chunk with ``problem.evaluate`` and returns the
-results in the batch's order, so the search (and its journal) sees the same sequence whichever
-runner ran it. The problem must be picklable for the process and Ray runners.
+A runner does two jobs:
+
+* ``evaluate(problem, genomes)``: a search's batch, split into chunks evaluated with
+  ``problem.evaluate``, the results in the batch's order, so the search (and its journal) sees the
+  same sequence whichever runner ran it;
+* ``imap_unordered(fn, jobs)``: independent jobs (a dataset's shards), each result as it finishes.
+
+Local workers are spawned (a fresh interpreter: no forked locks or thread pools) and run one Numba
+thread each, since the workers share the cores. A worker receives a search problem once and keeps
+it for later chunks, so the problem's caches (built networks, packed tables) survive between
+batches. Problems and job functions must be picklable (for workers, importable by module name).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 
 from accelsim.errors import AccelsimError
 
@@ -29,30 +37,65 @@ class SerialRunner:
     def evaluate(self, problem, genomes: list) -> list[dict]:
         return problem.evaluate(genomes)
 
+    def imap_unordered(self, fn, jobs):
+        for job in jobs:
+            yield fn(job)
+
     def close(self) -> None:
         pass
 
 
-def _evaluate_chunk(problem, genomes):
-    return problem.evaluate(genomes)
+# A worker process's state: the problem it was given (kept across chunks) and its key.
+_WORKER = {"key": None, "problem": None}
+
+
+def _init_worker() -> None:
+    """Several worker processes share the cores: one Numba thread each."""
+    import numba
+    numba.set_num_threads(1)
+
+
+def _evaluate_chunk(key, problem_bytes, genomes):
+    """Evaluate ``genomes`` on the problem identified by ``key``; ``problem_bytes`` (the pickled
+    problem) is unpickled only when this worker does not hold that problem yet."""
+    import pickle
+    if _WORKER["key"] != key:
+        _WORKER["problem"], _WORKER["key"] = pickle.loads(problem_bytes), key
+    return _WORKER["problem"].evaluate(genomes)
+
+
+def _problem_payload(problem) -> tuple:
+    import hashlib
+    import pickle
+    data = pickle.dumps(problem, protocol=pickle.HIGHEST_PROTOCOL)
+    return hashlib.sha256(data).hexdigest(), data
 
 
 class ProcessRunner:
-    """Local worker processes (``workers`` defaults to the CPU count)."""
+    """Local worker processes (``workers`` defaults to the CPU count), spawned, one Numba thread each."""
 
     name = "processes"
 
     def __init__(self, workers: int | None = None):
+        import multiprocessing as mp
         self.workers = workers or os.cpu_count() or 1
-        self.pool = ProcessPoolExecutor(max_workers=self.workers)
+        self.pool = mp.get_context("spawn").Pool(self.workers, initializer=_init_worker)
+        self._payload = (None, None, None)   # (problem object, key, bytes): pickled once per problem
 
     def evaluate(self, problem, genomes: list) -> list[dict]:
+        if self._payload[0] is not problem:
+            self._payload = (problem,) + _problem_payload(problem)
+        _, key, data = self._payload
         parts = _chunks(genomes, self.workers)
-        results = self.pool.map(_evaluate_chunk, [problem] * len(parts), parts)
+        results = self.pool.starmap(_evaluate_chunk, [(key, data, part) for part in parts])
         return [m for part in results for m in part]
 
+    def imap_unordered(self, fn, jobs):
+        return self.pool.imap_unordered(fn, jobs)
+
     def close(self) -> None:
-        self.pool.shutdown()
+        self.pool.close()
+        self.pool.join()
 
 
 class RayRunner:
@@ -61,11 +104,8 @@ class RayRunner:
     name = "ray"
 
     def __init__(self, address: str | None = None, workers: int | None = None):
-        try:
-            import ray
-        except ImportError:
-            raise RunnerError("runner ray: Ray is not installed; pip install 'ray[default]' "
-                              "(or use runner: serial / processes)") from None
+        from accelsim.extras import require
+        ray = require("ray", "ray", "runner ray", hint="or use runner: serial / processes")
         self.ray = ray
         if not ray.is_initialized():
             # A local cluster's workers see the driver's import path, so problems defined in scripts
@@ -78,18 +118,31 @@ class RayRunner:
                 raise RunnerError(f"runner ray: cannot reach the cluster at {address!r} ({exc})") from None
         self.workers = workers or int(ray.cluster_resources().get("CPU", 1))
         self._remote = ray.remote(_evaluate_chunk)
+        self._payload = (None, None, None)
 
     def evaluate(self, problem, genomes: list) -> list[dict]:
-        ref = self.ray.put(problem)
-        futures = [self._remote.remote(ref, part) for part in _chunks(genomes, self.workers)]
+        if self._payload[0] is not problem:
+            problem_key, data = _problem_payload(problem)
+            self._payload = (problem, problem_key, self.ray.put(data))
+        _, key, ref = self._payload
+        futures = [self._remote.remote(key, ref, part) for part in _chunks(genomes, self.workers)]
         return [m for part in self.ray.get(futures) for m in part]
+
+    def imap_unordered(self, fn, jobs):
+        remote = self.ray.remote(fn)
+        futures = [remote.remote(job) for job in jobs]
+        while futures:
+            ready, futures = self.ray.wait(futures, num_returns=1)
+            yield self.ray.get(ready[0])
 
     def close(self) -> None:
         pass  # leave the cluster up for the caller; ray.shutdown() ends a local one
 
 
+RUNNERS = {"serial": SerialRunner, "processes": ProcessRunner, "ray": RayRunner}
+
+
 def make_runner(name: str = "serial", **options):
-    runners = {"serial": SerialRunner, "processes": ProcessRunner, "ray": RayRunner}
-    if name not in runners:
-        raise RunnerError(f"runner {name!r}: expected one of {', '.join(runners)}")
-    return runners[name](**options)
+    if name not in RUNNERS:
+        raise RunnerError(f"runner {name!r}: expected one of {', '.join(RUNNERS)}")
+    return RUNNERS[name](**options)

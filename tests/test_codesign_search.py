@@ -147,6 +147,44 @@ def test_runners_give_the_same_search(runner_name):
     assert a.genomes == b.genomes and a.metrics == b.metrics
 
 
+class WorkerProbe(Toy):
+    """Reports, per genome, how many genomes this problem instance had evaluated before and how many
+    Numba threads its process runs."""
+
+    def evaluate(self, genomes):
+        import numba
+        out = []
+        for g in genomes:
+            out.append({"seen": float(self.calls), "threads": float(numba.get_num_threads())})
+            self.calls += 1
+        return out
+
+
+def test_process_workers_keep_the_problem_and_run_one_numba_thread():
+    """A worker receives the problem once and keeps it (its caches survive between batches, as they
+    did not when every chunk shipped a fresh copy); each worker runs one Numba thread."""
+    from codesign.runners import make_runner
+    runner = make_runner("processes", workers=1)
+    problem = WorkerProbe()
+    try:
+        batches = [runner.evaluate(problem, [{"x0": 1, "x1": 0, "x2": 0, "x3": 0}] * 4) for _ in range(3)]
+    finally:
+        runner.close()
+    assert [m["seen"] for b in batches for m in b] == list(range(12))
+    assert {m["threads"] for b in batches for m in b} == {1.0}
+    assert problem.calls == 0          # the work happened in the worker, not here
+
+
+def test_one_runner_serves_datasets_and_searches():
+    """The dataset's shards and a search's batches go through the same runner classes."""
+    import inspect
+    from codesign import dataset
+    from codesign.runners import RUNNERS
+    src = inspect.getsource(dataset)
+    assert "make_runner" in src and "mp.get_context" not in src and "ray.remote" not in src
+    assert all(hasattr(cls, "imap_unordered") and hasattr(cls, "evaluate") for cls in RUNNERS.values())
+
+
 def test_unknown_runner():
     from codesign.runners import RunnerError, make_runner
     with pytest.raises(RunnerError, match="runner 'spark': expected one of serial, processes, ray"):
