@@ -68,6 +68,10 @@ def memory_figures(net: Network, hw: Hardware) -> MemoryFigures:
 
 
 def _precision_problem(net: Network, hw: Hardware) -> str | None:
+    """The error naming a format a layer uses (its weights' when it has any, its activations') that
+    ``hw`` does not list, or None. Whether a layer can run is decided by the engine's one rule,
+    :func:`accelsim.engine.folds.runnable_units` (a format the config lacks has no MACs or vector
+    ops there); this check only words that failure before simulating."""
     have = set(hw.precision_names)
     for layer in net.layers:
         if layer.op == "concat":
