@@ -344,31 +344,40 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
-    """Run one command; returns the exit status: 0 done, 2 bad input (one line on stderr), 130 interrupted,
-    and 1 when the reader of stdout went away (``accelsim simulate | head -1``): the rest of the output is
-    dropped quietly, without a traceback, and files not yet written (--json, --csv) are not written."""
+def run_cli(prog: str, parser, argv, run, interrupted) -> int:
+    """The frame both command lines share: parse ``argv`` (a usage error is one line and SystemExit(2),
+    ``--help`` SystemExit(0)), ``run(args)``; an AccelsimError is one line and status 2, Ctrl-C one
+    line (``interrupted(exc)`` completes it) and 130, and a closed stdout (``| head -1``) status 1
+    without a traceback: the rest of the output is dropped, files not yet written are not written."""
     try:
-        parser = build_parser()
         try:
             args = parser.parse_args(argv)
         except SystemExit:   # --help, or a usage error: argparse has printed and exits
             sys.stdout.flush()
             raise
         try:
-            return args.func(args)
+            return run(args)
         except AccelsimError as exc:
-            print(f"accelsim: error: {exc}", file=sys.stderr)
+            print(f"{prog}: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        except KeyboardInterrupt as exc:   # Ctrl-C: one line, saying how far a system run got
-            detail = one_line(exc)
-            print(f"accelsim: interrupted{': ' + detail if detail else ''}", file=sys.stderr)
+        except KeyboardInterrupt as exc:
+            print(f"{prog}: interrupted{interrupted(exc)}", file=sys.stderr)
             return 130
         finally:
             sys.stdout.flush()   # a closed pipe shows up here when the output fit in the buffer
     except BrokenPipeError:
         drop_stdout()
         return EXIT_BROKEN_PIPE
+
+
+def main(argv=None) -> int:
+    """Run one command; returns the exit status: 0 done, 2 bad input (one line on stderr), 130 interrupted,
+    and 1 when the reader of stdout went away (``accelsim simulate | head -1``; see :func:`run_cli`)."""
+    def interrupted(exc) -> str:   # Ctrl-C: saying how far a system run got
+        detail = one_line(exc)
+        return f": {detail}" if detail else ""
+
+    return run_cli("accelsim", build_parser(), argv, lambda args: args.func(args), interrupted)
 
 
 def drop_stdout() -> None:

@@ -11,12 +11,11 @@ import json
 import sys
 from pathlib import Path
 
-from accelsim.cli import EXIT_BROKEN_PIPE, OneLineArgumentParser, drop_stdout
+from accelsim.cli import OneLineArgumentParser, run_cli
 from accelsim.errors import AccelsimError
 
 from . import __version__
 
-EXIT_USAGE = 2
 # Commands that always run torch (the codesign extra); search and sweep need it, optuna or ray
 # depending on the run config (RunConfig.require_extras), dataset needs pyarrow for Parquet tables.
 NEEDS_TORCH = ("train-estimator", "validate-estimator", "supernet")
@@ -393,34 +392,18 @@ def _supernet(args) -> int:
 
 def main(argv=None) -> int:
     """Run one command; returns the exit status: 0 done, 2 bad input (one line on stderr), 130 interrupted,
-    1 when the reader of stdout went away (``codesign show DIR | head -1``).
-    A usage error (an unknown option, a value of the wrong type, a missing argument or command) is one
-    line on stderr and raises SystemExit(2), as ``--help`` and ``--version`` raise SystemExit(0)."""
-    try:
-        parser = build_parser()
-        try:
-            args = parser.parse_args(argv)
-        except SystemExit:   # --help, or a usage error: argparse has printed and exits
-            sys.stdout.flush()
-            raise
-        try:
-            if args.command in NEEDS_TORCH:
-                from accelsim.extras import require
-                require("torch", "codesign", f"codesign {args.command}")
-            return {"dataset": _dataset, "train-estimator": _train, "validate-estimator": _validate,
-                    "search": _search, "show": _show, "sweep": _sweep, "supernet": _supernet}[args.command](args)
-        except AccelsimError as exc:
-            print(f"codesign: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        except KeyboardInterrupt:
-            print("codesign: interrupted (a dataset or search run resumes where it stopped when run again)",
-                  file=sys.stderr)
-            return 130
-        finally:
-            sys.stdout.flush()   # a closed pipe shows up here when the output fit in the buffer
-    except BrokenPipeError:   # the reader of stdout left (| head): the run's files are written; stop quietly
-        drop_stdout()
-        return EXIT_BROKEN_PIPE
+    1 when the reader of stdout went away (``codesign show DIR | head -1``). A usage error (an unknown
+    option, a value of the wrong type, a missing argument or command) is one line on stderr and raises
+    SystemExit(2), as ``--help`` and ``--version`` raise SystemExit(0)."""
+    def run(args) -> int:
+        if args.command in NEEDS_TORCH:
+            from accelsim.extras import require
+            require("torch", "codesign", f"codesign {args.command}")
+        return {"dataset": _dataset, "train-estimator": _train, "validate-estimator": _validate,
+                "search": _search, "show": _show, "sweep": _sweep, "supernet": _supernet}[args.command](args)
+
+    return run_cli("codesign", build_parser(), argv, run,
+                   lambda exc: " (a dataset or search run resumes where it stopped when run again)")
 
 
 if __name__ == "__main__":

@@ -7,10 +7,8 @@ hardware config field, the YAML loader, ONNX files with external weights and a c
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +22,7 @@ from accelsim.cli import main
 from accelsim.config import hardware_to_dict, hardware_from_dict, load_hardware, reference_markdown
 from accelsim.errors import ConfigError, WorkloadError, quote
 from accelsim.io import load_yaml
+from conftest import time_limit
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
@@ -31,23 +30,6 @@ CASES = yaml.safe_load((CORPUS / "cases.yaml").read_text())["cases"]
 LIMIT_S = 5.0   # per case; a hang fails the test instead of stalling the suite
 
 
-@contextlib.contextmanager
-def time_limit(seconds: float):
-    """Raise TimeoutError in the block after ``seconds`` (SIGALRM; where there is none, no limit)."""
-    if not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def expire(signum, frame):
-        raise TimeoutError(f"still running after {seconds:g} s")
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def run_cli(argv, capsys) -> tuple:

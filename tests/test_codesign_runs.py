@@ -73,7 +73,6 @@ def test_metrics_equal_the_engine_and_constraint_excess_is_relative(ne):
     assert m["edp"] == pytest.approx(r.latency_ms * r.energy_mj, rel=1e-12)
     assert m["power_mw"] == pytest.approx(r.energy_mj / r.latency_ms * 1e3, rel=1e-12)
     assert m["area_mm2"] == pytest.approx(ne.area_mm2)
-    net = nb201.network(nb201.genome_arch(g))
     assert m["memory_mb"] == pytest.approx(r.memory_bytes / 2 ** 20)
     assert m["latency_ms"] > 0.05
     assert m["violation"] == pytest.approx((m["latency_ms"] - 0.05) / 0.05)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-import accelsim
 from accelsim.config import (available_hardware, hardware_from_dict, hardware_to_dict, load_hardware,
                              reference_markdown)
 from accelsim.errors import ConfigError
 
-from conftest import BASE, make_hw
+from conftest import make_hw
 
 
 def test_shipped_configs_load():

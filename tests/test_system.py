@@ -24,6 +24,7 @@ from accelsim.system import (available_scenarios, build_service, load_scenario, 
                              scenario_from_dict, simulate_system, smallest_meeting, sweep)
 from accelsim.system.service import HOST, host_bytes, host_ops
 from accelsim.workload.zoo import MODELS
+from conftest import time_limit
 
 MBV2 = {"model": "mobilenet_v2"}                                   # 1.0084 ms on neural_engine
 SMALL_MBV2 = {"model": "mobilenet_v2", "options": {"width": 0.5, "resolution": 128}}   # 0.279 ms
@@ -592,28 +593,12 @@ def test_a_step_hiding_its_transfer_longer_than_it_takes_ends_when_its_bytes_are
     monkeypatch.setattr(R, "shared_weights_hardware", lambda hw, nets: hw)
     sc = scenario({"only": stream(IBN, rate="1kHz", deadline="1ms")})
     hw = accelsim.load_hardware("neural_engine").replace(array__clock_mhz=1000.0, dram__bandwidth_gb_per_s=25.6)
-    with _time_limit(20):
+    with time_limit(20):
         r = simulate_system(sc, hw, duration="5ms", networks={"only": None})
     assert r.engine_log.shape[1] == 5
     assert (r.engine_log[3] - r.engine_log[2]) * 1e9 == pytest.approx(np.full(5, 5000.0), rel=1e-12)
 
 
-def _time_limit(seconds):
-    import contextlib
-    import signal
-
-    @contextlib.contextmanager
-    def limit():
-        def expire(signum, frame):
-            raise TimeoutError(f"still running after {seconds} s")
-        old = signal.signal(signal.SIGALRM, expire)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-        try:
-            yield
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
-    return limit()
 
 
 CTRL_C_CHILD = """

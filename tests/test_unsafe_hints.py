@@ -6,7 +6,6 @@ import datetime
 
 import numpy as np
 import pytest
-import torch
 
 from accelsim.io import save_checkpoint
 from codesign.accuracy import read_npz
