@@ -35,7 +35,7 @@ from accelsim.workload.ir import Network, NetworkBuilder
 from . import features as F
 from .errors import CodesignError
 from .estimator import MLP, Estimator, FamilyModel, TrainConfig
-from .nb201 import parse_cell
+from .nb201 import NB201_OP_TABLE, parse_cell
 
 # Measured tables are small (tens to thousands of rows): smaller MLPs with stronger weight decay.
 MEASURED_CONFIG = TrainConfig(hidden=32, depth=2, weight_decay=1e-2)
@@ -202,16 +202,15 @@ def nb201_network(arch: str, channels: int = 16, cells: int = 5, num_classes: in
                 terms = []
                 for op, i in node:
                     e = f"{name}.e{j}_{i}"
-                    if states[i] is None or op == "none":
+                    kind, k = NB201_OP_TABLE[op]
+                    if states[i] is None or kind == "zero":
                         continue
-                    if op == "skip_connect":
+                    if kind == "identity":
                         terms.append(states[i])
-                    elif op == "nor_conv_1x1":
-                        terms.append(relu_conv(states[i], c, 1, 1, e))
-                    elif op == "nor_conv_3x3":
-                        terms.append(relu_conv(states[i], c, 3, 1, e))
-                    elif op == "avg_pool_3x3":
-                        terms.append(b.pool(states[i], 3, 1, 1, kind="avg", name=f"{e}.pool"))
+                    elif kind == "relu_conv_bn":
+                        terms.append(relu_conv(states[i], c, k, 1, e))
+                    elif kind == "avg_pool":
+                        terms.append(b.pool(states[i], k, 1, (k - 1) // 2, kind="avg", name=f"{e}.pool"))
                 if not terms:
                     if prune:
                         states.append(None)

@@ -19,13 +19,12 @@ import numpy as np
 
 from accelsim.workload.ir import Network
 from accelsim.workload.lowering import Op, lower
-from accelsim.workload.nb201_arch import NB201_OPS, parse_nb201
+from accelsim.workload.nb201_arch import NB201_EDGES, NB201_OP_TABLE, NB201_OPS, format_nb201, parse_nb201
 
 from .errors import CodesignError
 
 OPS = NB201_OPS
-# Edge (to node j, from node i) in the order the arch string lists them.
-EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+EDGES = NB201_EDGES   # edge (to node j, from node i) in the order the arch string lists them
 EDGE_KEYS = tuple(f"edge{j}_{i}" for j, i in EDGES)
 
 
@@ -65,12 +64,7 @@ def op_indices(arch) -> tuple:
 
 def arch_str(ops) -> str:
     """The NAS-Bench-201 arch string of six op indices or names (the inverse of ``op_indices``)."""
-    ops = op_indices(ops)
-    nodes, k = [], 0
-    for j in range(1, 4):
-        nodes.append("|" + "|".join(f"{OPS[ops[k + i]]}~{i}" for i in range(j)) + "|")
-        k += j
-    return "+".join(nodes)
+    return format_nb201(OPS[i] for i in op_indices(ops))
 
 
 def ops_of(arch) -> tuple:
@@ -168,13 +162,15 @@ def _cell(t: _Trace, nodes, x, shape, scope) -> str:
         terms = []
         for op, i in node:
             label = f"{scope}.edges.{j}_{i}"
-            if op == "skip_connect":
+            kind, k = NB201_OP_TABLE[op]
+            if kind == "identity":
                 terms.append(t.op("identity", (states[i],), shape, label, f"{label} (Identity)"))
-            elif op == "avg_pool_3x3":
+            elif kind == "avg_pool":
+                p = (k - 1) // 2
                 terms.append(t.op("pool", (states[i],), shape, label, f"{label} (AvgPool2d)", kind="avg",
-                                  kernel=(3, 3), stride=(1, 1), padding=(1, 1, 1, 1), dilation=(1, 1)))
-            elif op in ("nor_conv_1x1", "nor_conv_3x3"):
-                terms.append(t.relu_conv_bn(states[i], label, shape, shape[1], 1 if op.endswith("1x1") else 3)[0])
+                                  kernel=(k, k), stride=(1, 1), padding=(p, p, p, p), dilation=(1, 1)))
+            elif kind == "relu_conv_bn":
+                terms.append(t.relu_conv_bn(states[i], label, shape, shape[1], k)[0])
         if not terms:  # the node is zero: NB201Net computes states[0] * 0
             terms = [t.fn("mul", "const", (states[0],), shape, scope, where, kind="mul")]
         s = terms[0]

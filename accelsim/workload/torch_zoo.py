@@ -20,7 +20,7 @@ with importing("torch", "torch", "accelsim.workload.torch_zoo (the zoo models tr
     import torch.nn.functional as F
 
 from .mobilenet_arch import MOBILENET_V2_STAGES, make_divisible
-from .nb201_arch import NB201_DEFAULT_ARCH, parse_nb201
+from .nb201_arch import NB201_DEFAULT_ARCH, NB201_OP_TABLE, parse_nb201
 
 
 # ---- building blocks -------------------------------------------------------------------------
@@ -460,14 +460,13 @@ class NB201Cell(nn.Module):
         for j, node in enumerate(nodes, start=1):
             for op, i in node:
                 key = f"{j}_{i}"
-                if op == "skip_connect":
+                kind, k = NB201_OP_TABLE[op]
+                if kind == "identity":
                     self.edges[key] = nn.Identity()
-                elif op == "nor_conv_1x1":
-                    self.edges[key] = ReLUConvBN(channels, channels, 1)
-                elif op == "nor_conv_3x3":
-                    self.edges[key] = ReLUConvBN(channels, channels, 3)
-                elif op == "avg_pool_3x3":
-                    self.edges[key] = nn.AvgPool2d(3, 1, 1, count_include_pad=False)
+                elif kind == "relu_conv_bn":
+                    self.edges[key] = ReLUConvBN(channels, channels, k)
+                elif kind == "avg_pool":
+                    self.edges[key] = nn.AvgPool2d(k, 1, (k - 1) // 2, count_include_pad=False)
 
     def forward(self, x):
         states = [x]
