@@ -16,7 +16,7 @@ import numpy as np
 
 from accelsim import precision as prec
 from accelsim.engine import tables as T
-from accelsim.engine.folds import array_folds_rows, runnable_units, vector_cycles
+from accelsim.engine.folds import array_folds_rows, runnable_units, sram_traffic_rows, vector_cycles
 
 LAYER_COLUMNS = ("op", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "kh", "kw", "sh", "sw", "groups",
                  "wprec", "aprec", "filter_elems", "in_factor", "ops_per_out", "kh_extent", "kw_extent", "src0",
@@ -239,15 +239,9 @@ def engineered(lay: np.ndarray, hw: dict) -> dict:
     for j, name in enumerate(FEATURE_NAMES):
         X[:, j] = cols_[name]
 
-    # energy pieces: array-side SRAM traffic per dataflow (the engine's sram_traffic, vectorised)
-    k = _cdiv(k_red, k_pe_1)
-    passes = _cdiv(k, rows)
-    is_ws = df == T.DF_WS
-    r_os = pixels * k_red * _cdiv(m_g, cols) * ab + m_g * k_red * _cdiv(pixels, rows) * fb
-    r_is = k_red * pixels * ab + m_g * k_red * _cdiv(pixels, cols) * fb + pixels * m_g * (passes - 1) * ab
-    r_ws = k_red * m_g * fb + pixels * k_red * _cdiv(m_g, cols) * ab + pixels * m_g * (passes - 1) * ab
-    sram_r_arr = np.where(os_, r_os, np.where(is_ws, r_ws, r_is)) * g
-    sram_w_arr = np.where(os_, pixels * m_g * ab, pixels * m_g * passes * ab) * g
+    # energy pieces: array-side SRAM traffic per dataflow (the engine's formula, accelsim.engine.folds)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sram_r_arr, sram_w_arr = sram_traffic_rows(df, rows, cols, k_red, pixels, m_g, g, k_pe_1, ab, fb)
     sram_vec = n_ops * ab + lay[T.L_FILTER_ELEMS] * fb + pixels * out_c * ab
     sram_base = np.where(on_array, sram_r_arr + sram_w_arr, sram_vec)
     dyn = np.where(on_array, n_ops * e_mac, n_ops * hw["e_vec_pj"])

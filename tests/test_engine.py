@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 import numpy as np
 import pytest
@@ -56,6 +57,53 @@ def test_grouped_conv_runs_groups_one_after_another():
     assert r.compute_cycles == 2 * 2 * (8 + 8 + 4 - 2) - 1
 
 
+def test_transposed_conv_by_hand(tiny_hw):
+    # 2x2 stride-2 transposed conv 4x4x8 -> 8x8x8 int8 on the 8x8 OS array, mapped as the dense conv
+    # over the zero-inserted input: P=64, K=2*2*8=32, M=8 -> 8 row folds x 1 column fold of
+    # 8 + 8 + 32 - 2 cycles. Useful MACs: 16 input pixels x 4 taps x 8 x 8 = 4096, a quarter of the
+    # 64*32*8 the array runs (the rest meet inserted zeros), so utilisation stays low at full mapping.
+    b = NetworkBuilder("up", (4, 4, 8))
+    b.conv_transpose(b.input, 8, 2, 2, bias=False, name="L")
+    rec = accelsim.simulate(b.build(), tiny_hw).layers()[0]
+    assert rec["out_shape"] == [8, 8, 8]
+    assert rec["compute_cycles"] == 8 * (8 + 8 + 32 - 2) - 1 == 367
+    assert (rec["ops"], rec["macs"], rec["folds"], rec["mapping_efficiency"]) == (4096, 4096, 8, 1.0)
+    assert rec["utilization"] == pytest.approx(4096 / (rec["total_cycles"] * 64))
+    # The walk keeps 8 one-row tiles (the fastest): each reads ceil((1 + 2 - 1) / 2) = 1 input row of
+    # 4 x 8 B, so every input row is read twice (256 B), plus the 2*2*8*8 = 256 B of weights once;
+    # it writes the 8*8*8 B output.
+    assert (rec["tiles"], rec["dram_read_bytes"], rec["dram_write_bytes"]) == (8, 256 + 256, 512)
+
+
+def test_transposed_conv_shapes_macs_and_rows_read():
+    # torch's rule: (H-1)*s - 2p + k + output_padding; 4x5 input, k=3, s=2, p=1, output_padding=1.
+    b = NetworkBuilder("up", (4, 5, 3))
+    b.conv_transpose(b.input, 8, 3, 2, 1, output_padding=1, name="L")
+    layer = b.build().layers[0]
+    assert layer.out_shape == (8, 10, 8)
+    # useful (input, tap) pairs per axis: rows 2 + 3 + 3 + 3 = 11, columns 2 + 3*4 = 14
+    assert layer.macs == 11 * 14 * 3 * 8
+    assert layer.weight_elements == 3 * 3 * 3 * 8 and layer.param_count == 216 + 8
+    from accelsim.engine.kernels import span_in
+    # h output rows read a window of h + k - 1 zero-inserted rows: ceil((h + 2) / 2) real ones
+    assert [span_in(T.OP_CONV_T, h, 4, 8, 3, 2) for h in (1, 2, 3, 8)] == [2, 2, 3, 4]
+    assert [ref.span("conv_transpose", h, 4, 8, 3, 2) for h in (1, 2, 3, 8)] == [2, 2, 3, 4]
+
+
+@pytest.mark.parametrize("kwargs,expected", [
+    (dict(stride=2, output_padding=2), "output_padding must be in [0, stride)"),
+    (dict(stride=0), "kernel and stride must be positive"),
+    (dict(padding=-1), "padding non-negative"),
+    (dict(groups=3), "not divisible by groups=3"),
+    (dict(kernel=1, stride=1, padding=1), "empty output"),
+])
+def test_transposed_conv_bad_input(kwargs, expected):
+    from accelsim.errors import WorkloadError
+    b = NetworkBuilder("up", (1, 1, 4))
+    with pytest.raises(WorkloadError, match=re.escape(expected)):
+        b.conv_transpose(b.input, 8, **{"kernel": 2, **kwargs})
+
+
 def test_vector_unit_cycles_by_hand(tiny_hw):
     # depthwise 3x3 on 8x8x8: ceil(8 / 4 lanes) * 64 pixels * 9 taps; the array would need
     # 8 groups * 8 folds * (8 + 8 + 9 - 2) - 1 cycles, so the vector unit wins.
@@ -98,10 +146,10 @@ def test_energy_by_hand(tiny_hw):
 # residency, weight residency and fused chains meet real lifetimes. Convs mix int4/int8/int16/fp16
 # weights and activations. Shapes that a block cannot take are clamped, never rejected.
 FORMATS = ("int8", "int16", "fp16")
-SIMPLE_BLOCKS = ("conv", "conv", "conv", "pool", "gap", "add", "act", "linear", "se", "se_gate_first", "upsample",
-                 "matmul")
-COMPOSITE_BLOCKS = ("ibn", "fibn", "chain", "chain", "branch", "residual", "conv", "conv", "pool", "se", "matmul",
-                    "add", "upsample")
+SIMPLE_BLOCKS = ("conv", "conv", "conv_transpose", "pool", "gap", "add", "act", "linear", "se", "se_gate_first",
+                 "upsample", "matmul")
+COMPOSITE_BLOCKS = ("ibn", "fibn", "chain", "chain", "branch", "residual", "conv", "conv_transpose", "pool", "se",
+                    "matmul", "add", "upsample")
 
 
 def random_spec(seed, kinds, blocks=(1, 1)):
@@ -157,6 +205,14 @@ def _add_block(b, x, spec, n):
         else:
             groups, m = 1, spec["m"]
         return b.conv(x, m, k, s, p, groups=groups, dilation=dil, bias=False, name=name, **precisions)
+    if kind == "conv_transpose":   # dense, grouped or depthwise; padding < kernel, output padding < stride
+        k = spec["k"]
+        s = spec["s"] if max(h, w) * spec["s"] <= 72 else 1   # keep chained upsampling small
+        p = min(spec["pad"] or 0, k - 1, ((min(h, w) - 1) * s + k - 1) // 2)   # at least one output row
+        groups = {"dense": 1, "dw": c}.get(spec["groups"], math.gcd(c, spec["m"]))
+        m = c if spec["groups"] == "dw" else spec["m"]
+        return b.conv_transpose(x, m, k, s, p, output_padding=spec["g"] % s, groups=groups, bias=False,
+                                name=name, **precisions)
     if kind == "pool":
         k, s, p, dil = _clamped_window(h, w, spec, max_pad=lambda k: k // 2)
         return b.pool(x, k, s, p, kind="max", dilation=dil, name=name)

@@ -37,6 +37,34 @@ def test_array_folds_compiled_and_on_arrays_agree_bit_for_bit():
     assert [float(v[0]) for v in other] == list(K._array_folds(T.DF_WS, 8.0, 8.0, 27.0, 100.0, 40.0, 1.0, 1.0))
 
 
+def test_sram_traffic_compiled_and_on_arrays_agree_bit_for_bit():
+    grid = list(itertools.product((T.DF_OS, T.DF_WS, T.DF_IS), (1, 7, 32, 128), (1, 5, 16, 128),
+                                  (1.0, 9.0, 27.0, 1152.0, 4608.0), (1.0, 49.0, 3136.0), (1.0, 8.0, 40.0, 96.0),
+                                  (1.0, 4.0, 32.0), (1.0, 2.0, 8.0), (0.5, 1.0, 2.0), (0.5, 1.0, 2.0)))
+    rng = np.random.default_rng(1)
+    grid = [grid[i] for i in rng.choice(len(grid), size=4000, replace=False)]
+    cols = [np.array(c, dtype=float) for c in zip(*grid)]
+    reads, writes = folds.sram_traffic_rows(*cols)
+    for i, args in enumerate(grid):
+        compiled = K.sram_traffic(int(args[0]), *(float(a) for a in args[1:]))
+        assert compiled == (float(reads[i]), float(writes[i])), args
+        assert compiled == folds.sram_traffic(int(args[0]), *(float(a) for a in args[1:]))
+    # a code other than OS and IS is WS, as in the kernel
+    other = folds.sram_traffic_rows(np.array([7.0]), 8.0, 8.0, 27.0, 100.0, 40.0, 1.0, 1.0, 1.0, 1.0)
+    ws = K.sram_traffic(T.DF_WS, 8.0, 8.0, 27.0, 100.0, 40.0, 1.0, 1.0, 1.0, 1.0)
+    assert [float(v[0]) for v in other] == list(ws)
+
+
+def test_sram_traffic_by_hand():
+    # 1x1 conv on 4x4x8 -> 8 channels, 8x8 array, 1-byte operands: P=16, K=8, M=8, one pass over K
+    assert folds.sram_traffic(T.DF_OS, 8.0, 8.0, 8.0, 16.0, 8.0, 1.0, 1.0, 1.0, 1.0) == (16 * 8 + 8 * 8 * 2, 16 * 8)
+    assert folds.sram_traffic(T.DF_WS, 8.0, 8.0, 8.0, 16.0, 8.0, 1.0, 1.0, 1.0, 1.0) == (8 * 8 + 16 * 8, 16 * 8)
+    assert folds.sram_traffic(T.DF_IS, 8.0, 8.0, 8.0, 16.0, 8.0, 1.0, 1.0, 1.0, 1.0) == (8 * 16 + 8 * 8 * 2, 16 * 8)
+    # K=16 on 8 rows: two passes, the second re-reading the 16x8 partial sums; two groups double it all
+    assert folds.sram_traffic(T.DF_WS, 8.0, 8.0, 16.0, 16.0, 8.0, 2.0, 1.0, 1.0, 1.0) == (
+        2 * (16 * 8 + 16 * 16 + 16 * 8), 2 * (16 * 8 * 2))
+
+
 def test_array_folds_by_hand():
     # 1x1 conv on 4x4x8 -> 8 channels, 8x8 array: P=16, K=8, M=8 (as in test_engine)
     for df, cycles, row_folds, col_folds, per_fold in ((T.DF_OS, 2 * (8 + 8 + 8 - 2) - 1, 2, 1, 22),

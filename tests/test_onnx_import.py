@@ -57,6 +57,19 @@ def test_onnx_export_matches_fx_layer_by_layer(tmp_path, name, make, shape):
     assert (onnx_net.macs, onnx_net.params) == (fx.macs, fx.params)
 
 
+def test_onnx_conv_transpose_matches_fx(tmp_path):
+    pytest.importorskip("onnx")
+    from accelsim.workload.torch_import import from_torch
+    nn = torch.nn
+    module = nn.Sequential(nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1, bias=False),
+                           nn.BatchNorm2d(4), nn.ReLU(), nn.ConvTranspose2d(4, 6, 2, stride=2, groups=2))
+    fx = from_torch(module.eval(), (8, 5, 6), name="up")
+    onnx_net = from_onnx(export(module, (8, 5, 6), tmp_path / "up.onnx"))
+    assert [l.op for l in onnx_net.layers] == ["conv_transpose", "conv_transpose"]
+    assert [key(l) for l in onnx_net.layers] == [key(l) for l in fx.layers]
+    assert (onnx_net.macs, onnx_net.params) == (fx.macs, fx.params)
+
+
 def test_unsupported_onnx_op_names_type_and_node(tmp_path):
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper

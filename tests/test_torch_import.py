@@ -138,6 +138,21 @@ def test_grouped_dilated_and_padded_convs():
     assert c.is_depthwise and c.macs == 25 * 10 * 8 * 9
 
 
+def test_transposed_conv_bn_relu_imports_as_one_layer():
+    m = nn.Sequential(nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1, bias=False),
+                      nn.BatchNorm2d(4), nn.ReLU(), nn.ConvTranspose2d(4, 4, 2, stride=2, groups=4))
+    m.eval()
+    net = from_torch(m, (8, 5, 6), name="up")
+    assert [(l.op, l.in_shape, l.out_shape, l.kernel, l.stride, l.padding, l.groups, l.bias, l.activation)
+            for l in net.layers] == [
+        ("conv_transpose", (5, 6, 8), (10, 12, 4), (3, 3), (2, 2), (1, 1), 1, True, "relu"),
+        ("conv_transpose", (10, 12, 4), (20, 24, 4), (2, 2), (2, 2), (0, 0), 4, True, "")]
+    # useful MACs: rows 2 + 3 * 4 = 14 (input, tap) pairs, columns 2 + 3 * 5 = 17; then 2x2 stride 2
+    # meets every output pixel exactly once, one input channel per group
+    assert [l.macs for l in net.layers] == [14 * 17 * 8 * 4, 20 * 24 * 4]
+    assert net.params == 8 * 4 * 9 + 4 + 4 * 4 + 4
+
+
 def test_squeeze_excite_gate_is_a_broadcast_mul():
     from accelsim.workload.torch_zoo import SqueezeExcite
     net = from_torch(SqueezeExcite(16, 4, gate=nn.Hardsigmoid), (16, 7, 7))

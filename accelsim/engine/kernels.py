@@ -50,7 +50,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import folds as folds_model
-from .tables import (DF_IS, DF_OS, FUSE_CACHE, FUSE_NONE, FUSE_RECOMPUTE, FUSE_RECOMPUTE_ROWS, H_ALIGN, H_BW,
+from .tables import (FUSE_CACHE, FUSE_NONE, FUSE_RECOMPUTE, FUSE_RECOMPUTE_ROWS, H_ALIGN, H_BW,
                      H_COLS, H_DATAFLOW, H_E_DRAM, H_E_SRAM, H_E_VEC, H_FILTER_B, H_IFMAP_B, H_LANES, H_LAT, H_OFMAP_B, H_POLICY, H_ROWS,
                      H_STATIC_PJ, H_UNIFIED, H_UNIFIED_B, H_WEIGHTS_RESIDENT, L_APREC, L_FILTER_ELEMS,
                      L_GROUPS, L_IN0_SHARE, L_IN_C, L_IN_FACTOR, L_IN_H, L_IN_W, L_KH, L_KH_EXT, L_KW,
@@ -59,7 +59,7 @@ from .tables import (DF_IS, DF_OS, FUSE_CACHE, FUSE_NONE, FUSE_RECOMPUTE, FUSE_R
                      O_COMPUTE, O_DRAM_R, O_DRAM_W, O_ENERGY, O_FOLDS, O_FUSE_MODE, O_FUSED_CHAIN,
                      O_INPUT_ON_CHIP, O_MAP_EFF, O_OPS, O_OUTPUT_ON_CHIP, O_SRAM_R, O_SRAM_W, O_STALL,
                      O_STATUS, O_TILES, O_TOTAL, O_UNIT, O_UTIL, O_VECTOR_CYCLES, O_WEIGHTS_ON_CHIP, OP_CONCAT,
-                     OP_CONV, OP_MATMUL, OP_POOL, OP_UPSAMPLE, POLICY_DRAM, POLICY_FUSED, STATUS_NO_TILING,
+                     OP_CONV, OP_CONV_T, OP_MATMUL, OP_POOL, OP_UPSAMPLE, POLICY_DRAM, POLICY_FUSED, STATUS_NO_TILING,
                      STATUS_NO_UNIT, UNIT_ARRAY, UNIT_VECTOR)
 
 INF = np.inf
@@ -102,9 +102,13 @@ def array_cycles(dataflow, rows, cols, k_red, pixels, m, groups, macs_per_pe):
 
 @njit(cache=True)
 def span_in(op, n, size_in, size_out, k_ext, s):
-    """Input rows (or columns) one tile of ``n`` output rows reads (halo included, padding not read)."""
+    """Input rows (or columns) one tile of ``n`` output rows reads (halo included, padding not read).
+    A transposed conv's ``n`` rows read a window of n+k-1 rows of its zero-inserted input, of which
+    at most ceil((n+k-1)/s) are real input rows."""
     if op == OP_UPSAMPLE:
         r = cdiv(n * size_in, size_out) + k_ext - 1
+    elif op == OP_CONV_T:
+        r = cdiv(n + k_ext - 1, s)
     elif k_ext > s:
         r = (n - 1) * s + k_ext
     else:
@@ -123,6 +127,12 @@ def cols_in(op, w, lay_i):
     if w >= lay_i[L_OUT_W]:
         return lay_i[L_IN_W]
     return span_in(op, w, lay_i[L_IN_W], lay_i[L_OUT_W], lay_i[L_KW_EXT], lay_i[L_SW])
+
+
+@njit(cache=True)
+def has_filter(op):
+    """Convolutions (plain or transposed): a kxk filter of weights per output channel, in groups."""
+    return op == OP_CONV or op == OP_CONV_T
 
 
 @njit(cache=True)
@@ -150,7 +160,7 @@ def ifmap_channels(op, dense, m_t, c_t, lay_i, align):
     in_c, out_c, groups = lay_i[L_IN_C], lay_i[L_OUT_C], lay_i[L_GROUPS]
     if dense:
         return pad(c_t, align)
-    if op == OP_CONV:
+    if has_filter(op):
         return pad(min(in_c, cdiv(m_t, out_c / groups) * (in_c / groups)), align)
     return pad(m_t, align)
 
@@ -159,7 +169,7 @@ def ifmap_channels(op, dense, m_t, c_t, lay_i, align):
 def filter_bytes(op, dense, m_t, c_t, lay_i, fb, align):
     if op == OP_MATMUL:
         return pad(m_t, align) * pad(c_t, align) * fb
-    if op == OP_CONV:
+    if has_filter(op):
         per_out = pad(c_t, align) if dense else lay_i[L_IN_C] / lay_i[L_GROUPS]
         return pad(m_t, align) * lay_i[L_KH] * lay_i[L_KW] * per_out * fb
     return 0.0
@@ -235,7 +245,7 @@ def planned_bytes(op, dense, h_t, w_t, m_t, c_t, lay_i, ab, fb, align):
         ms = tiles_sum(out_c, m_t, pad(m_t, align), pad(last_m, align))
         if op == OP_MATMUL:
             w_total = ms * tiles_sum(c_red, c_t, pad(c_t, align), pad(last_c, align)) * fb
-        elif op == OP_CONV:
+        elif has_filter(op):
             per_out = tiles_sum(c_red, c_t, pad(c_t, align), pad(last_c, align)) if dense else c_red
             w_total = ms * lay_i[L_KH] * lay_i[L_KW] * per_out * fb
         else:
@@ -430,22 +440,8 @@ def best_walk(op, dense, h_max, w_max, m_t, c_t, order, lay_i, ab, fb, align, co
     return best_total, best_r, best_w, best_n, best_e
 
 
-@njit(cache=True)
-def sram_traffic(dataflow, rows, cols, k_red, pixels, m, groups, macs_per_pe, ab, fb):
-    """Array-side SRAM (read, write) bytes for a conv/GEMM under the given dataflow."""
-    k = cdiv(k_red, macs_per_pe)
-    if dataflow == DF_OS:
-        reads = pixels * k_red * cdiv(m, cols) * ab + m * k_red * cdiv(pixels, rows) * fb
-        writes = pixels * m * ab
-    elif dataflow == DF_IS:
-        passes = cdiv(k, rows)
-        reads = k_red * pixels * ab + m * k_red * cdiv(pixels, cols) * fb + pixels * m * (passes - 1) * ab
-        writes = pixels * m * passes * ab
-    else:
-        passes = cdiv(k, rows)
-        reads = k_red * m * fb + pixels * k_red * cdiv(m, cols) * ab + pixels * m * (passes - 1) * ab
-        writes = pixels * m * passes * ab
-    return reads * groups, writes * groups
+# Array-side SRAM (read, write) bytes for a conv/GEMM under the given dataflow (accelsim.engine.folds).
+sram_traffic = njit(cache=True)(folds_model.sram_traffic)
 
 
 @njit(cache=True)
@@ -486,12 +482,14 @@ def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out, sc):
     out_h, out_w, out_c = lay_i[L_OUT_H], lay_i[L_OUT_W], lay_i[L_OUT_C]
     pixels = out_h * out_w
     groups = lay_i[L_GROUPS]
-    is_mm = op == OP_CONV or op == OP_MATMUL
-    dense = (op == OP_CONV and groups == 1) or op == OP_MATMUL
+    is_mm = has_filter(op) or op == OP_MATMUL
+    dense = (has_filter(op) and groups == 1) or op == OP_MATMUL
 
     k_pe = min(macs_pe[wp], macs_pe[ap]) if is_mm else 0.0
     v_ops = min(vops[wp], vops[ap]) if op == OP_CONV else vops[ap]
     n_ops = pixels * out_c * lay_i[L_OPS_PER_OUT]
+    if op == OP_CONV_T:   # a mean per output: back to the whole count of useful MACs
+        n_ops = float(math.floor(n_ops + 0.5))
     array_ok, vector_ok = runnable_units(op, groups, lay_i[L_IN_C], macs_pe[wp], macs_pe[ap], vops[wp], vops[ap],
                                          lanes)
 
@@ -559,7 +557,7 @@ def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out, sc):
     # Parameter bytes as stored; a matmul's second operand streams as its filter but is an activation,
     # produced afresh every inference, so it never counts as (or stays on chip with) the weights.
     # weights as stored (a matmul's second operand is an activation, not a weight)
-    sc[S_W_BYTES] = planned_bytes(op, dense, h_t, w_t, m_t, c_t, lay_i, ab, fb, align)[1] if op == OP_CONV else 0.0
+    sc[S_W_BYTES] = planned_bytes(op, dense, h_t, w_t, m_t, c_t, lay_i, ab, fb, align)[1] if has_filter(op) else 0.0
     sc[S_SRAM_R], sc[S_SRAM_W], sc[S_DYN], sc[S_PEAK] = sr, sw, dyn, peak
     sc[S_AB], sc[S_FB] = ab, fb
     finish(out, sc, hw)
@@ -662,7 +660,7 @@ def rewalk(lay_i, hw, sc, out, in_chip, keep_out, f_keep):
     """Re-walk a layer with some operands on chip, on phase 1's tiling and row (or column) tiles:
     the same steps with fewer transfers, so never slower and never more bytes than phase 1."""
     op = int(lay_i[L_OP])
-    dense = (op == OP_CONV and lay_i[L_GROUPS] == 1) or op == OP_MATMUL
+    dense = (has_filter(op) and lay_i[L_GROUPS] == 1) or op == OP_MATMUL
     total, r, w, n = dma_walk(op, dense, int(sc[S_H]), int(sc[S_W]), sc[S_M], sc[S_C], int(sc[S_ORDER]), lay_i,
                               sc[S_AB], sc[S_FB], hw[H_ALIGN], out[O_COMPUTE], hw, 1.0 - in_chip,
                               f_keep if op != OP_MATMUL else 1.0, 1.0 - keep_out)
@@ -1087,7 +1085,7 @@ def layer_status(lay_i, hw, macs_pe, vops, pbytes):
                                          vops[ap], hw[H_LANES])
     if not array_ok and not vector_ok:
         return STATUS_NO_UNIT
-    dense = (op == OP_CONV and lay_i[L_GROUPS] == 1) or op == OP_MATMUL
+    dense = (has_filter(op) and lay_i[L_GROUPS] == 1) or op == OP_MATMUL
     c_min = 1.0 if splits_reduction(op, dense, True) else reduction(op, lay_i)
     ab = pbytes[ap]
     fb = pbytes[wp] if op != OP_MATMUL else ab

@@ -107,6 +107,10 @@ def span(op, n, size_in, size_out, k_ext, stride):
     """Input rows (or columns) that ``n`` output rows (columns) read; padding is not read."""
     if op == "upsample":
         need = ceil_div(n * size_in, size_out) + k_ext - 1
+    elif op == "conv_transpose":
+        # n outputs of the dense conv over the zero-inserted input read a window of n + k - 1 of its
+        # rows; real input rows sit every ``stride`` rows of it, so at most this many are real
+        need = ceil_div(n + k_ext - 1, stride)
     elif k_ext > stride:
         need = (n - 1) * stride + k_ext   # overlapping windows: one halo
     else:
@@ -135,7 +139,8 @@ class LayerModel:
         self.k_pe = min(mac_w, mac_a)
         self.v_ops = min(vop_w, vop_a) if layer.op == "conv" else vop_a
         self.e_mac = max(e_w, e_a)
-        self.dense = (layer.op == "conv" and layer.groups == 1) or layer.op == "matmul"
+        self.filtered = layer.op in ("conv", "conv_transpose")   # a kxk filter of weights, in groups
+        self.dense = (self.filtered and layer.groups == 1) or layer.op == "matmul"
         self.depthwise = layer.is_depthwise
         # What a tile's reduction slice ``c`` splits: input channels (per group), or for a pool the
         # rows of the window one output row reads.
@@ -162,12 +167,25 @@ class LayerModel:
         L = self.layer
         if L.op in ("conv", "matmul"):
             return float(L.macs)
+        if L.op == "conv_transpose":
+            return float(self._transposed_macs())
         outputs = L.output_elements
         if L.op in ("pool", "upsample"):
             return float(outputs * self.kh * self.kw)
         if L.op == "add":
             return float(outputs * max(1, len(L.inputs) - 1))
         return float(outputs)
+
+    def _transposed_macs(self):
+        """Useful MACs of a transposed conv, counted the scatter way: every (input pixel, filter tap)
+        pair whose output pixel lies inside the (cropped) output, times the channels it multiplies.
+        Its array mapping is the dense conv over the zero-inserted input (``gemm``), so the products
+        with inserted zeros run on the array but are not counted here: they show as lost utilisation."""
+        L = self.layer
+        ph, pw = L.padding[:2]
+        rows = sum(1 for i in range(self.in_h) for j in range(self.kh) if 0 <= i * self.sh - ph + j < self.out_h)
+        cols = sum(1 for i in range(self.in_w) for j in range(self.kw) if 0 <= i * self.sw - pw + j < self.out_w)
+        return rows * cols * (self.in_c // self.groups) * self.out_c
 
     def ops_per_output(self):
         return self.ops / self.layer.output_elements
@@ -191,7 +209,7 @@ class LayerModel:
         """Stored input channels a tile of ``m`` outputs and ``c`` reduction channels reads."""
         if self.dense:
             return padded(c, self.align)
-        if self.op == "conv":
+        if self.filtered:
             # The groups feeding m outputs, counted as ceil(m / outputs per group) wherever the tile
             # starts (the model's simplification for tiles that straddle a group boundary).
             per_group_out = self.out_c / self.groups
@@ -218,7 +236,7 @@ class LayerModel:
         ifmap = rows * self.cols_read(w) * self.in_channels_read(m, c) * self.ab * self.in_factor
         if self.op == "matmul":
             filt = padded(m, self.align) * padded(c, self.align) * self.fb
-        elif self.op == "conv":
+        elif self.filtered:
             per_output = padded(c, self.align) if self.dense else self.in_c / self.groups
             filt = padded(m, self.align) * self.kh * self.kw * per_output * self.fb
         else:
@@ -461,7 +479,7 @@ def phase1(model: LayerModel) -> LayerRun:
     if model.op == "concat":   # a view of existing buffers: free
         return run
     hw = model.hw
-    mm = model.op in ("conv", "matmul")
+    mm = model.op in ("conv", "conv_transpose", "matmul")
     pixels = model.out_h * model.out_w
     array = vector = INF
     folds = efficiency = 0.0
@@ -501,7 +519,7 @@ def phase1(model: LayerModel) -> LayerRun:
     i_b, f_b, o_b = model.tile_bytes(h_t, w_t, m_t, c_t)
     run.need_i, run.need_f, run.need_o = 2 * i_b, 2 * f_b, 2 * o_b   # double-buffered
     run.out_bytes = model.out_h * model.out_w * padded(model.out_c, model.align) * model.ab
-    if model.op == "conv":   # a matmul's filter operand is an activation, not a parameter
+    if model.filtered:   # a matmul's filter operand is an activation, not a parameter
         run.param_bytes = model.parameter_bytes(model.tiles(h_t, w_t, m_t, c_t, order))
     finish(run)
     return run

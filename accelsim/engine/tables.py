@@ -14,8 +14,8 @@ from ..config import DATAFLOWS
 from ..workload.ir import OP_CODE, Network
 
 # ---- operator codes (same numbers as accelsim.workload.ir.OP_CODE) ----
-OP_CONV, OP_POOL, OP_ADD, OP_ACT, OP_CONCAT, OP_UPSAMPLE, OP_MATMUL = (
-    OP_CODE[k] for k in ("conv", "pool", "add", "act", "concat", "upsample", "matmul"))
+OP_CONV, OP_POOL, OP_ADD, OP_ACT, OP_CONCAT, OP_UPSAMPLE, OP_MATMUL, OP_CONV_T = (
+    OP_CODE[k] for k in ("conv", "pool", "add", "act", "concat", "upsample", "matmul", "conv_transpose"))
 DF_OS, DF_WS, DF_IS = 0, 1, 2
 
 # ---- layer table rows ----
@@ -61,8 +61,12 @@ PRECISION_BYTES = np.array([prec.BYTES_PER_ELEMENT[n] for n in prec.NAMES], dtyp
 
 def _ops_per_output(layer) -> float:
     """Operations per output element: MACs for conv and matmul (depthwise taps on the vector unit),
-    the pool window, the adds of an element-wise sum..."""
+    the pool window, the adds of an element-wise sum... A transposed conv's useful MACs are not the
+    same at every output pixel (some taps meet inserted zeros), so it stores their mean, a fraction
+    the kernel multiplies back and rounds to the whole count."""
     kh, kw = layer.kernel
+    if layer.op == "conv_transpose":
+        return layer.macs / layer.output_elements
     if layer.op == "conv":
         return kh * kw * (layer.in_channels // layer.groups)
     if layer.op == "matmul":

@@ -197,7 +197,7 @@ def padded_param_bytes(net: Network, bytes_per_element: Mapping[str, float] | No
 
     total = 0.0
     for layer in net.layers:
-        if layer.op != "conv":
+        if layer.op not in ("conv", "conv_transpose"):
             continue
         kh, kw = layer.kernel
         out_c = pad(layer.out_channels)

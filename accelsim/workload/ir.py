@@ -30,7 +30,8 @@ MAX_DIM = 2 ** 20            # height, width, channels, kernel side of any tenso
 MAX_ELEMENTS = 2 ** 34       # elements of one tensor (activation or weights), 16 GiB at int8
 
 # Operator codes shared with the engine's structure-of-arrays tables (never renumber).
-OPS = ("conv", "pool", "add", "act", "concat", "upsample", "matmul")
+OPS = ("conv", "pool", "add", "act", "concat", "upsample", "matmul", "conv_transpose")
+CONV_OPS = ("conv", "conv_transpose")   # operators with a kxk filter of weights (and optional groups)
 OP_CODE = {name: i for i, name in enumerate(OPS)}
 
 
@@ -80,22 +81,29 @@ class Layer:
 
     @property
     def weight_elements(self) -> int:
-        if self.op == "conv":
+        if self.op in CONV_OPS:
             kh, kw = self.kernel
             return kh * kw * (self.in_channels // self.groups) * self.out_channels
         return 0
 
     @property
     def param_count(self) -> int:
-        return self.weight_elements + (self.out_channels if self.bias and self.op == "conv" else 0)
+        return self.weight_elements + (self.out_channels if self.bias and self.op in CONV_OPS else 0)
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates (conv, linear, matmul); 0 for vector-only ops."""
+        """Multiply-accumulates (conv, linear, matmul); 0 for vector-only ops. A transposed conv counts
+        only its useful MACs (input pixel x filter tap pairs landing inside the output), not the
+        products with the zeros its equivalent dense conv inserts between input pixels."""
         oh, ow, oc = self.out_shape
         if self.op == "conv":
             kh, kw = self.kernel
             return oh * ow * oc * kh * kw * (self.in_channels // self.groups)
+        if self.op == "conv_transpose":
+            (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding[:2]
+            taps = (transposed_taps(self.in_shape[0], oh, kh, sh, ph)
+                    * transposed_taps(self.in_shape[1], ow, kw, sw, pw))
+            return taps * oc * (self.in_channels // self.groups)
         if self.op == "matmul":
             return oh * ow * oc * self.in_channels
         return 0
@@ -242,6 +250,22 @@ def _elements(shape) -> int:
     return n
 
 
+def conv_transpose_out(size: int, k: int, s: int, p: int, output_padding: int = 0) -> int:
+    """Output size of a transposed conv: (size - 1) * s - 2p + k + output_padding."""
+    return (size - 1) * s - 2 * p + k + output_padding
+
+
+def transposed_taps(size_in: int, size_out: int, k: int, s: int, p: int) -> int:
+    """(input index, filter tap) pairs of one axis of a transposed conv that land inside the output:
+    input i and tap j write output o = i*s - p + j, kept when 0 <= o < size_out."""
+    n = 0
+    for j in range(k):
+        lo = max(0, -((j - p) // s))                 # smallest i with i*s - p + j >= 0
+        hi = min(size_in - 1, (size_out - 1 + p - j) // s)
+        n += max(0, hi - lo + 1)
+    return n
+
+
 def conv_out(size: int, k: int, s: int, p: int, d: int = 1) -> int:
     """Output size of a window of k taps ``d`` apart, stride s, padding p on each side."""
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
@@ -351,6 +375,32 @@ class NetworkBuilder:
                int(out_channels))
         return self._add(self._new_layer(nm, "conv", (x,), (h, w, c), out, (kh, kw), (sh, sw), pad, groups, bias,
                                activation, **self._prec(weight_precision, act_precision), dilation=(dh, dw)))
+
+    def conv_transpose(self, x: str, out_channels: int, kernel=2, stride=2, padding=0, output_padding=0,
+                       groups: int = 1, activation: str = "", bias: bool = True, name: str | None = None,
+                       weight_precision: str | None = None, act_precision: str | None = None) -> str:
+        """Transposed convolution (learned upsampling), as torch's ConvTranspose2d: output size
+        (H-1)*stride - 2*padding + kernel + output_padding per axis; ``padding`` and
+        ``output_padding`` are ints or (h, w) pairs, ``output_padding`` below the stride."""
+        h, w, c = self.shape(x)
+        kh, kw = _pair(kernel)
+        sh, sw = _pair(stride)
+        ph, pw = _pair(padding)
+        oph, opw = _pair(output_padding)
+        nm = self._name("convT", name)
+        if min(kh, kw, sh, sw) <= 0 or min(ph, pw) < 0:
+            raise WorkloadError(f"network {self.name}: layer {nm!r}: kernel and stride must be positive and "
+                                f"padding non-negative, got kernel {kernel!r}, stride {stride!r}, padding {padding!r}")
+        if not (0 <= oph < sh and 0 <= opw < sw):
+            raise WorkloadError(f"network {self.name}: layer {nm!r}: output_padding must be in [0, stride), "
+                                f"got {output_padding!r} with stride {stride!r}")
+        if out_channels <= 0 or groups <= 0 or c % groups or out_channels % groups:
+            raise WorkloadError(f"network {self.name}: layer {nm!r}: channels {c}->{out_channels} "
+                                f"are not divisible by groups={groups}")
+        out = (conv_transpose_out(h, kh, sh, ph, oph), conv_transpose_out(w, kw, sw, pw, opw), int(out_channels))
+        return self._add(self._new_layer(nm, "conv_transpose", (x,), (h, w, c), out, (kh, kw), (sh, sw), (ph, pw),
+                                         groups, bias, activation, **self._prec(weight_precision, act_precision),
+                                         attrs=(("output_padding", (oph, opw)),)))
 
     def _dilation(self, dilation, layer_name: str) -> tuple:
         dh, dw = _pair(dilation)

@@ -39,7 +39,7 @@ FUSIBLE = frozenset({"relu", "relu6", "hardswish", "hardsigmoid", "silu", "gelu"
 class Op:
     """One imported operator.
 
-    ``kind`` is one of: conv, linear, bn, act, pool, mean, pad, add, sub, mul, const, concat,
+    ``kind`` is one of: conv, conv_transpose, linear, bn, act, pool, mean, pad, add, sub, mul, const, concat,
     upsample, view, identity, matmul. ``inputs`` are the value ids of its tensor operands (the
     network input is ``"input"``); ``value`` is the id of its output; ``shape`` is the framework's
     output shape; ``label`` is the preferred IR layer name and ``where`` says where the op came from;
@@ -145,11 +145,12 @@ class _Lowering:
                 nxt[0].attrs["padding"] = (pt + t, pb + b, pl + l, pr + r)
                 nxt[0].inputs = (op.inputs[0],) + nxt[0].inputs[1:]
                 skip.add(id(op))
-            elif op.kind in ("conv", "linear", "add"):
+            elif op.kind in ("conv", "conv_transpose", "linear", "add"):
                 owner[op.value] = op
             elif op.kind == "bn":
                 src = owner.get(op.inputs[0])
-                if src is not None and src.kind in ("conv", "linear") and users.get(op.inputs[0]) == 1 \
+                if src is not None and src.kind in ("conv", "conv_transpose", "linear") \
+                        and users.get(op.inputs[0]) == 1 \
                         and not src.attrs.get("act") and not src.attrs.get("bn"):
                     src.attrs["bias"] = True
                     src.attrs["bn"] = True
@@ -243,6 +244,17 @@ class _Lowering:
         y = self.b.conv(x, a["out_channels"], (kh, kw), (sh, sw), (t, bt, l, r), a.get("groups", 1),
                         activation=a.get("act", ""), bias=bool(a.get("bias")), name=self.unique(op.label),
                         dilation=(dh, dw))
+        self.check(op, y, ir_shape(op.shape))
+        self.ir[op.value], self.shape[op.value] = y, tuple(op.shape)
+
+    def _conv_transpose(self, op: Op):
+        a = op.attrs
+        x = self.image(op, op.inputs[0])
+        if self.dilation(op) != (1, 1):
+            raise self.fail(op, f"unsupported op: conv_transpose with dilation {self.dilation(op)} (expected 1)")
+        y = self.b.conv_transpose(x, a["out_channels"], a["kernel"], a["stride"], a.get("padding", (0, 0)),
+                                  a.get("output_padding", (0, 0)), a.get("groups", 1),
+                                  activation=a.get("act", ""), bias=bool(a.get("bias")), name=self.unique(op.label))
         self.check(op, y, ir_shape(op.shape))
         self.ir[op.value], self.shape[op.value] = y, tuple(op.shape)
 

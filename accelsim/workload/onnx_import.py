@@ -21,7 +21,8 @@ from .ir import INPUT, Network
 from .lowering import Op, lower
 
 SUPPORTED_OPS = (
-    "Conv, Gemm, MatMul, BatchNormalization (folded), Relu, Clip, HardSwish, HardSigmoid, Sigmoid, Sigmoid*x (SiLU), "
+    "Conv, ConvTranspose (symmetric pads, no dilation), Gemm, MatMul, BatchNormalization (folded), Relu, Clip, "
+    "HardSwish, HardSigmoid, Sigmoid, Sigmoid*x (SiLU), "
     "Tanh, LeakyRelu, Elu, Gelu, Softmax, LayerNormalization, MaxPool, AveragePool, GlobalAveragePool, "
     "GlobalMaxPool, ReduceMean, Pad before Conv/pool, Add, Sub, Mul, Div, Concat, Resize/Upsample (nearest, linear), "
     "Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Identity, Dropout, and shape arithmetic on constants")
@@ -270,6 +271,8 @@ class _Translator:
         x = tensors[0]
         if op == "Conv":
             self.conv(node, x)
+        elif op == "ConvTranspose":
+            self.conv_transpose(node, x)
         elif op == "Gemm":
             w = self.consts.get(ins[1])
             if w is None or ins[0] != x:
@@ -358,6 +361,24 @@ class _Translator:
             t, l, b, r = p
         self.emit(node, "conv", [x], out_channels=int(w.shape[0]), kernel=kernel, stride=strides,
                   padding=(t, b, l, r), dilation=dil, groups=int(self.attr(node, "group", 1)), bias=len(ins) > 2)
+
+    def conv_transpose(self, node, x):
+        ins = [i for i in node.input if i]
+        w = self.consts.get(ins[1])
+        if w is None:
+            raise self.fail(node, "unsupported op: ConvTranspose with a computed weight")
+        auto_pad = self.attr(node, "auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+        t, l, b, r = tuple(self.attr(node, "pads", (0, 0, 0, 0)))
+        if auto_pad not in ("NOTSET", "VALID") or self.attr(node, "output_shape") is not None or (t, l) != (b, r):
+            raise self.fail(node, f"unsupported op: ConvTranspose with auto_pad={auto_pad}, output_shape or "
+                                  f"asymmetric pads {(t, l, b, r)} (expected explicit symmetric pads)")
+        group = int(self.attr(node, "group", 1))
+        self.emit(node, "conv_transpose", [x], out_channels=int(w.shape[1]) * group,
+                  kernel=tuple(self.attr(node, "kernel_shape", w.shape[2:])),
+                  stride=tuple(self.attr(node, "strides", (1, 1))), padding=(t, l),
+                  output_padding=tuple(self.attr(node, "output_padding", (0, 0))),
+                  dilation=tuple(self.attr(node, "dilations", (1, 1))), groups=group, bias=len(ins) > 2)
 
     def clip_bounds(self, node, ins):
         lo, hi = self.attr(node, "min"), self.attr(node, "max")

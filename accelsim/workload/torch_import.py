@@ -35,7 +35,8 @@ from .ir import INPUT, Network
 from .lowering import Op, lower
 
 SUPPORTED_OPS = (
-    "Conv2d/F.conv2d (any groups, stride, padding, dilation), Linear/F.linear, BatchNorm1d/2d (folded), "
+    "Conv2d/F.conv2d (any groups, stride, padding, dilation), ConvTranspose2d (no dilation), Linear/F.linear, "
+    "BatchNorm1d/2d (folded), "
     "LayerNorm, ReLU, ReLU6, Hardswish, Hardsigmoid, SiLU, GELU, Sigmoid, Tanh, LeakyReLU, ELU, Mish, Hardtanh, "
     "Softmax, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, mean, ZeroPad2d/F.pad before a conv "
     "or pool, add/sub/mul/div (tensor or constant), cat, Upsample/interpolate (nearest, bilinear), "
@@ -202,6 +203,8 @@ def _describe(node, root) -> str:
 def _module_kind(m) -> str | None:
     if isinstance(m, nn.Conv2d):
         return "conv"
+    if isinstance(m, nn.ConvTranspose2d):
+        return "conv_transpose"
     if isinstance(m, nn.Linear):
         return "linear"
     if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
@@ -382,6 +385,12 @@ class _FxTranslator:
         if isinstance(m, nn.Conv2d):
             self.conv(node, x, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, m.groups,
                       m.bias is not None)
+        elif kind == "conv_transpose":
+            if isinstance(m.padding, str):
+                raise self.fail(node, f"unsupported op: ConvTranspose2d with padding={m.padding!r} (expected ints)")
+            self.emit(node, "conv_transpose", [x], out_channels=int(m.out_channels), kernel=_pair(m.kernel_size),
+                      stride=_pair(m.stride), padding=_pair(m.padding), output_padding=_pair(m.output_padding),
+                      dilation=_pair(m.dilation), groups=int(m.groups), bias=m.bias is not None)
         elif kind == "linear":
             self.emit(node, "linear", [x], out_features=m.out_features, bias=m.bias is not None)
         elif kind == "bn":
