@@ -18,6 +18,8 @@ from accelsim import precision as prec
 from accelsim.engine import tables as T
 from accelsim.engine.folds import array_folds_rows, runnable_units, sram_traffic_rows, vector_cycles
 
+from .errors import CodesignError
+
 LAYER_COLUMNS = ("op", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "kh", "kw", "sh", "sw", "groups",
                  "wprec", "aprec", "filter_elems", "in_factor", "ops_per_out", "kh_extent", "kw_extent", "src0",
                  "src1", "in0_share", "last_use", "consumers", "resident_ok")
@@ -72,6 +74,9 @@ def take_rows(table: dict, index: np.ndarray) -> dict:
 def family_of(lay: np.ndarray) -> np.ndarray:
     """Family code per layer row of a ``[field, row]`` layer table (``FREE`` for concat/reshape)."""
     op = lay[T.L_OP]
+    if np.any(op == T.OP_CONV_T):
+        raise CodesignError("the estimator has no features for conv_transpose layers yet; "
+                            "score networks that have them with the engine (scorer: engine)")
     fam = np.full(op.shape, FAMILIES.index("vector"), dtype=np.int64)
     conv = op == T.OP_CONV
     dw = conv & (lay[T.L_GROUPS] > 1) & (lay[T.L_GROUPS] == lay[T.L_IN_C])

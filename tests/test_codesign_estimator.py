@@ -287,3 +287,16 @@ def test_cli_measured_per_operator_csv(tmp_path, capsys):
     assert est.mode == "measured" and est.reference_hardware.name == "neural_engine"
     assert main(["train-estimator", "--measured", str(path), "--out", str(tmp_path / "x.pt")]) == 2
     assert "--target" in capsys.readouterr().err
+
+
+def test_features_refuse_transposed_convs_they_do_not_cover():
+    """The estimator's features have no family for conv_transpose: a network with one is refused in
+    one line instead of being featurised as a vector op."""
+    from accelsim.engine import tables as T
+    from accelsim.workload import NetworkBuilder
+    from codesign.errors import CodesignError
+    from codesign.features import family_of
+    b = NetworkBuilder("up", (8, 8, 16))
+    b.conv_transpose(b.input, 8, 2, 2, name="up")
+    with pytest.raises(CodesignError, match="no features for conv_transpose"):
+        family_of(T.pack_network(b.build()))
