@@ -370,7 +370,7 @@ def test_kernel_matches_reference(lspec, hspec):
     assert_kernel_matches_reference(build_layer(lspec), build_hw(hspec))
 
 
-@settings(max_examples=500 if _JIT else 150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300 if _JIT else 150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(networks, configs)
 # Two fused schedules, chains (2..4) + (5..6) and (2..5) alone 6, save exactly the same cycles (whole
 # DMA latencies): the tie must go to the shortest last segment, not to float rounding.
@@ -397,7 +397,7 @@ def fused_case(seed):
     return spec, hspec
 
 
-@settings(max_examples=80 if _JIT else 20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40 if _JIT else 20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_seeds)
 def test_kernel_matches_reference_on_fused_tiles(seed):
     nspec, hspec = fused_case(seed)
