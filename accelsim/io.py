@@ -20,10 +20,12 @@ without it.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import io
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -31,7 +33,7 @@ import yaml
 
 from .errors import AccelsimError, ConfigError, one_line, quote, read_text
 
-__all__ = ["atomic_open", "write_atomic", "write_json", "MAX_YAML_VALUES", "StrictLoader", "load_yaml", "read_yaml",
+__all__ = ["atomic_open", "write_atomic", "write_json", "leftover_temporaries", "MAX_YAML_VALUES", "StrictLoader", "load_yaml", "read_yaml",
            "CHECKPOINT_MAGIC", "save_checkpoint", "load_checkpoint"]
 
 
@@ -72,6 +74,16 @@ def atomic_open(path: "str | os.PathLike", binary: bool = False):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def leftover_temporaries(path: "str | os.PathLike") -> "list[Path]":
+    """The temporary files (``.NAME.<random>.tmp``) that writes of ``path`` left when their process was
+    killed before the rename. Only a caller that alone writes ``path``'s folder (it holds the folder's
+    lock) may remove them: another writer's may still be in use."""
+    path = Path(path)
+    name = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]+\.tmp")
+    return sorted(p for p in path.parent.glob(f".{glob.escape(path.name)}.*.tmp")
+                  if name.fullmatch(p.name) and p.is_file())
 
 
 def write_atomic(path: "str | os.PathLike", data: "str | bytes") -> None:

@@ -39,7 +39,7 @@ import numpy as np
 
 from accelsim.config import Hardware
 from accelsim.errors import AccelsimError
-from accelsim.io import write_json
+from accelsim.io import leftover_temporaries, write_json
 from accelsim.engine import memory_figures
 from accelsim.engine import tables as T
 from accelsim.workload.ir import Network, NetworkBuilder
@@ -516,7 +516,6 @@ def write_shard(shard_dir: Path, tables: dict, fmt: str) -> None:
 
 
 _SHARD_TMP = re.compile(rf"\.tmp-(?:{'|'.join(KINDS)})-\d{{5,}}-(\d+)")      # write_shard's temporary folder
-_MANIFEST_TMP = re.compile(r"\.manifest\.json\.[0-9a-f]+\.tmp")   # write_json's temporary (older runs: a pid)
 
 
 def _running(pid: int) -> bool:
@@ -544,10 +543,9 @@ def remove_stale_temporaries(out: "str | os.PathLike") -> list[Path]:
     Other names are not this module's and are left alone. Returns the removed paths."""
     out = Path(out)
     removed = []
-    for p in out.glob(".manifest.json.*.tmp"):
-        if _MANIFEST_TMP.fullmatch(p.name) and p.is_file():
-            p.unlink(missing_ok=True)
-            removed.append(p)
+    for p in leftover_temporaries(out / "manifest.json"):
+        p.unlink(missing_ok=True)
+        removed.append(p)
     shards = out / "shards"
     if shards.is_dir():
         for p in sorted(shards.iterdir()):
@@ -658,7 +656,7 @@ def _generate(req: DatasetRequest, ident: dict, out: Path, runner: str, workers:
 
     try:
         from .runners import make_runner
-        pool = make_runner("serial" if len(pending) <= 1 else runner, **({"workers": workers} if workers else {}))
+        pool = make_runner("serial" if len(pending) <= 1 else runner, workers=workers)
         try:
             for summary in pool.imap_unordered(_shard_job, pending):
                 finished(summary)

@@ -45,12 +45,12 @@ from accelsim.io import read_yaml
 
 from . import problems as P
 from .errors import CodesignError
+from .runners import RUNNERS
 from .search import ALGORITHMS, SearchError, check_options
 from .space import HardwareSpace, NetworkSpace, stable_hash
 
 TOP_KEYS = ("name", "space", "network", "hardware", "objectives", "constraints", "accuracy", "scorer",
             "algorithm", "budget", "batch_size", "seed", "runner", "threads", "reference")
-RUNNERS = ("serial", "processes", "ray")
 MAX_THREADS = 1024
 
 

@@ -32,7 +32,12 @@ def _chunks(items: list, n: int) -> list[list]:
 
 
 class SerialRunner:
+    """Everything in this process (``workers`` is accepted, as every runner takes it, and has no effect)."""
+
     name = "serial"
+
+    def __init__(self, workers: int | None = None):
+        pass
 
     def evaluate(self, problem, genomes: list) -> list[dict]:
         return problem.evaluate(genomes)

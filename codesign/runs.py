@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from accelsim.io import write_atomic
+from accelsim.io import leftover_temporaries, write_atomic
 
 from . import problems as P
 from .errors import CodesignError
@@ -106,13 +106,13 @@ def _execute(cfg: RunConfig, out: Path, ident: dict, progress: bool, log) -> Run
     if _has_header(journal):
         check_same(_stored_identity(out), ident, str(out), "this run folder")
         try:
-            header, _ = read_journal(journal)
+            header, records = read_journal(journal)
         except JournalError as exc:
             raise CodesignError(f"{exc}; {FORCE_NEW_HINT}") from None
         if header["run_hash"] != _run_hash(cfg, ident):
             raise CodesignError(f"{out}: holds a run of another configuration (see its {RUN_FILE}); "
                                 f"change the config back or pick another --out")
-        held = len(read_journal(journal)[1])
+        held = len(records)
         if held > cfg.budget:
             raise CodesignError(f"{out}: holds {held} evaluations, more than the budget of {cfg.budget}; a run "
                                 f"never shrinks: give --budget {held} or more, or see it with codesign show {out}")
@@ -146,10 +146,10 @@ def _execute(cfg: RunConfig, out: Path, ident: dict, progress: bool, log) -> Run
 
 
 def _remove_temporaries(out: Path) -> None:
-    """Remove the half-written files (``.NAME.*.tmp``, from ``write_atomic``) a killed run left in
-    ``out``. Only the process holding the folder's lock writes there, so none is in use."""
+    """Remove the half-written files a killed run left in ``out`` (see ``leftover_temporaries``). Only
+    the process holding the folder's lock writes there, so none is in use."""
     for name in (IDENTITY, RUN_FILE) + OUTPUTS:
-        for tmp in out.glob(f".{name}.*.tmp"):
+        for tmp in leftover_temporaries(out / name):
             tmp.unlink(missing_ok=True)
 
 

@@ -193,7 +193,8 @@ def test_cli_dataset(tmp_path, capsys):
 def test_process_runner_gives_the_serial_records(tmp_path, monkeypatch):
     monkeypatch.setitem(dataset_module.SHARD_SIZE, "op", 100)
     req = small_request(operators=300, blocks=50, networks=4)
-    generate(req, tmp_path / "serial", progress=False)
+    # every runner takes workers (the serial one has no use for it; it used to raise TypeError)
+    generate(req, tmp_path / "serial", runner="serial", workers=2, progress=False)
     generate(req, tmp_path / "procs", runner="processes", workers=2, progress=False)
     a, b = load_dataset(tmp_path / "serial"), load_dataset(tmp_path / "procs")
     assert np.array_equal(a.pairs["total_cycles"], b.pairs["total_cycles"])

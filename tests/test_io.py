@@ -230,3 +230,13 @@ def test_accelsim_io_imports_without_torch():
             "print('ok')")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_leftover_temporaries_are_the_killed_writes_of_that_file_only(tmp_path):
+    from accelsim.io import leftover_temporaries
+    target = tmp_path / "summary.json"
+    for name in (".summary.json.1a2b3c4d.tmp", ".summary.json.4242.tmp",      # a write's, an older pid-named one
+                 ".summary.json.notes.tmp", ".summary.jsonx.1a2b3c4d.tmp", ".pareto.csv.1a2b3c4d.tmp"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / ".summary.json.deadbeef.tmp").mkdir()                        # not a file
+    assert [p.name for p in leftover_temporaries(target)] == [".summary.json.1a2b3c4d.tmp", ".summary.json.4242.tmp"]
