@@ -154,6 +154,15 @@ def run(hw_name: str, resolution: int) -> dict:
     return out
 
 
+def _pair_header(ratio: str) -> str:
+    """Header cells of an IBN / fused-IBN / ratio triple per policy, closing the row."""
+    return " | ".join(f"{p}: IBN us | {p}: fused us | {p}: {ratio}" for p in POLICIES) + " |"
+
+
+def _pair_cells(ibn_us: float, fused_us: float) -> str:
+    return f"{ibn_us:.1f} | {fused_us:.1f} | {fused_us / ibn_us:.2f}"
+
+
 def markdown(res: dict, command: str, seconds: float) -> str:
     hw = res["hardware"]
     lines = [f"# On-chip placement: MobileNetV2 and fused-IBN vs IBN on `{hw}`", "",
@@ -172,16 +181,12 @@ def markdown(res: dict, command: str, seconds: float) -> str:
     lines += ["", "## 2. Per stage: the stage's own time with IBN and with fused-IBN blocks", "",
               "Each row swaps one stage of MobileNetV2 to fused-IBN (3x3 full conv expand -> 1x1 project, same "
               "expansion and channels) and reports that stage's cycles; < 1 means fused-IBN is faster there.", "",
-              "| stage | input | out ch | t | blocks | " + " | ".join(
-                  f"{p}: IBN us | {p}: fused us | {p}: ratio" for p in POLICIES) + " |",
+              "| stage | input | out ch | t | blocks | " + _pair_header("ratio"),
               "|---|---|---|---|---|" + "---|---|---|" * len(POLICIES)]
     by = {(r["policy"], r["stage"]): r for r in res["stages"]}
     for si in sorted({r["stage"] for r in res["stages"]}):
         r0 = by["dram", si]
-        cells = []
-        for p in POLICIES:
-            r = by[p, si]
-            cells.append(f"{r['ibn_us']:.1f} | {r['fused_us']:.1f} | {r['fused_us'] / r['ibn_us']:.2f}")
+        cells = [_pair_cells(by[p, si]["ibn_us"], by[p, si]["fused_us"]) for p in POLICIES]
         lines.append(f"| s{si} | {r0['input']} | {r0['channels']} | {r0['expansion']} | {r0['blocks']} | "
                      + " | ".join(cells) + " |")
     lines += ["", "## 3. The fastest of all 128 per-stage patterns", "",
@@ -195,12 +200,10 @@ def markdown(res: dict, command: str, seconds: float) -> str:
     lines += ["", "## 4. Single blocks: IBN vs fused-IBN", "",
               "Expansion 6, 3x3, channels in = out, stride 1, the block alone (its input read from and its "
               "output written to DRAM).", "",
-              "| block (HxW, C) | fused MACs / IBN MACs | " + " | ".join(
-                  f"{p}: IBN us | {p}: fused us | {p}: fused / IBN" for p in POLICIES) + " |",
+              "| block (HxW, C) | fused MACs / IBN MACs | " + _pair_header("fused / IBN"),
               "|---|---|" + "---|---|---|" * len(POLICIES)]
     for r in res["blocks"]:
-        cells = [f"{r[p + '_ibn_us']:.1f} | {r[p + '_fused_us']:.1f} | {r[p + '_fused_us'] / r[p + '_ibn_us']:.2f}"
-                 for p in POLICIES]
+        cells = [_pair_cells(r[p + "_ibn_us"], r[p + "_fused_us"]) for p in POLICIES]
         lines.append(f"| {r['resolution']}x{r['resolution']}, {r['channels']} | {r['mac_ratio']:.1f}x | "
                      + " | ".join(cells) + " |")
     lines += ["", "## 5. Halo modes as the activation SRAM shrinks", "",
