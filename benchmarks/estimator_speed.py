@@ -44,9 +44,9 @@ def main(argv=None) -> int:
 
     import torch
     from accelsim.engine.simulate import simulate_many
-    from codesign.dataset import DatasetRequest, generate, load_dataset
-    from codesign.estimator import Estimator, TrainConfig, train_estimator
-    from codesign.space import HardwareSpace, NetworkSpace, build_network, hardware_pool
+    from codesign.estimator.dataset import DatasetRequest, generate, load_dataset
+    from codesign.estimator.model import Estimator, TrainConfig, train_estimator
+    from codesign.spaces.space import HardwareSpace, NetworkSpace, build_network, hardware_pool
 
     torch.set_num_threads(args.threads)
     tmp = Path(tempfile.mkdtemp(prefix="codesign-bench-"))

@@ -53,10 +53,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from accelsim.io import read_yaml
-    from codesign import runs
-    from codesign.journal import read_journal
-    from codesign.runconfig import parse_run_config
-    from codesign.search import SearchResult
+    from codesign.search import runs
+    from codesign.search.journal import read_journal
+    from codesign.search.runconfig import parse_run_config
+    from codesign.search.algorithms import SearchResult
 
     example = ROOT / "examples" / "search" / "hw_search.yaml"
     base = read_yaml(example)

@@ -33,9 +33,9 @@ def main(argv=None) -> int:
 
     from accelsim.config import load_hardware
     from accelsim.workload import load_model
-    from codesign import problems as P
-    from codesign.search import random_genome, run_search
-    from codesign.space import HardwareSpace, NetworkSpace
+    from codesign.search import problems as P
+    from codesign.search.algorithms import random_genome, run_search
+    from codesign.spaces.space import HardwareSpace, NetworkSpace
 
     ne = load_hardware("neural_engine")
     mobile = P.MobileAxis(NetworkSpace())
@@ -74,12 +74,12 @@ def main(argv=None) -> int:
     # estimator scorer
     import torch
     torch.set_num_threads(args.threads)
-    from codesign.estimator import Estimator
+    from codesign.estimator.model import Estimator
     if args.model:
         est = Estimator.load(args.model)
     else:
-        from codesign.dataset import DatasetRequest, generate, load_dataset
-        from codesign.estimator import TrainConfig, train_estimator
+        from codesign.estimator.dataset import DatasetRequest, generate, load_dataset
+        from codesign.estimator.model import TrainConfig, train_estimator
         tmp = Path(tempfile.mkdtemp(prefix="codesign-bench-"))
         generate(DatasetRequest(operators=2000, blocks=500, networks=30, hardware=8, format="npz"), tmp / "small",
                  progress=False)

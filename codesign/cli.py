@@ -206,8 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _search(args) -> int:
-    from .runconfig import load_run_config
-    from .runs import describe, execute
+    from .search.runconfig import load_run_config
+    from .search.runs import describe, execute
     overrides = {}
     if args.budget is not None:
         overrides["budget"] = args.budget
@@ -215,7 +215,7 @@ def _search(args) -> int:
         overrides["seed"] = args.seed
     _at_least("--workers", args.workers)
     if args.threads is not None:
-        from .runconfig import MAX_THREADS
+        from .search.runconfig import MAX_THREADS
         if not 1 <= args.threads <= MAX_THREADS:
             _fail(f"--threads: expected an integer in [1, {MAX_THREADS}], got {args.threads}")
         overrides["threads"] = args.threads
@@ -248,13 +248,13 @@ def _numba_threads(threads):
 
 
 def _show(args) -> int:
-    from .runs import show
+    from .search.runs import show
     print(show(args.run, top=args.top))
     return 0
 
 
 def _sweep(args) -> int:
-    from .runs import sweep
+    from .search.runs import sweep
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     sweep(args.config, out, progress=not args.quiet, force_new=args.force_new)
     print((out / "winners.md").read_text(), end="")
@@ -262,8 +262,8 @@ def _sweep(args) -> int:
 
 
 def _dataset(args) -> int:
-    from .dataset import DatasetRequest, _default_network_spaces, generate
-    from .space import HardwareSpace
+    from .estimator.dataset import DatasetRequest, _default_network_spaces, generate
+    from .spaces.space import HardwareSpace
     _at_least("--workers", args.workers)
     _at_least("--oversample", args.oversample)
     _check_out_dir("--out", args.out)
@@ -287,7 +287,7 @@ def _dataset(args) -> int:
 
 
 def _train(args) -> int:
-    from .estimator import TrainConfig
+    from .estimator.model import TrainConfig
     _at_least("--epochs", args.epochs)
     _at_least("--threads", args.threads)
     _at_least("--max-rows", args.max_rows)
@@ -300,8 +300,8 @@ def _train(args) -> int:
     if args.report:
         _check_out_dir("--report", args.report)
     if args.data:
-        from .dataset import load_dataset
-        from .estimator import train_estimator
+        from .estimator.dataset import load_dataset
+        from .estimator.model import train_estimator
         cfg = TrainConfig(hidden=args.hidden or 128, depth=args.depth or 3, epochs=args.epochs,
                           max_rows_per_family=args.max_rows, threads=args.threads, seed=args.seed)
         ds = load_dataset(args.data)
@@ -310,7 +310,7 @@ def _train(args) -> int:
         print(f"{args.out}: {len(est.families)} family models, {est.metadata['layer_rows']:,} layer rows, "
               f"{est.metadata['seconds']:.0f} s")
         return 0
-    from . import measured as M
+    from .estimator import measured as M
     if not args.target:
         raise AccelsimError("train-estimator --measured: --target COLUMN is required (the latency column to fit)")
     base = M.MEASURED_CONFIG
@@ -347,9 +347,9 @@ def _train(args) -> int:
 
 
 def _validate(args) -> int:
-    from .dataset import load_dataset
-    from .estimator import Estimator
-    from .validate import write_report
+    from .estimator.dataset import load_dataset
+    from .estimator.model import Estimator
+    from .estimator.validate import write_report
     _check_out_dir("--report", args.report)
     est = Estimator.load(args.model)
     ds = load_dataset(args.data)
@@ -376,7 +376,7 @@ def _supernet(args) -> int:
         data = args.data
     est = None
     if args.estimator:
-        from .estimator import Estimator
+        from .estimator.model import Estimator
         est = Estimator.load(args.estimator)
     r = S.train_in_folder(cfg, data, out, estimator=est, estimator_path=args.estimator, force_new=args.force_new,
                           progress=not args.quiet, log=None if args.quiet else print)

@@ -36,26 +36,28 @@ from pathlib import Path
 from .errors import CodesignError
 
 # The engine model: every accelsim module except the command line, the plots and the system-level
-# model (accelsim.system: codesign never runs it), and the codesign
-# modules whose code decides what a result is (metrics, spaces, features, estimator, accuracy
-# sources and tables, the dataset sampler, the search algorithms and the supernet trainer). Modules
-# that only read configs, write files or report (cli, runs, runconfig, runners, journal, identity,
-# validate, baselines) are left out: editing them does not change a result.
+# model (accelsim.system: codesign never runs it), and every module of the codesign subpackages whose
+# code decides what a result is (spaces, features, dataset sampler, estimator, accuracy sources and
+# tables, problems, search algorithms, Pareto fronts, supernet). Modules that only read configs,
+# write files or report (cli, runs, runconfig, runners, journal, identity, validate, baselines, and
+# the package __init__ export tables) are left out: editing them does not change a result.
 _ROOT = Path(__file__).resolve().parent.parent
 ACCELSIM_EXCLUDED = ("cli.py", "plots.py")
 ACCELSIM_EXCLUDED_PACKAGES = ("system",)
-CODESIGN_MODEL_MODULES = ("accuracy", "dataset", "estimator", "features", "measured", "nb201", "pareto", "problems",
-                          "search", "space", "supernet", "torch_models")
+CODESIGN_MODEL_PACKAGES = ("spaces", "estimator", "accuracy", "search", "supernet")
+CODESIGN_NOT_MODEL = ("estimator/baselines.py", "estimator/validate.py", "search/journal.py", "search/runconfig.py",
+                      "search/runs.py")
 VALUE_CHARS = 60     # longest value a change message shows
 
 
 def model_sources(root: "str | os.PathLike | None" = None) -> list[Path]:
-    """The source files of the engine model, sorted (see ``CODESIGN_MODEL_MODULES``)."""
+    """The source files of the engine model, sorted (see ``CODESIGN_MODEL_PACKAGES``)."""
     root = Path(root) if root is not None else _ROOT
     files = [p for p in (root / "accelsim").rglob("*.py")
              if not (p.parent == root / "accelsim" and p.name in ACCELSIM_EXCLUDED)
              and p.relative_to(root / "accelsim").parts[0] not in ACCELSIM_EXCLUDED_PACKAGES]
-    files += [root / "codesign" / f"{m}.py" for m in CODESIGN_MODEL_MODULES]
+    files += [p for pkg in CODESIGN_MODEL_PACKAGES for p in (root / "codesign" / pkg).glob("*.py")
+              if p.name != "__init__.py" and p.relative_to(root / "codesign").as_posix() not in CODESIGN_NOT_MODEL]
     return sorted((p for p in files if p.is_file()), key=lambda p: p.relative_to(root).as_posix())
 
 

@@ -33,10 +33,10 @@ import numpy as np
 import accelsim
 from accelsim.config import load_hardware
 from accelsim.io import write_atomic
-from codesign import problems as P
-from codesign.pareto import hypervolume, non_dominated
-from codesign.search import genome_key, run_search
-from codesign.space import HardwareSpace, NetworkSpace
+from codesign.search import problems as P
+from codesign.search.pareto import hypervolume, non_dominated
+from codesign.search.algorithms import genome_key, run_search
+from codesign.spaces.space import HardwareSpace, NetworkSpace
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ALGOS = ("random", "evolution", "nsga2")

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from accelsim.io import write_atomic
 from accelsim.workload.torch_zoo import NB201Net
 from codesign.accuracy import DATASETS, PROXIES, NB201Table, reset_parameters, score
-from codesign.validate import kendall_tau_b, spearman
+from codesign.estimator.validate import kendall_tau_b, spearman
 
 # (classes, input resolution) of the NB201 network for each dataset
 SHAPES = {"cifar10": (10, 32), "cifar100": (100, 32), "imagenet16_120": (120, 16)}

@@ -14,12 +14,12 @@ import torch.nn as nn
 
 from accelsim.workload.torch_import import from_torch
 from accelsim.workload.torch_zoo import NB201Net
-from codesign.nb201 import OPS as NB201_OPS
+from codesign.spaces.nb201 import OPS as NB201_OPS
 from codesign.accuracy import (DEFAULT_TABLE, PROXIES, NB201Table, arch_str, flop_count, grad_norm, naswot,
                                op_indices, param_count, reset_parameters, score, score_all, synflow, train_short)
 from codesign.errors import CodesignError
-from codesign.space import NetworkGenome, StageGene, build_network
-from codesign.torch_models import genome_module
+from codesign.spaces.space import NetworkGenome, StageGene, build_network
+from codesign.accuracy.torch_models import genome_module
 
 # The full source table the packaged npz was made from (experiments/tools/pack_nb201.py), where a
 # development checkout has it beside the repository; the provenance check below skips without it.

@@ -17,6 +17,10 @@ Two rules:
   ``benchmarks/`` may not either.
 - there is no import cycle among the project's modules (each failure names one cycle, with the line
   of each import in it).
+- inside ``codesign`` imports run only downward through its layers (``CODESIGN_LAYERS``): the base
+  modules, then ``spaces``, then ``estimator`` and ``accuracy``, then ``search`` and ``supernet``,
+  then the CLI. A module imports its own subpackage or a lower layer; two subpackages on one layer do
+  not import each other.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ CLI_MODULES = frozenset({"accelsim.cli", "codesign.cli"})
 # Cycles that are known and wait for a restructure, as frozensets of their modules, each with the
 # reason; none today.
 KNOWN_CYCLES: dict = {}
+# codesign's layers, lowest first: a module may import modules of its own subpackage or of a lower layer.
+CODESIGN_LAYERS = (("codesign", "codesign._lazy", "codesign.errors", "codesign.identity", "codesign.runners"),
+                   ("codesign.spaces",),
+                   ("codesign.estimator", "codesign.accuracy"),
+                   ("codesign.search", "codesign.supernet"),
+                   ("codesign.cli",))
 
 
 def project_modules() -> dict:
@@ -177,8 +187,8 @@ def test_the_graph_sees_every_kind_of_import():
     assert "accelsim.errors" in g["accelsim.config"]                       # from .errors import ...
     assert "accelsim.io" in g["accelsim.workload.precision_policy"]        # from ..io import ..., in a function
     assert "accelsim.workload.torch_import" in g["accelsim.workload"]      # lazy import in __getattr__
-    assert "codesign.features" in g["codesign.estimator"]                  # from . import features
-    assert "accelsim.engine.tables" in g["codesign.features"]              # from accelsim.engine import tables
+    assert "codesign.estimator.features" in g["codesign.estimator.model"]                  # from . import features
+    assert "accelsim.engine.tables" in g["codesign.estimator.features"]              # from accelsim.engine import tables
     assert "accelsim.cli" in g["codesign.cli"]                             # absolute, between the two CLIs
     assert set(g) >= {"accelsim", "accelsim.io", "codesign", "codesign.cli"}
 
@@ -205,6 +215,47 @@ def test_no_import_cycle():
     g = import_graph()
     cycles = [c for c in find_cycles(g) if frozenset(c) not in KNOWN_CYCLES]
     assert not cycles, "import cycles: " + "; ".join(describe(g, c) for c in cycles)
+
+
+def codesign_unit(module: str) -> "tuple | None":
+    """(layer, unit) of a codesign module: the unit is its subpackage (the base modules are one unit);
+    None for a module outside codesign."""
+    for layer, units in enumerate(CODESIGN_LAYERS):
+        for unit in units:
+            if module == unit or (layer > 0 and module.startswith(unit + ".")):
+                return layer, (unit if layer else "base")
+    if module.startswith("codesign."):
+        raise AssertionError(f"{module} is on no layer of CODESIGN_LAYERS; add its subpackage there")
+    return None
+
+
+def layer_violations(graph: dict) -> list:
+    bad = []
+    for m, targets in sorted(graph.items()):
+        src = codesign_unit(m)
+        if src is None:
+            continue
+        for t, line in sorted(targets.items()):
+            dst = codesign_unit(t)
+            if dst is None or dst[1] == src[1] or dst[0] < src[0] or m == "codesign":
+                continue
+            bad.append(f"{m} (layer {src[0]}) imports {t} (layer {dst[0]}) at line {line}")
+    return bad
+
+
+def test_codesign_imports_run_only_downward():
+    bad = layer_violations(import_graph())
+    assert not bad, "codesign imports must run downward through CODESIGN_LAYERS: " + "; ".join(bad)
+
+
+def test_layer_rule_catches_upward_and_sideways_imports():
+    g = {"codesign.spaces.space": {"codesign.search.problems": 7, "codesign.errors": 3},
+         "codesign.estimator.dataset": {"codesign.accuracy.tables": 9, "codesign.estimator.model": 2,
+                                        "codesign.runners": 4},
+         "codesign.cli": {"codesign.supernet.train": 5}}
+    assert layer_violations(g) == [
+        "codesign.estimator.dataset (layer 2) imports codesign.accuracy.tables (layer 2) at line 9",
+        "codesign.spaces.space (layer 1) imports codesign.search.problems (layer 3) at line 7"]
 
 
 def test_known_cycle_exceptions_still_exist():

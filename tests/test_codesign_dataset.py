@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import accelsim
-from codesign import dataset as dataset_module
-from codesign.dataset import DatasetRequest, generate, load_dataset, run_shard
+from codesign.estimator import dataset as dataset_module
+from codesign.estimator.dataset import DatasetRequest, generate, load_dataset, run_shard
 from codesign.errors import CodesignError
-from codesign.space import (HardwareSpace, NetworkGenome, NetworkSpace, build_network, hardware_key, hardware_pool)
+from codesign.spaces.space import (HardwareSpace, NetworkGenome, NetworkSpace, build_network, hardware_key, hardware_pool)
 
 SMALL = dict(operators=120, blocks=40, networks=6, hardware=4, hw_per_network=2, format="npz")
 

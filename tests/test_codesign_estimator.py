@@ -16,12 +16,12 @@ import yaml
 from accelsim.config import hardware_to_dict
 from accelsim.engine import tables as T
 from accelsim.io import load_checkpoint, save_checkpoint
-from codesign import features as F
-from codesign.dataset import DatasetRequest, generate, load_dataset
+from codesign.estimator import features as F
+from codesign.estimator.dataset import DatasetRequest, generate, load_dataset
 from codesign.errors import CodesignError
-from codesign.estimator import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Estimator, TrainConfig, train_estimator
-from codesign.space import HardwareSpace, NetworkGenome, build_network, hardware_pool
-from codesign.validate import kendall_tau_b, metrics, rankdata, spearman, validate, write_report
+from codesign.estimator.model import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Estimator, TrainConfig, train_estimator
+from codesign.spaces.space import HardwareSpace, NetworkGenome, build_network, hardware_pool
+from codesign.estimator.validate import kendall_tau_b, metrics, rankdata, spearman, validate, write_report
 
 MEASURED = Path(__file__).resolve().parent / "data" / "measured"   # shipped excerpts (see its README)
 TRAIN = dict(operators=4000, blocks=1500, networks=80, hardware=6, hw_per_network=3, format="npz")
@@ -206,7 +206,7 @@ def test_rank_statistics_by_hand():
 
 # ------------------------------------------------------------------------------------ measured
 def test_nb201_builder_matches_the_zoo_model():
-    from codesign.measured import nb201_network
+    from codesign.estimator.measured import nb201_network
     arch = "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
     ours = nb201_network(arch)
     theirs = accelsim.workload.zoo.load_model("nb201", arch=arch)
@@ -218,7 +218,7 @@ def test_nb201_builder_matches_the_zoo_model():
 
 
 def test_fbnet_lut_estimator_on_held_out_architectures():
-    from codesign.measured import evaluate_fbnet
+    from codesign.estimator.measured import evaluate_fbnet
     r = evaluate_fbnet(MEASURED / "hwnasbench_fbnet_op_lut_cifar100.csv", "pixel3_latency_ms", "cifar100", n_archs=500,
                        cfg=TrainConfig(hidden=32, depth=2, weight_decay=1e-2, threads=1))
     assert r.extra["unseen_op_share_pct"] > 15
@@ -227,7 +227,7 @@ def test_fbnet_lut_estimator_on_held_out_architectures():
 
 
 def test_nb201_estimator_from_measured_csv():
-    from codesign.measured import evaluate_nb201
+    from codesign.estimator.measured import evaluate_nb201
     r = evaluate_nb201(MEASURED / "nb201_help_latency_ms_first800.csv", "eyeriss", train_archs=400, cfg=TrainConfig(hidden=32, depth=2, weight_decay=1e-2,
                                                                           threads=1))
     assert r.extra["test_archs"] == 400
@@ -259,7 +259,7 @@ def test_cli_train_and_validate(trained, tmp_path, capsys):
 def test_cli_measured_per_operator_csv(tmp_path, capsys):
     """A generic per-operator table (here timed by the simulator on neural_engine) trains the estimator."""
     from codesign.cli import main
-    from codesign.measured import operator_network
+    from codesign.estimator.measured import operator_network
     rng = np.random.default_rng(0)
     hw = accelsim.load_hardware("neural_engine")
     rows = []
@@ -295,7 +295,7 @@ def test_features_refuse_transposed_convs_they_do_not_cover():
     from accelsim.engine import tables as T
     from accelsim.workload import NetworkBuilder
     from codesign.errors import CodesignError
-    from codesign.features import family_of
+    from codesign.estimator.features import family_of
     b = NetworkBuilder("up", (8, 8, 16))
     b.conv_transpose(b.input, 8, 2, 2, name="up")
     with pytest.raises(CodesignError, match="no features for conv_transpose"):

@@ -18,13 +18,13 @@ import yaml
 
 import accelsim
 from accelsim.config import hardware_to_dict, load_hardware
-from codesign import nb201
-from codesign import problems as P
+from codesign.spaces import nb201
+from codesign.search import problems as P
 from codesign.errors import CodesignError
 from codesign.cli import main
-from codesign.runconfig import parse_run_config
-from codesign.search import SearchResult, random_genome, run_search
-from codesign.space import HardwareSpace, NetworkSpace
+from codesign.search.runconfig import parse_run_config
+from codesign.search.algorithms import SearchResult, random_genome, run_search
+from codesign.spaces.space import HardwareSpace, NetworkSpace
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "search"
@@ -349,12 +349,12 @@ def _bare_copy(src: Path, dst: Path) -> Path:
 
 
 def _shown(folder: Path) -> str:
-    from codesign.runs import show
+    from codesign.search.runs import show
     return show(folder).replace(str(folder), "RUN")
 
 
 def test_a_resumed_run_writes_the_outputs_of_an_uninterrupted_one(tmp_path, capsys):
-    from codesign.pareto import hypervolume_exact, non_dominated
+    from codesign.search.pareto import hypervolume_exact, non_dominated
     cfg = _write(tmp_path, budget=96, algorithm={"name": "evolution", "population": 16})
     part, whole = tmp_path / "part", tmp_path / "whole"
     assert main(["search", "--config", str(cfg), "--out", str(part), "--budget", "48", "--quiet"]) == 0
@@ -380,7 +380,7 @@ def test_a_resumed_run_writes_the_outputs_of_an_uninterrupted_one(tmp_path, caps
 
 
 def test_show_reads_current_outputs_and_recomputes_when_the_journal_grew(tmp_path, monkeypatch):
-    from codesign import runs
+    from codesign.search import runs
     small = _write(tmp_path, budget=48, algorithm={"name": "evolution", "population": 16})
     run = tmp_path / "run"
     assert main(["search", "--config", str(small), "--out", str(run), "--quiet"]) == 0
@@ -433,7 +433,7 @@ def test_show_reads_current_outputs_and_recomputes_when_the_journal_grew(tmp_pat
 
 
 def test_a_rerun_that_evaluates_nothing_keeps_the_current_outputs(tmp_path, monkeypatch, capsys):
-    from codesign import runs
+    from codesign.search import runs
     cfg = _write(tmp_path, budget=32)
     out = tmp_path / "r"
     assert main(["search", "--config", str(cfg), "--out", str(out), "--quiet"]) == 0
@@ -462,8 +462,8 @@ def test_a_rerun_that_evaluates_nothing_keeps_the_current_outputs(tmp_path, monk
 
 
 def test_slow_post_processing_shows_progress_unless_quiet(tmp_path, monkeypatch, capsys):
-    from codesign import runs
-    from codesign.runconfig import load_run_config
+    from codesign.search import runs
+    from codesign.search.runconfig import load_run_config
     slow_trace = SearchResult.hypervolume_trace
 
     def slow(self, reference, progress=None):
@@ -479,7 +479,7 @@ def test_slow_post_processing_shows_progress_unless_quiet(tmp_path, monkeypatch,
 
 
 def test_markdown_cells_escape_nb201_bars():
-    from codesign.runs import md_cell
+    from codesign.search.runs import md_cell
     cell = "|nor_conv_3x3~0|+|skip_connect~0|none~1|"
     row = f"| 1 | {md_cell(cell)} | x |"
     assert md_cell(cell) == cell.replace("|", "\\|")

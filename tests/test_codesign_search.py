@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
-from codesign.journal import Journal, JournalError
-from codesign.pareto import hypervolume, non_dominated
-from codesign.search import SearchError, run_search
+from codesign.search.journal import Journal, JournalError
+from codesign.search.pareto import hypervolume, non_dominated
+from codesign.search.algorithms import SearchError, run_search
 
 
 def test_hypervolume_by_hand():
@@ -178,7 +178,7 @@ def test_process_workers_keep_the_problem_and_run_one_numba_thread():
 def test_one_runner_serves_datasets_and_searches():
     """The dataset's shards and a search's batches go through the same runner classes."""
     import inspect
-    from codesign import dataset
+    from codesign.estimator import dataset
     from codesign.runners import RUNNERS
     src = inspect.getsource(dataset)
     assert "make_runner" in src and "mp.get_context" not in src and "ray.remote" not in src

@@ -75,7 +75,7 @@ def test_import_accelsim_and_the_python_api_need_no_extra(tmp_path):
         import accelsim
         report = accelsim.simulate(accelsim.load_model("mobilenet_v2"), accelsim.load_hardware("neural_engine"))
         assert report.latency_ms > 0
-        import codesign, codesign.cli, codesign.runs, codesign.dataset
+        import codesign, codesign.cli, codesign.search.runs, codesign.estimator.dataset
         print(sorted(m for m in sys.modules if m.partition(".")[0] in BLOCKED))
     """, tmp_path)
     assert res.returncode == 0, res.stderr
@@ -163,11 +163,11 @@ def test_ray_runner_without_ray_names_the_ray_extra(tmp_path):
 def test_library_import_of_a_torch_module_names_the_extra(tmp_path):
     res = run_without("""
         try:
-            import codesign.estimator
+            import codesign.estimator.model
         except Exception as exc:
             print(type(exc).__name__, exc)
     """, tmp_path)
-    assert res.stdout.strip() == ('MissingExtraError codesign.estimator needs torch: '
+    assert res.stdout.strip() == ('MissingExtraError codesign.estimator.model needs torch: '
                                   'pip install "accelsim-codesign[codesign]"'), res.stderr
 
 

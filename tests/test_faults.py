@@ -51,8 +51,8 @@ import numpy as np
 import pytest
 import yaml
 
-from codesign import dataset as dataset_module
-from codesign.dataset import DatasetRequest, generate, load_dataset
+from codesign.estimator import dataset as dataset_module
+from codesign.estimator.dataset import DatasetRequest, generate, load_dataset
 
 pytestmark = pytest.mark.skipif(not (hasattr(os, "fork") and hasattr(os, "killpg") and os.path.isdir("/proc/self")),
                                 reason="needs fork, process groups and /proc (Linux)")
@@ -82,8 +82,8 @@ ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_N
 # Started with ``python -c`` by the tests: a run of `codesign` with the small shard sizes.
 BOOT = r"""
 import json, sys
-import codesign.dataset
-codesign.dataset.SHARD_SIZE.update(json.loads(sys.argv[1]))
+import codesign.estimator.dataset
+codesign.estimator.dataset.SHARD_SIZE.update(json.loads(sys.argv[1]))
 from codesign.cli import main
 sys.exit(main(sys.argv[2:]))
 """
@@ -95,12 +95,12 @@ sys.exit(main(sys.argv[2:]))
 HELPER = r"""
 import json, os, sys, time, traceback
 
-import codesign.dataset as D
+import codesign.estimator.dataset as D
 D.SHARD_SIZE.update(json.loads(sys.argv[1]))
 # what `codesign search` and `codesign dataset` import before their first write; pyarrow (which
 # starts a thread when imported) is left to the children, so that the helper forks with one thread
-import accelsim.plots, codesign.cli, codesign.identity, codesign.journal, codesign.problems, codesign.runconfig
-import codesign.runs, codesign.search, matplotlib.pyplot, optuna  # noqa: F401
+import accelsim.plots, codesign.cli, codesign.identity, codesign.search.journal, codesign.search.problems, codesign.search.runconfig
+import codesign.search.runs, codesign.search.algorithms, matplotlib.pyplot, optuna  # noqa: F401
 
 PROTO = os.dup(1)
 _open, _write, _close, _replace = os.open, os.write, os.close, os.replace

@@ -12,7 +12,7 @@ import accelsim
 from accelsim.engine import folds
 from accelsim.engine import kernels as K
 from accelsim.engine import tables as T
-from codesign import features as F
+from codesign.estimator import features as F
 
 from conftest import make_hw
 

@@ -111,7 +111,7 @@ def test_group_by_must_be_block_or_stage(mbv2_report):
 # ------------------------------------------------------------------------------------ builders
 def test_search_space_networks_carry_stem_stage_block_head_ids():
     np = pytest.importorskip("numpy")
-    from codesign.space import NetworkSpace
+    from codesign.spaces.space import NetworkSpace
     space = NetworkSpace()
     genome = space.sample(np.random.default_rng(0))
     net = space.build(genome)

@@ -17,9 +17,9 @@ from accelsim.config import hardware_to_dict
 from codesign import identity as I
 from codesign.accuracy import DEFAULT_TABLE, NB201Table
 from codesign.cli import main
-from codesign.dataset import DatasetRequest, generate
+from codesign.estimator.dataset import DatasetRequest, generate
 from codesign.errors import CodesignError
-from codesign.space import HardwareSpace
+from codesign.spaces.space import HardwareSpace
 
 BASE_RUN = {"name": "t", "space": {"network": {"type": "nb201"}}, "objectives": ["latency_ms", "accuracy"],
             "accuracy": {"source": "nb201"}, "budget": 16, "batch_size": 8}
@@ -89,14 +89,15 @@ def test_describe_change_names_the_first_differing_input():
 def test_engine_model_version_follows_the_model_code_only(tmp_path):
     root = tmp_path / "repo"
     for rel in ("accelsim/engine/kernels.py", "accelsim/cli.py", "accelsim/plots.py", "accelsim/workload/zoo.py",
-                "accelsim/system/model.py", "codesign/features.py", "codesign/runs.py", "codesign/cli.py"):
+                "accelsim/system/model.py", "codesign/estimator/features.py", "codesign/search/runs.py",
+                "codesign/estimator/__init__.py", "codesign/cli.py"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(f"# {rel}\n")
     names = [p.relative_to(root).as_posix() for p in I.model_sources(root)]
-    assert names == ["accelsim/engine/kernels.py", "accelsim/workload/zoo.py", "codesign/features.py"]
+    assert names == ["accelsim/engine/kernels.py", "accelsim/workload/zoo.py", "codesign/estimator/features.py"]
     v0 = I.engine_model_version(root)
     (root / "accelsim/cli.py").write_text("# a new flag\n")
-    (root / "codesign/runs.py").write_text("# a new column\n")
+    (root / "codesign/search/runs.py").write_text("# a new column\n")
     (root / "accelsim/system/model.py").write_text("# a faster event loop\n")
     assert I.engine_model_version(root) == v0          # not model code (codesign never runs the system model)
     (root / "accelsim/workload/zoo.py").write_text("# a layer more\n")
@@ -104,9 +105,10 @@ def test_engine_model_version_follows_the_model_code_only(tmp_path):
     # the real tree: the engine, importers, zoo and features are in; the CLIs and plots are not
     real = {p.relative_to(I._ROOT).as_posix() for p in I.model_sources()}
     assert {"accelsim/engine/simulate.py", "accelsim/workload/zoo.py", "accelsim/config.py",
-            "codesign/features.py", "codesign/dataset.py", "codesign/problems.py"} <= real
+            "codesign/estimator/features.py", "codesign/estimator/dataset.py", "codesign/search/problems.py",
+            "codesign/spaces/space.py", "codesign/accuracy/tables.py"} <= real
     assert not {"accelsim/cli.py", "accelsim/plots.py", "accelsim/system/model.py", "codesign/cli.py",
-                "codesign/runs.py"} & real
+                "codesign/search/runs.py", "codesign/search/runconfig.py", "codesign/estimator/__init__.py"} & real
 
 
 # ------------------------------------------------------------------------------------ search runs

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from codesign.pareto import HypervolumeTracker, hypervolume, hypervolume_exact, hypervolume_trace, non_dominated
-from codesign.search import SearchResult
+from codesign.search.pareto import HypervolumeTracker, hypervolume, hypervolume_exact, hypervolume_trace, non_dominated
+from codesign.search.algorithms import SearchResult
 
 REL = 1e-12
 

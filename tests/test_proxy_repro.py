@@ -14,8 +14,8 @@ import yaml
 
 torch = pytest.importorskip("torch")
 
-from codesign import nb201  # noqa: E402
-from codesign import problems as P  # noqa: E402
+from codesign.spaces import nb201  # noqa: E402
+from codesign.search import problems as P  # noqa: E402
 from codesign.accuracy import genome_seed, seeded  # noqa: E402
 from codesign.cli import main  # noqa: E402
 
@@ -174,7 +174,7 @@ def test_proxy_score_ignores_the_search_seed_and_follows_accuracy_seed():
     """The proxy's initialisation comes from the genome and ``accuracy.seed`` only: the accuracy axis is
     the same function of the genome in every search seed (so searches with different seeds optimise
     the same objective), and ``accuracy.seed`` changes it."""
-    from codesign.runconfig import parse_run_config
+    from codesign.search.runconfig import parse_run_config
     g = _genomes(3)
     scores = {}
     for seed, acc_seed in ((0, 0), (7, 0), (0, 5)):

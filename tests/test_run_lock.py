@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from codesign.cli import main
-from codesign.dataset import DatasetRequest, generate
+from codesign.estimator.dataset import DatasetRequest, generate
 from codesign.errors import CodesignError
 from codesign.identity import FolderLock, claim_folder
-from codesign.journal import Journal, JournalError, read_journal
+from codesign.search.journal import Journal, JournalError, read_journal
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_RUN = {"name": "t", "space": {"network": {"type": "nb201"}}, "objectives": ["latency_ms", "accuracy"],

@@ -13,7 +13,7 @@ import accelsim
 from accelsim.io import save_checkpoint
 from accelsim.workload.ir import NetworkBuilder
 from codesign.errors import CodesignError
-from codesign.space import build_network
+from codesign.spaces.space import build_network
 from codesign.supernet import (SKIP, Candidate, Supernet, SupernetConfig, arch_step, binary_gate_alpha_grad,
                                combine_loss, derive, derived_genome, derived_network, latency_table, load_npz,
                                positions, read_checkpoint, sample_pairs, sample_path, save_npz,

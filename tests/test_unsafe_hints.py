@@ -10,7 +10,7 @@ import pytest
 from accelsim.io import save_checkpoint
 from codesign.accuracy import read_npz
 from codesign.errors import CodesignError
-from codesign.estimator import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Estimator
+from codesign.estimator.model import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Estimator
 
 
 def test_object_npz_error_does_not_suggest_allow_pickle(tmp_path):

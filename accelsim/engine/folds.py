@@ -4,7 +4,7 @@ the vector unit's cycles, which unit can run a layer in its formats, and the arr
 The bodies below are plain Python over arithmetic, comparisons and numpy ufuncs (``np.ceil``,
 ``np.maximum``, ``np.logical_and``, ...), so the same source runs two ways:
 :mod:`accelsim.engine.kernels` compiles them with numba for one layer on one config (scalars), and
-``codesign.features`` calls them on numpy arrays of thousands of (layer, config) rows
+``codesign.estimator.features`` calls them on numpy arrays of thousands of (layer, config) rows
 (:func:`array_folds_rows` and :func:`sram_traffic_rows` for a dataflow per row). Counts are
 whole-valued floats (a ceiling is a float, not an int), exact below 2**53, so both give the same bits.
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from accelsim.extras import importing
 
-with importing("torch", "codesign", "codesign.torch_models"):
+with importing("torch", "codesign", "codesign.accuracy.torch_models"):
     import torch
     import torch.nn as nn
 
 from accelsim.workload.torch_zoo import InvertedResidual, conv_bn
 
-from .space import NetworkGenome
+from ..spaces.space import NetworkGenome
 
 
 class GenomeNet(nn.Module):

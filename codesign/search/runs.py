@@ -31,12 +31,12 @@ import yaml
 from accelsim.io import leftover_temporaries, write_atomic
 
 from . import problems as P
-from .errors import CodesignError
-from .identity import FORCE_NEW_HINT, check_same, claim_folder, fingerprint
+from ..errors import CodesignError
+from ..identity import FORCE_NEW_HINT, check_same, claim_folder, fingerprint
 from .journal import JournalError, read_journal
 from .pareto import hypervolume
 from .runconfig import RunConfig, load_run_config, parse_run_config
-from .search import SearchResult, run_search, run_hash
+from .algorithms import SearchResult, run_search, run_hash
 
 RUN_FILE, JOURNAL, IDENTITY = "run.yaml", "journal.jsonl", "identity.json"
 # what write_outputs writes, summary.json last: a summary naming the journal it was made from vouches for the rest
@@ -121,7 +121,7 @@ def _execute(cfg: RunConfig, out: Path, ident: dict, progress: bool, log) -> Run
     write_atomic(out / IDENTITY, json.dumps(ident, indent=1, ensure_ascii=False))
     write_atomic(out / RUN_FILE, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     problem = cfg.build_problem()
-    from .runners import make_runner
+    from ..runners import make_runner
     runner = make_runner(cfg.runner, **cfg.runner_options)
     t0 = time.perf_counter()
     try:

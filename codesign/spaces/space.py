@@ -23,7 +23,7 @@ from accelsim import precision as prec
 from accelsim.config import Hardware, PrecisionConfig, load_hardware
 from accelsim.workload.ir import Network, NetworkBuilder
 
-from .errors import CodesignError
+from ..errors import CodesignError
 
 BLOCKS = ("ibn", "fused_ibn")
 

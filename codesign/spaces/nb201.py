@@ -21,7 +21,7 @@ from accelsim.workload.ir import Network
 from accelsim.workload.lowering import Op, lower
 from accelsim.workload.nb201_arch import NB201_EDGES, NB201_OP_TABLE, NB201_OPS, format_nb201, parse_nb201
 
-from .errors import CodesignError
+from ..errors import CodesignError
 
 OPS = NB201_OPS
 EDGES = NB201_EDGES   # edge (to node j, from node i) in the order the arch string lists them

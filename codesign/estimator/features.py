@@ -18,7 +18,7 @@ from accelsim import precision as prec
 from accelsim.engine import tables as T
 from accelsim.engine.folds import array_folds_rows, runnable_units, sram_traffic_rows, vector_cycles
 
-from .errors import CodesignError
+from ..errors import CodesignError
 
 LAYER_COLUMNS = ("op", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "kh", "kw", "sh", "sw", "groups",
                  "wprec", "aprec", "filter_elems", "in_factor", "ops_per_out", "kh_extent", "kw_extent", "src0",
@@ -46,7 +46,7 @@ def schema() -> dict:
 
 def check_engine_tables() -> None:
     if len(LAYER_COLUMNS) != T.N_LAYER_FIELDS or len(HW_TABLE_COLUMNS) != T.N_HW_FIELDS:
-        raise RuntimeError("codesign.features: accelsim's table layout changed; update LAYER_COLUMNS/HW_TABLE_COLUMNS")
+        raise RuntimeError("codesign.estimator.features: accelsim's table layout changed; update LAYER_COLUMNS/HW_TABLE_COLUMNS")
 
 
 check_engine_tables()

@@ -8,7 +8,7 @@ energies (as the engine composes it), and memory (parameters + peak activations)
 IR. A network's prediction is the sum over its layers, batched over thousands of (network,
 hardware) pairs; identical (layer, config) rows are evaluated once.
 
-In *measured* mode (:mod:`codesign.measured`) the same per-family MLPs predict one log-latency per
+In *measured* mode (:mod:`codesign.estimator.measured`) the same per-family MLPs predict one log-latency per
 layer, trained end to end on the summed latency of whole measured operators or networks.
 
 Checkpoints (:func:`accelsim.io.save_checkpoint`: plain tensors and lists behind a header with a
@@ -29,7 +29,7 @@ import numpy as np
 
 from accelsim.extras import importing
 
-with importing("torch", "codesign", "codesign.estimator"):
+with importing("torch", "codesign", "codesign.estimator.model"):
     import torch
     from torch import nn
 
@@ -38,9 +38,9 @@ from accelsim.engine import memory_figures
 from accelsim.io import load_checkpoint, save_checkpoint
 from accelsim.workload.ir import Network
 
-from . import __version__
+from .. import __version__
 from . import features as F
-from .errors import CodesignError
+from ..errors import CodesignError
 
 CHECKPOINT_FORMAT = "codesign-estimator"
 CHECKPOINT_VERSION = 1
@@ -353,7 +353,7 @@ def training_rows(ds) -> dict:
 
 
 def train_estimator(ds, cfg: TrainConfig = TrainConfig(), progress: bool = True, log=None) -> Estimator:
-    """Train the simulator-mode estimator on a loaded :class:`~codesign.dataset.Dataset`.
+    """Train the simulator-mode estimator on a loaded :class:`~codesign.estimator.dataset.Dataset`.
 
     Model selection (the best epoch) uses ``cfg.val_fraction`` of the *workloads* of ``ds``; the
     held-out evaluation data (``codesign validate-estimator``) is a separate dataset never seen here.

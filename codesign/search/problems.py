@@ -1,10 +1,10 @@
 """Search problems on simulated accelerators: network-only, hardware-only and joint network x hardware.
 
-A problem is two *axes* and a scorer. The network axis is a :class:`~codesign.space.NetworkSpace`
+A problem is two *axes* and a scorer. The network axis is a :class:`~codesign.spaces.space.NetworkSpace`
 (stages of IBN / fused-IBN blocks), the NAS-Bench-201 cell space, or one fixed network; the hardware
-axis is a :class:`~codesign.space.HardwareSpace` around a base config, or one fixed config. The
+axis is a :class:`~codesign.spaces.space.HardwareSpace` around a base config, or one fixed config. The
 genome the search algorithms see is one flat dict of categorical parameters (network keys first,
-hardware keys prefixed ``hw.``), so every algorithm in :mod:`codesign.search` works on every problem.
+hardware keys prefixed ``hw.``), so every algorithm in :mod:`codesign.search.algorithms` works on every problem.
 
 ``evaluate`` builds the networks and configs (both cached by key), scores the whole batch in one
 ``accelsim.simulate_many(pairs=True)`` call (or one estimator call) and returns per candidate the
@@ -26,9 +26,9 @@ from accelsim.config import Hardware
 from accelsim.engine import failing_share, memory_figures
 from accelsim.workload.ir import Network
 
-from . import nb201
-from .errors import CodesignError
-from .space import (HardwareGenome, HardwareSpace, NetworkGenome, NetworkSpace, StageGene, build_hardware,
+from ..spaces import nb201
+from ..errors import CodesignError
+from ..spaces.space import (HardwareGenome, HardwareSpace, NetworkGenome, NetworkSpace, StageGene, build_hardware,
                     build_network)
 
 MIB = 1024 * 1024
@@ -257,7 +257,7 @@ class AccuracySource:
             if axis.kind != "nb201":
                 raise CodesignError("accuracy.source nb201: needs space.network.type: nb201")
             if self._table is None:
-                from .accuracy import NB201Table
+                from ..accuracy.tables import NB201Table
                 self._table = NB201Table.load(self.options.get("table"))
             return float(self._table.accuracy(nb201.genome_arch(g), self.options.get("dataset", "cifar10")))
         return self._torch_score(axis, g)
@@ -270,7 +270,7 @@ class AccuracySource:
                              num_classes=axis.options["num_classes"])
             return model, axis.options["resolution"]
         if axis.kind == "mobile":
-            from .torch_models import genome_module
+            from ..accuracy.torch_models import genome_module
             return genome_module(axis.genome(g)), axis.genome(g).resolution
         raise CodesignError(f"accuracy.source {self.source}: needs a network search space")
 
@@ -278,7 +278,7 @@ class AccuracySource:
         from accelsim.extras import require
         torch = require("torch", "codesign", f"accuracy.source {self.source}")
 
-        from . import accuracy as acc
+        from .. import accuracy as acc
         seed = int(self.options.get("seed", 0))
         # The initial weights come from a seed of the genome itself (not torch's global generator, whose
         # state depends on what ran before), so a genome scores the same in any run, worker or order.
@@ -414,7 +414,7 @@ class SearchProblem:
         return out
 
     def _estimate(self, nets, hws):
-        from .accuracy import torch_threads
+        from ..accuracy.proxies import torch_threads
         with torch_threads(self.threads):   # matrix products split among threads: pin them, as proxies do
             pred = self.estimator.predict_pairs(nets, hws)
         # the estimator cannot tell which layers cannot run; the engine's own rule decides, unsimulated

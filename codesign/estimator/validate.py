@@ -19,11 +19,11 @@ import numpy as np
 from accelsim.extras import importing
 from accelsim.io import write_atomic
 
-with importing("scipy", "codesign", "codesign.validate"):
+with importing("scipy", "codesign", "codesign.estimator.validate"):
     from scipy.stats import kendalltau, rankdata, spearmanr  # noqa: F401 (rankdata: re-exported)
 
 from .baselines import BASELINES, pair_baselines
-from .errors import CodesignError
+from ..errors import CodesignError
 
 
 # ------------------------------------------------------------------------------------ statistics

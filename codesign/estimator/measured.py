@@ -9,7 +9,7 @@ Two CSV shapes are read (``load_measurements`` detects which from the header):
 - **per network** — one row per NAS-Bench-201 architecture (``arch_str``) with its measured latency.
 
 Each row becomes a small accelsim network built directly in the IR (no torch); the per-family MLPs
-of :class:`~codesign.estimator.Estimator` (measured mode) predict a latency per layer, and training
+of :class:`~codesign.estimator.model.Estimator` (measured mode) predict a latency per layer, and training
 fits the *sum* over a row's layers to the measured value (log-space loss), so per-operator and
 per-network measurements train the same model. Engineered features are computed on a reference
 hardware config (the shapes matter; the device is what the data measured).
@@ -26,16 +26,16 @@ import numpy as np
 
 from accelsim.extras import importing
 
-with importing("torch", "codesign", "codesign.measured"):
+with importing("torch", "codesign", "codesign.estimator.measured"):
     import torch
 
 from accelsim.config import load_hardware
 from accelsim.workload.ir import Network, NetworkBuilder
 
 from . import features as F
-from .errors import CodesignError
-from .estimator import MLP, Estimator, FamilyModel, TrainConfig
-from .nb201 import NB201_OP_TABLE, parse_cell
+from ..errors import CodesignError
+from .model import MLP, Estimator, FamilyModel, TrainConfig
+from ..spaces.nb201 import NB201_OP_TABLE, parse_cell
 
 # Measured tables are small (tens to thousands of rows): smaller MLPs with stronger weight decay.
 MEASURED_CONFIG = TrainConfig(hidden=32, depth=2, weight_decay=1e-2)

@@ -44,10 +44,10 @@ from accelsim.engine import memory_figures
 from accelsim.engine import tables as T
 from accelsim.workload.ir import Network, NetworkBuilder
 
-from . import __version__
+from .. import __version__
 from . import features as F
-from .errors import CodesignError
-from .space import HardwareSpace, NetworkSpace, build_hardware, build_network, hardware_key, hardware_pool
+from ..errors import CodesignError
+from ..spaces.space import HardwareSpace, NetworkSpace, build_hardware, build_network, hardware_key, hardware_pool
 
 DATASET_VERSION = 1
 KINDS = ("op", "block", "network", "zoo")
@@ -115,7 +115,7 @@ class DatasetRequest:
         """What the records are made from: the request (the base hardware's name or path and the
         adaptive model's path left out), the base hardware config in full, the adaptive model's
         checksum and the engine model version."""
-        from .identity import identity
+        from ..identity import identity
         request = dataclasses.asdict(self)
         request["hardware_space"].pop("base")
         request["adaptive_model"] = bool(self.adaptive_model)
@@ -127,7 +127,7 @@ class DatasetRequest:
                          "request": request, "files": {"adaptive estimator checkpoint": self.adaptive_model or None}})
 
     def content_hash(self, ident: dict | None = None) -> str:
-        from .identity import fingerprint
+        from ..identity import fingerprint
         return fingerprint(ident if ident is not None else self.identity())[:20]
 
     def shard_tasks(self) -> list[tuple]:
@@ -153,7 +153,7 @@ def code_version() -> str:
     """Version string of everything a record depends on: the engine model version of
     :mod:`codesign.identity` (all of accelsim but its CLI and plots, and the codesign modules that
     compute results, this sampler included)."""
-    from .identity import engine_model_version
+    from ..identity import engine_model_version
     return engine_model_version()[:16]
 
 
@@ -364,7 +364,7 @@ def _workload_key(net: Network) -> str:
 
 def _adaptive_keep(req: DatasetRequest, result, count: int) -> np.ndarray:
     """Indices of the ``count`` pairs whose latency the estimator predicts worst."""
-    from .estimator import Estimator
+    from .model import Estimator
     est = Estimator.load(req.adaptive_model)
     feas = result.feasible.reshape(-1)
     pred = est.predict_pairs([result.networks[i] for i in result.pair_net],
@@ -595,8 +595,8 @@ def generate(req: DatasetRequest, out: "str | os.PathLike", runner: str = "seria
     another base hardware file or engine code, or by a codesign that stored no identity) is refused;
     ``force_new`` first moves a non-empty folder aside to ``out.old-<time>``.
     """
-    from .identity import claim_folder
-    from .runners import RUNNERS
+    from ..identity import claim_folder
+    from ..runners import RUNNERS
     req.validate()
     if runner not in RUNNERS:
         raise CodesignError(f"runner {runner!r}: expected one of {', '.join(RUNNERS)}")
@@ -610,7 +610,7 @@ def generate(req: DatasetRequest, out: "str | os.PathLike", runner: str = "seria
 
 def _generate(req: DatasetRequest, ident: dict, out: Path, runner: str, workers: int | None, progress: bool,
               on_shard) -> GenerateResult:
-    from .identity import FORCE_NEW_HINT, describe_change
+    from ..identity import FORCE_NEW_HINT, describe_change
     digest = req.content_hash(ident)
     manifest_path = out / "manifest.json"
     manifest = None
@@ -655,7 +655,7 @@ def _generate(req: DatasetRequest, ident: dict, out: Path, runner: str, workers:
             on_shard(summary)
 
     try:
-        from .runners import make_runner
+        from ..runners import make_runner
         pool = make_runner("serial" if len(pending) <= 1 else runner, workers=workers)
         try:
             for summary in pool.imap_unordered(_shard_job, pending):

@@ -44,10 +44,10 @@ from accelsim.errors import AccelsimError
 from accelsim.io import read_yaml
 
 from . import problems as P
-from .errors import CodesignError
-from .runners import RUNNERS
-from .search import ALGORITHMS, SearchError, check_options
-from .space import HardwareSpace, NetworkSpace, stable_hash
+from ..errors import CodesignError
+from ..runners import RUNNERS
+from .algorithms import ALGORITHMS, SearchError, check_options
+from ..spaces.space import HardwareSpace, NetworkSpace, stable_hash
 
 TOP_KEYS = ("name", "space", "network", "hardware", "objectives", "constraints", "accuracy", "scorer",
             "algorithm", "budget", "batch_size", "seed", "runner", "threads", "reference")
@@ -139,7 +139,7 @@ class RunConfig:
             acc = P.AccuracySource(opts.pop("source"), threads=self.scoring_threads, **opts)
         est = None
         if self.estimator:
-            from .estimator import Estimator
+            from ..estimator.model import Estimator
             est = Estimator.load(self.estimator)
         try:
             return P.SearchProblem(net_axis, hw_axis, self.objectives, self.constraints, acc, est,
@@ -157,7 +157,7 @@ class RunConfig:
         file the run reads, and the engine model version. Not the name, budget, runner or reference
         (a run may be extended, renamed, moved to another runner or re-plotted), nor paths. The thread
         count is in it only for a torch-scored run (see the module docstring)."""
-        from .identity import identity
+        from ..identity import identity
         problem = self.build_problem()
         net_axis, hw_axis = problem.net_axis, problem.hw_axis
         if isinstance(net_axis, P.MobileAxis):
@@ -191,7 +191,7 @@ class RunConfig:
         if self.accuracy is not None:
             settings["accuracy"] = {k: v for k, v in self.accuracy.items() if k not in ("table", "data")}
             if self.accuracy["source"] == "nb201":
-                from .accuracy import DEFAULT_TABLE
+                from ..accuracy.tables import DEFAULT_TABLE
                 files["accuracy table"] = self.accuracy.get("table") or DEFAULT_TABLE
             if self.accuracy.get("data"):
                 files["accuracy training data"] = self.accuracy["data"]

@@ -1,0 +1,29 @@
+"""The latency/energy/memory estimator and its data.
+
+- ``features``: per-layer features of a network on a hardware config (the fold formulas come from
+  ``accelsim.engine.folds``);
+- ``baselines``: the analytic baselines an estimator is judged against;
+- ``dataset``: training data sampled from the spaces and labelled by the simulator;
+- ``model``: the estimator itself (``Estimator``, ``TrainConfig``, ``train_estimator``);
+- ``measured``: estimators trained on measured latency tables;
+- ``validate``: rank and error metrics and the validation report.
+"""
+
+from .._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "baselines": ("BASELINES", "fit_constants", "layer_baselines", "pair_baselines",),
+    "dataset": ("DATASET_VERSION", "Dataset", "DatasetRequest", "FORMATS", "GenerateResult", "KINDS",
+        "PAIR_FLOAT_COLUMNS", "SHARD_SIZE", "TABLES", "code_version", "generate", "load_dataset",
+        "remove_stale_temporaries", "run_shard", "sample_block", "sample_operator", "shard_name",
+        "write_shard",),
+    "features": ("FAMILIES", "FEATURE_NAMES", "FORMAT_COLUMNS", "FREE", "HW_COLUMNS", "HW_INFO_COLUMNS",
+        "HW_TABLE_COLUMNS", "LAYER_COLUMNS", "OUT_COLUMNS", "check_engine_tables", "compose_energy",
+        "engineered", "family_of", "hardware_table", "network_layer_table", "schema", "take_rows",),
+    "measured": ("FBNET_BLOCKS", "FBNET_LAYERS", "MEASURED_CONFIG", "MeasuredResult", "detect_format",
+        "evaluate_fbnet", "evaluate_nb201", "evaluate_ops", "fbnet_tables", "fit_measured",
+        "nb201_live_edges", "nb201_network", "operator_network", "read_csv",),
+    "model": ("CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "Estimator", "FamilyModel", "MLP", "MODES",
+        "OUTPUTS", "TrainConfig", "split_workloads", "train_estimator", "training_rows",),
+    "validate": ("kendall_tau_b", "markdown", "metrics", "plots", "spearman", "write_report",),
+})

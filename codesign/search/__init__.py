@@ -1,0 +1,22 @@
+"""Searches over networks and hardware jointly: the problems (``problems``: what is searched and how a
+candidate is scored), the algorithms (``algorithms``: random, evolution, NSGA-II), the journal a run
+appends to (``journal``), Pareto fronts and hypervolume (``pareto``), run configs (``runconfig``)
+and running, resuming and showing runs and sweeps (``runs``)."""
+
+from .._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "algorithms": ("ALGORITHMS", "ALGORITHM_OPTIONS", "AgingEvolution", "NSGA2", "Problem", "RandomSearch",
+        "STATIC_TRIES", "SearchError", "SearchResult", "check_options", "genome_key", "mutate",
+        "random_genome", "run_hash", "run_search",),
+    "journal": ("Journal", "JournalError", "read_journal",),
+    "pareto": ("HypervolumeTracker", "hypervolume", "hypervolume_exact", "hypervolume_trace",
+        "non_dominated",),
+    "problems": ("AccuracySource", "Constraint", "FixedHardware", "FixedNetwork", "HardwareAxis",
+        "MAPPING_FAILURE", "METRICS", "MIB", "MobileAxis", "NB201Axis", "SearchProblem",
+        "hardware_genome_of", "objective_key",),
+    "runconfig": ("LIST_ELEMENTS", "MAX_THREADS", "RunConfig", "TOP_KEYS", "load_run_config",
+        "parse_run_config",),
+    "runs": ("IDENTITY", "JOURNAL", "OUTPUTS", "RUN_FILE", "Run", "SWEEP_KEYS", "describe", "execute",
+        "front_rows", "load_run", "md_cell", "plot_front", "reference_point", "show", "sweep", "write_outputs",),
+})

@@ -1,0 +1,13 @@
+"""The search spaces every layer above shares: network and hardware spaces, their genomes and the
+builders that turn a genome into an accelsim network or hardware config (``space``), and the
+NAS-Bench-201 cell space (``nb201``). Imports nothing else from codesign but ``errors``."""
+
+from .._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "nb201": ("EDGES", "EDGE_KEYS", "OPS", "all_archs", "arch_str", "genome_arch", "network", "op_indices",
+        "ops_of", "parse_cell",),
+    "space": ("BLOCKS", "FORMAT_DEFAULTS", "HardwareGenome", "HardwareSpace", "NetworkGenome",
+        "NetworkSpace", "StageGene", "build_hardware", "build_network", "hardware_key", "hardware_pool",
+        "stable_hash",),
+})
