@@ -1,8 +1,9 @@
 """Hardware description: YAML (or a SCALE-Sim ``.cfg``) -> validated, frozen dataclasses.
 
-Every field carries a unit and a one-line description in its metadata; the same metadata drives
-validation (types, bounds, unknown keys) and the config reference in the README
-(``accelsim.config.reference_markdown()``). Errors name the file, the key path and what was
+Every field carries a unit, a one-line description and its bounds in its metadata, from which
+:data:`HARDWARE_SCHEMA` (JSON Schema, see :mod:`accelsim.schema`) is built: it checks every path that
+builds a config (a file, a SCALE-Sim ``.cfg``, ``Hardware.replace``, a search space's candidates)
+and gives the config reference in the README (``accelsim.config.reference_markdown()``). Errors name the file, the key path and what was
 expected, e.g. ``hw_configs/edge.yaml: memory.sram.ifmap_kb: expected a positive number, got -4``.
 ``hardware_to_dict`` gives the YAML form back; ``Hardware.replace`` edits that form and rebuilds through
 ``hardware_from_dict``, so a changed config is checked exactly as a file is. Every numeric field has a
@@ -15,14 +16,13 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
-import math
-import numbers
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 from . import precision as prec
+from . import schema
 from .errors import ConfigError, one_line, quote, read_text
 from .io import read_yaml
 
@@ -35,17 +35,7 @@ MAX_ENERGY_PJ = 1e6          # per MAC, op or byte
 MAX_AREA_MM2 = 1e6           # per PE, lane, KiB or fixed block
 
 
-def _f(unit: str, help: str, *, minimum: float | None = 0.0, strict: bool = True,
-       choices: tuple | None = None, default: Any = dataclasses.MISSING, low: float | None = None,
-       high: float | None = None):
-    """Declare a config field: unit, description, sign bound (strict: > minimum, else >=) and the sane
-    range [low, high] beyond it (a value outside is a typo or a unit mistake, and would overflow the
-    cost model: a 1e-300 MHz clock makes every latency infinite)."""
-    meta = {"unit": unit, "help": help, "minimum": minimum, "strict": strict, "choices": choices,
-            "low": low, "high": high}
-    if default is dataclasses.MISSING:
-        return field(metadata=meta)
-    return field(default=default, metadata=meta)
+_f = schema.field   # unit, meaning, sign bound and sane range of a field: the schema is built from them
 
 
 @dataclass(frozen=True)
@@ -244,182 +234,77 @@ _NESTED = {"array": ArrayConfig, "vector": VectorConfig, "sram": SramConfig, "dr
 _TOP_KEYS = ("name", "description", "array", "precisions", "vector", "memory", "dram", "energy", "area")
 _MEMORY_KEYS = ("sram", "memory_budget_mb", "activation_policy", "weights_resident", "channel_alignment")
 _HARDWARE_FIELDS = {f.name: f for f in dataclasses.fields(Hardware)}
-_VECTOR_OPS_META = {f.name: f for f in dataclasses.fields(VectorConfig)}["ops_per_lane_per_cycle"].metadata
+_SECTION = "missing required section"
 
 
-def _number_text(v) -> str:
-    """A range end as the reference writes it: 65536, 0.001, 1e6, 2^30."""
-    if float(v).is_integer() and abs(v) < 1e5:
-        return str(int(v))
-    if float(v).is_integer() and int(v) & (int(v) - 1) == 0:
-        return f"2^{int(v).bit_length() - 1}"
-    return f"{v:g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
+def _hardware_schema() -> dict:
+    """The hardware YAML's schema, built from the field declarations above."""
+    top = {f.name: schema.field_schema(f) for f in dataclasses.fields(Hardware)
+           if f.name in ("name", "description", "memory_budget_mb", "static_power_mw") + _MEMORY_KEYS[2:]}
+    vector_fields = {f.name: f for f in dataclasses.fields(VectorConfig)}
+    ops = schema.field_schema(vector_fields["ops_per_lane_per_cycle"], kind="number")
+    ops_map = {"type": "object", "description": ops["description"], "x-unit": ops["x-unit"],
+               "x-range": ops["x-range"], "x-expected": "a non-empty mapping of format -> ops per lane per cycle",
+               "propertyNames": {"enum": list(prec.NAMES), "x-unknown": "format"}, "minProperties": 1,
+               "additionalProperties": ops}
+    vector = schema.dataclass_schema(VectorConfig, nested={"ops_per_lane_per_cycle": ops_map})
+    vector["required"] = ["lanes", "energy_per_op_pj"]
+    # the ops are read only when there are lanes; a vector unit with lanes needs them
+    vector["if"] = {"properties": {"lanes": {"exclusiveMinimum": 0}}, "required": ["lanes"]}
+    vector["then"] = {"required": ["ops_per_lane_per_cycle"], "x-missing": {
+        "ops_per_lane_per_cycle": "missing; a vector unit with lanes needs a non-empty mapping of format -> ops "
+                                  "per lane per cycle"}}
+    precision = schema.dataclass_schema(PrecisionConfig, skip=("name",))
+    precisions = {"type": "object", "description": _HARDWARE_FIELDS["precisions"].metadata["help"],
+                  "x-expected": "a non-empty mapping of format -> {macs_per_pe_per_cycle, ...}",
+                  "x-key-name": "<format>", "minProperties": 1,
+                  "propertyNames": {"enum": list(prec.NAMES), "x-unknown": "format"},
+                  "additionalProperties": precision}
+    memory = schema.obj({"sram": schema.dataclass_schema(SramConfig), "memory_budget_mb": top["memory_budget_mb"],
+                         **{k: top[k] for k in _MEMORY_KEYS[2:]}},
+                        required=("sram", "memory_budget_mb"), missing_words={"sram": _SECTION})
+    memory["x-expected"] = f"a mapping with keys {', '.join(_MEMORY_KEYS)}"
+    energy = schema.obj({"static_power_mw": top["static_power_mw"]}, help="energy model beyond per-op energies",
+                        expected="a mapping with static_power_mw")
+    required = ("name", "array", "precisions", "vector", "memory", "dram", "area")
+    root = schema.obj({"name": top["name"], "description": top["description"],
+                       "array": schema.dataclass_schema(ArrayConfig), "precisions": precisions, "vector": vector,
+                       "memory": memory, "dram": schema.dataclass_schema(DramConfig), "energy": energy,
+                       "area": schema.dataclass_schema(AreaConfig)},
+                      required=required, sorted_keys=True,
+                      missing_words={k: _SECTION for k in required if k != "name"},
+                      help="An accelerator: MAC array, formats, vector unit, memories, energy and area.")
+    root["x-expected"] = "a mapping at the top level"
+    return root
 
 
-def _range_text(meta, ftype) -> str:
-    """The documented range of a field: ``(0, 1e6]``, ``[1, 65536]``, ``os, ws, is``, ``true/false``."""
-    if meta.get("choices"):
-        return ", ".join(meta["choices"])
-    if ftype in ("bool", bool):
-        return "true/false"
-    lo, high, minimum = meta.get("low"), meta.get("high"), meta.get("minimum")
-    if lo is None and minimum is None:
-        return ""
-    integer = ftype in ("int", int)
-    if lo is not None:
-        left = f"[{_number_text(lo)}"
-    elif meta.get("strict", True):
-        left = f"[{_number_text(minimum + 1)}" if integer else f"({_number_text(minimum)}"
-    else:
-        left = f"[{_number_text(minimum)}"
-    return f"{left}, {_number_text(high)}]" if high is not None else f"{left}, ∞)"
+HARDWARE_SCHEMA = _hardware_schema()
 
 
-def _check_scalar(value, ftype, meta, where: str):
-    raw = value  # error messages quote what the user wrote
-    if ftype in ("bool", bool):
-        # YAML 1.1 reads yes/no/on/off as booleans too; 1 or "yes" in quotes is a typo, not a switch.
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {quote(value)}")
-        return value
-    if ftype in ("int", int):
-        # numbers.Integral admits numpy integers from search code (Hardware.replace); stored as int.
-        # (The exact-type tests first keep Hardware.replace, called in searches, off the slow ABC checks.)
-        if type(value) is not int:
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                if isinstance(value, float) and value.is_integer():
-                    value = int(value)
-                else:
-                    raise ConfigError(f"{where}: expected an integer, got {quote(value)}")
-            value = int(value)
-    elif ftype in ("float", float):
-        if type(value) is not float and type(value) is not int and \
-                (isinstance(value, bool) or not isinstance(value, numbers.Real)):
-            raise ConfigError(f"{where}: expected a number, got {quote(value)}")
-        try:
-            value = float(value)
-        except OverflowError:   # an integer beyond float range
-            raise ConfigError(f"{where}: expected a finite number, got {quote(raw)}") from None
-        if not math.isfinite(value):
-            raise ConfigError(f"{where}: expected a finite number, got {quote(value)}")
-    elif ftype in ("str", str):
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {quote(value)}")
-    choices = meta.get("choices")
-    if choices is not None and value not in choices:
-        raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {quote(value)}")
-    lo = meta.get("minimum")
-    if lo is not None and isinstance(value, (int, float)):
-        if meta.get("strict", True) and not value > lo:
-            raise ConfigError(f"{where}: expected a positive number, got {quote(raw)}")
-        if not meta.get("strict", True) and not value >= lo:
-            raise ConfigError(f"{where}: expected a number >= {lo:g}, got {quote(raw)}")
-    low, high = meta.get("low"), meta.get("high")
-    if isinstance(value, (int, float)) and ((low is not None and value < low) or (high is not None and value > high)):
-        kind = "an integer" if ftype in ("int", int) else "a number"
-        raise ConfigError(f"{where}: expected {kind} in {_range_text(meta, ftype)}, got {quote(raw)}")
-    return value
-
-
-def _key(key) -> str:
-    """A key as an error message names it (a key can be anything YAML allows: cut it short)."""
-    return one_line(key, 60) if isinstance(key, str) else quote(key)
-
-
-def _build(cls, data, where: str, skip: tuple = ()):
-    """Build dataclass ``cls`` from mapping ``data``; ``where`` is 'file: key.path' for errors."""
-    if not isinstance(data, (dict, Mapping)):  # dict first: skips the slower ABC check
-        raise ConfigError(f"{where}: expected a mapping of keys, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
-    prefix = where + ("." if not where.endswith(": ") else "")
-    for key in data:
-        if key not in fields:
-            raise ConfigError(f"{prefix}{_key(key)}: unknown key; expected one of {', '.join(fields)}")
-    kwargs = {}
-    for name, f in fields.items():
-        path = f"{prefix}{name}"
-        if name not in data or data[name] is None:
-            if f.default is dataclasses.MISSING:
-                raise ConfigError(f"{path}: missing required key ({f.metadata['help']})")
+def _make(cls, data: Mapping, **extra):
+    """``cls`` from checked YAML values: integers stored as int, numbers as float, absent keys default."""
+    kwargs = dict(extra)
+    for f in dataclasses.fields(cls):
+        v = data.get(f.name)
+        if v is None or f.name in kwargs:
             continue
-        kwargs[name] = _check_scalar(data[name], f.type, f.metadata, path)
+        kwargs[f.name] = int(v) if f.type in ("int", int) else float(v) if f.type in ("float", float) else v
     return cls(**kwargs)
 
 
-def _format_map(data, where: str, what: str, minimum_strict: bool = True) -> tuple:
-    if not isinstance(data, Mapping) or not data:
-        raise ConfigError(f"{where}: expected a non-empty mapping of format -> {what}")
-    out = []
-    for name, v in data.items():
-        if name not in prec.INDEX:
-            raise ConfigError(f"{where}.{_key(name)}: unknown format; expected one of {', '.join(prec.NAMES)}")
-        out.append((name, v))
-    return tuple(out)
-
-
 def hardware_from_dict(data: Mapping, source: str = "<dict>") -> Hardware:
-    """Validate a parsed YAML mapping and build a :class:`Hardware`."""
-    where = f"{source}: "
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
-    for key in data:
-        if key not in _TOP_KEYS:
-            raise ConfigError(f"{where}{_key(key)}: unknown key; expected one of {', '.join(sorted(_TOP_KEYS))}")
-    for key in ("name", "array", "precisions", "vector", "memory", "dram", "area"):
-        if key not in data:
-            raise ConfigError(f"{where}{key}: missing required section")
-    name = _check_scalar(data["name"], str, {}, f"{where}name")
-    array = _build(ArrayConfig, data["array"], f"{where}array")
-
-    precisions = []
-    for pname, pdata in _format_map(data["precisions"], f"{where}precisions", "{macs_per_pe_per_cycle, ...}"):
-        if not isinstance(pdata, Mapping):
-            raise ConfigError(f"{where}precisions.{pname}: expected a mapping, got {quote(pdata)}")
-        precisions.append(_build(PrecisionConfig, {**pdata, "name": pname}, f"{where}precisions.{pname}"))
-
+    """Check a parsed YAML mapping against :data:`HARDWARE_SCHEMA` and build a :class:`Hardware`."""
+    data = schema.check(data, HARDWARE_SCHEMA, source)
+    precisions = tuple(_make(PrecisionConfig, p, name=n) for n, p in data["precisions"].items())
     vdata = data["vector"]
-    if not isinstance(vdata, Mapping):
-        raise ConfigError(f"{where}vector: expected a mapping, got {quote(vdata)}")
-    vector_ops = []
-    if vdata.get("lanes", 0):
-        for pname, v in _format_map(vdata.get("ops_per_lane_per_cycle"), f"{where}vector.ops_per_lane_per_cycle",
-                                    "ops per lane per cycle"):
-            vector_ops.append((pname, _check_scalar(v, float, _VECTOR_OPS_META,
-                                                    f"{where}vector.ops_per_lane_per_cycle.{pname}")))
-    vector = _build(VectorConfig, {**vdata, "ops_per_lane_per_cycle": tuple(vector_ops)}, f"{where}vector")
-
+    ops = tuple((n, float(v)) for n, v in vdata.get("ops_per_lane_per_cycle", {}).items()) if vdata["lanes"] else ()
     mem = data["memory"]
-    if not isinstance(mem, Mapping):
-        raise ConfigError(f"{where}memory: expected a mapping with keys {', '.join(_MEMORY_KEYS)}, "
-                          f"got {type(mem).__name__}")
-    for key in mem:
-        if key not in _MEMORY_KEYS:
-            raise ConfigError(f"{where}memory.{_key(key)}: unknown key; expected one of {', '.join(_MEMORY_KEYS)}")
-    if "sram" not in mem:
-        raise ConfigError(f"{where}memory.sram: missing required section")
-    sram = _build(SramConfig, mem["sram"], f"{where}memory.sram")
-    budget = _check_scalar(mem.get("memory_budget_mb"), float, _HARDWARE_FIELDS["memory_budget_mb"].metadata,
-                           f"{where}memory.memory_budget_mb")
-    placement = {}  # activation_policy, weights_resident, channel_alignment: optional, defaults in Hardware
-    for key in _MEMORY_KEYS[2:]:
-        if mem.get(key) is not None:
-            f = _HARDWARE_FIELDS[key]
-            placement[key] = _check_scalar(mem[key], f.type, f.metadata, f"{where}memory.{key}")
-
-    dram = _build(DramConfig, data["dram"], f"{where}dram")
-    area = _build(AreaConfig, data["area"], f"{where}area")
-    energy = data.get("energy", {}) or {}
-    if not isinstance(energy, Mapping):
-        raise ConfigError(f"{where}energy: expected a mapping with static_power_mw")
-    for key in energy:
-        if key != "static_power_mw":
-            raise ConfigError(f"{where}energy.{_key(key)}: unknown key; expected static_power_mw")
-    static = _check_scalar(energy.get("static_power_mw", 0.0), float, _HARDWARE_FIELDS["static_power_mw"].metadata,
-                           f"{where}energy.static_power_mw")
-    description = data.get("description", "") or ""
-    hw = Hardware(name=name, array=array, precisions=tuple(precisions), vector=vector, sram=sram, dram=dram,
-                  memory_budget_mb=budget, static_power_mw=static, area=area,
-                  description=_check_scalar(description, str, {}, f"{where}description"), **placement)
+    hw = Hardware(name=data["name"], array=_make(ArrayConfig, data["array"]), precisions=precisions,
+                  vector=_make(VectorConfig, vdata, ops_per_lane_per_cycle=ops), sram=_make(SramConfig, mem["sram"]),
+                  dram=_make(DramConfig, data["dram"]), memory_budget_mb=float(mem["memory_budget_mb"]),
+                  static_power_mw=float(data.get("energy", {}).get("static_power_mw", 0.0)),
+                  area=_make(AreaConfig, data["area"]), description=data.get("description", ""),
+                  **{k: (int(mem[k]) if k == "channel_alignment" else mem[k]) for k in _MEMORY_KEYS[2:] if k in mem})
     validate(hw, source)
     return hw
 
@@ -524,8 +409,8 @@ def validate(hw: Hardware, source: str) -> None:
                                   f"support {pname} (precisions lists {', '.join(names)})")
     # The loader checks these per key; repeated here for a Hardware built directly.
     for key in _MEMORY_KEYS[2:]:
-        f = _HARDWARE_FIELDS[key]
-        _check_scalar(getattr(hw, key), f.type, f.metadata, f"{where}memory.{key}")
+        schema.check(getattr(hw, key), HARDWARE_SCHEMA["properties"]["memory"]["properties"][key],
+                     f"{source}: memory.{key}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -612,7 +497,7 @@ def load_scalesim_cfg(path: "str | os.PathLike") -> Hardware:
                                     "ReadRequestBuffer", "WriteRequestBuffer")}
     for key in a:
         if key not in known:
-            raise ConfigError(f"{path}: [{sec}].{_key(key)}: unknown key; expected one of "
+            raise ConfigError(f"{path}: [{sec}].{schema.key_text(key)}: unknown key; expected one of "
                               f"{', '.join(sorted(known.values()))}")
 
     def num(key, conv=float, default=None):
@@ -655,27 +540,5 @@ def load_scalesim_cfg(path: "str | os.PathLike") -> Hardware:
 
 
 def reference_markdown() -> str:
-    """The config reference table for the README, generated from the field metadata."""
-    rows = ["| key | unit | range | meaning |", "|---|---|---|---|"]
-
-    def add(key, cls, name):
-        f = {f.name: f for f in dataclasses.fields(cls)}[name]
-        meta = f.metadata
-        rows.append(f"| `{key}` | {meta['unit']} | {_range_text(meta, f.type) or '-'} | {meta['help']} |")
-
-    add("name", Hardware, "name")
-    add("description", Hardware, "description")
-    for prefix, cls in (("array.", ArrayConfig), ("precisions.<format>.", PrecisionConfig),
-                        ("vector.", VectorConfig), ("memory.sram.", SramConfig)):
-        for f in dataclasses.fields(cls):
-            if f.name != "name":
-                add(prefix + f.name, cls, f.name)
-    add("memory.memory_budget_mb", Hardware, "memory_budget_mb")
-    for name in _MEMORY_KEYS[2:]:
-        add("memory." + name, Hardware, name)
-    for f in dataclasses.fields(DramConfig):
-        add("dram." + f.name, DramConfig, f.name)
-    add("energy.static_power_mw", Hardware, "static_power_mw")
-    for f in dataclasses.fields(AreaConfig):
-        add("area." + f.name, AreaConfig, f.name)
-    return "\n".join(rows)
+    """The config reference table for the README, generated from :data:`HARDWARE_SCHEMA`."""
+    return schema.reference_markdown(HARDWARE_SCHEMA)
