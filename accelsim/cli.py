@@ -198,6 +198,16 @@ def cmd_list(args) -> int:
     return 0
 
 
+# Config types whose schema ``accelsim schema NAME`` prints (codesign's own are under ``codesign schema``).
+SCHEMAS = {"hardware": "accelsim.config:HARDWARE_SCHEMA", "scenario": "accelsim.system.scenario:SCENARIO_SCHEMA"}
+
+
+def cmd_schema(args) -> int:
+    from .schema import show
+    print(show(args.name, SCHEMAS, args.markdown))
+    return 0
+
+
 def cmd_system(args) -> int:
     import json
 
@@ -341,6 +351,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list hardware configs and models")
     ls.set_defaults(func=cmd_list)
+
+    sc = sub.add_parser("schema", help="print the JSON Schema of a config file type (for editors and checks)",
+                        description="Print the JSON Schema (draft 2020-12) every file of this type is checked "
+                                    "against, or with --markdown its reference table.")
+    sc.add_argument("name", choices=sorted(SCHEMAS), help="config type")
+    sc.add_argument("--markdown", action="store_true", help="the reference table (key, unit, range, meaning)")
+    sc.set_defaults(func=cmd_schema)
     return p
 
 

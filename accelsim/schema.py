@@ -291,14 +291,15 @@ def without_nulls(value):
 
 
 _SCALARS = (str, int, float, bool)
+_BIG = 2 ** 1023
 
 
 def _plain(value) -> tuple:
     """``(value as plain JSON data, all numbers finite)``: mappings as dicts without null entries,
     tuples as lists, numpy and other integral/real numbers as int/float."""
     t = type(value)
-    if t in _SCALARS:
-        return value, t is not float or math.isfinite(value)
+    if t in _SCALARS:   # an int beyond float range is sent to the validator too (finite for an integer key)
+        return value, (math.isfinite(value) if t is float else t is not int or -_BIG < value < _BIG)
     if isinstance(value, Mapping):
         out, finite = {}, True
         for k, v in value.items():
@@ -358,8 +359,11 @@ def check(instance, schema: dict, source: str, error: type = ConfigError):
 # ------------------------------------------------------------------------------------ reference
 def reference_rows(schema: dict, prefix: str = "", rows: "list | None" = None) -> list:
     """``(key, unit, range, meaning)`` for every scalar key of ``schema``, depth first in schema order;
-    a mapping of names (``additionalProperties`` a schema) shows its key as ``<name>``."""
+    a mapping of names (``additionalProperties`` a schema) shows its key as ``<name>``, and a key with
+    a choice of forms (``if``/``then``) its mapping form."""
     rows = [] if rows is None else rows
+    if "if" in schema and isinstance(schema.get("then"), dict) and "properties" in schema["then"]:
+        return reference_rows(schema["then"], prefix, rows)   # a choice of forms: show its mapping form
     if schema.get("type") == "object" and "x-unit" not in schema and \
             ("properties" in schema or isinstance(schema.get("additionalProperties"), dict)):
         for name, sub in schema.get("properties", {}).items():
@@ -383,3 +387,20 @@ def reference_markdown(schema: dict, skip: tuple = ()) -> str:
 def document(schema: dict, title: str) -> dict:
     """``schema`` as a standalone JSON Schema document (``$schema`` and title added)."""
     return {"$schema": DIALECT, "title": title, **schema}
+
+
+def resolve(spec: str) -> dict:
+    """The schema named ``module:ATTRIBUTE``."""
+    import importlib
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def show(name: str, registry: dict, markdown: bool = False) -> str:
+    """The text ``accelsim schema`` / ``codesign schema`` print: the JSON Schema document of config type
+    ``name`` (``registry``: name -> ``module:ATTRIBUTE``), or with ``markdown`` its reference table."""
+    import json
+    node = resolve(registry[name])
+    if markdown:
+        return reference_markdown(node)
+    return json.dumps(document(node, f"{name} config"), indent=1, ensure_ascii=False)

@@ -5,24 +5,27 @@ and priorities, how the engine is scheduled, what the host CPU can do for layers
 and how much DRAM bandwidth other SoC clients take. It does not name the hardware: the same
 scenario runs on any config (``accelsim system --scenario F --hw NAME`` or ``--sweep``).
 
-Validation is as strict as :mod:`accelsim.config`: unknown keys, wrong types, non-positive rates
-and durations without a unit fail with one line naming the file and the key path, e.g.
-``smart_display.yaml: streams.detector.deadline: expected a duration with a unit ... got 66``.
-Times are strings with units ('33ms', '10s'); rates too ('15fps', '50Hz'). Numbers whose unit is
-in the key name (``gops``, ``dram_gb_per_s``) are plain numbers.
+Every file is checked against :data:`SCENARIO_SCHEMA` (JSON Schema, see :mod:`accelsim.schema`), as
+strictly as :mod:`accelsim.config`: unknown keys, wrong types, non-positive rates and durations
+without a unit fail with one line naming the file and the key path, e.g.
+``smart_display.yaml: streams.detector.deadline: expected a duration with a unit ..., got 66``.
+Times are strings with units ('33ms', '10s'); rates too ('15fps', '50Hz'): the schema checks they
+are short strings, the units are parsed after it. Numbers whose unit is in the key name (``gops``,
+``dram_gb_per_s``) are plain numbers. The schema also gives the scenario reference table
+(:func:`reference_markdown`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from .. import precision as prec
-from ..errors import ConfigError, WorkloadError, one_line, quote
+from .. import schema
+from ..errors import ConfigError, WorkloadError, quote
 from ..io import read_yaml
 from .units import parse_duration, parse_rate
 
@@ -117,210 +120,188 @@ class Scenario:
         return dataclasses.replace(self, **changes)
 
 
-# Scenario reference: key path -> (unit, meaning); drives validation messages and the README table.
-REFERENCE = (
-    ("name", "-", "short identifier"),
-    ("description", "-", "free text"),
-    ("duration", "time", "simulated time, e.g. '10s' (default 10s; `--duration` overrides)"),
-    ("seed", "-", "seed of the numpy Generator for arrivals (default 0; `--seed` overrides)"),
-    ("scheduler.policy", "-", "fifo (arrival order), priority (higher `priority` first) or edf (earliest absolute "
-                              "deadline first); default fifo"),
-    ("scheduler.preemption", "bool", "re-decide at every layer boundary; otherwise a started request keeps the "
-                                     "engine until it finishes or falls back to the host (default false)"),
-    ("host.gops", "GOPS", "host CPU throughput of one core on fallback layers, 1 MAC = 2 ops (default 20)"),
-    ("host.cores", "cores", "fallback layers of different requests run in parallel on this many cores (default 1)"),
-    ("host.dram_gb_per_s", "GB/s", "most DRAM bandwidth one core's fallback layer can draw (default 12.8)"),
-    ("host.handoff", "time", "engine <-> CPU switch cost, once per run of consecutive fallback layers (default 0us)"),
-    ("background_dram_gb_per_s", "GB/s", "DRAM demand of other SoC clients (display, ISP); takes its share "
-                                         "of the port all the time (default 0)"),
-    ("streams.<name>.model", "-", "zoo model name (`accelsim list`)"),
-    ("streams.<name>.options", "-", "model builder options, e.g. {width: 0.5, resolution: 160}"),
-    ("streams.<name>.precision", "-", "run every layer in this format (default: the model's own)"),
-    ("streams.<name>.arrival.process", "-", "periodic or poisson"),
-    ("streams.<name>.arrival.rate", "rate", "requests per second, e.g. '15fps', '50Hz' (or give period)"),
-    ("streams.<name>.arrival.period", "time", "time between requests, e.g. '33ms' (or give rate)"),
-    ("streams.<name>.arrival.jitter", "time", "periodic only: each arrival is delayed by U[0, jitter) (< period)"),
-    ("streams.<name>.arrival.offset", "time", "time of the first nominal arrival (default 0s)"),
-    ("streams.<name>.deadline", "time", "relative deadline of each request, e.g. '66ms' (required)"),
-    ("streams.<name>.priority", "-", "integer; higher runs first under the priority policy (default 0)"),
-    ("streams.<name>.batch.size", "requests", "most requests of this stream run together layer by layer (default 1)"),
-    ("streams.<name>.batch.wait", "time", "how long the oldest request waits for a batch to fill (default 0s: "
-                                          "batch only what is already queued)"),
-    ("streams.<name>.host_ops", "-", "op kinds (conv, pool, add, act, upsample, matmul) or layer-name globs "
-                                     "that run on the host CPU; layers the engine has no unit for go there anyway"),
-)
+# ---------------------------------------------------------------------------------------------
+# The schema: every key's type, bounds, unit and meaning; drives validation and the README table
+# ---------------------------------------------------------------------------------------------
+_DURATION = "a duration with a unit, as a string like '33ms', '10s'"
+_RATE = "a rate with a unit, as a string like '15fps', '50Hz'"
+_REQUIRED = "missing required key"
+_STREAM_NAME = "a stream name (a non-empty string)"
+
+
+def _quantity(words: str, unit: str, help: str, range: str, default: Any = dataclasses.MISSING) -> dict:
+    """A duration or rate: a short string with a unit, parsed after the check (parse_duration, parse_rate)."""
+    node = schema.scalar("string", unit, help, expected=words, default=default)
+    node["maxLength"] = 100
+    node["x-range"] = range
+    return node
+
+
+def _count(unit: str, help: str, *, low: "int | None" = None, default: Any = dataclasses.MISSING) -> dict:
+    """An integer; below ``low`` the error reads 'expected an integer >= LOW' (a type error: 'an integer')."""
+    node = schema.scalar("integer", unit, help, default=default)
+    if low is not None:
+        node["x-range"] = f"[{low}, ∞)"
+        node["allOf"] = [{"minimum": low, "x-expected": f"an integer >= {low}"}]
+    return node
+
+
+def _choice(choices: tuple, help: str, default: Any = dataclasses.MISSING) -> dict:
+    return schema.scalar("string", "-", help, choices=choices, expected=f"one of {', '.join(choices)}",
+                         default=default)
+
+
+def _scenario_schema() -> dict:
+    """The scenario YAML's schema; defaults come from the dataclasses above."""
+    host, sched, batch, scn = HostSpec(), SchedulerSpec(), BatchSpec(), Scenario("", ())
+    scheduler = schema.obj({
+        "policy": _choice(POLICIES, "fifo (arrival order), priority (higher `priority` first) or edf (earliest "
+                          f"absolute deadline first); default {sched.policy}", default=sched.policy),
+        "preemption": schema.scalar("boolean", "-", "re-decide at every layer boundary; otherwise a started request "
+                                    "keeps the engine until it finishes or falls back to the host (default false)",
+                                    default=sched.preemption),
+    }, help="how the engine picks the next layer")
+    host_node = schema.obj({
+        "gops": schema.scalar("number", "GOPS", "host CPU throughput of one core on fallback layers, 1 MAC = 2 ops "
+                              f"(default {host.gops:g})", minimum=0.0, default=host.gops),
+        "cores": _count("cores", "fallback layers of different requests run in parallel on this many cores "
+                        f"(default {host.cores})", low=1, default=host.cores),
+        "dram_gb_per_s": schema.scalar("number", "GB/s", "most DRAM bandwidth one core's fallback layer can draw "
+                                       f"(default {host.dram_gb_per_s:g})", minimum=0.0, default=host.dram_gb_per_s),
+        "handoff": _quantity(_DURATION, "time", "engine <-> CPU switch cost, once per run of consecutive fallback "
+                             "layers (default 0us)", "[0, ∞)", default="0us"),
+    }, help="the host CPU that runs the layers the engine cannot")
+    arrival = schema.obj({
+        "process": _choice(PROCESSES, "periodic: one request every period (plus jitter); poisson: exponential gaps"),
+        "rate": _quantity(_RATE, "rate", "requests per second, e.g. '15fps', '50Hz' (or give period)", "(0, ∞)"),
+        "period": _quantity(_DURATION, "time", "time between requests, e.g. '33ms' (or give rate)", "(0, ∞)"),
+        "jitter": _quantity(_DURATION, "time", "periodic only: each arrival is delayed by U[0, jitter) after its "
+                            "nominal time", "[0, period)", default="0s"),
+        "offset": _quantity(_DURATION, "time", "time of the first nominal arrival (default 0s)", "[0, ∞)",
+                            default="0s"),
+    }, required=("process",), missing_words={"process": _REQUIRED}, help="when the stream's requests arrive")
+    batch_map = schema.obj({
+        "size": _count("requests", "most requests of this stream run together layer by layer (default "
+                       f"{batch.size}; `batch: N` is short for `batch: {{size: N}}`)", low=1, default=batch.size),
+        "wait": _quantity(_DURATION, "time", "how long the oldest request waits for a batch to fill (default 0s: "
+                          "batch only what is already queued)", "[0, ∞)", default="0s"),
+    }, required=("size",), missing_words={"size": _REQUIRED})
+    batch_size = {"type": "integer", "x-expected": "an integer >= 1 or a mapping with size and wait",
+                  "allOf": [{"minimum": 1, "x-expected": "an integer >= 1"}]}
+    batch_node = {"description": "how many requests of the stream may run together: a size, or {size, wait}",
+                  "x-unit": "requests", "x-range": "[1, ∞)", "if": {"type": "object"}, "then": batch_map, "else": batch_size}
+    stream = schema.obj({
+        "model": schema.scalar("string", "-", "zoo model name (`accelsim list`)"),
+        "options": {"type": "object", "description": "model builder options, e.g. {width: 0.5, resolution: 160}",
+                    "x-unit": "-", "x-expected": "a mapping of builder options"},
+        "precision": _choice(prec.NAMES, "run every layer in this format (default: the model's own)"),
+        "arrival": arrival,
+        "deadline": _quantity(_DURATION, "time", "relative deadline of each request, e.g. '66ms' (required)",
+                              "(0, ∞)"),
+        "priority": _count("-", "integer; higher runs first under the priority policy (default 0)", default=0),
+        "batch": batch_node,
+        "host_ops": {"type": "array", "description": "op kinds (conv, pool, add, act, upsample, matmul) or layer-name "
+                     "globs that run on the host CPU; layers the engine has no unit for go there anyway",
+                     "x-unit": "-", "x-expected": "a list of op kinds or layer-name globs",
+                     "items": {"type": "string", "minLength": 1,
+                               "x-expected": "an op kind or layer-name glob (a non-empty string)"}},
+    }, required=("model", "arrival", "deadline"), help="one model serving one kind of request",
+        missing_words={k: _REQUIRED for k in ("model", "arrival", "deadline")})
+    streams = {"type": "object", "description": "the streams sharing the engine, by name",
+               "x-expected": "a non-empty mapping of stream name -> stream", "x-key-name": "<name>",
+               "minProperties": 1, "propertyNames": {"type": "string", "x-expected": _STREAM_NAME},
+               "additionalProperties": stream}
+    root = schema.obj({
+        "name": schema.scalar("string", "-", "short identifier"),
+        "description": schema.scalar("string", "-", "free text", default=""),
+        "duration": _quantity(_DURATION, "time", f"simulated time, e.g. '10s' (default {scn.duration_s:g}s; "
+                              "`--duration` overrides)", "(0, 1 day]", default=f"{scn.duration_s:g}s"),
+        "seed": _count("-", f"seed of the numpy Generator for arrivals (default {scn.seed}; `--seed` overrides)",
+                       low=0, default=scn.seed),
+        "scheduler": scheduler,
+        "host": host_node,
+        "background_dram_gb_per_s": schema.scalar(
+            "number", "GB/s", "DRAM demand of other SoC clients (display, ISP); takes its share of the port all the "
+            f"time (default {scn.background_dram_gb_per_s:g})", minimum=0.0, strict=False,
+            default=scn.background_dram_gb_per_s),
+        "streams": streams,
+    }, required=("name", "streams"), missing_words={"name": _REQUIRED, "streams": _REQUIRED},
+        help="A scenario: models sharing one engine, their arrivals and deadlines, the scheduler and the host CPU.")
+    root["x-expected"] = "a mapping at the top level"
+    return root
+
+
+SCENARIO_SCHEMA = _scenario_schema()
 
 
 def reference_markdown() -> str:
-    lines = ["| key | unit | meaning |", "|---|---|---|"]
-    lines += [f"| `{k}` | {u} | {h} |" for k, u, h in REFERENCE]
-    return "\n".join(lines)
+    """The scenario reference table for the README, generated from :data:`SCENARIO_SCHEMA`."""
+    return schema.reference_markdown(SCENARIO_SCHEMA)
 
 
 # ---------------------------------------------------------------------------------------------
-# Validation helpers: each names 'file: key.path' and quotes the value as written
+# Building: the schema has checked types and bounds; units, and rules across keys, are checked here
 # ---------------------------------------------------------------------------------------------
-def _mapping(data, where: str, allowed: tuple, required: tuple = ()) -> Mapping:
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: expected a mapping of keys, got {quote(data)}")
-    sep = "" if where.endswith(": ") else "."
-    for key in data:
-        if key not in allowed:
-            raise ConfigError(f"{where}{sep}{_key(key)}: unknown key; expected one of {', '.join(allowed)}")
-    for key in required:
-        if key not in data or data[key] is None:
-            raise ConfigError(f"{where}{sep}{key}: missing required key")
-    return data
+def _duration(d: Mapping, key: str, where: str, default: float, *, positive: bool = True) -> float:
+    return parse_duration(d[key], f"{where}{key}", positive=positive) if key in d else default
 
 
-def _key(key) -> str:
-    """A key or stream name as an error message names it, cut short."""
-    return one_line(key, 60) if isinstance(key, str) else quote(key)
-
-
-def _duration(value, where: str, *, positive: bool = True) -> float:
-    """parse_duration, quoting a value that is not a short string capped (a YAML list can be huge)."""
-    if not isinstance(value, str) or len(value) > 100:
-        raise ConfigError(f"{where}: expected a duration with a unit, as a string like '33ms', '10s'; "
-                          f"got {quote(value)}")
-    return parse_duration(value, where, positive=positive)
-
-
-def _rate(value, where: str) -> float:
-    """parse_rate, quoting a value that is not a short string capped."""
-    if not isinstance(value, str) or len(value) > 100:
-        raise ConfigError(f"{where}: expected a rate with a unit, as a string like '15fps', '50Hz'; "
-                          f"got {quote(value)}")
-    return parse_rate(value, where)
-
-
-def _number(value, where: str, *, minimum: float = 0.0, strict: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{where}: expected a number, got {quote(value)}")
-    if strict and not value > minimum:
-        raise ConfigError(f"{where}: expected a positive number, got {quote(value)}")
-    if not strict and not value >= minimum:
-        raise ConfigError(f"{where}: expected a number >= {minimum:g}, got {quote(value)}")
-    return float(value)
-
-
-def _integer(value, where: str, *, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where}: expected an integer, got {quote(value)}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{where}: expected an integer >= {minimum}, got {quote(value)}")
-    return value
-
-
-def _string(value, where: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}: expected a string, got {quote(value)}")
-    return value
-
-
-def _choice(value, where: str, choices: tuple) -> str:
-    if value not in choices:
-        raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {quote(value)}")
-    return value
-
-
-# ---------------------------------------------------------------------------------------------
-# Parsing
-# ---------------------------------------------------------------------------------------------
-def _arrival(data, where: str) -> ArrivalSpec:
-    d = _mapping(data, where, ("process", "rate", "period", "jitter", "offset"), ("process",))
-    process = _choice(d["process"], f"{where}.process", PROCESSES)
+def _arrival(d: Mapping, where: str) -> ArrivalSpec:
+    process = d["process"]
     if ("rate" in d) == ("period" in d):
         raise ConfigError(f"{where}: give exactly one of rate (e.g. '15fps') and period (e.g. '66ms')")
     if "rate" in d:
-        rate = _rate(d["rate"], f"{where}.rate")
+        rate = parse_rate(d["rate"], f"{where}.rate")
     else:
-        rate = 1.0 / _duration(d["period"], f"{where}.period")
-    jitter = _duration(d["jitter"], f"{where}.jitter", positive=False) if "jitter" in d else 0.0
+        rate = 1.0 / parse_duration(d["period"], f"{where}.period")
+    jitter = _duration(d, "jitter", f"{where}.", 0.0, positive=False)
     if jitter and process != "periodic":
         raise ConfigError(f"{where}.jitter: only periodic arrivals have jitter (poisson gaps are random already)")
     if jitter >= 1.0 / rate:
         raise ConfigError(f"{where}.jitter: expected less than the period ({1e3 / rate:g}ms), got {quote(d['jitter'])}")
-    offset = _duration(d["offset"], f"{where}.offset", positive=False) if "offset" in d else 0.0
-    return ArrivalSpec(process, rate, jitter, offset)
+    return ArrivalSpec(process, rate, jitter, _duration(d, "offset", f"{where}.", 0.0, positive=False))
 
 
 def _batch(data, where: str) -> BatchSpec:
-    if isinstance(data, int) and not isinstance(data, bool):
-        return BatchSpec(_integer(data, where, minimum=1))
-    d = _mapping(data, where, ("size", "wait"), ("size",))
-    size = _integer(d["size"], f"{where}.size", minimum=1)
-    wait = _duration(d["wait"], f"{where}.wait", positive=False) if "wait" in d else 0.0
-    return BatchSpec(size, wait)
+    if not isinstance(data, Mapping):
+        return BatchSpec(int(data))
+    return BatchSpec(int(data["size"]), _duration(data, "wait", f"{where}.", 0.0, positive=False))
 
 
-def _stream(name, data, where: str) -> StreamSpec:
+def _stream(name: str, d: Mapping, where: str) -> StreamSpec:
     from ..workload.zoo import MODELS, check_options
-    d = _mapping(data, where, ("model", "options", "precision", "arrival", "deadline", "priority", "batch",
-                               "host_ops"), ("model", "arrival", "deadline"))
-    model = _string(d["model"], f"{where}.model")
+    model = d["model"]
     if model not in MODELS:
         raise ConfigError(f"{where}.model: unknown model {quote(model)}; known models: {', '.join(MODELS)}")
-    options = d.get("options") or {}
-    if not isinstance(options, Mapping):
-        raise ConfigError(f"{where}.options: expected a mapping of builder options, got {quote(options)}")
     try:   # types and ranges now, so that a typo fails before any network is built
-        options = check_options(model, options, f"{where}.options")
+        options = check_options(model, d.get("options", {}), f"{where}.options")
     except WorkloadError as exc:
         raise ConfigError(str(exc)) from None
-    precision = d.get("precision")
-    if precision is not None:
-        _choice(precision, f"{where}.precision", prec.NAMES)
-    host_ops = d.get("host_ops") or []
-    if not isinstance(host_ops, list) or not all(isinstance(h, str) and h for h in host_ops):
-        raise ConfigError(f"{where}.host_ops: expected a list of op kinds or layer-name globs, got {quote(host_ops)}")
     return StreamSpec(
-        name=name, model=model, options=tuple(sorted(options.items())), precision=precision,
+        name=name, model=model, options=tuple(sorted(options.items())), precision=d.get("precision"),
         arrival=_arrival(d["arrival"], f"{where}.arrival"),
-        deadline_s=_duration(d["deadline"], f"{where}.deadline"),
-        priority=_integer(d.get("priority", 0), f"{where}.priority"),
-        batch=_batch(d["batch"], f"{where}.batch") if d.get("batch") is not None else BatchSpec(),
-        host_ops=tuple(host_ops))
+        deadline_s=parse_duration(d["deadline"], f"{where}.deadline"),
+        priority=int(d.get("priority", 0)),
+        batch=_batch(d["batch"], f"{where}.batch") if "batch" in d else BatchSpec(),
+        host_ops=tuple(d.get("host_ops", ())))
 
 
 def scenario_from_dict(data: Any, source: str = "<dict>") -> Scenario:
-    """Validate a parsed YAML mapping and build a :class:`Scenario`."""
+    """Check a parsed YAML mapping against :data:`SCENARIO_SCHEMA` and build a :class:`Scenario`."""
+    d = schema.check(data, SCENARIO_SCHEMA, source)
     where = f"{source}: "
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
-    d = _mapping(data, where, ("name", "description", "duration", "seed", "scheduler", "host",
-                               "background_dram_gb_per_s", "streams"), ("name", "streams"))
-    name = _string(d["name"], f"{where}name")
-    description = _string(d.get("description") or "", f"{where}description")
-    duration = _duration(d["duration"], f"{where}duration") if "duration" in d else 10.0
-    seed = _integer(d.get("seed", 0), f"{where}seed", minimum=0)
-
-    sd = _mapping(d.get("scheduler") or {}, f"{where}scheduler", ("policy", "preemption"))
-    preemption = sd.get("preemption", False)
-    if not isinstance(preemption, bool):
-        raise ConfigError(f"{where}scheduler.preemption: expected true or false, got {quote(preemption)}")
-    scheduler = SchedulerSpec(_choice(sd.get("policy", "fifo"), f"{where}scheduler.policy", POLICIES), preemption)
-
-    hd = _mapping(d.get("host") or {}, f"{where}host", ("gops", "cores", "dram_gb_per_s", "handoff"))
-    default = HostSpec()
-    host = HostSpec(
-        gops=_number(hd["gops"], f"{where}host.gops") if "gops" in hd else default.gops,
-        cores=_integer(hd["cores"], f"{where}host.cores", minimum=1) if "cores" in hd else default.cores,
-        dram_gb_per_s=(_number(hd["dram_gb_per_s"], f"{where}host.dram_gb_per_s") if "dram_gb_per_s" in hd
-                       else default.dram_gb_per_s),
-        handoff_s=_duration(hd["handoff"], f"{where}host.handoff", positive=False) if "handoff" in hd else 0.0)
-    background = _number(d.get("background_dram_gb_per_s", 0.0), f"{where}background_dram_gb_per_s", strict=False)
-
-    streams_data = d["streams"]
-    if not isinstance(streams_data, Mapping) or not streams_data:
-        raise ConfigError(f"{where}streams: expected a non-empty mapping of stream name -> stream")
-    streams = []
-    for sname, sdata in streams_data.items():
-        if not isinstance(sname, str) or not sname:
-            raise ConfigError(f"{where}streams: stream names must be strings, got {quote(sname)}")
-        streams.append(_stream(sname, sdata, f"{where}streams.{_key(sname)}"))
-    scenario = Scenario(name=name, streams=tuple(streams), description=description, duration_s=duration, seed=seed,
-                        scheduler=scheduler, host=host, background_dram_gb_per_s=background, source=source)
+    if "" in d["streams"]:
+        raise ConfigError(f"{where}streams: expected {_STREAM_NAME}, got ''")
+    duration = _duration(d, "duration", where, 10.0)
+    sd, hd, default = d.get("scheduler", {}), d.get("host", {}), HostSpec()
+    host = HostSpec(gops=float(hd.get("gops", default.gops)), cores=int(hd.get("cores", default.cores)),
+                    dram_gb_per_s=float(hd.get("dram_gb_per_s", default.dram_gb_per_s)),
+                    handoff_s=_duration(hd, "handoff", f"{where}host.", 0.0, positive=False))
+    streams = tuple(_stream(name, s, f"{where}streams.{schema.key_text(name)}") for name, s in d["streams"].items())
+    scenario = Scenario(name=d["name"], streams=streams, description=d.get("description", ""), duration_s=duration,
+                        seed=int(d.get("seed", 0)),
+                        scheduler=SchedulerSpec(sd.get("policy", "fifo"), sd.get("preemption", False)), host=host,
+                        background_dram_gb_per_s=float(d.get("background_dram_gb_per_s", 0.0)), source=source)
     check_load(scenario, duration, f"{where}duration")
     return scenario
 
