@@ -245,15 +245,15 @@ def _hardware_schema() -> dict:
     ops = schema.field_schema(vector_fields["ops_per_lane_per_cycle"], kind="number")
     ops_map = {"type": "object", "description": ops["description"], "x-unit": ops["x-unit"],
                "x-range": ops["x-range"], "x-expected": "a non-empty mapping of format -> ops per lane per cycle",
-               "propertyNames": {"enum": list(prec.NAMES), "x-unknown": "format"}, "minProperties": 1,
-               "additionalProperties": ops}
+               "propertyNames": {"enum": list(prec.NAMES), "x-unknown": "format"}, "additionalProperties": ops}
     vector = schema.dataclass_schema(VectorConfig, nested={"ops_per_lane_per_cycle": ops_map})
     vector["required"] = ["lanes", "energy_per_op_pj"]
     # the ops are read only when there are lanes; a vector unit with lanes needs them
     vector["if"] = {"properties": {"lanes": {"exclusiveMinimum": 0}}, "required": ["lanes"]}
     vector["then"] = {"required": ["ops_per_lane_per_cycle"], "x-missing": {
         "ops_per_lane_per_cycle": "missing; a vector unit with lanes needs a non-empty mapping of format -> ops "
-                                  "per lane per cycle"}}
+                                  "per lane per cycle"},
+        "properties": {"ops_per_lane_per_cycle": {"minProperties": 1, "x-expected": ops_map["x-expected"]}}}
     precision = schema.dataclass_schema(PrecisionConfig, skip=("name",))
     precisions = {"type": "object", "description": _HARDWARE_FIELDS["precisions"].metadata["help"],
                   "x-expected": "a non-empty mapping of format -> {macs_per_pe_per_cycle, ...}",

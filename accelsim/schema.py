@@ -251,24 +251,30 @@ def expected_words(error) -> str:
     return s.get("description") or error.message
 
 
-def describe(error, source: str) -> str:
-    """One line for a jsonschema error: ``source: key.path: expected ..., got VALUE``."""
+def describe(error, source: str, at: tuple = ()) -> str:
+    """One line for a jsonschema error: ``source: key.path: expected ..., got VALUE``. ``at`` is a key
+    path put before the error's own (where the checked mapping sits in a larger file); an error in a
+    list entry whose node says ``x-in-list`` is named by the list's key, not the entry's index."""
     where = f"{source}: "
-    path = path_text(error.absolute_path)
     s = error.schema if isinstance(error.schema, dict) else {}
+    keys = list(at) + list(error.absolute_path)
+    if s.get("x-in-list"):
+        while keys and isinstance(keys[-1], int):
+            keys.pop()
+    path = path_text(keys)
     if error.validator == "additionalProperties":
         known = list(s.get("properties", {}))
         if s.get("x-sorted-keys"):
             known = sorted(known)
         extra = [k for k in error.instance if k not in s.get("properties", {})]
-        key = path_text(list(error.absolute_path) + [extra[0]])
+        key = path_text(keys + [extra[0]])
         return f"{where}{key}: unknown key; expected one of {', '.join(known)}"
     if "propertyNames" in error.schema_path and isinstance(error.instance, str):
-        key = path_text(list(error.absolute_path) + [error.instance])
+        key = path_text(keys + [error.instance])
         return f"{where}{key}: unknown {s.get('x-unknown', 'key')}; expected one of {', '.join(map(str, s.get('enum', ())))}"
     if error.validator == "required":
         missing = [k for k in error.validator_value if k not in error.instance][0]
-        key = path_text(list(error.absolute_path) + [missing])
+        key = path_text(keys + [missing])
         words = s.get("x-missing", {}).get(missing)
         if words is None:
             help = s.get("properties", {}).get(missing, {}).get("description")
@@ -338,9 +344,10 @@ def _fast(schema: dict):
     return hit[1]
 
 
-def check(instance, schema: dict, source: str, error: type = ConfigError):
+def check(instance, schema: dict, source: str, error: type = ConfigError, at: str = ""):
     """``instance`` as plain data without null entries (:func:`without_nulls`) when it satisfies
-    ``schema``; else ``error``, one line, for the first violation in schema order."""
+    ``schema``; else ``error``, one line, for the first violation in schema order (``at``: the key
+    path of ``instance`` in its file, ``space.network``, put before the error's key path)."""
     plain, finite = _plain(instance)
     if finite:
         try:
@@ -353,7 +360,7 @@ def check(instance, schema: dict, source: str, error: type = ConfigError):
     first = _first(errors)
     if first is None:   # the compiled test and the validator disagree (an integral float, say): valid
         return plain
-    raise error(describe(first, source))
+    raise error(describe(first, source, tuple(at.split(".")) if at else ()))
 
 
 # ------------------------------------------------------------------------------------ reference
@@ -362,8 +369,16 @@ def reference_rows(schema: dict, prefix: str = "", rows: "list | None" = None) -
     a mapping of names (``additionalProperties`` a schema) shows its key as ``<name>``, and a key with
     a choice of forms (``if``/``then``) its mapping form."""
     rows = [] if rows is None else rows
-    if "if" in schema and isinstance(schema.get("then"), dict) and "properties" in schema["then"]:
-        return reference_rows(schema["then"], prefix, rows)   # a choice of forms: show its mapping form
+    if "if" in schema and "properties" not in schema and isinstance(schema.get("then"), dict) \
+            and "properties" in schema["then"]:
+        # a choice of forms: the mapping form's keys, then the keys only the other form has (with its note)
+        reference_rows(schema["then"], prefix, rows)
+        other = schema.get("else")
+        if isinstance(other, dict) and "properties" in other:
+            known = {r[0] for r in rows}
+            note = other.get("x-reference-note", "")
+            rows += [(k, u, r, m + note) for k, u, r, m in reference_rows(other, prefix) if k not in known]
+        return rows
     if schema.get("type") == "object" and "x-unit" not in schema and \
             ("properties" in schema or isinstance(schema.get("additionalProperties"), dict)):
         for name, sub in schema.get("properties", {}).items():

@@ -186,23 +186,47 @@ def build_parser() -> argparse.ArgumentParser:
                                    "path binarisation and a differentiable expected-latency term from accelsim (or "
                                    "an estimator) on --hw; derive the network, simulate it, write result.json. "
                                    "Resumes from --out/checkpoint.pt when killed. Uses CUDA when available.")
-    n.add_argument("--hw", default="neural_engine", help="target hardware config (neural_engine)")
+    n.add_argument("--config", help="supernet config file (.yaml): SupernetConfig keys (README); the options "
+                                    "below override its values when given")
+    n.add_argument("--hw", help="target hardware config (neural_engine)")
     n.add_argument("--data", default="synthetic",
                    help="an .npz with x (N, 3, R, R) and y (N,), or 'synthetic' (oriented gratings) (synthetic)")
     n.add_argument("--samples", type=_positive, default=3200, help="synthetic: images (3200)")
-    n.add_argument("--resolution", type=_positive, default=32, help="input resolution R (32)")
-    n.add_argument("--steps", type=_positive, default=400, help="weight steps (400)")
-    n.add_argument("--warmup", type=_positive, default=200, help="weight steps before architecture steps (200)")
-    n.add_argument("--latency-weight", type=float, default=2.0, help="lambda of CE + lambda (E[lat] - T) / T (2.0)")
+    n.add_argument("--resolution", type=_positive, help="input resolution R (32)")
+    n.add_argument("--steps", type=_positive, help=f"weight steps ({_SUPERNET_DEFAULTS['steps']})")
+    n.add_argument("--warmup", type=_positive,
+                   help=f"weight steps before architecture steps ({_SUPERNET_DEFAULTS['warmup_steps']})")
+    n.add_argument("--latency-weight", type=float,
+                   help=f"lambda of CE + lambda (E[lat] - T) / T ({_SUPERNET_DEFAULTS['latency_weight']})")
     n.add_argument("--estimator", help="take block latencies from this estimator checkpoint instead of the engine")
-    n.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1 ...")
-    n.add_argument("--seed", type=int, default=0)
+    n.add_argument("--device", help="auto (CUDA when available), cpu, cuda, cuda:1 ... (auto)")
+    n.add_argument("--seed", type=int, help="seed of the weights, data split, batches and synthetic data (0)")
     n.add_argument("--out", required=True, help="folder for result.json and checkpoint.pt")
     n.add_argument("--force-new", action="store_true",
                    help="start afresh: move a folder holding an earlier run aside to DIR.old-<time> "
                         "(nothing is deleted)")
     n.add_argument("--quiet", action="store_true")
+
+    sc = sub.add_parser("schema", help="print the JSON Schema of a codesign config file type (for editors and checks)",
+                        description="Print the JSON Schema (draft 2020-12) every file of this type is checked "
+                                    "against, or with --markdown its reference table. The hardware and scenario "
+                                    "schemas are under 'accelsim schema'.")
+    sc.add_argument("name", choices=sorted(SCHEMAS), help="config type")
+    sc.add_argument("--markdown", action="store_true", help="the reference table (key, unit, range, meaning)")
     return p
+
+
+# Config types whose schema ``codesign schema NAME`` prints.
+SCHEMAS = {"run": "codesign.search.runconfig:RUN_CONFIG_SCHEMA", "sweep": "codesign.search.runs:SWEEP_SCHEMA",
+           "supernet": "codesign.supernet.config:SUPERNET_SCHEMA",
+           "network-space": "codesign.spaces.space:NETWORK_SPACE_SCHEMA",
+           "hardware-space": "codesign.spaces.space:HARDWARE_SPACE_SCHEMA"}
+
+
+def _schema(args) -> int:
+    from accelsim.schema import show
+    print(show(args.name, SCHEMAS, args.markdown))
+    return 0
 
 
 def _search(args) -> int:
@@ -364,14 +388,40 @@ def _validate(args) -> int:
     return 0
 
 
+# codesign supernet's defaults where they differ from SupernetConfig's (a config file's keys and the
+# options override them); and the SupernetConfig key each option sets.
+_SUPERNET_DEFAULTS = {"steps": 400, "warmup_steps": 200, "latency_weight": 2.0}
+_SUPERNET_OPTIONS = {"hw": "hardware", "resolution": "resolution", "steps": "steps", "warmup": "warmup_steps",
+                     "latency_weight": "latency_weight", "seed": "seed", "device": "device"}
+
+
+def _supernet_config(args):
+    """The run's SupernetConfig: the dataclass's defaults, then the command's, then the --config file's
+    keys (checked against SUPERNET_SCHEMA, errors naming the file), then the options given."""
+    from accelsim import schema
+    from accelsim.io import read_yaml
+
+    from .errors import CodesignError
+    from .supernet.config import SUPERNET_SCHEMA, SupernetConfig
+    values = dict(_SUPERNET_DEFAULTS)
+    if args.config is not None:
+        values.update(schema.check(read_yaml(Path(args.config)), SUPERNET_SCHEMA, args.config, CodesignError))
+        if values.get("latency_source") == "estimator" and not args.estimator:
+            _fail(f"{args.config}: latency_source: estimator needs --estimator FILE")
+    values.update({key: getattr(args, opt) for opt, key in _SUPERNET_OPTIONS.items()
+                   if getattr(args, opt) is not None})
+    if args.estimator:
+        values["latency_source"] = "estimator"
+    return SupernetConfig(**values)
+
+
 def _supernet(args) -> int:
     from . import supernet as S
     out = Path(args.out)
-    cfg = S.SupernetConfig(resolution=args.resolution, hardware=args.hw, steps=args.steps, warmup_steps=args.warmup,
-                           latency_weight=args.latency_weight, seed=args.seed, device=args.device,
-                           latency_source="estimator" if args.estimator else "engine")
+    cfg = _supernet_config(args)
     if args.data == "synthetic":
-        data = S.synthetic_dataset(args.samples, resolution=args.resolution, seed=args.seed)
+        data = S.synthetic_dataset(args.samples, resolution=cfg.resolution, num_classes=cfg.num_classes,
+                                   channels=cfg.in_channels, seed=cfg.seed)
     else:
         data = args.data
     est = None
@@ -384,7 +434,7 @@ def _supernet(args) -> int:
         print(f"{out}: the old run folder was moved aside to {r.moved_aside}")
     for c in r.choices():
         print(f"{c['position']:8s} {c['choice']:18s} p={c['prob']:.2f}  {1e3 * c['latency_ms']:8.2f} us")
-    print(f"{args.hw}: derived network {1e3 * r.simulated_latency_ms:.2f} us simulated (expected under the final "
+    print(f"{cfg.hardware}: derived network {1e3 * r.simulated_latency_ms:.2f} us simulated (expected under the final "
           f"probabilities {1e3 * r.expected_latency_ms:.2f} us), held-out accuracy {100 * r.val_accuracy:.1f} % "
           f"-> {out / 'result.json'}")
     return 0
@@ -400,7 +450,8 @@ def main(argv=None) -> int:
             from accelsim.extras import require
             require("torch", "codesign", f"codesign {args.command}")
         return {"dataset": _dataset, "train-estimator": _train, "validate-estimator": _validate,
-                "search": _search, "show": _show, "sweep": _sweep, "supernet": _supernet}[args.command](args)
+                "search": _search, "show": _show, "sweep": _sweep, "supernet": _supernet,
+                "schema": _schema}[args.command](args)
 
     return run_cli("codesign", build_parser(), argv, run,
                    lambda exc: " (a dataset or search run resumes where it stopped when run again)")

@@ -55,6 +55,7 @@ CASES = [
     ("codesign", ["show"], "codesign show", ["the following arguments are required: run"]),
     ("codesign", ["supernet", "--out", "d", "--latency-weight", "heavy"], "codesign supernet",
      ["argument --latency-weight: invalid float value: 'heavy'"]),
+    ("codesign", ["supernet", "--out", "d", "--config"], "codesign supernet", ["argument --config: expected one argument"]),
 ]
 
 

@@ -139,7 +139,7 @@ BASE_RUN = {"name": "t", "space": {"network": {"type": "nb201"}}, "objectives": 
 @pytest.mark.parametrize("change, message", [
     ({"spaec": {}}, "spaec: unknown key"),
     ({"objectives": ["speed"]}, "objectives: expected metrics"),
-    ({"constraints": {"latency_ms": {"below": 1}}}, "constraints.latency_ms: expected"),
+    ({"constraints": {"latency_ms": {"below": 1}}}, "constraints.latency_ms.below: unknown key; expected one of max, min"),
     ({"constraints": {"latency_ms": {"max": -1}}}, "constraints.latency_ms.max: expected a positive number"),
     ({"constraints": {"area_mm2": "budget"}}, "constraints.area_mm2"),
     ({"algorithm": "annealing"}, "algorithm: expected one of"),

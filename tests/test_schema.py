@@ -119,3 +119,11 @@ def test_the_cli_prints_the_reference_the_readme_shows():
     out = subprocess.run([sys.executable, "-m", "accelsim.cli", "schema", "hardware", "--markdown"],
                          capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.strip() in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_config_without_vector_lanes_needs_no_vector_ops_and_round_trips():
+    hw = load_hardware("neural_engine").replace(vector__lanes=0)
+    assert hw.vector.ops_per_lane_per_cycle == () and hardware_to_dict(hw)["vector"]["ops_per_lane_per_cycle"] == {}
+    assert hw.replace(array__rows=8).vector == hw.vector
+    with pytest.raises(ConfigError, match="vector.ops_per_lane_per_cycle: expected a non-empty mapping"):
+        load_hardware("neural_engine").replace(vector__ops_per_lane_per_cycle={})

@@ -15,8 +15,9 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "problems": ("AccuracySource", "Constraint", "FixedHardware", "FixedNetwork", "HardwareAxis",
         "MAPPING_FAILURE", "METRICS", "MIB", "MobileAxis", "NB201Axis", "SearchProblem",
         "hardware_genome_of", "objective_key",),
-    "runconfig": ("LIST_ELEMENTS", "MAX_THREADS", "RunConfig", "TOP_KEYS", "load_run_config",
-        "parse_run_config",),
-    "runs": ("IDENTITY", "JOURNAL", "OUTPUTS", "RUN_FILE", "Run", "SWEEP_KEYS", "describe", "execute",
-        "front_rows", "load_run", "md_cell", "plot_front", "reference_point", "show", "sweep", "write_outputs",),
+    "runconfig": ("LIST_ELEMENTS", "MAX_THREADS", "RUN_CONFIG_SCHEMA", "RunConfig", "TOP_KEYS",
+        "load_run_config", "parse_run_config", "reference_markdown",),
+    "runs": ("IDENTITY", "JOURNAL", "OUTPUTS", "RUN_FILE", "Run", "SWEEP_KEYS", "SWEEP_SCHEMA", "describe",
+        "execute", "front_rows", "load_run", "md_cell", "plot_front", "reference_point", "show", "sweep",
+        "write_outputs",),
 })

@@ -20,8 +20,13 @@
     threads: 1                     # CPU threads of torch scoring (and of the engine in this process)
     reference: {latency_ms: 5.0, accuracy: 0}   # hypervolume reference point (optional)
 
-Every key is checked; an unknown key, a wrong type or an impossible value is one line naming the
-file, the key path and what was expected.
+Every key is checked against :data:`RUN_CONFIG_SCHEMA` (JSON Schema, see :mod:`accelsim.schema`; the
+space settings are the spaces' own schemas): an unknown key, a wrong type or an impossible value is
+one line naming the file, the key path, what was expected and the value as written. The shorthands
+(``objectives: latency_ms``, ``accuracy: synflow``, ``algorithm: random``, ``runner: serial``, a
+constraint given as a number or ``budget``) are forms the schema allows. What a schema cannot say
+is checked after it: files exist, the reference names each objective, the algorithm's options, and
+the problem builds (the network, the hardware config, an estimator checkpoint load).
 
 ``threads`` (``codesign search --threads N`` overrides it) pins torch's intra-op thread count while
 the run scores with torch (zero-shot proxies, short training, estimator predictions; default 1) and,
@@ -39,19 +44,207 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from accelsim import precision as prec
+from accelsim import schema
 from accelsim.config import ConfigError, load_hardware
 from accelsim.errors import AccelsimError
 from accelsim.io import read_yaml
 
 from . import problems as P
+from ..accuracy.tables import DATASETS
 from ..errors import CodesignError
 from ..runners import RUNNERS
 from .algorithms import ALGORITHMS, SearchError, check_options
-from ..spaces.space import HardwareSpace, NetworkSpace, stable_hash
+from ..spaces.space import HARDWARE_SPACE_SCHEMA, NETWORK_SPACE_SCHEMA, HardwareSpace, NetworkSpace, stable_hash
 
-TOP_KEYS = ("name", "space", "network", "hardware", "objectives", "constraints", "accuracy", "scorer",
-            "algorithm", "budget", "batch_size", "seed", "runner", "threads", "reference")
 MAX_THREADS = 1024
+
+
+def _one_of(names) -> str:
+    return ", ".join(names)
+
+
+def _positive_int(unit: str, help: str) -> dict:
+    return schema.scalar("integer", unit, help, minimum=0, expected="a positive whole number")
+
+
+def _whole(low: int, help: str) -> dict:
+    return schema.scalar("integer", "-", help, minimum=low, strict=False, expected=f"a whole number >= {low}")
+
+
+def _nb201_space_schema() -> dict:
+    node = schema.obj({
+        "type": {"const": "nb201", "description": "the NAS-Bench-201 cell space", "x-unit": "-"},
+        "channels": _positive_int("channels", "channels of the first stage"),
+        "cells": _positive_int("cells", "cells per stage"),
+        "num_classes": _positive_int("classes", "classifier outputs"),
+        "resolution": _positive_int("px", "input resolution (height = width)"),
+        "precision": schema.scalar("string", "-", "format of weights and activations", choices=prec.NAMES)},
+        help="the 15,625 NAS-Bench-201 cells")
+    node["x-expected"] = "a mapping of space settings"
+    return node
+
+
+def _network_space_schema() -> dict:
+    """space.network: ``type: nb201`` takes the NAS-Bench-201 settings, else (``type: mobile``, the
+    default) the network space's own schema."""
+    kind = {"type": "string", "enum": ["mobile", "nb201"], "x-expected": "mobile or nb201", "x-range": "mobile, nb201",
+            "description": "mobile (stages of IBN / fused-IBN blocks, default) or nb201", "x-unit": "-"}
+    mobile = {**NETWORK_SPACE_SCHEMA, "properties": {"type": kind, **NETWORK_SPACE_SCHEMA["properties"]}}
+    return {"type": "object", "description": "the network space: {type: mobile, ...NetworkSpace settings} or "
+                                             "{type: nb201, ...}", "x-unit": "-",
+            "x-expected": "a mapping of space settings",
+            "if": {"not": {"properties": {"type": {"const": "nb201"}}, "required": ["type"]}},
+            "then": mobile, "else": {**_nb201_space_schema(), "x-reference-note": " (type nb201)"}}
+
+
+_CONSTRAINT_WORDS = "{max: X}, {min: X}, a number (= max) or 'budget'"
+
+
+def _constraint_schema(metric: str) -> dict:
+    """One constraint: ``{max: X}``, ``{min: X}`` (both allowed), a number (= max), or ``budget``
+    (memory_mb only); a minimised metric's max must be positive."""
+    direction, unit, help = P.METRICS[metric]
+    bound = {"type": "number", "x-expected": "a number"}
+    top = dict(bound, allOf=[{"exclusiveMinimum": 0, "x-expected": "a positive number"}]) if direction == "min" \
+        else bound
+    mapping = {"type": "object", "x-expected": _CONSTRAINT_WORDS, "additionalProperties": False,
+               "minProperties": 1, "properties": {"max": top, "min": bound}}
+    if metric == "memory_mb":
+        word = {"const": "budget", "x-expected": _CONSTRAINT_WORDS}
+    else:
+        word = {"if": {"const": "budget"},
+                "then": {"not": {}, "x-expected": "{max: X} or {min: X} ('budget' applies to memory_mb only)"},
+                "else": {"not": {}, "x-expected": _CONSTRAINT_WORDS}}
+    return {"description": f"bounds on {help}", "x-unit": unit,
+            "if": {"type": "object"}, "then": mapping,
+            "else": {"if": {"type": "number"}, "then": top, "else": word}}
+
+
+def _accuracy_schema() -> dict:
+    sources = P.AccuracySource.SOURCES
+    words = f"a mapping with source ({_one_of(sources)})"
+    options = schema.obj({
+        "source": schema.scalar("string", "-", "where accuracy comes from (accuracy: NAME alone is short for "
+                                         "{source: NAME})", choices=sources),
+        "dataset": schema.scalar("string", "-", "NAS-Bench-201 dataset (source nb201)", choices=DATASETS),
+        "table": schema.scalar("string", "-", "NAS-Bench-201 table file (source nb201; default: the packaged one)"),
+        "batch": _positive_int("samples", "batch of the zero-shot proxies' input"),
+        "resolution": _positive_int("px", "input resolution of the zero-shot proxies"),
+        "seed": schema.scalar("integer", "-", "seed of the initial weights and the input batch",
+                              expected="a whole number"),
+        "data": schema.scalar("string", "-", ".npz with arrays x and y (source train)"),
+        "epochs": _positive_int("epochs", "training epochs at most (source train)"),
+        "batch_size": _positive_int("samples", "training batch (source train)"),
+        "lr": schema.scalar("number", "-", "learning rate (source train)", minimum=0),
+        "patience": _positive_int("epochs", "epochs without a gain before training stops (source train)"),
+        "val_fraction": {"type": "number", "description": "share held out for validation (source train)",
+                         "x-unit": "-", "x-finite": True, "exclusiveMinimum": 0, "exclusiveMaximum": 1,
+                         "x-range": "(0, 1)", "x-expected": "a number in (0, 1)"},
+        "max_minutes": schema.scalar("number", "min", "training time limit per network (source train)",
+                                     minimum=0)},
+        required=("source",), sorted_keys=True, expected=words,
+        missing_words={"source": f"missing; expected one of {_one_of(sources)}"})
+    return _mapping_or_name(options, sources, "the accuracy signal: {source: ..., options} or a source alone",
+                            words, f"one of {_one_of(sources)}")
+
+
+def _mapping_or_name(mapping: dict, names, help: str, words: str, name_words: str) -> dict:
+    """``mapping``, or one of ``names`` alone (the shorthand of ``{name: ...}``). The mapping form is
+    ``then``, so the reference shows its keys; ``words``: what a value of neither form gets."""
+    return {"description": help, "x-unit": "-", "x-range": _one_of(names), "if": {"type": "object"},
+            "then": mapping, "else": {"type": "string", "x-expected": words,
+                                      "allOf": [{"enum": list(names), "x-expected": name_words}]}}
+
+
+def _name_or_mapping(names, words: str, help: str) -> dict:
+    """One of ``names``, or ``{name: ..., options}`` (the options are checked by their owner)."""
+    mapping = {"type": "object", "x-expected": words, "required": ["name"],
+               "x-missing": {"name": f"missing; expected one of {_one_of(names)}"},
+               "properties": {"name": {"enum": list(names), "x-expected": f"one of {_one_of(names)}"}}}
+    return {"description": help, "x-unit": "-", "x-range": _one_of(names),
+            "if": {"type": "string"}, "then": {"enum": list(names), "x-expected": words}, "else": mapping}
+
+
+def _run_config_schema() -> dict:
+    metrics = list(P.METRICS)
+    objectives = {
+        "description": "metrics to optimise: accuracy is maximised, the others minimised", "x-unit": "-",
+        "x-range": _one_of(metrics),
+        "if": {"type": "string"}, "then": {"enum": metrics, "x-expected": f"metrics from {_one_of(metrics)}"},
+        "else": {"type": "array", "minItems": 1, "x-expected": f"a list of metrics from {_one_of(metrics)}",
+                 "items": {"enum": metrics, "x-expected": f"metrics from {_one_of(metrics)}", "x-in-list": True},
+                 "allOf": [{"uniqueItems": True, "x-expected": "distinct metrics"}]}}
+    constraints = {"type": "object", "description": "hard constraints: metric -> {max: X} / {min: X} / a number "
+                                                    "(= max) / budget (memory_mb: the config's memory budget)",
+                   "x-unit": "-", "x-expected": "a mapping metric -> {max: X} / {min: X} / budget",
+                   "propertyNames": {"enum": metrics, "x-unknown": "metric"},
+                   "properties": {m: _constraint_schema(m) for m in metrics}}
+    scorer_words = "engine or {estimator: PATH}"
+    scorer = {"description": "engine (default) or {estimator: checkpoint.pt}", "x-unit": "-",
+              "if": {"type": "string"}, "then": {"const": "engine", "x-expected": scorer_words},
+              "else": schema.obj({"estimator": schema.scalar("string", "-", "estimator checkpoint",
+                                                             expected="an estimator checkpoint path")},
+                                 required=("estimator",), expected=scorer_words)}
+    algorithm = _name_or_mapping(ALGORITHMS, f"one of {_one_of(ALGORITHMS)} or {{name: ..., options}}",
+                                 "search algorithm: a name or {name: ..., options}")
+    runner_words = f"one of {_one_of(RUNNERS)} or {{name: ..., workers: N, address: ...}}"
+    runner = _mapping_or_name(schema.obj({
+        "name": schema.scalar("string", "-", "where evaluations run (runner: NAME alone is short for {name: NAME})",
+                              choices=tuple(RUNNERS)),
+        "workers": schema.scalar("integer", "processes", "worker processes (leave it out for all cores)",
+                                 minimum=0, expected="an integer >= 1 (leave it out for all cores)"),
+        "address": {"type": "string", "minLength": 1, "description": "Ray cluster address (auto, ray://host:port; "
+                                                                     "none: a local cluster)", "x-unit": "-",
+                    "x-expected": "a Ray address (auto, ray://host:port)"}},
+        required=("name",), expected=runner_words, missing_words={"name": f"missing; expected one of "
+                                                                          f"{_one_of(RUNNERS)}"}),
+        RUNNERS, "where evaluations run: {name: ..., workers: N, address: ...} or a name alone", runner_words,
+        runner_words)
+    root = schema.obj({
+        "name": {"type": "string", "minLength": 1, "pattern": "^[^/]*$", "x-unit": "-",
+                 "description": "run name (default: the file's name)", "x-expected": "a non-empty string without '/'"},
+        "space": schema.obj({"network": _network_space_schema(), "hardware": HARDWARE_SPACE_SCHEMA},
+                            help="what is searched: space.network and/or space.hardware",
+                            expected="a mapping with network and/or hardware"),
+        "network": {"description": "the fixed network when there is no network space: a zoo name, an .onnx path "
+                                   "or {model: NAME, option: value}", "x-unit": "-",
+                    "if": {"type": "string"}, "then": {"x-expected": "a zoo model name or an .onnx path"},
+                    "else": {"type": "object", "required": ["model"], "x-expected": "a zoo model name, an .onnx "
+                                                                                    "path or {model: NAME, ...options}",
+                             "x-missing": {"model": "missing; expected a zoo model name or an .onnx path"},
+                             "properties": {"model": {"type": "string",
+                                                      "x-expected": "a zoo model name or an .onnx path"}}}},
+        "hardware": schema.scalar("string", "-", "the fixed config, or the base of the hardware space (name or path)",
+                                  expected="a hardware config name or path"),
+        "objectives": objectives,
+        "constraints": constraints,
+        "accuracy": _accuracy_schema(),
+        "scorer": scorer,
+        "algorithm": algorithm,
+        "budget": _whole(1, "evaluations"),
+        "batch_size": _whole(1, "evaluations per batch (one engine call, one journal write)"),
+        "seed": _whole(0, "seed of the search"),
+        "runner": runner,
+        "threads": schema.scalar("integer", "threads", "CPU threads of torch scoring (default 1) and, when given, "
+                                 "of the engine in the searching process", low=1, high=MAX_THREADS,
+                                 expected=f"an integer in [1, {MAX_THREADS}] (CPU threads of torch scoring; "
+                                          f"leave it out for 1)"),
+        "reference": {"type": "object", "description": "hypervolume reference point: objective -> value (default: "
+                                                       "the worst feasible value + 10 % of the range)",
+                      "x-unit": "-", "x-expected": "a mapping objective -> value",
+                      "additionalProperties": {"type": "number", "x-expected": "a number"}}},
+        required=("space",), help="A search run: what to search, for what, and how.",
+        missing_words={"space": "nothing to search; give space.network and/or space.hardware"})
+    root["x-expected"] = "a mapping of run settings at the top level"
+    return root
+
+
+RUN_CONFIG_SCHEMA = _run_config_schema()
+TOP_KEYS = tuple(RUN_CONFIG_SCHEMA["properties"])
+# what each list-valued space setting holds (declared on the space dataclasses' fields)
+LIST_ELEMENTS = {f.name: f.metadata["items"] for cls in (NetworkSpace, HardwareSpace)
+                 for f in dataclasses.fields(cls) if "items" in f.metadata}
 
 
 @dataclass
@@ -121,7 +314,7 @@ class RunConfig:
     def _make_problem(self) -> P.SearchProblem:
         where = self.source
         if self.network_space is not None:
-            net_axis = _network_axis(self.network_space, f"{where}: space.network")
+            net_axis = _network_axis(self.network_space, where)
         else:
             net_axis = P.FixedNetwork(_fixed_network(self.network, f"{where}: network"))
         try:
@@ -129,8 +322,8 @@ class RunConfig:
         except ConfigError as exc:
             raise CodesignError(f"{where}: hardware: {exc}") from None
         if self.hardware_space is not None:
-            hw_axis = P.HardwareAxis(_dataclass_from(HardwareSpace, {**self.hardware_space, "base": self.hardware},
-                                                     f"{where}: space.hardware"), base)
+            hw_axis = P.HardwareAxis(HardwareSpace.from_dict({**self.hardware_space, "base": self.hardware}, where,
+                                                             "space.hardware"), base)
         else:
             hw_axis = P.FixedHardware(base)
         acc = None
@@ -218,100 +411,54 @@ def load_run_config(path: "str | Path", overrides: dict | None = None, runner: d
 
 
 def parse_run_config(data: dict, source: str = "<run config>") -> RunConfig:
+    """Check a run config (a mapping, as read from YAML) against :data:`RUN_CONFIG_SCHEMA`, then what
+    the schema cannot say, and build its problem once."""
+    checked = schema.check(data, RUN_CONFIG_SCHEMA, source, CodesignError)
+
     def bad(key, what, got):
         return CodesignError(f"{source}: {key}: expected {what}, got {got!r}")
 
-    for key in data:
-        if key not in TOP_KEYS:
-            raise CodesignError(f"{source}: {key}: unknown key; expected one of {', '.join(TOP_KEYS)}")
-    name = data.get("name", Path(source).stem)
-    if not isinstance(name, str) or not name or "/" in name:
+    name = checked.get("name", Path(source).stem)
+    if not name:
         raise bad("name", "a non-empty string without '/'", name)
     cfg = RunConfig(name=name, source=source, raw=json.loads(json.dumps(data, default=str)))
 
-    space = data.get("space", {}) or {}
-    if not isinstance(space, dict):
-        raise bad("space", "a mapping with network and/or hardware", space)
-    for key in space:
-        if key not in ("network", "hardware"):
-            raise CodesignError(f"{source}: space.{key}: unknown key; expected network or hardware")
-    for key in ("network", "hardware"):
-        if key in space and not isinstance(space[key], dict):
-            raise bad(f"space.{key}", "a mapping of space settings", space[key])
+    space = checked["space"]
     cfg.network_space = space.get("network")
     cfg.hardware_space = space.get("hardware")
     if cfg.network_space is None and cfg.hardware_space is None:
         raise CodesignError(f"{source}: space: nothing to search; give space.network and/or space.hardware")
-    cfg.network = data.get("network", "mobilenet_v2")
-    cfg.hardware = data.get("hardware", "neural_engine")
-    if not isinstance(cfg.hardware, str):
-        raise bad("hardware", "a hardware config name or path", cfg.hardware)
+    cfg.network = data["network"] if data.get("network") is not None else "mobilenet_v2"
+    cfg.hardware = checked.get("hardware", "neural_engine")
     rel = Path(source).parent / cfg.hardware
     if cfg.hardware.endswith((".yaml", ".yml", ".cfg")) and not Path(cfg.hardware).exists() and rel.exists():
         cfg.hardware = cfg.raw["hardware"] = str(rel.resolve())   # paths resolve against the config file
 
-    objectives = data.get("objectives", ["latency_ms", "accuracy"])
-    if isinstance(objectives, str):
-        objectives = [objectives]
-    if not isinstance(objectives, list) or not objectives:
-        raise bad("objectives", f"a list of metrics from {', '.join(P.METRICS)}", objectives)
-    for o in objectives:
-        if o not in P.METRICS:
-            raise bad("objectives", f"metrics from {', '.join(P.METRICS)}", o)
-    if len(set(objectives)) != len(objectives):
-        raise bad("objectives", "distinct metrics", objectives)
-    cfg.objectives = tuple(objectives)
+    objectives = checked.get("objectives", ["latency_ms", "accuracy"])
+    cfg.objectives = tuple([objectives] if isinstance(objectives, str) else objectives)
 
-    cons = data.get("constraints", {}) or {}
-    if not isinstance(cons, dict):
-        raise bad("constraints", "a mapping metric -> {max: X} / {min: X} / budget", cons)
     out = []
-    for metric, spec in cons.items():
-        key = f"constraints.{metric}"
-        if metric not in P.METRICS:
-            raise CodesignError(f"{source}: {key}: unknown metric; expected one of {', '.join(P.METRICS)}")
+    for metric, spec in checked.get("constraints", {}).items():
         if spec == "budget":
-            if metric != "memory_mb":
-                raise bad(key, "{max: X} or {min: X} ('budget' applies to memory_mb only)", spec)
             out.append(P.Constraint(metric, budget=True))
             continue
-        if isinstance(spec, (int, float)) and not isinstance(spec, bool):
-            spec = {"max": spec}
-        if not isinstance(spec, dict) or not spec or set(spec) - {"max", "min"}:
-            raise bad(key, "{max: X}, {min: X}, a number (= max) or 'budget'", spec)
-        for bound, v in spec.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise bad(f"{key}.{bound}", "a number", v)
-            if P.METRICS[metric][0] == "min" and bound == "max" and v <= 0:
-                raise bad(f"{key}.{bound}", "a positive number", v)
+        spec = spec if isinstance(spec, dict) else {"max": spec}
         out.append(P.Constraint(metric, max=spec.get("max"), min=spec.get("min")))
     cfg.constraints = tuple(out)
 
-    acc = data.get("accuracy")
-    if acc is not None:
-        if isinstance(acc, str):
-            acc = {"source": acc}
-        if not isinstance(acc, dict) or "source" not in acc:
-            raise bad("accuracy", f"a mapping with source ({', '.join(P.AccuracySource.SOURCES)})", acc)
-        if acc["source"] not in P.AccuracySource.SOURCES:
-            raise bad("accuracy.source", f"one of {', '.join(P.AccuracySource.SOURCES)}", acc["source"])
-        allowed = {"source", "dataset", "table", "batch", "resolution", "seed", "data", "epochs", "batch_size",
-                   "lr", "patience", "val_fraction", "max_minutes"}
-        for k in acc:
-            if k not in allowed:
-                raise CodesignError(f"{source}: accuracy.{k}: unknown key; expected one of {', '.join(sorted(allowed))}")
+    if "accuracy" in checked:
+        acc = data["accuracy"]   # as given: the identity holds its options as written
+        acc = {"source": acc} if isinstance(acc, str) else dict(acc)
         if acc.get("data") and not Path(acc["data"]).exists():
             rel = Path(source).parent / acc["data"]
             if not rel.exists():
                 raise bad("accuracy.data", "an existing .npz file", acc["data"])
             acc = {**acc, "data": str(rel.resolve())}
             cfg.raw["accuracy"] = dict(acc)
-        cfg.accuracy = dict(acc)
+        cfg.accuracy = acc
 
-    scorer = data.get("scorer", "engine")
-    if scorer == "engine":
-        cfg.estimator = None
-    elif isinstance(scorer, dict) and set(scorer) == {"estimator"} and isinstance(scorer["estimator"], str):
+    scorer = checked.get("scorer", "engine")
+    if isinstance(scorer, dict):
         p = Path(scorer["estimator"])
         if not p.exists() and (Path(source).parent / p).exists():
             p = Path(source).parent / p
@@ -319,14 +466,9 @@ def parse_run_config(data: dict, source: str = "<run config>") -> RunConfig:
             raise bad("scorer.estimator", "an existing estimator checkpoint", scorer["estimator"])
         cfg.estimator = str(p.resolve())
         cfg.raw["scorer"] = {"estimator": cfg.estimator}
-    else:
-        raise bad("scorer", "engine or {estimator: PATH}", scorer)
 
-    algo = data.get("algorithm", "nsga2")
-    if isinstance(algo, str):
-        algo = {"name": algo}
-    if not isinstance(algo, dict) or algo.get("name") not in ALGORITHMS:
-        raise bad("algorithm", f"one of {', '.join(ALGORITHMS)} or {{name: ..., options}}", algo)
+    algo = checked.get("algorithm", "nsga2")
+    algo = {"name": algo} if isinstance(algo, str) else algo
     cfg.algorithm = algo["name"]
     cfg.algorithm_options = {k: v for k, v in algo.items() if k != "name"}
     try:
@@ -334,45 +476,19 @@ def parse_run_config(data: dict, source: str = "<run config>") -> RunConfig:
     except SearchError as exc:
         raise CodesignError(f"{source}: algorithm.{exc}") from None
 
-    for key, default, low in (("budget", 1000, 1), ("batch_size", 32, 1), ("seed", 0, 0)):
-        v = data.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise bad(key, f"a whole number >= {low}", v)
-        setattr(cfg, key, v)
-
-    runner = data.get("runner", "serial")
-    if isinstance(runner, str):
-        runner = {"name": runner}
-    if not isinstance(runner, dict) or runner.get("name") not in RUNNERS:
-        raise bad("runner", f"one of {', '.join(RUNNERS)} or {{name: ..., workers: N, address: ...}}", runner)
-    for k in runner:
-        if k not in ("name", "workers", "address"):
-            raise CodesignError(f"{source}: runner.{k}: unknown key; expected name, workers or address")
-    # workers: 0 used to mean "all cores" silently; leave the key out for that
-    workers = runner.get("workers")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise CodesignError(f"{source}: runner.workers: expected an integer >= 1 (leave it out for all cores), "
-                            f"got {_short(workers)}")
-    address = runner.get("address")
-    if address is not None and (not isinstance(address, str) or not address):
-        raise bad("runner.address", "a Ray address (auto, ray://host:port)", address)
+    cfg.budget = int(checked.get("budget", 1000))
+    cfg.batch_size = int(checked.get("batch_size", 32))
+    cfg.seed = int(checked.get("seed", 0))
+    runner = checked.get("runner", "serial")
+    runner = {"name": runner} if isinstance(runner, str) else runner
     cfg.runner = runner["name"]
-    cfg.runner_options = {k: v for k, v in runner.items() if k != "name"}
+    cfg.runner_options = {k: int(v) if k == "workers" else v for k, v in runner.items() if k != "name"}
+    cfg.threads = int(checked["threads"]) if "threads" in checked else None
 
-    threads = data.get("threads")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                or not 1 <= threads <= MAX_THREADS):
-        raise CodesignError(f"{source}: threads: expected an integer in [1, {MAX_THREADS}] (CPU threads of torch "
-                            f"scoring; leave it out for 1), got {_short(threads)}")
-    cfg.threads = threads
-
-    ref = data.get("reference")
+    ref = checked.get("reference")
     if ref is not None:
-        if not isinstance(ref, dict) or set(ref) != set(cfg.objectives):
-            raise bad("reference", f"a value for each objective ({', '.join(cfg.objectives)})", ref)
-        for k, v in ref.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise bad(f"reference.{k}", "a number", v)
+        if set(ref) != set(cfg.objectives):
+            raise bad("reference", f"a value for each objective ({', '.join(cfg.objectives)})", data["reference"])
         cfg.reference = dict(ref)
 
     # build once so a bad space, network or hardware fails now, with the file named
@@ -386,84 +502,11 @@ def parse_run_config(data: dict, source: str = "<run config>") -> RunConfig:
     return cfg
 
 
-def _network_axis(spec: dict, where: str):
+def _network_axis(spec: dict, source: str):
     spec = dict(spec)
-    kind = spec.pop("type", "mobile")
-    if kind == "nb201":
-        allowed = ("channels", "cells", "num_classes", "resolution", "precision")
-        for k, v in spec.items():
-            if k not in allowed:
-                raise CodesignError(f"{where}.{k}: unknown key for type nb201; expected one of {', '.join(allowed)}")
-            if k != "precision" and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
-                raise CodesignError(f"{where}.{k}: expected a positive whole number, got {v!r}")
-        return P.NB201Axis(**spec)
-    if kind != "mobile":
-        raise CodesignError(f"{where}.type: expected mobile or nb201, got {kind!r}")
-    return P.MobileAxis(_dataclass_from(NetworkSpace, spec, where))
-
-
-# What each list-valued space setting holds: "int" (positive whole numbers), "number" (positive numbers),
-# "str" (names) or "strs" (lists of names); a list setting not named here holds positive numbers.
-LIST_ELEMENTS = {
-    "strides": "int", "base_channels": "int", "width_range": "number", "blocks": "str", "kernels": "int",
-    "expansions": "number", "depths": "int", "depth_multipliers": "number", "resolutions": "int",
-    "stem_channels": "int", "head_channels": "int", "stage_precisions": "str",
-    "rows": "int", "cols": "int", "dataflows": "str", "vector_lanes": "int", "sram_kb": "number",
-    "unified_kb": "number", "dram_gb_per_s": "number", "precision_sets": "strs", "clocks_mhz": "number",
-}
-_ELEMENT_WHAT = {"int": "positive whole numbers", "number": "positive numbers", "str": "names (strings)",
-                 "strs": "lists of names (strings)"}
-
-
-def _short(v) -> str:
-    """A value as written, capped at 60 characters, for one-line errors."""
-    text = repr(v)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _element_ok(kind: str, x) -> bool:
-    if kind == "str":
-        return isinstance(x, str) and bool(x)
-    if kind == "strs":
-        return isinstance(x, (list, tuple)) and bool(x) and all(isinstance(y, str) and y for y in x)
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0 or x == float("inf"):
-        return False
-    return kind == "number" or isinstance(x, int)
-
-
-def _dataclass_from(cls, spec: dict, where: str):
-    """``cls(**spec)`` with lists turned into tuples and every key and value checked."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for k, v in spec.items():
-        if k not in fields:
-            raise CodesignError(f"{where}.{k}: unknown key; expected one of {', '.join(fields)}")
-        default = fields[k].default
-        if isinstance(default, tuple):
-            kind = LIST_ELEMENTS.get(k, "number")
-            if not isinstance(v, (list, tuple)) or not v:
-                raise CodesignError(f"{where}.{k}: expected a non-empty list of {_ELEMENT_WHAT[kind]}, "
-                                    f"got {_short(v)}")
-            for x in v:
-                if not _element_ok(kind, x):
-                    raise CodesignError(f"{where}.{k}: expected {_ELEMENT_WHAT[kind]} in the list, "
-                                        f"got {_short(x)}")
-            if k == "width_range" and (len(v) != 2 or v[0] > v[1]):
-                raise CodesignError(f"{where}.{k}: expected [low, high] with low <= high, got {_short(v)}")
-            v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
-        elif isinstance(default, int) and not isinstance(default, bool):
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise CodesignError(f"{where}.{k}: expected a positive whole number, got {_short(v)}")
-        elif isinstance(default, float):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
-                raise CodesignError(f"{where}.{k}: expected a number in [0, 1], got {_short(v)}")
-        elif isinstance(default, str) and not isinstance(v, str):
-            raise CodesignError(f"{where}.{k}: expected a string, got {_short(v)}")
-        kwargs[k] = v
-    try:
-        return cls(**kwargs)
-    except CodesignError as exc:
-        raise CodesignError(f"{where}: {exc}") from None
+    if spec.pop("type", "mobile") == "nb201":
+        return P.NB201Axis(**{k: v if k == "precision" else int(v) for k, v in spec.items()})
+    return P.MobileAxis(NetworkSpace.from_dict(spec, source, "space.network"))
 
 
 def _fixed_network(spec, where: str):
@@ -482,3 +525,10 @@ def _fixed_network(spec, where: str):
         return load_model(model, **opts)
     except AccelsimError as exc:
         raise CodesignError(f"{where}: {exc}") from None
+
+
+def reference_markdown() -> str:
+    """The run config's reference table (key, unit, range, meaning), generated from
+    :data:`RUN_CONFIG_SCHEMA`: the network space's settings as ``space.network.KEY`` (the
+    NAS-Bench-201 ones marked), the hardware space's as ``space.hardware.KEY``."""
+    return schema.reference_markdown(RUN_CONFIG_SCHEMA)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from accelsim import schema
 from accelsim.io import leftover_temporaries, write_atomic
 
 from . import problems as P
@@ -35,7 +36,7 @@ from ..errors import CodesignError
 from ..identity import FORCE_NEW_HINT, check_same, claim_folder, fingerprint
 from .journal import JournalError, read_journal
 from .pareto import hypervolume
-from .runconfig import RunConfig, load_run_config, parse_run_config
+from .runconfig import RUN_CONFIG_SCHEMA, RunConfig, load_run_config, parse_run_config
 from .algorithms import SearchResult, run_search, run_hash
 
 RUN_FILE, JOURNAL, IDENTITY = "run.yaml", "journal.jsonl", "identity.json"
@@ -413,7 +414,36 @@ def _constraint_text(c) -> str:
 
 
 # ------------------------------------------------------------------------------------- sweeps
-SWEEP_KEYS = ("run", "sweep", "pick")
+def _sweep_schema() -> dict:
+    metrics = list(P.METRICS)
+    keys = ["hardware"] + [f"constraints.{m}.{b}" for m in metrics for b in ("max", "min")]
+    pick_words = "{max: METRIC} or {min: METRIC}"
+    metric = {"enum": metrics, "x-expected": f"one of {', '.join(metrics)}"}
+    root = schema.obj({
+        "run": {"description": "the run config: a path (relative to this file) or an inline mapping", "x-unit": "-",
+                "if": {"type": "string"}, "then": {"minLength": 1, "x-expected": "a run config path or mapping"},
+                "else": {**RUN_CONFIG_SCHEMA, "x-expected": "a run config path or mapping"}},
+        "sweep": schema.obj({
+            "key": {"type": "string", "enum": keys, "description": "the setting swept", "x-unit": "-",
+                    "x-range": "hardware, constraints.METRIC.max/min",
+                    "x-expected": "hardware or constraints.METRIC.max/min"},
+            "values": {"type": "array", "minItems": 1, "description": "one run per value", "x-unit": "-",
+                       "x-expected": "a non-empty list of values"}},
+            required=("key", "values"), help="the swept setting and its values",
+            expected="{key: hardware | constraints.METRIC.max, values: [...]}"),
+        "pick": {"type": "object", "description": "the winner of each run: {max: METRIC} or {min: METRIC} "
+                                                  "(default: max accuracy, else min of the first objective)",
+                 "x-unit": "-", "x-expected": pick_words, "minProperties": 1, "maxProperties": 1,
+                 "additionalProperties": False, "properties": {"max": metric, "min": metric}}},
+        required=("run", "sweep"), help="One run per value of a swept setting, then the winners.",
+        missing_words={"run": "missing; expected a run config path or mapping",
+                       "sweep": "missing; expected {key: hardware | constraints.METRIC.max, values: [...]}"})
+    root["x-expected"] = "a mapping with run, sweep and pick"
+    return root
+
+
+SWEEP_SCHEMA = _sweep_schema()
+SWEEP_KEYS = tuple(SWEEP_SCHEMA["properties"])
 
 
 def sweep(path: "str | Path", out: "str | Path", progress: bool = True, log=print,
@@ -426,37 +456,27 @@ def sweep(path: "str | Path", out: "str | Path", progress: bool = True, log=prin
         sweep: {key: hardware, values: [neural_engine, edge_tpu_like, eyeriss_like]}
         pick: {max: accuracy}            # the winner of each run: best accuracy on its feasible front
 
-    ``key`` may be ``hardware`` or ``constraints.<metric>.max`` / ``.min``. Each run resumes as
+    ``key`` may be ``hardware`` or ``constraints.<metric>.max`` / ``.min``. The file is checked against
+    :data:`SWEEP_SCHEMA` (an inline run against the run config's). Each run resumes as
     :func:`execute` does; ``force_new`` moves each earlier run folder aside first.
     """
     from accelsim.io import read_yaml
     path = Path(path)
-    spec = read_yaml(path)
-    if not isinstance(spec, dict):
-        raise CodesignError(f"{path}: expected a mapping with run, sweep and pick")
-    for k in spec:
-        if k not in SWEEP_KEYS:
-            raise CodesignError(f"{path}: {k}: unknown key; expected one of {', '.join(SWEEP_KEYS)}")
-    base = spec.get("run")
+    given = read_yaml(path)
+    spec = schema.check(given, SWEEP_SCHEMA, str(path), CodesignError)
+    base = given["run"]   # as written: each run's config keeps it so
     source = str(path)
     if isinstance(base, str):
         base_path = path.parent / base
         base = read_yaml(base_path)
         source = str(base_path)
-    if not isinstance(base, dict):
-        raise CodesignError(f"{path}: run: expected a run config path or mapping, got {base!r}")
-    sw = spec.get("sweep")
-    if not isinstance(sw, dict) or set(sw) != {"key", "values"} or not isinstance(sw["values"], list) or not sw["values"]:
-        raise CodesignError(f"{path}: sweep: expected {{key: hardware | constraints.METRIC.max, values: [...]}}, got {sw!r}")
+        if not isinstance(base, dict):
+            raise CodesignError(f"{path}: run: expected a run config path or mapping, got {base!r}")
+    sw = given["sweep"]
     key = sw["key"]
     parts = key.split(".")
-    if not (key == "hardware" or (len(parts) == 3 and parts[0] == "constraints" and parts[2] in ("max", "min"))):
-        raise CodesignError(f"{path}: sweep.key: expected hardware or constraints.METRIC.max/min, got {key!r}")
     pick = spec.get("pick", {"max": "accuracy"} if "accuracy" in base.get("objectives", []) else
                     {"min": (base.get("objectives") or ["latency_ms"])[0]})
-    if not isinstance(pick, dict) or len(pick) != 1 or next(iter(pick)) not in ("min", "max") \
-            or next(iter(pick.values())) not in P.METRICS:
-        raise CodesignError(f"{path}: pick: expected {{max: METRIC}} or {{min: METRIC}}, got {pick!r}")
     (direction, metric), = pick.items()
     out = Path(out)
     winners = []

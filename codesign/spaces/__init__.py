@@ -7,7 +7,7 @@ from .._lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "nb201": ("EDGES", "EDGE_KEYS", "OPS", "all_archs", "arch_str", "genome_arch", "network", "op_indices",
         "ops_of", "parse_cell",),
-    "space": ("BLOCKS", "FORMAT_DEFAULTS", "HardwareGenome", "HardwareSpace", "NetworkGenome",
-        "NetworkSpace", "StageGene", "build_hardware", "build_network", "hardware_key", "hardware_pool",
-        "stable_hash",),
+    "space": ("BLOCKS", "CHANNEL_MODES", "FORMAT_DEFAULTS", "HARDWARE_SPACE_SCHEMA", "HardwareGenome",
+        "HardwareSpace", "NETWORK_SPACE_SCHEMA", "NetworkGenome", "NetworkSpace", "StageGene", "build_hardware",
+        "build_network", "hardware_key", "hardware_pool", "stable_hash",),
 })

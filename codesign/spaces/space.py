@@ -7,6 +7,12 @@ randomness); ``space.build(genome)`` turns it into an accelsim ``Network`` (buil
 
 Channel widths are either *curated* (multiples of ``channel_multiple``, e.g. the array width) or
 *free* (any integer in the same range), so an experiment can show what curation buys.
+
+Each space setting declares its unit, meaning and what it holds beside its field, from which
+:data:`NETWORK_SPACE_SCHEMA` and :data:`HARDWARE_SPACE_SCHEMA` (JSON Schema, see :mod:`accelsim.schema`)
+are built. Every way a space is made goes through its schema: ``NetworkSpace.from_dict`` (a run
+config's ``space.network``) and the constructor alike; the rules between settings (one stride per
+stage, ``width_range`` low <= high) are checked after it.
 """
 
 from __future__ import annotations
@@ -15,17 +21,21 @@ import dataclasses
 import hashlib
 import json
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from accelsim import precision as prec
-from accelsim.config import Hardware, PrecisionConfig, load_hardware
+from accelsim import schema
+from accelsim.config import DATAFLOWS, Hardware, PrecisionConfig, load_hardware
+from accelsim.errors import quote
 from accelsim.workload.ir import Network, NetworkBuilder
 
 from ..errors import CodesignError
 
 BLOCKS = ("ibn", "fused_ibn")
+CHANNEL_MODES = ("curated", "free")
 
 
 def stable_hash(obj) -> str:
@@ -44,6 +54,105 @@ def _json_default(o):
 
 def _pick(rng: np.random.Generator, options):
     return options[int(rng.integers(len(options)))]
+
+
+# ------------------------------------------------------------------------------------ settings
+# What a list-valued setting holds: "int" (positive whole numbers), "number" (positive numbers),
+# "str" (names) or "strs" (non-empty lists of names).
+_ELEMENT_WHAT = {"int": "positive whole numbers", "number": "positive numbers", "str": "names (strings)",
+                 "strs": "lists of names (strings)"}
+
+
+def _choices(unit: str, help: str, items: str, default: tuple, *, choices: "tuple | None" = None,
+             words: "str | None" = None, expected: "str | None" = None, length: "int | None" = None):
+    """Declare a list-valued space setting (what a search chooses from): unit, meaning, what each entry
+    holds (``items``, see above), the names allowed (``choices``, ``words`` their error words) and, for
+    a pair, its ``length``. The list must not be empty unless its default is."""
+    return dataclasses.field(default=default, metadata={
+        "unit": unit, "help": help, "items": items, "choices": choices, "words": words, "expected": expected,
+        "length": length})
+
+
+def _element(kind: str, choices, words) -> dict:
+    what = _ELEMENT_WHAT[kind] + " in the list"
+    if kind in ("int", "number"):
+        return {"type": "integer" if kind == "int" else "number", "exclusiveMinimum": 0, "x-finite": True,
+                "x-expected": what, "x-in-list": True}
+    if kind == "strs":
+        return {"type": "array", "minItems": 1, "x-expected": what, "x-in-list": True,
+                "items": _element("str", choices, words)}
+    node = {"type": "string", "minLength": 1, "x-expected": what, "x-in-list": True}
+    if choices:
+        node["allOf"] = [{"enum": list(choices), "x-in-list": True,
+                          "x-expected": words or "one of " + ", ".join(choices)}]
+    return node
+
+
+def _setting_schema(f: dataclasses.Field) -> dict:
+    """The schema of one space setting: a list declared with :func:`_choices`, else a scalar declared
+    with ``schema.field``."""
+    meta = f.metadata
+    if "items" not in meta:
+        return schema.field_schema(f)
+    kind = meta["items"]
+    node: dict = {"type": "array", "description": meta["help"], "x-unit": meta["unit"]}
+    if meta["choices"]:
+        node["x-range"] = ", ".join(meta["choices"])
+    elif kind in ("int", "number"):
+        node["x-range"] = schema.range_text(integer=kind == "int", minimum=0)
+    node["x-expected"] = meta["expected"] or f"a non-empty list of {_ELEMENT_WHAT[kind]}"
+    if meta["length"]:
+        node["minItems"] = node["maxItems"] = meta["length"]
+    elif f.default:
+        node["minItems"] = 1
+    node["items"] = _element(kind, meta["choices"], meta["words"])
+    return node
+
+
+def _space_schema(cls) -> dict:
+    """The settings of a space as a mapping: every field, each optional."""
+    node = schema.obj({f.name: _setting_schema(f) for f in dataclasses.fields(cls)},
+                      help=(cls.__doc__ or "").strip().split("\n")[0])
+    node["x-expected"] = "a mapping of space settings"
+    return node
+
+
+def _settings(space) -> dict:
+    return {f.name: getattr(space, f.name) for f in dataclasses.fields(space)}
+
+
+def _from_dict(cls, node: dict, data: Mapping, source: str, at: str):
+    """``cls`` from a mapping of its settings, checked against ``node`` and the rules between settings;
+    lists become tuples, whole numbers ints."""
+    data = schema.check(data, node, source, CodesignError, at)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        v, kind = data[f.name], f.metadata.get("items")
+        if kind == "int":
+            v = tuple(int(x) for x in v)
+        elif kind:
+            v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
+        elif f.type in ("int", int):
+            v = int(v)
+        kwargs[f.name] = v
+    rule = cls._rule(kwargs)
+    if rule is not None:
+        key, text = rule
+        path = ".".join(p for p in (at, key) if p)
+        raise CodesignError(f"{source}: {path + ': ' if path else ''}{text}")
+    return cls(**kwargs)
+
+
+def _validate(space, node: dict, source: str) -> None:
+    """A space made directly (not from a mapping) goes through its schema and rules too."""
+    settings = _settings(space)
+    schema.check(settings, node, source, CodesignError)
+    rule = space._rule(settings)
+    if rule is not None:
+        key, text = rule
+        raise CodesignError(f"{source}: {key + ': ' if key else ''}{text}")
 
 
 # ------------------------------------------------------------------------------------ networks
@@ -92,40 +201,66 @@ class NetworkGenome:
         return tuple(max(1, int(s.depth * self.depth_multiplier + 0.5)) for s in self.stages)
 
 
+_f = schema.field   # a scalar setting: unit, meaning, bounds
+
+
 @dataclass(frozen=True)
 class NetworkSpace:
     """MobileNet-like macro skeleton; each stage's block, kernel, expansion, depth and width vary."""
 
-    strides: tuple = (1, 2, 2, 2, 1, 2, 1)
-    base_channels: tuple = (16, 24, 32, 64, 96, 160, 320)
-    width_range: tuple = (0.5, 1.5)       # stage channels lie in [lo, hi] x base channels
-    channel_mode: str = "curated"         # "curated" (multiples of channel_multiple) or "free" (steps of 1)
-    channel_multiple: int = 8
-    blocks: tuple = BLOCKS
-    kernels: tuple = (3, 5, 7)
-    expansions: tuple = (1, 3, 4, 6)
-    depths: tuple = (1, 2, 3, 4)
-    depth_multipliers: tuple = (0.75, 1.0, 1.25)
-    resolutions: tuple = (96, 128, 160, 192, 224)
-    stem_channels: tuple = (16, 24, 32)
-    head_channels: tuple = (640, 960, 1280)
-    num_classes: int = 1000
-    precision: str = "int8"
-    stage_precisions: tuple = ()          # per-stage formats to choose from (empty: all stages use precision)
+    strides: tuple = _choices("-", "stride of each stage's first block (one entry per stage)", "int",
+                              (1, 2, 2, 2, 1, 2, 1))
+    base_channels: tuple = _choices("channels", "output channels of each stage at width 1 (one entry per stage)",
+                                    "int", (16, 24, 32, 64, 96, 160, 320))
+    width_range: tuple = _choices("x", "[low, high]: a stage's channels lie in [low, high] x its base channels",
+                                  "number", (0.5, 1.5), expected="[low, high] with low <= high", length=2)
+    channel_mode: str = _f("-", "curated (multiples of channel_multiple) or free (steps of 1) channel widths",
+                           minimum=None, choices=CHANNEL_MODES, expected="curated or free", default="curated")
+    channel_multiple: int = _f("channels", "step of curated channel widths (e.g. the array width)",
+                               expected="a positive whole number", default=8)
+    blocks: tuple = _choices("-", "block types to choose from: ibn (1x1 expand, kxk depthwise, 1x1 project) "
+                             "or fused_ibn (kxk expand, 1x1 project)", "str", BLOCKS, choices=BLOCKS,
+                             words=" or ".join(BLOCKS))
+    kernels: tuple = _choices("px", "depthwise (ibn) or expansion (fused_ibn) kernel sizes to choose from",
+                              "int", (3, 5, 7))
+    expansions: tuple = _choices("x", "expansion ratios (expanded / input channels) to choose from", "number",
+                                 (1, 3, 4, 6))
+    depths: tuple = _choices("blocks", "blocks per stage to choose from (before the depth multiplier)", "int",
+                             (1, 2, 3, 4))
+    depth_multipliers: tuple = _choices("x", "multipliers of every stage's depth to choose from", "number",
+                                        (0.75, 1.0, 1.25))
+    resolutions: tuple = _choices("px", "input resolutions (height = width) to choose from", "int",
+                                  (96, 128, 160, 192, 224))
+    stem_channels: tuple = _choices("channels", "output channels of the 3x3 stride-2 stem conv to choose from",
+                                    "int", (16, 24, 32))
+    head_channels: tuple = _choices("channels", "channels of the 1x1 conv before pooling to choose from", "int",
+                                    (640, 960, 1280))
+    num_classes: int = _f("classes", "classifier outputs", expected="a positive whole number", default=1000)
+    precision: str = _f("-", "format of weights and activations", minimum=None, choices=prec.NAMES,
+                        default="int8")
+    stage_precisions: tuple = _choices("-", "per-stage formats to choose from (empty: every stage uses "
+                                       "precision)", "str", (), choices=prec.NAMES)
 
     def __post_init__(self):
-        if len(self.strides) != len(self.base_channels):
-            raise CodesignError("network space: strides and base_channels need one entry per stage")
-        if self.channel_mode not in ("curated", "free"):
-            raise CodesignError(f"network space: channel_mode: expected curated or free, got {self.channel_mode!r}")
-        if self.channel_multiple <= 0:
-            raise CodesignError(f"network space: channel_multiple: expected a positive integer, got {self.channel_multiple}")
-        for b in self.blocks:
-            if b not in BLOCKS:
-                raise CodesignError(f"network space: blocks: expected {' or '.join(BLOCKS)}, got {b!r}")
-        for p in (self.precision,) + tuple(self.stage_precisions):
-            if p not in prec.INDEX:
-                raise CodesignError(f"network space: precision: expected one of {', '.join(prec.NAMES)}, got {p!r}")
+        _validate(self, NETWORK_SPACE_SCHEMA, "network space")
+
+    @classmethod
+    def from_dict(cls, d: Mapping, source: str = "network space", at: str = "") -> "NetworkSpace":
+        """The space a mapping of settings describes (a run config's ``space.network`` less ``type``),
+        checked against :data:`NETWORK_SPACE_SCHEMA`; errors read ``SOURCE: AT.KEY: ...``."""
+        return _from_dict(cls, NETWORK_SPACE_SCHEMA, d, source, at)
+
+    @staticmethod
+    def _rule(s: Mapping) -> "tuple | None":
+        """``(key, error)`` when the settings ``s`` break a rule between settings (after the schema)."""
+        default = NetworkSpace.__dataclass_fields__
+        strides = s.get("strides", default["strides"].default)
+        if len(strides) != len(s.get("base_channels", default["base_channels"].default)):
+            return "", "strides and base_channels need one entry per stage"
+        low, high = s.get("width_range", default["width_range"].default)
+        if low > high:
+            return "width_range", f"expected [low, high] with low <= high, got {quote(list(s['width_range']))}"
+        return None
 
     def channel_choices(self, stage: int) -> tuple:
         """Allowed output channels of a stage: curated multiples, or every integer in the range."""
@@ -151,6 +286,9 @@ class NetworkSpace:
 
     def build(self, genome: NetworkGenome) -> Network:
         return build_network(genome)
+
+
+NETWORK_SPACE_SCHEMA = _space_schema(NetworkSpace)
 
 
 def build_network(genome: NetworkGenome, name: str | None = None) -> Network:
@@ -236,24 +374,39 @@ class HardwareGenome:
 class HardwareSpace:
     """Hardware parameters varied around a base config (everything else stays as in the base)."""
 
-    base: str = "neural_engine"
-    rows: tuple = (8, 12, 16, 24, 32, 48, 64, 96, 128)
-    cols: tuple = (8, 12, 16, 24, 32, 48, 64, 96, 128)
-    dataflows: tuple = ("os", "ws", "is")
-    vector_lanes: tuple = (16, 32, 64, 128)
-    sram_kb: tuple = (32, 64, 128, 256, 512, 1024, 2048)             # each separate buffer
-    unified_kb: tuple = (256, 512, 1024, 2048, 4096, 8192)
-    unified_probability: float = 0.25
-    dram_gb_per_s: tuple = (6.4, 12.8, 25.6, 51.2, 102.4)
-    precision_sets: tuple = (("int8",), ("int8", "int16"), ("int8", "int16", "fp16"),
-                             ("int8", "fp16", "bf16"), ("int4", "int8", "int16"))
-    clocks_mhz: tuple = ()                                           # empty: the base clock
+    base: str = _f("-", "base hardware config (name or path); in a run config, its hardware", minimum=None,
+                   default="neural_engine")
+    rows: tuple = _choices("PEs", "MAC-array PE rows to choose from", "int", (8, 12, 16, 24, 32, 48, 64, 96, 128))
+    cols: tuple = _choices("PEs", "MAC-array PE columns to choose from", "int", (8, 12, 16, 24, 32, 48, 64, 96, 128))
+    dataflows: tuple = _choices("-", "array dataflows to choose from", "str", DATAFLOWS, choices=DATAFLOWS)
+    vector_lanes: tuple = _choices("lanes", "vector-unit lanes to choose from", "int", (16, 32, 64, 128))
+    sram_kb: tuple = _choices("KiB", "size of each separate ifmap / filter / ofmap buffer to choose from",
+                              "number", (32, 64, 128, 256, 512, 1024, 2048))
+    unified_kb: tuple = _choices("KiB", "unified buffer sizes to choose from", "number",
+                                 (256, 512, 1024, 2048, 4096, 8192))
+    unified_probability: float = _f("-", "chance that a drawn design has one unified buffer instead of three",
+                                    minimum=None, low=0, high=1, default=0.25)
+    dram_gb_per_s: tuple = _choices("GB/s", "DRAM bandwidths to choose from", "number",
+                                    (6.4, 12.8, 25.6, 51.2, 102.4))
+    precision_sets: tuple = _choices("-", "sets of formats the MAC array (and vector unit) support, to choose from",
+                                     "strs", (("int8",), ("int8", "int16"), ("int8", "int16", "fp16"),
+                                              ("int8", "fp16", "bf16"), ("int4", "int8", "int16")),
+                                     choices=prec.NAMES)
+    clocks_mhz: tuple = _choices("MHz", "array clocks to choose from (empty: the base config's clock)", "number",
+                                 ())
 
     def __post_init__(self):
-        for s in self.precision_sets:
-            for p in s:
-                if p not in prec.INDEX:
-                    raise CodesignError(f"hardware space: precision_sets: unknown format {p!r}")
+        _validate(self, HARDWARE_SPACE_SCHEMA, "hardware space")
+
+    @classmethod
+    def from_dict(cls, d: Mapping, source: str = "hardware space", at: str = "") -> "HardwareSpace":
+        """The space a mapping of settings describes (a run config's ``space.hardware`` with ``base``),
+        checked against :data:`HARDWARE_SPACE_SCHEMA`; errors read ``SOURCE: AT.KEY: ...``."""
+        return _from_dict(cls, HARDWARE_SPACE_SCHEMA, d, source, at)
+
+    @staticmethod
+    def _rule(s: Mapping) -> "tuple | None":
+        return None
 
     def base_hardware(self) -> Hardware:
         return load_hardware(self.base)
@@ -274,6 +427,9 @@ class HardwareSpace:
     def build(self, genome: HardwareGenome, base: Hardware | None = None) -> Hardware:
         base = base or self.base_hardware()
         return build_hardware(base, genome)
+
+
+HARDWARE_SPACE_SCHEMA = _space_schema(HardwareSpace)
 
 
 def build_hardware(base: Hardware, g: HardwareGenome) -> Hardware:

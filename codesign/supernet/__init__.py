@@ -35,8 +35,8 @@ path, since the supernet's running averages mix every sampled path.
 
 Modules, each importing only those above it:
 
-- :mod:`~codesign.supernet.config`: :class:`SupernetConfig`, its validation and the constants
-  (``SKIP``, ``LOSS_FORMS``, ``LATENCY_SOURCES``); no torch.
+- :mod:`~codesign.supernet.config`: :class:`SupernetConfig`, its schema (``SUPERNET_SCHEMA``) and the
+  constants (``SKIP``, ``LOSS_FORMS``, ``LATENCY_SOURCES``); no torch.
 - :mod:`~codesign.supernet.skeleton`: the positions and candidates of the skeleton and the accelsim
   IR networks built from them (candidate, stem, head, derived network, derived genome); no torch.
 - :mod:`~codesign.supernet.latency`: the per-candidate :class:`LatencyTable` (accelsim or an
@@ -54,7 +54,7 @@ train_supernet``), so importing this package, or :mod:`codesign.supernet.config`
 from .._lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "config": ("LATENCY_SOURCES", "LOSS_FORMS", "SKIP", "SupernetConfig",),
+    "config": ("LATENCY_SOURCES", "LOSS_FORMS", "SKIP", "SUPERNET_SCHEMA", "SupernetConfig", "reference_markdown",),
     "skeleton": ("Candidate", "Position", "candidate_network", "derived_genome", "derived_network",
         "head_input_shape", "head_network", "positions", "stem_network",),
     "latency": ("LatencyTable", "latency_table",),
