@@ -35,7 +35,8 @@ from accelsim.workload.ir import Network, NetworkBuilder
 from . import features as F
 from ..errors import CodesignError
 from .model import MLP, Estimator, FamilyModel, TrainConfig
-from ..spaces.nb201 import NB201_OP_TABLE, parse_cell
+from ..spaces.nb201 import compiled_network as nb201_network  # noqa: F401 (kept public here)
+from ..spaces.nb201 import live_edges as nb201_live_edges  # noqa: F401 (kept public here)
 
 # Measured tables are small (tens to thousands of rows): smaller MLPs with stronger weight decay.
 MEASURED_CONFIG = TrainConfig(hidden=32, depth=2, weight_decay=1e-2)
@@ -139,95 +140,6 @@ def operator_network(row: dict, path="<csv>", line: int = 0) -> Network | None:
     else:
         raise CodesignError(f"{path}: row {line}: op {kind!r}: expected conv, depthwise, pool, global_avgpool, "
                             "add, fc, ibn, fused_ibn or skip")
-    return b.build()
-
-
-def nb201_live_edges(nodes: list) -> tuple[list, bool]:
-    """Per node, the edges an inference compiler keeps, and whether the cell output is constant.
-
-    A node is constant when all its non-'none' inputs are constant (an all-'none' node is zero);
-    edges from constant nodes fold into biases, and edges that do not reach the cell output are dead.
-    """
-    const = [False]
-    terms = []
-    for node in nodes:
-        live = [(op, i) for op, i in node if op != "none" and not const[i]]
-        terms.append(live)
-        const.append(not live)
-    needed = {len(nodes)}
-    for j in range(len(nodes), 0, -1):
-        if j in needed:
-            needed.update(i for _, i in terms[j - 1])
-    return [t if (j + 1) in needed else [] for j, t in enumerate(terms)], const[-1]
-
-
-def nb201_network(arch: str, channels: int = 16, cells: int = 5, num_classes: int = 10,
-                  resolution: int = 32, prune: bool = False) -> Network:
-    """NAS-Bench-201 network (same skeleton as the zoo's ``nb201``, built directly in the IR).
-
-    ReLU-conv-BN edges are a ReLU layer and a conv; 'none' edges are left out, and a node whose
-    inputs are all 'none' is a zero tensor (an element-wise multiply by 0, as NB201's Zero op).
-    ``prune=True`` builds what an inference compiler (e.g. TFLite) runs: dead edges removed and
-    constant cells folded (a network whose cell output is constant is one trivial layer).
-    """
-    nodes = parse_cell(arch)
-    b = NetworkBuilder("nb201", (resolution, resolution, 3))
-    if prune:
-        live, constant = nb201_live_edges(nodes)
-        if constant:
-            b.activation(b.input, "identity", name="constant")
-            return b.build()
-        nodes = live
-    x = b.conv(b.input, channels, 3, name="stem")
-    c = channels
-    n_cell = 0
-
-    def relu_conv(t, cout, k, s, name):
-        return b.conv(b.activation(t, "relu", name=f"{name}.relu"), cout, k, s, name=f"{name}.conv")
-
-    for stage in range(3):
-        if stage:
-            name = f"cells.{n_cell}"
-            y = relu_conv(x, c * 2, 3, 2, f"{name}.a")
-            y = relu_conv(y, c * 2, 3, 1, f"{name}.b")
-            sc = b.conv(b.pool(x, 2, 2, kind="avg", name=f"{name}.sc.pool"), c * 2, 1, bias=False,
-                        name=f"{name}.sc.conv")
-            x = b.add(y, sc, name=f"{name}.add")
-            c *= 2
-            n_cell += 1
-        for _ in range(cells):
-            name = f"cells.{n_cell}"
-            states = [x]
-            for j, node in enumerate(nodes, start=1):
-                terms = []
-                for op, i in node:
-                    e = f"{name}.e{j}_{i}"
-                    kind, k = NB201_OP_TABLE[op]
-                    if states[i] is None or kind == "zero":
-                        continue
-                    if kind == "identity":
-                        terms.append(states[i])
-                    elif kind == "relu_conv_bn":
-                        terms.append(relu_conv(states[i], c, k, 1, e))
-                    elif kind == "avg_pool":
-                        terms.append(b.pool(states[i], k, 1, (k - 1) // 2, kind="avg", name=f"{e}.pool"))
-                if not terms:
-                    if prune:
-                        states.append(None)
-                        continue
-                    states.append(b.mul(states[0], b.global_avg_pool(states[0], name=f"{name}.n{j}.gap"),
-                                        name=f"{name}.n{j}.zero"))
-                elif len(terms) == 1:
-                    states.append(terms[0])
-                else:
-                    states.append(b.add(*terms, name=f"{name}.n{j}.sum"))
-            if states[-1] == x:  # the cell is an identity: keep the graph well-formed with a copy
-                states[-1] = b.activation(x, "identity", name=f"{name}.copy")
-            x = states[-1]
-            n_cell += 1
-    x = b.activation(x, "relu", name="lastact")
-    x = b.global_avg_pool(x, name="gap")
-    b.linear(x, num_classes, name="classifier")
     return b.build()
 
 

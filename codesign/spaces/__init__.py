@@ -5,8 +5,8 @@ NAS-Bench-201 cell space (``nb201``). Imports nothing else from codesign but ``e
 from .._lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "nb201": ("EDGES", "EDGE_KEYS", "OPS", "all_archs", "arch_str", "genome_arch", "network", "op_indices",
-        "ops_of", "parse_cell",),
+    "nb201": ("EDGES", "EDGE_KEYS", "OPS", "all_archs", "arch_str", "compiled_network", "genome_arch",
+        "live_edges", "network", "op_indices", "ops_of", "parse_cell",),
     "space": ("BLOCKS", "CHANNEL_MODES", "FORMAT_DEFAULTS", "HARDWARE_SPACE_SCHEMA", "HardwareGenome",
         "HardwareSpace", "NETWORK_SPACE_SCHEMA", "NetworkGenome", "NetworkSpace", "StageGene", "build_hardware",
         "build_network", "hardware_key", "hardware_pool", "stable_hash",),
