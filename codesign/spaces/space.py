@@ -204,8 +204,31 @@ class NetworkGenome:
 _f = schema.field   # a scalar setting: unit, meaning, bounds
 
 
+class _Space:
+    """What the two spaces share: made directly or from a mapping of settings, a space goes through its
+    schema (``_schema``, set below each class) and its rules between settings (``_rule``)."""
+
+    _what = "space"
+    _schema: dict = {}
+
+    def __post_init__(self):
+        _validate(self, self._schema, self._what)
+
+    @classmethod
+    def from_dict(cls, d: Mapping, source: "str | None" = None, at: str = ""):
+        """The space a mapping of settings describes (a run config's ``space.network`` less ``type``, or
+        ``space.hardware`` with ``base``), checked against the space's schema; errors read
+        ``SOURCE: AT.KEY: ...``."""
+        return _from_dict(cls, cls._schema, d, source or cls._what, at)
+
+    @staticmethod
+    def _rule(s: Mapping) -> "tuple | None":
+        """``(key, error)`` when the settings ``s`` break a rule between settings (after the schema)."""
+        return None
+
+
 @dataclass(frozen=True)
-class NetworkSpace:
+class NetworkSpace(_Space):
     """MobileNet-like macro skeleton; each stage's block, kernel, expansion, depth and width vary."""
 
     strides: tuple = _choices("-", "stride of each stage's first block (one entry per stage)", "int",
@@ -241,18 +264,10 @@ class NetworkSpace:
     stage_precisions: tuple = _choices("-", "per-stage formats to choose from (empty: every stage uses "
                                        "precision)", "str", (), choices=prec.NAMES)
 
-    def __post_init__(self):
-        _validate(self, NETWORK_SPACE_SCHEMA, "network space")
-
-    @classmethod
-    def from_dict(cls, d: Mapping, source: str = "network space", at: str = "") -> "NetworkSpace":
-        """The space a mapping of settings describes (a run config's ``space.network`` less ``type``),
-        checked against :data:`NETWORK_SPACE_SCHEMA`; errors read ``SOURCE: AT.KEY: ...``."""
-        return _from_dict(cls, NETWORK_SPACE_SCHEMA, d, source, at)
+    _what = "network space"
 
     @staticmethod
     def _rule(s: Mapping) -> "tuple | None":
-        """``(key, error)`` when the settings ``s`` break a rule between settings (after the schema)."""
         default = NetworkSpace.__dataclass_fields__
         strides = s.get("strides", default["strides"].default)
         if len(strides) != len(s.get("base_channels", default["base_channels"].default)):
@@ -288,7 +303,7 @@ class NetworkSpace:
         return build_network(genome)
 
 
-NETWORK_SPACE_SCHEMA = _space_schema(NetworkSpace)
+NETWORK_SPACE_SCHEMA = NetworkSpace._schema = _space_schema(NetworkSpace)
 
 
 def build_network(genome: NetworkGenome, name: str | None = None) -> Network:
@@ -371,7 +386,7 @@ class HardwareGenome:
 
 
 @dataclass(frozen=True)
-class HardwareSpace:
+class HardwareSpace(_Space):
     """Hardware parameters varied around a base config (everything else stays as in the base)."""
 
     base: str = _f("-", "base hardware config (name or path); in a run config, its hardware", minimum=None,
@@ -395,18 +410,7 @@ class HardwareSpace:
     clocks_mhz: tuple = _choices("MHz", "array clocks to choose from (empty: the base config's clock)", "number",
                                  ())
 
-    def __post_init__(self):
-        _validate(self, HARDWARE_SPACE_SCHEMA, "hardware space")
-
-    @classmethod
-    def from_dict(cls, d: Mapping, source: str = "hardware space", at: str = "") -> "HardwareSpace":
-        """The space a mapping of settings describes (a run config's ``space.hardware`` with ``base``),
-        checked against :data:`HARDWARE_SPACE_SCHEMA`; errors read ``SOURCE: AT.KEY: ...``."""
-        return _from_dict(cls, HARDWARE_SPACE_SCHEMA, d, source, at)
-
-    @staticmethod
-    def _rule(s: Mapping) -> "tuple | None":
-        return None
+    _what = "hardware space"
 
     def base_hardware(self) -> Hardware:
         return load_hardware(self.base)
@@ -429,7 +433,7 @@ class HardwareSpace:
         return build_hardware(base, genome)
 
 
-HARDWARE_SPACE_SCHEMA = _space_schema(HardwareSpace)
+HARDWARE_SPACE_SCHEMA = HardwareSpace._schema = _space_schema(HardwareSpace)
 
 
 def build_hardware(base: Hardware, g: HardwareGenome) -> Hardware:
