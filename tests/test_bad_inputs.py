@@ -190,24 +190,22 @@ def test_yaml_anchors_and_merges_still_work():
     assert data == {"base": {"x": 1, "y": 2}, "other": {"x": 1, "y": 3}, "list": [{"x": 1, "y": 2}] * 2}
 
 
-def test_recursive_alias_and_bomb_are_refused_fast():
-    start = time.perf_counter()
+def test_recursive_alias_and_bomb_are_refused_without_expanding():
     bomb = (CORPUS / "hw_alias_bomb.yaml").read_text()
-    with pytest.raises(ConfigError, match=r"^b.yaml: line 1: YAML aliases expand to more than 100,000 values"):
-        load_yaml(bomb, "b.yaml")
-    with pytest.raises(ConfigError, match="^r.yaml"):
-        load_yaml("a: &a [1, *a]\n", "r.yaml")
-    assert time.perf_counter() - start < 2.0
+    with time_limit(LIMIT_S):   # a watchdog: expanding the bomb would not finish
+        with pytest.raises(ConfigError, match=r"^b.yaml: line 1: YAML aliases expand to more than 100,000 values"):
+            load_yaml(bomb, "b.yaml")
+        with pytest.raises(ConfigError, match="^r.yaml"):
+            load_yaml("a: &a [1, *a]\n", "r.yaml")
 
 
 def test_quote_caps_huge_and_nested_values():
     nested = ["lol"] * 9
     for _ in range(8):
         nested = [nested] * 9   # 9**9 strings when expanded
-    start = time.perf_counter()
-    for value in (nested, "x" * 10 ** 6, 10 ** 5000, {i: i for i in range(10 ** 5)}):
-        assert len(quote(value)) <= 60
-    assert time.perf_counter() - start < 1.0
+    with time_limit(LIMIT_S):   # a watchdog: printing the nested value whole would not finish
+        for value in (nested, "x" * 10 ** 6, 10 ** 5000, {i: i for i in range(10 ** 5)}):
+            assert len(quote(value)) <= 60
     assert quote(-4) == "-4" and quote("fast") == "'fast'"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -261,29 +260,6 @@ def test_genome_fast_path_agrees_with_fx_layer_by_layer():
         full = [(key(l), l.bias, l.activation) for l in fast.layers]
         assert full == [(key(l), l.bias, l.activation) for l in traced.layers], blocks
         assert (fast.macs, fast.params) == (traced.macs, traced.params)
-
-
-@pytest.mark.slow
-def test_fast_path_throughput_and_fx_import_time():
-    """Prints the numbers the README quotes: fast-path networks/s and per-model fx import time."""
-    rng = np.random.default_rng(0)
-    genomes = []
-    for _ in range(200):
-        res, c, blocks = random_stack(rng)
-        genomes.append((224, 16, blocks * 3))
-    t = time.perf_counter()
-    for g in genomes:
-        build_fast(*g)
-    rate = len(genomes) / (time.perf_counter() - t)
-    print(f"fast path: {rate:,.0f} networks/s")
-    assert rate >= 1000
-    from accelsim.workload.zoo import MODELS
-    for name, fn in MODELS.items():
-        t = time.perf_counter()
-        fn()
-        dt = time.perf_counter() - t
-        print(f"{name}: {dt:.3f} s")
-        assert dt < 1.0, name
 
 
 # ---- bad models ------------------------------------------------------------------------------
