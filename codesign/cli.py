@@ -185,22 +185,31 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a supernet of IBN / fused-IBN candidates (kernel x expansion, skip) with "
                                    "path binarisation and a differentiable expected-latency term from accelsim (or "
                                    "an estimator) on --hw; derive the network, simulate it, write result.json. "
-                                   "Resumes from --out/checkpoint.pt when killed. Uses CUDA when available.")
+                                   "Resumes from --out/checkpoint.pt when killed. Uses CUDA when available. The "
+                                   "defaults are those of experiments/proxyless_kernels.py.")
     n.add_argument("--config", help="supernet config file (.yaml): SupernetConfig keys (README); the options "
                                     "below override its values when given")
     n.add_argument("--hw", help="target hardware config (neural_engine)")
     n.add_argument("--data", default="synthetic",
                    help="an .npz with x (N, 3, R, R) and y (N,), or 'synthetic' (oriented gratings) (synthetic)")
     n.add_argument("--samples", type=_positive, default=3200, help="synthetic: images (3200)")
+    n.add_argument("--noise", type=float, default=1.0,
+                   help="synthetic: standard deviation of the images' Gaussian noise (1.0)")
     n.add_argument("--resolution", type=_positive, help="input resolution R (32)")
     n.add_argument("--steps", type=_positive, help=f"weight steps ({_SUPERNET_DEFAULTS['steps']})")
     n.add_argument("--warmup", type=_positive,
-                   help=f"weight steps before architecture steps ({_SUPERNET_DEFAULTS['warmup_steps']})")
+                   help="weight steps before architecture steps (half of the steps)")
     n.add_argument("--latency-weight", type=float,
                    help=f"lambda of CE + lambda (E[lat] - T) / T ({_SUPERNET_DEFAULTS['latency_weight']})")
+    n.add_argument("--arch-lr", type=float,
+                   help=f"Adam learning rate of the architecture parameters ({_SUPERNET_DEFAULTS['arch_lr']})")
     n.add_argument("--estimator", help="take block latencies from this estimator checkpoint instead of the engine")
     n.add_argument("--device", help="auto (CUDA when available), cpu, cuda, cuda:1 ... (auto)")
     n.add_argument("--seed", type=int, help="seed of the weights, data split, batches and synthetic data (0)")
+    n.add_argument("--threads", type=int, default=1,
+                   help="CPU threads of torch (intra-op), pinned for the run (1: these small convolutions gain "
+                        "little from more, and a busy machine makes them slower). On a CPU a checkpoint resumes "
+                        "only with the thread count it started with (it can change the last bits of every step)")
     n.add_argument("--out", required=True, help="folder for result.json and checkpoint.pt")
     n.add_argument("--force-new", action="store_true",
                    help="start afresh: move a folder holding an earlier run aside to DIR.old-<time> "
@@ -388,16 +397,18 @@ def _validate(args) -> int:
     return 0
 
 
-# codesign supernet's defaults where they differ from SupernetConfig's (a config file's keys and the
-# options override them); and the SupernetConfig key each option sets.
-_SUPERNET_DEFAULTS = {"steps": 400, "warmup_steps": 200, "latency_weight": 2.0}
+# codesign supernet's defaults where they differ from SupernetConfig's: those of the documented experiment,
+# experiments/proxyless_kernels.py (a config file's keys and the options override them; warmup_steps, when
+# neither gives it, is half of the steps, as there); and the SupernetConfig key each option sets.
+_SUPERNET_DEFAULTS = {"steps": 400, "latency_weight": 2.0, "arch_lr": 0.05}
 _SUPERNET_OPTIONS = {"hw": "hardware", "resolution": "resolution", "steps": "steps", "warmup": "warmup_steps",
-                     "latency_weight": "latency_weight", "seed": "seed", "device": "device"}
+                     "latency_weight": "latency_weight", "arch_lr": "arch_lr", "seed": "seed", "device": "device"}
 
 
 def _supernet_config(args):
     """The run's SupernetConfig: the dataclass's defaults, then the command's, then the --config file's
-    keys (checked against SUPERNET_SCHEMA, errors naming the file), then the options given."""
+    keys (checked against SUPERNET_SCHEMA, errors naming the file), then the options given; a warm-up
+    given by neither is half of the steps."""
     from accelsim import schema
     from accelsim.io import read_yaml
 
@@ -410,6 +421,8 @@ def _supernet_config(args):
             _fail(f"{args.config}: latency_source: estimator needs --estimator FILE")
     values.update({key: getattr(args, opt) for opt, key in _SUPERNET_OPTIONS.items()
                    if getattr(args, opt) is not None})
+    if values.get("warmup_steps") is None and isinstance(values.get("steps"), int):
+        values["warmup_steps"] = values["steps"] // 2
     if args.estimator:
         values["latency_source"] = "estimator"
     return SupernetConfig(**values)
@@ -417,11 +430,16 @@ def _supernet_config(args):
 
 def _supernet(args) -> int:
     from . import supernet as S
+    from .search.runconfig import MAX_THREADS
     out = Path(args.out)
+    if not 1 <= args.threads <= MAX_THREADS:
+        _fail(f"--threads: expected an integer in [1, {MAX_THREADS}], got {args.threads}")
+    if not 0 <= args.noise < float("inf"):
+        _fail(f"--noise: expected a finite number >= 0, got {args.noise}")
     cfg = _supernet_config(args)
     if args.data == "synthetic":
         data = S.synthetic_dataset(args.samples, resolution=cfg.resolution, num_classes=cfg.num_classes,
-                                   channels=cfg.in_channels, seed=cfg.seed)
+                                   channels=cfg.in_channels, seed=cfg.seed, noise=args.noise)
     else:
         data = args.data
     est = None
@@ -429,7 +447,7 @@ def _supernet(args) -> int:
         from .estimator.model import Estimator
         est = Estimator.load(args.estimator)
     r = S.train_in_folder(cfg, data, out, estimator=est, estimator_path=args.estimator, force_new=args.force_new,
-                          progress=not args.quiet, log=None if args.quiet else print)
+                          progress=not args.quiet, log=None if args.quiet else print, threads=args.threads)
     if r.moved_aside is not None:
         print(f"{out}: the old run folder was moved aside to {r.moved_aside}")
     for c in r.choices():

@@ -131,6 +131,54 @@ def test_accuracy_lookup_is_the_nb201_table(ne):
     assert prob.objectives == ("latency_ms", "neg_accuracy")
 
 
+def _covered(front: np.ndarray, point: np.ndarray) -> bool:
+    """Some front point is at least as good as ``point`` in every objective (all minimised)."""
+    return bool(np.any(np.all(front <= point, axis=1)))
+
+
+def _dominates(point: np.ndarray, front: np.ndarray) -> bool:
+    """``point`` is at least as good as some front point everywhere and better somewhere."""
+    return bool(np.any(np.all(point <= front, axis=1) & np.any(point < front, axis=1)))
+
+
+@pytest.mark.parametrize("algorithm", ["random", "evolution", "nsga2"])
+def test_joint_front_is_never_dominated_by_the_fixed_hardware_baseline(ne, algorithm):
+    """The fixed-hardware search's first batch (the same algorithm and seed over the cells, on the base
+    neural_engine) is where a joint search starts, so no design of it beats the joint front; without
+    those seeds, 24 evaluations in this space (the base's int8+int16+fp16 is not among its formats, and
+    the area limit is the base's) leave fronts that the baseline dominates."""
+    space = HardwareSpace(rows=(8, 16, 24, 32, 48, 64), cols=(8, 16, 24, 32, 48, 64), dataflows=("os", "ws", "is"),
+                          vector_lanes=(16, 32, 64), sram_kb=(64, 128, 256, 512), unified_kb=(512, 1024, 1536),
+                          dram_gb_per_s=(12.8, 25.6), precision_sets=(("int8",), ("int8", "int16")))
+    constraints = (P.Constraint("area_mm2", max=ne.area_mm2), P.Constraint("memory_mb", budget=True))
+    acc = P.AccuracySource("nb201", dataset="cifar10")
+    joint = P.SearchProblem(P.NB201Axis(), P.HardwareAxis(space, ne), ("edp", "accuracy"), constraints, acc)
+    fixed = P.SearchProblem(P.NB201Axis(), P.FixedHardware(ne), ("edp", "accuracy"), constraints, acc)
+    options = {} if algorithm == "random" else {"population": 8}
+    beaten = 0
+    for seed in (0, 1):
+        start = run_search(fixed, algorithm, 8, seed, batch_size=8, options=options)
+        baseline = start.objective_matrix()[start.feasible]
+        assert len(baseline) >= 6
+        r = run_search(joint, algorithm, 24, seed, batch_size=8, options=options)
+        assert [g for g in r.genomes[:8]] == [{**g, **P.hardware_genome_of(ne)} for g in start.genomes]
+        assert r.metrics[:8] == start.metrics          # the base config itself, not a rebuild
+        front = r.objective_matrix()[r.front()]
+        for point in baseline:
+            assert _covered(front, point) and not _dominates(point, front)
+        bare = run_search(joint, algorithm, 24, seed, batch_size=8, options=options, seeds=[])
+        bare_front = bare.objective_matrix()[bare.front()]
+        beaten += sum(_dominates(point, bare_front) for point in baseline)
+    assert beaten >= 1
+
+
+def test_mobile_network_description_names_stem_and_head_channels():
+    axis = P.MobileAxis(NetworkSpace(resolutions=(96,), depths=(1,), stem_channels=(24,), head_channels=(640,)))
+    g = random_genome(axis.choices, np.random.default_rng(0))
+    assert axis.describe(g) == "r96 stem24 dm1.25 F5e3x1c8 I3e1x1c16 F5e6x1c32 F7e4x1c72 F5e6x1c72 F7e1x1c144 " \
+                               "F5e1x1c408 head640"
+
+
 # ------------------------------------------------------------------------------------ configs
 BASE_RUN = {"name": "t", "space": {"network": {"type": "nb201"}}, "objectives": ["latency_ms", "accuracy"],
             "accuracy": {"source": "nb201"}, "budget": 64, "batch_size": 16}
@@ -476,6 +524,68 @@ def test_slow_post_processing_shows_progress_unless_quiet(tmp_path, monkeypatch,
     assert "t: outputs" in err and "17/17" in err
     runs.execute(cfg, tmp_path / "quiet", progress=False, log=None)
     assert capsys.readouterr().err == ""
+
+
+def test_proxy_accuracy_is_labelled_as_the_proxy_in_tables_and_plots(tmp_path, monkeypatch, capsys):
+    import accelsim.plots
+    from codesign.search.runs import show
+    assert [P.metric_label("accuracy", s) for s in P.AccuracySource.SOURCES] == [
+        "accuracy", "log10 params (proxy)", "log10 MACs (proxy)", "synflow score (proxy)", "naswot score (proxy)",
+        "grad_norm score (proxy)", "accuracy"]
+    assert P.metric_label("latency_ms", "synflow") == "latency_ms"
+    figures = []
+    monkeypatch.setattr(accelsim.plots, "save_figure", lambda fig, path, **kw: figures.append(fig))
+    cfg = _write(tmp_path, space={"network": {"type": "mobile", "resolutions": [96], "depths": [1]}},
+                 accuracy={"source": "params"}, constraints={"accuracy": {"min": 5.0}}, budget=16, batch_size=8,
+                 algorithm="random")
+    out = tmp_path / "r"
+    assert main(["search", "--config", str(cfg), "--out", str(out), "--quiet"]) == 0
+    header = _front(out)[0]
+    assert header[-2:] == ["log10 params (proxy)", "genome"] and "accuracy" not in header
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["objectives"] == ["latency_ms", "accuracy"]          # the metric keeps its name
+    assert summary["objective_labels"] == ["latency_ms", "log10 params (proxy)"]
+    rows = json.loads((out / "pareto.json").read_text())
+    assert rows and all(r["accuracy"] == pytest.approx(np.log10(r["params_m"] * 1e6)) for r in rows)
+    text = show(out).replace(str(out), "RUN")
+    assert "objectives: latency_ms, log10 params (proxy); constraints: log10 params (proxy) >= 5" in text
+    assert "| # | latency_ms | log10 params (proxy) | energy_mj |" in text and "accuracy" not in text
+    ax = figures[-1].axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("latency_ms (ms)", "log10 params (proxy), higher is better")
+    # a real accuracy keeps its name
+    nb = _write(tmp_path, budget=16)
+    assert main(["search", "--config", str(nb), "--out", str(tmp_path / "nb"), "--quiet"]) == 0
+    assert "accuracy" in _front(tmp_path / "nb")[0] and figures[-1].axes[0].get_ylabel() == "accuracy (%)"
+
+
+def test_a_run_whose_space_runs_out_stops_with_the_reason_recorded(tmp_path, capsys):
+    """Two designs in the space plus the base config (outside it: a search starts from it): a budget of
+    five stops after three evaluations and REPEAT_LIMIT redraws, and says so."""
+    from codesign.search.algorithms import REPEAT_LIMIT
+    from codesign.search.runs import show
+    cfg = _write(tmp_path, space={"hardware": {"rows": [8, 16], "cols": [16], "dataflows": ["os"], "vector_lanes": [16],
+                                               "sram_kb": [64], "unified_probability": 0, "dram_gb_per_s": [12.8],
+                                               "precision_sets": [["int8"]]}},
+                 network={"model": "mobilenet_v2", "resolution": 96}, objectives=["latency_ms", "energy_mj"],
+                 budget=5, batch_size=2, algorithm="random")
+    data = yaml.safe_load(cfg.read_text())
+    del data["accuracy"]                 # latency and energy only
+    cfg.write_text(yaml.safe_dump(data))
+    out = tmp_path / "r"
+    assert main(["search", "--config", str(cfg), "--out", str(out), "--quiet"]) == 0
+    reason = f"stopped early: the last {REPEAT_LIMIT} proposals were all designs already evaluated " \
+             "(the space may be exhausted)"
+    log = capsys.readouterr().out
+    assert "3 evaluated, 0 replayed from the journal" in log and reason in log
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["evaluations"], summary["stop_reason"]) == (3, reason)
+    assert summary["proposals"] == 3 + summary["repeats"] and summary["repeats"] >= REPEAT_LIMIT
+    records = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()[1:]]
+    assert records[0]["genome"] == P.hardware_genome_of(load_hardware("neural_engine"))
+    assert sorted(r["genome"]["hw.rows"] for r in records[1:]) == [8, 16]
+    assert f"3 of 5 evaluations ({reason})" in show(out)
+    assert main(["search", "--config", str(cfg), "--out", str(out), "--quiet"]) == 0     # a rerun: the same end
+    assert "0 evaluated, 3 replayed" in capsys.readouterr().out
 
 
 def test_markdown_cells_escape_nb201_bars():

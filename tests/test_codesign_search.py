@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
 
 from codesign.search.journal import Journal, JournalError
 from codesign.search.pareto import hypervolume, non_dominated
-from codesign.search.algorithms import SearchError, run_search
+from codesign.search.algorithms import REPEAT_LIMIT, SearchError, genome_key, run_search
 
 
 def test_hypervolume_by_hand():
@@ -117,6 +118,84 @@ def test_torn_last_line_is_dropped_and_other_corruption_is_an_error(tmp_path):
     path.write_text("\n".join([lines[0], "garbage", *lines[1:]]) + "\n")
     with pytest.raises(JournalError, match="line 2 is not valid JSON"):
         Journal(path, "abc")
+
+
+class Small:
+    """3 x 3 x 3 x 2 = 54 genomes where repeats are frequent; x3 matters only when x2 > 0 (as a
+    separate buffer's size does not under a unified buffer), so they are 3 * 3 * (1 + 2 * 2) = 45
+    designs. A spy counts the scorer's calls per design; ``fail_after`` kills it mid-run."""
+
+    choices = {"x0": [0, 1, 2], "x1": [0, 1, 2], "x2": [0, 1, 2], "x3": [0, 1]}
+    objectives = ("f1", "f2")
+
+    def __init__(self, fail_after: int | None = None):
+        self.calls: dict = {}
+        self.fail_after = fail_after
+
+    def design_key(self, g):
+        return g["x0"], g["x1"], g["x2"], g["x3"] if g["x2"] else 0
+
+    def evaluate(self, genomes):
+        out = []
+        for g in genomes:
+            if self.fail_after is not None and sum(self.calls.values()) >= self.fail_after:
+                raise KeyboardInterrupt("killed")
+            k = self.design_key(g)
+            self.calls[k] = self.calls.get(k, 0) + 1
+            x = np.array(k)
+            out.append({"f1": float(x.sum()), "f2": float(((2 - x) ** 2).sum())})
+        return out
+
+
+SMALL_OPTIONS = {"random": {}, "evolution": {"population": 6}, "nsga2": {"population": 6}}
+
+
+@pytest.mark.parametrize("algorithm, proposals", [("random", 48), ("evolution", 90), ("nsga2", 105)])
+def test_a_design_is_evaluated_once_and_the_budget_counts_distinct_designs(tmp_path, algorithm, proposals):
+    options = SMALL_OPTIONS[algorithm]
+    whole, spy = tmp_path / "whole.jsonl", Small()
+    r = run_search(spy, algorithm, 30, seed=2, batch_size=4, options=options, journal_path=whole)
+    # 30 of the 45 designs; the algorithm proposed known ones again and again, and was asked anew each time
+    assert (len(r.genomes), r.proposals, r.repeats, r.stop_reason) == (30, proposals, proposals - 30, "budget spent")
+    assert r.evaluated == 30 and len(spy.calls) == 30 and set(spy.calls.values()) == {1}   # one call per design
+    records = [json.loads(line) for line in whole.read_text().splitlines()[1:]]
+    assert [rec["i"] for rec in records] == list(range(30))
+    assert len({Small().design_key(rec["genome"]) for rec in records}) == 30            # all distinct
+    # killed in the fourth batch: the resumed run replays 12, evaluates 18, and writes the same journal
+    part = tmp_path / "part.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        run_search(Small(fail_after=14), algorithm, 30, seed=2, batch_size=4, options=options, journal_path=part)
+    spy = Small()
+    resumed = run_search(spy, algorithm, 30, seed=2, batch_size=4, options=options, journal_path=part)
+    assert (resumed.replayed, resumed.evaluated, sum(spy.calls.values())) == (12, 18, 18)
+    assert (resumed.proposals, resumed.repeats) == (r.proposals, r.repeats)
+    assert part.read_bytes() == whole.read_bytes()
+    again = run_search(spy, algorithm, 30, seed=2, batch_size=4, options=options, journal_path=part)
+    assert again.evaluated == 0 and sum(spy.calls.values()) == 18 and part.read_bytes() == whole.read_bytes()
+
+
+@pytest.mark.parametrize("algorithm, designs", [("random", 45), ("evolution", 43), ("nsga2", 45)])
+def test_an_algorithm_proposing_only_known_designs_stops_with_the_reason(algorithm, designs):
+    # a budget beyond the 45 designs: once no new one comes for REPEAT_LIMIT proposals the run ends
+    # (evolution's one-gene mutations do not reach the last two from where its population ends up)
+    spy = Small()
+    r = run_search(spy, algorithm, 100, seed=2, batch_size=4, options=SMALL_OPTIONS[algorithm])
+    assert len(r.genomes) == designs and sum(spy.calls.values()) == designs
+    assert r.stop_reason == (f"stopped early: the last {REPEAT_LIMIT} proposals were all designs already "
+                             "evaluated (the space may be exhausted)")
+    assert r.proposals - r.repeats == designs and r.repeats >= REPEAT_LIMIT
+    again = run_search(Small(), algorithm, 100, seed=2, batch_size=4, options=SMALL_OPTIONS[algorithm])
+    assert again.genomes == r.genomes and again.proposals == r.proposals
+
+
+def test_seeds_come_first_and_only_those_within_the_choices_are_bred_from():
+    inside = {"x0": 2, "x1": 2, "x2": 2, "x3": 1}
+    outside = {"x0": 7, "x1": 2, "x2": 2, "x3": 1}           # x0 = 7 is not among the choices
+    for algorithm in ("random", "evolution", "nsga2"):
+        r = run_search(Small(), algorithm, 30, seed=2, batch_size=4, options=SMALL_OPTIONS[algorithm],
+                       seeds=[inside, outside])
+        assert r.genomes[:2] == [outside, inside], algorithm
+        assert all(g["x0"] != 7 for g in r.genomes[2:]), algorithm
 
 
 def test_bad_arguments():

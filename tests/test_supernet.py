@@ -382,6 +382,27 @@ def test_checkpoint_from_another_config_or_hardware_is_refused(tiny_data, tmp_pa
                        progress=False)
 
 
+def test_threads_are_pinned_for_the_run_and_a_resume_needs_the_same_count(tiny_data, tmp_path, monkeypatch):
+    import codesign.supernet.train as T
+    seen = []
+    real = T.weight_step
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+    monkeypatch.setattr(T, "weight_step", spy)
+    path = tmp_path / "c.pt"
+    cfg = TINY.replace(steps=4, warmup_steps=2)
+    train_supernet(cfg, tiny_data, "neural_engine", checkpoint=path, progress=False, threads=2, stop_after=2)
+    assert seen == [2, 2] and torch.get_num_threads() == 1          # pinned for the run, restored after it
+    assert json.loads(read_checkpoint(path)["identity"])["threads"] == 2
+    with pytest.raises(CodesignError, match="other inputs \\(threads 2 → 1\\)") as info:
+        train_supernet(cfg, tiny_data, "neural_engine", checkpoint=path, progress=False, threads=1)
+    assert "\n" not in str(info.value)
+    r = train_supernet(cfg, tiny_data, "neural_engine", checkpoint=path, progress=False, threads=2)
+    assert r.resumed_from == 2 and seen == [2] * 4
+
+
 # ------------------------------------------------------------------------------------ bad inputs
 def test_corrupt_checkpoint_names_the_file(tiny_data, tmp_path):
     bad = tmp_path / "bad.pt"
@@ -560,6 +581,7 @@ def captured_config(monkeypatch):
 
     def fake(cfg, data, out, **kw):
         seen.append(cfg)
+        run.threads, run.data = kw.get("threads"), data
         raise CodesignError("stopped before training")
 
     monkeypatch.setattr(codesign.supernet, "train_in_folder", fake)
@@ -577,19 +599,40 @@ def captured_config(monkeypatch):
     return run
 
 
-def test_supernet_command_without_a_file_keeps_its_defaults(tmp_path, capsys, captured_config):
+def test_supernet_command_defaults_are_the_documented_experiments(tmp_path, capsys, captured_config):
+    import experiments.proxyless_kernels as X
+    args = X.parse_args([])
     cfg, err = captured_config(tmp_path, capsys, None)
-    assert cfg == SupernetConfig(steps=400, warmup_steps=200, latency_weight=2.0) and "stopped before training" in err
+    assert cfg == SupernetConfig(steps=400, warmup_steps=200, latency_weight=2.0, arch_lr=0.05)
+    assert "stopped before training" in err and captured_config.threads == 1
+    assert cfg == X.make_config(args, "neural_engine").replace(device="auto")
+    assert (args.samples, args.noise, args.threads) == (3200, 1.0, captured_config.threads)
+    x, _ = captured_config.data
+    assert len(x) == 16 and np.array_equal(x, synthetic_dataset(16, seed=0, noise=1.0)[0])
     cfg, _ = captured_config(tmp_path, capsys, None, "--hw", "datacenter_wide", "--resolution", "16", "--steps", "9",
-                             "--warmup", "3", "--latency-weight", "0.5", "--seed", "4", "--device", "cpu")
+                             "--warmup", "3", "--latency-weight", "0.5", "--arch-lr", "0.1", "--seed", "4",
+                             "--device", "cpu", "--threads", "3")
     assert cfg == SupernetConfig(hardware="datacenter_wide", resolution=16, steps=9, warmup_steps=3,
-                                 latency_weight=0.5, seed=4, device="cpu")
+                                 latency_weight=0.5, arch_lr=0.1, seed=4, device="cpu")
+    assert captured_config.threads == 3
+    cfg, _ = captured_config(tmp_path, capsys, None, "--steps", "90")     # warm-up: half of the steps
+    assert (cfg.steps, cfg.warmup_steps) == (90, 45)
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--threads", "0"], "--threads: expected an integer in [1, 1024], got 0"),
+    (["--noise", "-1"], "--noise: expected a finite number >= 0, got -1.0"),
+    (["--arch-lr", "0"], "supernet config: arch_lr: expected a positive number, got 0.0"),
+])
+def test_bad_supernet_threads_noise_or_arch_lr_is_one_line(tmp_path, capsys, captured_config, option, message):
+    cfg, err = captured_config(tmp_path, capsys, None, *option)
+    assert cfg is None and message in err
 
 
 def test_supernet_config_file_keys_and_the_options_given_override_them(tmp_path, capsys, captured_config):
     text = "kernels: [3, 5]\nsteps: 50\nseed: 3\nlatency_weight: 1\ntarget_ms: null\nhardware: datacenter_wide\n"
     cfg, _ = captured_config(tmp_path, capsys, text)
-    assert cfg == SupernetConfig(kernels=(3, 5), steps=50, seed=3, latency_weight=1.0, warmup_steps=200,
+    assert cfg == SupernetConfig(kernels=(3, 5), steps=50, seed=3, latency_weight=1.0, warmup_steps=25, arch_lr=0.05,
                                  hardware="datacenter_wide")
     assert type(cfg.latency_weight) is float     # the same run identity as --latency-weight 1
     cfg, _ = captured_config(tmp_path, capsys, text, "--seed", "7", "--device", "cpu")

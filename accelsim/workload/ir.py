@@ -510,8 +510,9 @@ class NetworkBuilder:
 
     # -- blocks --------------------------------------------------------------------------------
     def ibn(self, x: str, out_channels: int, expansion: float = 6, kernel: int = 3, stride: int = 1,
-            activation: str = "relu6", residual: bool | None = None, name: str = "ibn") -> str:
+            activation: str = "relu6", residual: bool | None = None, name: str = "ibn", dilation: int = 1) -> str:
         """Inverted bottleneck: 1x1 expand -> kxk depthwise -> 1x1 project (+ residual when shapes allow).
+        ``dilation`` spaces the depthwise taps (a dilated backbone's late stages).
 
         Its layers carry block id ``name`` unless a ``block()`` is active."""
         c = self.shape(x)[2]
@@ -520,18 +521,20 @@ class NetworkBuilder:
             y = x
             if mid != c:
                 y = self.conv(y, mid, 1, activation=activation, name=f"{name}.expand")
-            y = self.depthwise(y, kernel, stride, activation=activation, name=f"{name}.dw")
+            y = self.depthwise(y, kernel, stride, activation=activation, name=f"{name}.dw", dilation=dilation)
             return self._project(x, y, out_channels, stride, residual, name)
 
     def fused_ibn(self, x: str, out_channels: int, expansion: float = 6, kernel: int = 3, stride: int = 1,
-                  activation: str = "relu6", residual: bool | None = None, name: str = "fibn") -> str:
-        """Fused inverted bottleneck: kxk full conv expand -> 1x1 project (+ residual).
+                  activation: str = "relu6", residual: bool | None = None, name: str = "fibn",
+                  dilation: int = 1) -> str:
+        """Fused inverted bottleneck: kxk full conv expand -> 1x1 project (+ residual); ``dilation``
+        spaces the expand conv's taps.
 
         Its layers carry block id ``name`` unless a ``block()`` is active."""
         c = self.shape(x)[2]
         mid = int(round(c * expansion))
         with self._default_block(name):
-            y = self.conv(x, mid, kernel, stride, activation=activation, name=f"{name}.expand")
+            y = self.conv(x, mid, kernel, stride, activation=activation, name=f"{name}.expand", dilation=dilation)
             return self._project(x, y, out_channels, stride, residual, name)
 
     def _project(self, x: str, y: str, out_channels: int, stride, residual: bool | None, name: str) -> str:

@@ -55,7 +55,9 @@ class InvertedResidual(nn.Module):
     """IBN (1x1 expand -> kxk depthwise -> [SE] -> 1x1 project) or fused IBN (kxk expand -> [SE] -> 1x1).
 
     The expand conv is left out when an IBN's ``mid`` equals ``cin``; the residual is added when the
-    stride is 1 and the channels agree (and ``skip`` is true).
+    stride is 1 and the channels agree (and ``skip`` is true). A ``dilation`` above 1 replaces the
+    stride (as torchvision's dilated MobileNetV3): the kxk conv runs at stride 1 with its taps
+    ``dilation`` apart, and a block whose stride was replaced keeps no residual.
     """
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int, mid: int, act=nn.ReLU6, se: int = 0,
@@ -63,7 +65,7 @@ class InvertedResidual(nn.Module):
         super().__init__()
         layers = []
         if fused:
-            layers.append(conv_bn(cin, mid, kernel, stride, act=act))
+            layers.append(conv_bn(cin, mid, kernel, 1 if dilation > 1 else stride, act=act, dilation=dilation))
         else:
             if mid != cin:
                 layers.append(conv_bn(cin, mid, 1, act=act))

@@ -1,9 +1,9 @@
 """Model zoo: ``load_model(name, **options)`` looks a model up in ``MODELS``.
 
-``mobilenet_v2``, ``ibn_block`` and ``fused_ibn_block`` are built directly in the IR (no tracing),
-so they are cheap to construct (the fast path for search). The other models are PyTorch modules
-(:mod:`accelsim.workload.torch_zoo`) imported with the torch.fx importer; torch is imported only
-when one of them is built. Each builder takes ``precision`` and, where it makes sense,
+``mobilenet_v2``, ``deeplabv3_mobilenet_v2``, ``ibn_block`` and ``fused_ibn_block`` are built directly
+in the IR (no tracing), so they are cheap to construct (the fast path for search). The other models
+are PyTorch modules (:mod:`accelsim.workload.torch_zoo`) imported with the torch.fx importer; torch
+is imported only when one of them is built. Each builder takes ``precision`` and, where it makes sense,
 ``resolution`` and its own options (e.g. ``width`` for MobileNets, ``arch`` for NAS-Bench-201).
 ``model_info()`` lists every model's default input shape, MACs and parameters.
 
@@ -18,6 +18,7 @@ from typing import Callable
 
 from .. import precision as prec
 from ..errors import WorkloadError, quote
+from . import heads
 from .ir import Network, NetworkBuilder
 from .mobilenet_arch import MOBILENET_V2_STAGES, make_divisible
 
@@ -27,18 +28,45 @@ def mobilenet_v2(width: float = 1.0, resolution: int = 224, num_classes: int = 1
     """MobileNetV2 (Sandler et al. 2018): 300 M MACs, 3.4 M parameters at width 1.0, 224x224."""
     b = NetworkBuilder(f"mobilenet_v2_{width:g}_{resolution}", (resolution, resolution, 3), precision,
                        weight_precision)
-    c = make_divisible(32 * width)
-    with b.block("stem.0"):
-        x = b.conv(b.input, c, 3, 2, activation="relu6", bias=True, name="stem")
-    for si, (t, ch, n, s) in enumerate(MOBILENET_V2_STAGES):
-        out = make_divisible(ch * width)
-        for i in range(n):   # each IBN's layers carry its name, "s<si>.b<i>", as their block id
-            x = b.ibn(x, out, expansion=t, kernel=3, stride=s if i == 0 else 1, name=f"s{si}.b{i}")
+    x = _mobilenet_v2_stages(b, width)
     last = make_divisible(1280 * max(1.0, width))
     with b.block("head.0"):
         x = b.conv(x, last, 1, activation="relu6", name="head")
         x = b.global_avg_pool(x, name="pool")
         b.linear(x, num_classes, name="classifier")
+    return b.build()
+
+
+def _mobilenet_v2_stages(b: NetworkBuilder, width: float, output_stride: int | None = None) -> str:
+    """MobileNetV2's stem and seven stages (up to the 320-channel block) on ``b``; returns the last
+    tensor. With ``output_stride`` the stages past it are dilated instead of strided
+    (:func:`~accelsim.workload.heads.atrous_plan`)."""
+    c = make_divisible(32 * width)
+    with b.block("stem.0"):
+        x = b.conv(b.input, c, 3, 2, activation="relu6", bias=True, name="stem")
+    plan = heads.atrous_plan([s for *_, s in MOBILENET_V2_STAGES], output_stride, where=f"network {b.name}")
+    for si, ((t, ch, n, s), (stride, dilation, _)) in enumerate(zip(MOBILENET_V2_STAGES, plan)):
+        out = make_divisible(ch * width)
+        for i in range(n):   # each IBN's layers carry its name, "s<si>.b<i>", as their block id
+            # a block whose stride became a dilation keeps no residual (torchvision's rule)
+            residual = False if (i == 0 and s > 1 and stride == 1) else None
+            x = b.ibn(x, out, expansion=t, kernel=3, stride=stride if i == 0 else 1, name=f"s{si}.b{i}",
+                      residual=residual, dilation=dilation)
+    return x
+
+
+def deeplabv3_mobilenet_v2(resolution: int = 513, num_classes: int = 21, output_stride: int = 16,
+                           width: float = 1.0, aspp: str = "none", precision: str = "int8") -> Network:
+    """DeepLabV3 on MobileNetV2 (Sandler et al. 2018, section 6.3; TF DeepLab's released
+    ``mobilenetv2_coco_voc_trainaug``): the backbone up to its 320-channel stage, dilated past
+    ``output_stride``, then the DeepLabV3 head of :func:`~accelsim.workload.heads.deeplabv3` with
+    ``aspp`` atrous branches (``none``: the released models' 1x1 + image pooling branches; ``separable``:
+    the lite ASPP; ``dense``: the paper's 3x3 convs). At 513x513, output stride 16: 2.74 G MACs, 2.10 M
+    params (TF DeepLab model zoo: 2.75 B multiply-adds)."""
+    b = NetworkBuilder(f"deeplabv3_mobilenet_v2_{width:g}_{resolution}_os{output_stride}",
+                       (resolution, resolution, 3), precision)
+    x = _mobilenet_v2_stages(b, width, output_stride)
+    heads.deeplabv3(b, x, num_classes, output_stride=output_stride, aspp=aspp)
     return b.build()
 
 
@@ -177,6 +205,7 @@ def nb201(arch: str | None = None, resolution: int = 32, num_classes: int = 10, 
 
 MODELS: dict[str, Callable[..., Network]] = {
     "mobilenet_v2": mobilenet_v2,
+    "deeplabv3_mobilenet_v2": deeplabv3_mobilenet_v2,
     "ibn_block": ibn_block,
     "fused_ibn_block": fused_ibn_block,
     "mobilenet_v2_torch": mobilenet_v2_torch,
@@ -206,6 +235,8 @@ OPTIONS = {
     "kernel": ("integer", (1, 31), "kernel size"),
     "stride": ("integer", (1, 8), "stride"),
     "depth": ("integer", (1, 96), "transformer blocks"),
+    "output_stride": ("integer", (8, 32), "segmentation output stride: 8, 16 or 32"),   # heads.OUTPUT_STRIDES
+    "aspp": ("choice", heads.ASPP_KINDS, "DeepLabV3 atrous branches"),
     "frames": ("integer", (1, 4096), "MFCC frames"),
     "coefficients": ("integer", (1, 4096), "MFCC coefficients per frame"),
     "size": ("choice", ("s", "m", "l"), "DS-CNN size"),          # torch_zoo.DS_CNN_SIZES

@@ -72,7 +72,7 @@ def synflow(model: nn.Module, inputs: torch.Tensor) -> float:
     net.zero_grad(set_to_none=True)
     x = torch.ones((1, *inputs.shape[1:]), dtype=torch.float64, device=device)
     with torch.enable_grad():
-        net(x).sum().backward()
+        sum(out.sum() for out in _outputs(net(x))).backward()
     total = 0.0
     with torch.no_grad():
         for m in net.modules():
@@ -111,22 +111,31 @@ def naswot(model: nn.Module, inputs: torch.Tensor) -> float:
 def grad_norm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None, seed: int = 0) -> float:
     """Sum over conv/linear layers of the L2 norm of the weight gradient of the cross-entropy on one
     minibatch (the "grad_norm" of Abdelfattah et al. 2021), in train mode on a copy of the model.
-    Without ``targets``, labels are drawn uniformly over the output classes from ``seed``."""
+    Without ``targets``, labels are drawn uniformly over the output classes from ``seed``: one per
+    sample for logits (N, classes), one per pixel for a segmenter's (N, classes, H, W), one per box for
+    a detector's (boxes, scores (N, boxes, classes)), whose class scores carry the loss."""
     net = copy.deepcopy(model).train().requires_grad_(True)   # frozen parameters are scored too
     device, dtype = _model_device_dtype(net)
     x = inputs.to(device=device, dtype=dtype)
     net.zero_grad(set_to_none=True)
     with torch.enable_grad():
         out = net(x)
+        if isinstance(out, (tuple, list)):   # a detector: (boxes, scores); classes on the last axis
+            out = out[-1].transpose(1, 2)
         if targets is None:
             gen = torch.Generator().manual_seed(int(seed))
-            targets = torch.randint(out.shape[1], (x.shape[0],), generator=gen)
+            targets = torch.randint(out.shape[1], (x.shape[0], *out.shape[2:]), generator=gen)
         F.cross_entropy(out, targets.to(device=device, dtype=torch.long)).backward()
     total = 0.0
     for m in net.modules():
         if isinstance(m, _WEIGHTED) and m.weight.grad is not None:
             total += float(m.weight.grad.double().norm())
     return total
+
+
+def _outputs(out) -> tuple:
+    """A model's output tensors: the tensor itself, or a detector's (boxes, scores)."""
+    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
 
 def param_count(model: nn.Module) -> float:

@@ -6,6 +6,11 @@ followed by a BatchNorm (which ``accelsim.workload.torch_import.from_torch`` fol
 its bias, as the IR's convs carry one), ReLU6 where the IR fuses relu6, and a residual add where
 the IR has one. The blocks are the zoo's ``InvertedResidual``, whose expand/depthwise/project
 rules are the ones ``NetworkBuilder.ibn`` / ``fused_ibn`` follow.
+
+A genome with a task head (:class:`~codesign.spaces.space.HeadGene`) becomes a :class:`HeadedGenomeNet`:
+the same backbone, dilated past a segmenter's output stride, then :class:`SSDLiteHead` (returns boxes
+and scores), :class:`LRASPPHead` or :class:`DeepLabV3Head` (return (N, classes, H, W) logits), each the
+layer-for-layer twin of its builder in :mod:`accelsim.workload.heads`.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ from accelsim.extras import importing
 with importing("torch", "codesign", "codesign.accuracy.torch_models"):
     import torch
     import torch.nn as nn
+    import torch.nn.functional as F
 
+from accelsim.workload import heads as H
 from accelsim.workload.torch_zoo import InvertedResidual, conv_bn
 
-from ..spaces.space import NetworkGenome
+from ..spaces.space import NetworkGenome, head_taps
 
 
 class GenomeNet(nn.Module):
@@ -46,6 +53,150 @@ class GenomeNet(nn.Module):
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
 
 
+# ------------------------------------------------------------------------------------ task heads
+class SSDLiteHead(nn.Module):
+    """SSDLite (:func:`accelsim.workload.heads.ssdlite`): four extra layers (1x1 conv to half depth,
+    3x3 depthwise stride 2, 1x1 conv; ReLU6) and on all six maps a box and a class predictor (3x3
+    depthwise + ReLU6, 1x1 conv with bias). Returns (boxes (N, B, 4), scores (N, B, classes))."""
+
+    def __init__(self, c16: int, c32: int, num_classes: int, extra_depths=H.SSDLITE_EXTRA_DEPTHS,
+                 anchors=H.SSDLITE_ANCHORS):
+        super().__init__()
+        channels = [c16, c32]
+        extras = []
+        for depth in extra_depths:
+            half = depth // 2
+            extras.append(nn.Sequential(conv_bn(channels[-1], half, 1, act=nn.ReLU6),
+                                        conv_bn(half, half, 3, 2, groups=half, act=nn.ReLU6),
+                                        conv_bn(half, depth, 1, act=nn.ReLU6)))
+            channels.append(depth)
+        self.extras = nn.ModuleList(extras)
+        self.num_classes = num_classes
+        self.box = nn.ModuleList(self._predictor(c, a * 4) for c, a in zip(channels, anchors))
+        self.cls = nn.ModuleList(self._predictor(c, a * num_classes) for c, a in zip(channels, anchors))
+
+    @staticmethod
+    def _predictor(c: int, out: int) -> nn.Sequential:
+        return nn.Sequential(conv_bn(c, c, 3, groups=c, act=nn.ReLU6), nn.Conv2d(c, out, 1))
+
+    def forward(self, f16, f32):
+        maps = [f16, f32]
+        for extra in self.extras:
+            maps.append(extra(maps[-1]))
+        boxes, scores = [], []
+        for f, box, cls in zip(maps, self.box, self.cls):
+            boxes.append(box(f).permute(0, 2, 3, 1).reshape(f.shape[0], -1, 4))
+            scores.append(cls(f).permute(0, 2, 3, 1).reshape(f.shape[0], -1, self.num_classes))
+        return torch.cat(boxes, 1), torch.cat(scores, 1)
+
+
+class LRASPPHead(nn.Module):
+    """Lite R-ASPP (:func:`accelsim.workload.heads.lraspp`), as torchvision's ``LRASPPHead``."""
+
+    def __init__(self, low_channels: int, high_channels: int, num_classes: int, channels: int = H.LRASPP_CHANNELS):
+        super().__init__()
+        self.cbr = conv_bn(high_channels, channels, 1)
+        self.scale = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(high_channels, channels, 1, bias=False),
+                                   nn.Sigmoid())
+        self.low_classifier = nn.Conv2d(low_channels, num_classes, 1)
+        self.high_classifier = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, low, high, size):
+        y = self.cbr(high) * self.scale(high)
+        y = F.interpolate(y, size=low.shape[-2:], mode="bilinear", align_corners=False)
+        y = self.low_classifier(low) + self.high_classifier(y)
+        return F.interpolate(y, size=size, mode="bilinear", align_corners=False)
+
+
+class DeepLabV3Head(nn.Module):
+    """DeepLabV3 (:func:`accelsim.workload.heads.deeplabv3`): ASPP with ``aspp`` atrous branches
+    (separable, dense or none), image pooling, 1x1 projection, [3x3 refine,] 1x1 classifier, resize."""
+
+    def __init__(self, in_channels: int, num_classes: int, output_stride: int = 16, channels: int = H.ASPP_CHANNELS,
+                 aspp: str = "separable", rates=None, refine: bool = False):
+        super().__init__()
+        rates = H.aspp_rates(output_stride) if rates is None else tuple(rates)
+        branches = [conv_bn(in_channels, channels, 1)]
+        for r in rates if aspp != "none" else ():
+            if aspp == "dense":
+                branches.append(conv_bn(in_channels, channels, 3, dilation=r))
+            else:
+                branches.append(nn.Sequential(conv_bn(in_channels, in_channels, 3, groups=in_channels, dilation=r),
+                                              conv_bn(in_channels, channels, 1)))
+        self.branches = nn.ModuleList(branches)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool_conv = conv_bn(in_channels, channels, 1)
+        self.project = conv_bn(channels * (len(branches) + 1), channels, 1)
+        self.refine = conv_bn(channels, channels, 3) if refine else None
+        self.classifier = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, x, size):
+        ys = [branch(x) for branch in self.branches]
+        ys.append(F.interpolate(self.pool_conv(self.pool(x)), size=x.shape[-2:], mode="bilinear",
+                                align_corners=False))
+        y = self.project(torch.cat(ys, 1))
+        if self.refine is not None:
+            y = self.refine(y)
+        return F.interpolate(self.classifier(y), size=size, mode="bilinear", align_corners=False)
+
+
+class HeadedGenomeNet(nn.Module):
+    """A genome with a task head: stem, stages (dilated past a segmenter's output stride, as
+    ``build_network``), 1x1 head conv, then the head on the maps ``head_taps`` names."""
+
+    def __init__(self, genome: NetworkGenome):
+        super().__init__()
+        g, h = genome, genome.head
+        taps = head_taps(g)
+        self.kind, self.ssd_stage, self.low_stage = h.kind, taps.get("ssd_stage"), taps.get("low_stage")
+        self.stem = conv_bn(3, g.stem_channels, 3, 2, act=nn.ReLU6)
+        c, stages, self.ssd_expand, self.ssd_rest = g.stem_channels, [], None, None
+        widths = []
+        for si, (stage, depth, (_, dilation, _)) in enumerate(zip(g.stages, g.stage_depths(), taps["plan"])):
+            blocks = []
+            for i in range(depth):
+                # same rounding as NetworkBuilder.ibn / fused_ibn; a dilation > 1 replaces the stride
+                blocks.append(InvertedResidual(c, stage.channels, stage.kernel, stage.stride if i == 0 else 1,
+                                               int(round(c * stage.expansion)), act=nn.ReLU6,
+                                               fused=stage.block == "fused_ibn", dilation=dilation))
+                if si == self.ssd_stage and i == 0:   # SSDLite's first map: block 0's expansion conv, if any
+                    split = stage.block == "ibn" and int(round(c * stage.expansion)) != c
+                    self.ssd_expand = blocks[0].block[0] if split else None
+                    self.ssd_rest = nn.Sequential(*blocks[0].block[1:]) if split else blocks[0]
+                    self.ssd_channels = int(round(c * stage.expansion)) if split else c
+                    blocks = []
+                c = stage.channels
+            stages.append(nn.Sequential(*blocks))
+            widths.append(c)
+        self.stages = nn.ModuleList(stages)
+        self.head_conv = conv_bn(c, g.head_channels, 1, act=nn.ReLU6)
+        if h.kind == "ssdlite":
+            self.head = SSDLiteHead(self.ssd_channels, g.head_channels, h.num_classes)
+        elif h.kind == "lraspp":
+            self.head = LRASPPHead(widths[self.low_stage], g.head_channels, h.num_classes)
+        else:
+            self.head = DeepLabV3Head(g.head_channels, h.num_classes, h.output_stride)
+        self.input_shape = (3, g.resolution, g.resolution)
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        y, low, first = self.stem(x), None, None
+        for si, stage in enumerate(self.stages):
+            if si == self.ssd_stage:
+                first = y if self.ssd_expand is None else self.ssd_expand(y)
+                y = self.ssd_rest(first)
+            y = stage(y)
+            if si == self.low_stage:
+                low = y
+        y = self.head_conv(y)
+        if self.kind == "ssdlite":
+            return self.head(first, y)
+        if self.kind == "lraspp":
+            return self.head(low, y, size)
+        return self.head(y, size)
+
+
 def genome_module(genome: NetworkGenome) -> nn.Module:
-    """A freshly initialised torch module for ``genome`` (input (N, 3, resolution, resolution))."""
-    return GenomeNet(genome)
+    """A freshly initialised torch module for ``genome`` (input (N, 3, resolution, resolution)): a
+    :class:`GenomeNet` (logits (N, classes)), or a :class:`HeadedGenomeNet` for a genome with a head."""
+    return GenomeNet(genome) if genome.head is None else HeadedGenomeNet(genome)

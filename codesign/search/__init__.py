@@ -6,15 +6,15 @@ and running, resuming and showing runs and sweeps (``runs``)."""
 from .._lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "algorithms": ("ALGORITHMS", "ALGORITHM_OPTIONS", "AgingEvolution", "NSGA2", "Problem", "RandomSearch",
-        "STATIC_TRIES", "SearchError", "SearchResult", "check_options", "genome_key", "mutate",
-        "random_genome", "run_hash", "run_search",),
+    "algorithms": ("ALGORITHMS", "ALGORITHM_OPTIONS", "AgingEvolution", "BUDGET_SPENT", "NSGA2", "Problem",
+        "REPEAT_LIMIT", "RandomSearch", "STATIC_TRIES", "SearchError", "SearchResult", "baseline_genomes",
+        "check_options", "genome_key", "mutate", "random_genome", "run_hash", "run_search",),
     "journal": ("Journal", "JournalError", "read_journal",),
     "pareto": ("HypervolumeTracker", "hypervolume", "hypervolume_exact", "hypervolume_trace",
         "non_dominated",),
     "problems": ("AccuracySource", "Constraint", "FixedHardware", "FixedNetwork", "HardwareAxis",
-        "MAPPING_FAILURE", "METRICS", "MIB", "MobileAxis", "NB201Axis", "SearchProblem",
-        "hardware_genome_of", "objective_key",),
+        "MAPPING_FAILURE", "METRICS", "MIB", "MobileAxis", "NB201Axis", "PROXY_LABELS", "SearchProblem",
+        "hardware_genome_of", "metric_label", "objective_key",),
     "runconfig": ("LIST_ELEMENTS", "MAX_THREADS", "RUN_CONFIG_SCHEMA", "RunConfig", "TOP_KEYS",
         "load_run_config", "parse_run_config", "reference_markdown",),
     "runs": ("IDENTITY", "JOURNAL", "OUTPUTS", "RUN_FILE", "Run", "SWEEP_KEYS", "SWEEP_SCHEMA", "describe",

@@ -6,6 +6,23 @@ objectives, plus ``violation`` >= 0 where a hard constraint is broken). **Algori
 ask/tell and are deterministic given their seed and what they were told, so resuming is replay:
 the run asks again from the start, takes the answers the journal already holds, and evaluates only
 what is new. Two runs with the same seed give the same front; a killed run loses nothing.
+
+**Each design is evaluated once.** A proposal whose design was already evaluated in the run, or
+proposed earlier in the same batch (the problem's ``design_key``, else the genome itself), is not
+evaluated, journaled or charged to the budget: it is handed back (``discard``) and the algorithm
+draws again, so the budget counts distinct designs and what the algorithm learns from holds no
+copies (aging evolution's population, NSGA-II's generations; Optuna records the proposal as a
+pruned trial). After :data:`REPEAT_LIMIT` such redraws in a row the run stops short of its budget,
+with the reason in :attr:`SearchResult.stop_reason`. Algorithms have ``ask``, ``tell(genome,
+metrics)`` for each new design, ``discard(genome)`` for a redrawn one and ``seed(genomes)``.
+
+**The fixed hardware's start comes first.** A search whose problem has a hardware space starts
+from :func:`baseline_genomes`: the base hardware config with the networks the fixed-hardware search
+(the same network axis on the base config, algorithm and seed) would evaluate first, so its front
+can never be dominated by where that search starts. Seeds whose values lie in the choices are the
+algorithm's first proposals (part of its first population); the others (the base config's values
+need not be in the space's lists) are evaluated and can reach the front, but are not bred from. A
+base config over the area limit is left out: it could never be on the front.
 """
 
 from __future__ import annotations
@@ -71,11 +88,21 @@ class RandomSearch:
     def __init__(self, choices: dict, objectives: Sequence[str], seed: int):
         self.choices, self.rng = choices, np.random.default_rng(seed)
         self.static_ok = _always
+        self.queue: list = []
+
+    def seed(self, genomes: Sequence[dict]) -> None:
+        """Propose these genomes (values within the choices) before any drawn one."""
+        self.queue.extend(dict(g) for g in genomes)
 
     def ask(self) -> dict:
+        if self.queue:
+            return self.queue.pop(0)
         return _draw(lambda: random_genome(self.choices, self.rng), self.static_ok)
 
     def tell(self, genome: dict, metrics: dict) -> None:
+        pass
+
+    def discard(self, genome: dict) -> None:
         pass
 
 
@@ -125,9 +152,16 @@ class AgingEvolution:
         self.population: list[tuple[dict, np.ndarray, float]] = []
         self.asked = 0
         self.static_ok = _always
+        self.queue: list = []
+
+    def seed(self, genomes: Sequence[dict]) -> None:
+        """Propose these genomes (values within the choices) first: members of the first population."""
+        self.queue.extend(dict(g) for g in genomes)
 
     def ask(self) -> dict:
         self.asked += 1
+        if self.queue:
+            return self.queue.pop(0)
         if self.asked <= self.population_size or len(self.population) < 2:
             return _draw(lambda: random_genome(self.choices, self.rng), self.static_ok)
         k = min(self.sample_size, len(self.population))
@@ -148,6 +182,11 @@ class AgingEvolution:
         if len(self.population) > self.population_size:
             self.population.pop(0)
 
+    def discard(self, genome: dict) -> None:
+        """A design already evaluated: it joins nothing and is not counted, so the first population
+        still holds ``population`` distinct designs; the next ask draws (or mutates) afresh."""
+        self.asked -= 1
+
 
 class NSGA2:
     """NSGA-II from Optuna (its NSGAIISampler, driven through ask/tell with in-memory storage)."""
@@ -163,6 +202,12 @@ class NSGA2:
         self.study = optuna.create_study(directions=["minimize"] * len(self.objectives), sampler=sampler)
         self.pending: dict[str, list] = {}
 
+    def seed(self, genomes: Sequence[dict]) -> None:
+        """Propose these genomes (values within the choices) first: Optuna's enqueued trials, part of
+        the first generation."""
+        for g in genomes:
+            self.study.enqueue_trial({k: g[k] for k in self.choices})
+
     def ask(self) -> dict:
         trial = self.study.ask()
         genome = {k: _py(trial.suggest_categorical(k, list(v))) for k, v in self.choices.items()}
@@ -176,6 +221,12 @@ class NSGA2:
         if not all(np.isfinite(values)):
             values = [1e30] * len(values)
         self.study.tell(trial, values)
+
+    def discard(self, genome: dict) -> None:
+        """A proposal already evaluated: its trial ends pruned, so it counts in no generation."""
+        import optuna
+        trial = self.pending[genome_key(genome)].pop(0)
+        self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
 
 
 ALGORITHMS: dict[str, Callable] = {"random": RandomSearch, "evolution": AgingEvolution, "nsga2": NSGA2}
@@ -207,13 +258,22 @@ def check_options(algorithm: str, options: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------- runner
+REPEAT_LIMIT = 1000   # proposals in a row of designs already evaluated before a run stops early
+BUDGET_SPENT = "budget spent"
+
+
 @dataclass
 class SearchResult:
+    """A run's distinct evaluations in order (what its journal holds) and how it got them."""
+
     genomes: list
     metrics: list
     objectives: tuple
     evaluated: int = 0        # evaluations run in this call (the rest came from the journal)
     replayed: int = 0
+    proposals: int = 0        # designs the algorithm (and the seeds) proposed, repeats included
+    repeats: int = 0          # proposals of a design already evaluated: redrawn, not evaluated or charged
+    stop_reason: str = BUDGET_SPENT   # why the run ended: the budget, or too many repeats in a row
 
     def objective_matrix(self) -> np.ndarray:
         return np.array([[m[o] for o in self.objectives] for m in self.metrics], dtype=float)
@@ -254,27 +314,75 @@ def run_hash(problem_id: str, algorithm: str, seed: int, options: dict, batch_si
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _design_key(problem: Problem) -> Callable[[dict], object]:
+    """What makes two genomes the same design: the problem's ``design_key`` (genes that do not change
+    the design, e.g. separate buffer sizes under a unified buffer, left out), else the whole genome."""
+    key = getattr(problem, "design_key", None)
+    return key if key is not None else genome_key
+
+
+def _make_algorithm(algorithm: str, choices: dict, objectives: Sequence[str], seed: int, options: dict):
+    if algorithm not in ALGORITHMS:
+        raise SearchError(f"algorithm {algorithm!r}: expected one of {', '.join(ALGORITHMS)}")
+    try:
+        check_options(algorithm, options)
+    except SearchError as exc:
+        raise SearchError(f"algorithm {algorithm}: {exc}") from None
+    return ALGORITHMS[algorithm](choices, objectives, seed, **options)
+
+
+def baseline_genomes(problem: Problem, algorithm: str, seed: int, batch_size: int,
+                     options: dict | None = None) -> list[dict]:
+    """The fixed-hardware search's start, as designs of ``problem``: none unless the problem has a
+    hardware space (``problem.baseline_hardware()`` gives the base config's hardware genes) and the
+    base config meets its hardware-only constraints (area); then the base config with the first
+    ``batch_size`` distinct networks the same algorithm and seed propose over the network axis alone
+    (what a search on the base config would evaluate first), or with the fixed network."""
+    base = getattr(problem, "baseline_hardware", None)
+    hw = base() if base is not None else None
+    static = getattr(problem, "static_violation", None)
+    if not hw or (static is not None and static(hw) > 0):   # a base over the area limit is never on a front
+        return []
+    net_choices = {k: v for k, v in problem.choices.items() if k not in hw}
+    if not net_choices:
+        return [dict(hw)]
+    algo = _make_algorithm(algorithm, net_choices, problem.objectives, seed, dict(options or {}))
+    nets: dict = {}
+    in_a_row = 0
+    while len(nets) < batch_size and in_a_row < REPEAT_LIMIT:   # a network space smaller than a batch
+        g = algo.ask()
+        in_a_row = in_a_row + 1 if genome_key(g) in nets else 0
+        nets.setdefault(genome_key(g), g)
+    return [{**g, **hw} for g in nets.values()]
+
+
 def run_search(problem: Problem, algorithm: str, budget: int, seed: int, journal_path=None,
                batch_size: int = 16, options: dict | None = None, problem_id: str = "",
-               progress: bool = False, runner=None) -> SearchResult:
-    """Run ``budget`` evaluations; with ``journal_path`` every finished evaluation is appended there and
-    a rerun with the same arguments resumes (replays what is recorded, evaluates the rest).
+               progress: bool = False, runner=None, seeds: "Sequence[dict] | None" = None) -> SearchResult:
+    """Evaluate ``budget`` distinct designs; with ``journal_path`` every finished evaluation is appended
+    there and a rerun with the same arguments resumes (replays what is recorded, evaluates the rest).
 
-    ``runner`` (see :mod:`codesign.runners`) decides where each batch is evaluated; the sequence of
-    results, and so the search, is the same for every runner."""
+    A design proposed again is redrawn, not evaluated (see the module docstring); after
+    :data:`REPEAT_LIMIT` redraws in a row the run stops short of its budget, and ``stop_reason``
+    says so. ``seeds`` are proposed first (default: :func:`baseline_genomes`; ``[]``
+    for none). ``runner`` (see :mod:`codesign.runners`) decides where each batch is evaluated; the
+    sequence of results, and so the search, is the same for every runner."""
     if algorithm not in ALGORITHMS:
         raise SearchError(f"algorithm {algorithm!r}: expected one of {', '.join(ALGORITHMS)}")
     if budget <= 0 or batch_size <= 0:
         raise SearchError(f"budget and batch_size must be positive, got {budget} and {batch_size}")
     options = dict(options or {})
-    try:
-        check_options(algorithm, options)
-    except SearchError as exc:
-        raise SearchError(f"algorithm {algorithm}: {exc}") from None
-    algo = ALGORITHMS[algorithm](problem.choices, problem.objectives, seed, **options)
+    algo = _make_algorithm(algorithm, problem.choices, problem.objectives, seed, options)
     static = getattr(problem, "static_violation", None)
     if static is not None and hasattr(algo, "static_ok"):
         algo.static_ok = lambda g: static(g) <= 0
+    if seeds is None:
+        seeds = baseline_genomes(problem, algorithm, seed, batch_size, options)
+    inside = [g for g in seeds if all(g.get(k) in v for k, v in problem.choices.items())]
+    outside = [dict(g) for g in seeds if g not in inside]   # proposed by the run, never told to the algorithm
+    if inside:
+        algo.seed(inside)
+    key_of = _design_key(problem)
     journal = None
     replay: list[dict] = []
     if journal_path is not None:
@@ -282,43 +390,61 @@ def run_search(problem: Problem, algorithm: str, budget: int, seed: int, journal
                           meta={"algorithm": algorithm, "seed": seed, "options": options, "problem": problem_id})
         replay = journal.records
     genomes, metrics = [], []
-    evaluated = replayed = 0
+    known: dict = {}          # design key -> metrics of its evaluation
+    evaluated = replayed = proposals = repeats = in_a_row = 0
+    stop_reason = BUDGET_SPENT
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=budget, desc=f"{algorithm} search", unit="eval")
-    while len(genomes) < budget:
+    while len(genomes) < budget and stop_reason == BUDGET_SPENT:
         n = min(batch_size, budget - len(genomes))
-        batch = [algo.ask() for _ in range(n)]
-        results: list = [None] * n
+        fresh = {}            # design key -> (genome, told to the algorithm): this batch's new designs
+        while len(fresh) < n:
+            g, told = (outside.pop(0), False) if outside else (algo.ask(), True)
+            k = key_of(g)
+            proposals += 1
+            if k not in known and k not in fresh:
+                fresh[k] = (g, told)
+                in_a_row = 0
+                continue
+            if told:
+                algo.discard(g)
+            repeats += 1
+            in_a_row += 1
+            if in_a_row >= REPEAT_LIMIT:
+                stop_reason = (f"stopped early: the last {REPEAT_LIMIT} proposals were all designs already "
+                               "evaluated (the space may be exhausted)")
+                break
         todo = []
-        for k, g in enumerate(batch):
-            j = len(genomes) + k
+        for j, (k, (g, _)) in enumerate(fresh.items(), start=len(genomes)):
             if j < len(replay):
                 if replay[j]["genome"] != g:
                     raise JournalError(f"{journal.path}: record {j + 1} holds {replay[j]['genome']}, but the run "
                                        f"asked for {g}; the problem or code changed since it was written")
-                results[k] = replay[j]["metrics"]
+                known[k] = replay[j]["metrics"]
                 replayed += 1
             else:
-                todo.append(k)
+                todo.append((j, k, g))
         if todo:
-            pending = [batch[k] for k in todo]
-            fresh = runner.evaluate(problem, pending) if runner is not None else problem.evaluate(pending)
+            pending = [g for _, _, g in todo]
+            results = runner.evaluate(problem, pending) if runner is not None else problem.evaluate(pending)
             records = []
-            for k, m in zip(todo, fresh):
+            for (j, k, g), m in zip(todo, results):
                 m = {key: _py(v) for key, v in m.items()}
-                results[k] = m
-                records.append({"i": len(genomes) + k, "genome": batch[k], "metrics": m})
+                known[k] = m
+                records.append({"i": j, "genome": g, "metrics": m})
                 evaluated += 1
             if journal is not None:
                 journal.append_many(records)
-        for g, m in zip(batch, results):
-            algo.tell(g, m)
+        for k, (g, told) in fresh.items():
             genomes.append(g)
-            metrics.append(m)
+            metrics.append(known[k])
+            if told:
+                algo.tell(g, known[k])
         if bar is not None:
-            bar.update(n)
+            bar.update(len(fresh))
     if bar is not None:
         bar.close()
-    return SearchResult(genomes, metrics, tuple(problem.objectives), evaluated, replayed)
+    return SearchResult(genomes, metrics, tuple(problem.objectives), evaluated, replayed, proposals, repeats,
+                        stop_reason)

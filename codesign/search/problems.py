@@ -24,6 +24,7 @@ import numpy as np
 
 from accelsim.config import Hardware
 from accelsim.engine import failing_share, memory_figures
+from accelsim.workload.heads import SEGMENTERS
 from accelsim.workload.ir import Network
 
 from ..spaces import nb201
@@ -47,6 +48,20 @@ METRICS = {
     "params_m": ("min", "M", "parameters"),
     "accuracy": ("max", "%", "accuracy or accuracy proxy of the network (see the accuracy source)"),
 }
+
+
+# What tables and plots call the accuracy metric when a proxy gives it: a score, not an accuracy.
+PROXY_LABELS = {"synflow": "synflow score (proxy)", "naswot": "naswot score (proxy)",
+                "grad_norm": "grad_norm score (proxy)", "params": "log10 params (proxy)",
+                "macs": "log10 MACs (proxy)"}
+
+
+def metric_label(metric: str, accuracy_source: str | None = None) -> str:
+    """The name tables and plots give ``metric``: the metric itself, except ``accuracy`` from a proxy
+    source (``synflow`` -> ``synflow score (proxy)``). Journals and pareto.json keep the metric name."""
+    if metric == "accuracy" and accuracy_source in PROXY_LABELS:
+        return PROXY_LABELS[accuracy_source]
+    return metric
 
 
 def objective_key(metric: str) -> str:
@@ -75,6 +90,11 @@ class MobileAxis:
             c[f"s{i}.channels"] = space.channel_choices(i)
             if space.stage_precisions:
                 c[f"s{i}.precision"] = space.stage_precisions
+        # task heads only when the space lists any, so a classifier search keeps its genomes and journals
+        if tuple(space.heads) != ("classifier",):
+            c["task_head"] = space.heads
+            if len(space.output_strides) > 1 and set(space.heads) & set(SEGMENTERS):
+                c["output_stride"] = space.output_strides
         self.choices = {k: tuple(v) for k, v in c.items()}
 
     def genome(self, g: dict) -> NetworkGenome:
@@ -83,11 +103,16 @@ class MobileAxis:
                                  depth=g[f"s{i}.depth"], channels=g[f"s{i}.channels"], stride=sp.strides[i],
                                  precision=g.get(f"s{i}.precision", ""))
                        for i in range(len(sp.strides)))
+        head = sp.head_gene(g["task_head"], g.get("output_stride", 0)) if "task_head" in g else None
         return NetworkGenome(resolution=g["resolution"], stem_channels=g["stem"], stages=stages,
                              head_channels=g["head"], depth_multiplier=g["depth_multiplier"],
-                             num_classes=sp.num_classes, precision=sp.precision)
+                             num_classes=sp.num_classes, precision=sp.precision, head=head)
 
     def key(self, g: dict) -> tuple:
+        """The genes in ``choices`` order; a detector's or classifier's output stride gene (unused: its
+        backbone keeps its strides) reads 0, so designs differing only there are one design."""
+        if "output_stride" in self.choices and g["task_head"] not in SEGMENTERS:
+            return tuple(0 if k == "output_stride" else g[k] for k in self.choices)
         return tuple(g[k] for k in self.choices)
 
     def build(self, g: dict) -> Network:
@@ -101,7 +126,9 @@ class MobileAxis:
         stages = " ".join(f"{'F' if s.block == 'fused_ibn' else 'I'}{s.kernel}e{s.expansion}x{d}c{s.channels}"
                           + (f"@{s.precision}" if s.precision else "")
                           for s, d in zip(ng.stages, ng.stage_depths()))
-        return f"r{ng.resolution} dm{ng.depth_multiplier} {stages}"
+        task = "" if ng.head is None else f" +{ng.head.kind}" + (f"/os{ng.head.output_stride}"
+                                                                 if ng.head.kind in SEGMENTERS else "")
+        return f"r{ng.resolution} stem{ng.stem_channels} dm{ng.depth_multiplier} {stages} head{ng.head_channels}{task}"
 
 
 class NB201Axis:
@@ -161,6 +188,8 @@ class HardwareAxis:
              "hw.precisions": tuple("+".join(s) for s in space.precision_sets),
              "hw.clock_mhz": tuple(float(v) for v in space.clocks_mhz) or (float(self.base.array.clock_mhz),)}
         self.choices = {k: tuple(v) for k, v in c.items()}
+        self.base_genome = hardware_genome_of(self.base)
+        self._base_key = self.key(self.base_genome)
 
     def genome(self, g: dict) -> HardwareGenome:
         u = float(g["hw.unified_kb"])
@@ -179,6 +208,8 @@ class HardwareAxis:
                      for k in self.choices)
 
     def build(self, g: dict) -> Hardware:
+        if self.key(g) == self._base_key:   # the base config itself, not a rebuild of it
+            return self.base
         return build_hardware(self.base, self.genome(g))
 
     def describe(self, g: dict) -> str:
@@ -376,6 +407,17 @@ class SearchProblem:
 
     def describe(self, g: dict) -> tuple[str, str]:
         return self.net_axis.describe(g), self.hw_axis.describe(g)
+
+    def design_key(self, g: dict) -> tuple:
+        """Two genomes with the same key are the same design (same network, same config), so a search
+        evaluates one of them only (genes that do not matter, e.g. separate buffer sizes under a
+        unified buffer, are left out)."""
+        return self.net_axis.key(g), self.hw_axis.key(g)
+
+    def baseline_hardware(self) -> dict:
+        """The base config's hardware genes when the hardware is searched (a search starts from it:
+        see :func:`codesign.search.algorithms.baseline_genomes`); empty for fixed hardware."""
+        return dict(self.hw_axis.base_genome) if isinstance(self.hw_axis, HardwareAxis) else {}
 
     def static_violation(self, g: dict) -> float:
         """Excess over the constraints that depend on the hardware alone (area), without simulating."""

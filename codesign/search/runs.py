@@ -2,17 +2,21 @@
 
 A run folder holds ``run.yaml`` (the config as run), ``identity.json`` (what its evaluations are made
 from: :meth:`RunConfig.identity`), ``journal.jsonl`` (every evaluation, appended as it finishes) and,
-once the budget is spent, ``pareto.csv`` / ``pareto.json`` (the feasible non-dominated designs with
-their genomes and metrics), ``hypervolume.csv`` (hypervolume after each evaluation), ``pareto.png``
-and, written last, ``summary.json``, which names the journal (records, size, sha256) and the config
-the outputs were made from: ``show``, and a rerun that evaluates nothing new, read them instead of
-recomputing while both are unchanged. Starting the same config on the same folder again resumes:
+once the budget is spent (or the run stopped early: see :func:`run_search`), ``pareto.csv`` /
+``pareto.json`` (the feasible non-dominated designs with their genomes and metrics),
+``hypervolume.csv`` (hypervolume after each evaluation), ``pareto.png`` and, written last,
+``summary.json`` (with the proposals, the repeated ones redrawn without an evaluation and why the
+run ended), which names the journal (records, size, sha256) and the config the outputs were made
+from: ``show``, and a rerun that evaluates nothing new, read them instead of recomputing while both
+are unchanged. Starting the same config on the same folder again resumes:
 recorded evaluations are replayed, not repeated; a resume whose inputs differ (the
 hardware file's contents, an estimator checkpoint or accuracy table, the engine model code...) is
 refused with one line naming what changed, and ``force_new`` (``--force-new``) moves the old folder
 aside to ``DIR.old-<time>`` and starts afresh. A process working in a run folder holds its lock
 (``DIR/.lock``), so a second one on the same folder is refused at once. A sweep is a folder of runs
-plus a ``winners.csv`` / ``winners.md`` table.
+plus a ``winners.csv`` / ``winners.md`` table. Tables and plots name a metric by
+:func:`~codesign.search.problems.metric_label`: accuracy from a proxy is labelled as the proxy's
+score (``synflow score (proxy)``); the journal and pareto.json keep the metric's name.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from ..identity import FORCE_NEW_HINT, check_same, claim_folder, fingerprint
 from .journal import JournalError, read_journal
 from .pareto import hypervolume
 from .runconfig import RUN_CONFIG_SCHEMA, RunConfig, load_run_config, parse_run_config
-from .algorithms import SearchResult, run_search, run_hash
+from .algorithms import BUDGET_SPENT, SearchResult, run_search, run_hash
 
 RUN_FILE, JOURNAL, IDENTITY = "run.yaml", "journal.jsonl", "identity.json"
 # what write_outputs writes, summary.json last: a summary naming the journal it was made from vouches for the rest
@@ -141,8 +145,10 @@ def _execute(cfg: RunConfig, out: Path, ident: dict, progress: bool, log) -> Run
         run = write_outputs(cfg, problem, result, out, seconds, progress=progress)
     if log:
         log(f"{cfg.name}: {result.evaluated} evaluated, {result.replayed} replayed from the journal, "
+            f"{result.repeats} repeated proposals redrawn, "
             f"{int(result.feasible.sum())} feasible, {len(run.rows)} on the front, "
-            f"hypervolume {run.hypervolume:.6g} -> {out}")
+            f"hypervolume {run.hypervolume:.6g} -> {out}"
+            + ("" if result.stop_reason == BUDGET_SPENT else f"; {result.stop_reason}"))
     return run
 
 
@@ -264,7 +270,7 @@ def write_outputs(cfg: RunConfig, problem, result: SearchResult, out: Path, seco
         metric_cols = [k for k in P.METRICS if rows and k in rows[0]]
         buf = io.StringIO()
         w = csv.writer(buf)
-        w.writerow(["evaluation", "network", "hardware"] + metric_cols + ["genome"])
+        w.writerow(["evaluation", "network", "hardware"] + [_label(cfg, k) for k in metric_cols] + ["genome"])
         for r in rows:
             w.writerow([r["evaluation"], r["network"], r["hardware"]] + [f"{r[k]:.6g}" for k in metric_cols]
                        + [json.dumps(r["genome"], sort_keys=True)])
@@ -281,9 +287,13 @@ def write_outputs(cfg: RunConfig, problem, result: SearchResult, out: Path, seco
     journal = _journal_key(out / JOURNAL)
     summary = {"name": cfg.name, "algorithm": cfg.algorithm, "seed": cfg.seed, "budget": cfg.budget,
                "evaluations": len(result.metrics), "feasible": int(result.feasible.sum()),
-               "objectives": list(cfg.objectives), "reference": [float(v) for v in ref],
+               "objectives": list(cfg.objectives), "objective_labels": [_label(cfg, m) for m in cfg.objectives],
+               "reference": [float(v) for v in ref],
                "hypervolume": run.hypervolume, "front": [r["evaluation"] for r in rows],
                "problem_id": cfg.problem_id(),
+               # every proposal of the search (seeds included); repeats: those of a design already evaluated,
+               # redrawn without an evaluation and not charged to the budget
+               "proposals": result.proposals, "repeats": result.repeats, "stop_reason": result.stop_reason,
                # what these outputs were made from (show reads them while it is unchanged)
                "source": {"journal": journal if journal and journal["records"] == len(result.metrics) else None,
                           "config_sha256": _config_sha256(cfg), "pareto_json_sha256": _sha256(pareto_json)}}
@@ -308,7 +318,7 @@ def plot_front(cfg: RunConfig, problem, result: SearchResult, rows: list, path: 
         ax.plot(np.arange(1, len(result.metrics) + 1), [m.get(x_m, np.nan) for m in result.metrics], ".",
                 color="0.7", ms=3)
         ax.set_xlabel("evaluation")
-        ax.set_ylabel(x_m)
+        ax.set_ylabel(_axis_label(cfg, x_m))
     else:
         ax.scatter([m[x_m] for m in feas], [m[y_m] for m in feas], s=6, color="0.8", label="feasible evaluations")
         distinct = list(dict.fromkeys(r["hardware"] for r in rows))
@@ -331,9 +341,15 @@ def plot_front(cfg: RunConfig, problem, result: SearchResult, rows: list, path: 
     save_figure(fig, path)
 
 
+def _label(cfg: RunConfig, metric: str) -> str:
+    """What the run's tables call ``metric`` (:func:`~codesign.search.problems.metric_label`)."""
+    return P.metric_label(metric, cfg.accuracy["source"] if cfg.accuracy else None)
+
+
 def _axis_label(cfg: RunConfig, metric: str) -> str:
-    if metric == "accuracy" and cfg.accuracy and cfg.accuracy["source"] not in ("nb201", "train"):
-        return f"accuracy proxy: {cfg.accuracy['source']} score (higher is better)"
+    name = _label(cfg, metric)
+    if name != metric:   # a proxy's score: no unit
+        return f"{name}, higher is better"
     return f"{metric} ({P.METRICS[metric][1]})"
 
 
@@ -368,25 +384,33 @@ def show(folder: "str | Path", top: int = 15) -> str:
     stored = _stored_outputs(folder, cfg)
     if stored is not None:
         s = stored["summary"]
-        return _describe(cfg, s["evaluations"], s["feasible"], stored["rows"], float(s["hypervolume"]), folder, top)
+        return _describe(cfg, s["evaluations"], s["feasible"], stored["rows"], float(s["hypervolume"]), folder, top,
+                         s.get("stop_reason", BUDGET_SPENT))
     return describe(_load_run(folder, cfg), folder, top)
 
 
 def describe(run: Run, folder: "str | Path", top: int = 15) -> str:
     return _describe(run.cfg, len(run.result.metrics), int(run.result.feasible.sum()), run.rows, run.hypervolume,
-                     folder, top)
+                     folder, top, run.result.stop_reason)
 
 
 def _describe(cfg: RunConfig, evaluations: int, feasible: int, rows: list, hv: float, folder: "str | Path",
-              top: int) -> str:
+              top: int, stop_reason: str = BUDGET_SPENT) -> str:
+    """``stop_reason``: why the run ended short of its budget (a run read from its journal alone
+    cannot tell, and is shown as unfinished)."""
+    if evaluations >= cfg.budget:
+        state = ""
+    elif stop_reason != BUDGET_SPENT:
+        state = f" ({stop_reason})"
+    else:
+        state = " (unfinished; run the same command again to resume)"
     lines = [f"run {cfg.name} ({folder})",
-             f"  {cfg.algorithm}, seed {cfg.seed}: {evaluations} of {cfg.budget} evaluations"
-             + ("" if evaluations >= cfg.budget else " (unfinished; run the same command again to resume)"),
-             f"  objectives: {', '.join(cfg.objectives)}; constraints: "
-             + (", ".join(_constraint_text(c) for c in cfg.constraints) or "none"),
+             f"  {cfg.algorithm}, seed {cfg.seed}: {evaluations} of {cfg.budget} evaluations" + state,
+             f"  objectives: {', '.join(_label(cfg, m) for m in cfg.objectives)}; constraints: "
+             + (", ".join(_constraint_text(c, _label(cfg, c.metric)) for c in cfg.constraints) or "none"),
              f"  feasible: {feasible}; front: {len(rows)} designs; hypervolume {hv:.6g}", ""]
     cols = list(cfg.objectives) + [k for k in ("latency_ms", "energy_mj", "area_mm2", "memory_mb") if k not in cfg.objectives]
-    lines.append("| # | " + " | ".join(cols) + " | network | hardware |")
+    lines.append("| # | " + " | ".join(_label(cfg, c) for c in cols) + " | network | hardware |")
     lines.append("|---" * (len(cols) + 3) + "|")
     for r in rows[:top]:
         lines.append(f"| {r['evaluation']} | " + " | ".join(f"{r[c]:.4g}" for c in cols if c in r)
@@ -402,14 +426,14 @@ def md_cell(value) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def _constraint_text(c) -> str:
+def _constraint_text(c, name: str) -> str:
     if c.budget:
-        return f"{c.metric} <= budget"
+        return f"{name} <= budget"
     parts = []
     if c.max is not None:
-        parts.append(f"{c.metric} <= {c.max:g}")
+        parts.append(f"{name} <= {c.max:g}")
     if c.min is not None:
-        parts.append(f"{c.metric} >= {c.min:g}")
+        parts.append(f"{name} >= {c.min:g}")
     return " and ".join(parts)
 
 
@@ -480,6 +504,7 @@ def sweep(path: "str | Path", out: "str | Path", progress: bool = True, log=prin
     (direction, metric), = pick.items()
     out = Path(out)
     winners = []
+    names = {}
     for value in sw["values"]:
         data = json.loads(json.dumps(base))
         if key == "hardware":
@@ -494,23 +519,26 @@ def sweep(path: "str | Path", out: "str | Path", progress: bool = True, log=prin
         data["name"] = f"{data.get('name', path.stem)}-{label}"
         cfg = parse_run_config(data, source)
         run = execute(cfg, out / label, progress=progress, log=log, force_new=force_new)
+        names = {m: _label(cfg, m) for m in P.METRICS}
         rows = run.rows
         best = None
         if rows and metric in rows[0]:
             best = (max if direction == "max" else min)(rows, key=lambda r: r[metric])
         winners.append({"value": value, "run": str(out / label), "front": len(rows), "best": best,
                         "hypervolume": run.hypervolume})
-    _write_winners(out, key, metric, winners)
+    _write_winners(out, key, metric, winners, names)
     return winners
 
 
-def _write_winners(out: Path, key: str, metric: str, winners: list) -> None:
+def _write_winners(out: Path, key: str, metric: str, winners: list, names: dict) -> None:
+    """``names``: the column name of each metric (see :func:`_label`)."""
     cols = [k for k in P.METRICS if any(w["best"] and k in w["best"] for w in winners)]
+    heads = [names.get(k, k) for k in cols]
     buf = io.StringIO()
     wr = csv.writer(buf)
     # the winner's own hardware description is 'design_hardware': the swept key may itself be 'hardware'
-    wr.writerow([key, "front_size"] + cols + ["network", "design_hardware"])
-    md = [f"| {key} | front | " + " | ".join(cols) + " | network | design hardware |", "|---" * (len(cols) + 4) + "|"]
+    wr.writerow([key, "front_size"] + heads + ["network", "design_hardware"])
+    md = [f"| {key} | front | " + " | ".join(heads) + " | network | design hardware |", "|---" * (len(cols) + 4) + "|"]
     for w in winners:
         b = w["best"] or {}
         wr.writerow([w["value"], w["front"]] + [f"{b[c]:.6g}" if c in b else "" for c in cols]

@@ -8,6 +8,11 @@ randomness); ``space.build(genome)`` turns it into an accelsim ``Network`` (buil
 Channel widths are either *curated* (multiples of ``channel_multiple``, e.g. the array width) or
 *free* (any integer in the same range), so an experiment can show what curation buys.
 
+A network ends in a classifier (global pooling + linear) or, when the genome carries a
+:class:`HeadGene`, in a detection or segmentation head (:mod:`accelsim.workload.heads`: SSDLite,
+LR-ASPP, DeepLabV3) on the backbone's feature maps; a space draws the head from ``heads`` (classifier
+only by default). A genome without a head has the dict, key and network it had before heads existed.
+
 Each space setting declares its unit, meaning and what it holds beside its field, from which
 :data:`NETWORK_SPACE_SCHEMA` and :data:`HARDWARE_SPACE_SCHEMA` (JSON Schema, see :mod:`accelsim.schema`)
 are built. Every way a space is made goes through its schema: ``NetworkSpace.from_dict`` (a run
@@ -29,13 +34,15 @@ import numpy as np
 from accelsim import precision as prec
 from accelsim import schema
 from accelsim.config import DATAFLOWS, Hardware, PrecisionConfig, load_hardware
-from accelsim.errors import quote
+from accelsim.errors import WorkloadError, quote
+from accelsim.workload import heads as task_heads
 from accelsim.workload.ir import Network, NetworkBuilder
 
 from ..errors import CodesignError
 
 BLOCKS = ("ibn", "fused_ibn")
 CHANNEL_MODES = ("curated", "free")
+HEAD_KINDS = ("classifier",) + task_heads.HEADS   # what ends a network: pooling + linear, or a task head
 
 
 def stable_hash(obj) -> str:
@@ -76,8 +83,12 @@ def _choices(unit: str, help: str, items: str, default: tuple, *, choices: "tupl
 def _element(kind: str, choices, words) -> dict:
     what = _ELEMENT_WHAT[kind] + " in the list"
     if kind in ("int", "number"):
-        return {"type": "integer" if kind == "int" else "number", "exclusiveMinimum": 0, "x-finite": True,
+        node = {"type": "integer" if kind == "int" else "number", "exclusiveMinimum": 0, "x-finite": True,
                 "x-expected": what, "x-in-list": True}
+        if choices:
+            node["allOf"] = [{"enum": list(choices), "x-in-list": True,
+                              "x-expected": words or "one of " + ", ".join(map(str, choices))}]
+        return node
     if kind == "strs":
         return {"type": "array", "minItems": 1, "x-expected": what, "x-in-list": True,
                 "items": _element("str", choices, words)}
@@ -97,7 +108,7 @@ def _setting_schema(f: dataclasses.Field) -> dict:
     kind = meta["items"]
     node: dict = {"type": "array", "description": meta["help"], "x-unit": meta["unit"]}
     if meta["choices"]:
-        node["x-range"] = ", ".join(meta["choices"])
+        node["x-range"] = ", ".join(map(str, meta["choices"]))
     elif kind in ("int", "number"):
         node["x-range"] = schema.range_text(integer=kind == "int", minimum=0)
     node["x-expected"] = meta["expected"] or f"a non-empty list of {_ELEMENT_WHAT[kind]}"
@@ -170,27 +181,60 @@ class StageGene:
 
 
 @dataclass(frozen=True)
+class HeadGene:
+    """A task head in place of the global pooling and classifier (:mod:`accelsim.workload.heads`).
+
+    ``ssdlite`` reads the expansion conv of the last strided stage's first block (stride 16 on a
+    MobileNetV2 layout; that stage's input when the block has no expansion conv) and the 1x1 head conv
+    (stride 32). ``lraspp`` reads the output of the last undilated stage at stride 8 and the 1x1 head conv;
+    ``deeplabv3`` (the lite head: depthwise-separable ASPP) reads the 1x1 head conv. A segmenter's
+    ``output_stride`` turns the strides of the stages past it into dilations."""
+
+    kind: str                # "ssdlite" (detector), "lraspp" or "deeplabv3" (segmenters)
+    num_classes: int         # scores per anchor (ssdlite, background included) or per pixel (segmenters)
+    output_stride: int = 0   # segmenters: 8, 16 or 32; ssdlite: 0 (the backbone keeps its strides)
+
+    def __post_init__(self):
+        where = "network genome: head"
+        if self.kind not in task_heads.HEADS:
+            raise CodesignError(f"{where}.kind: expected ssdlite, lraspp or deeplabv3, got {quote(self.kind)}")
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes <= 0:
+            raise CodesignError(f"{where}.num_classes: expected a positive whole number, got {quote(self.num_classes)}")
+        if self.kind in task_heads.SEGMENTERS:
+            if isinstance(self.output_stride, bool) or self.output_stride not in task_heads.OUTPUT_STRIDES:
+                raise CodesignError(f"{where}.output_stride: expected 8, 16 or 32 for a {self.kind} head, "
+                                    f"got {quote(self.output_stride)}")
+        elif self.output_stride != 0:
+            raise CodesignError(f"{where}.output_stride: expected 0 for an ssdlite head (its backbone keeps "
+                                f"its strides), got {quote(self.output_stride)}")
+
+
+@dataclass(frozen=True)
 class NetworkGenome:
     resolution: int           # input is resolution x resolution x 3
     stem_channels: int        # 3x3 stride-2 stem conv
     stages: tuple             # StageGene per stage
-    head_channels: int        # 1x1 conv before global pooling
+    head_channels: int        # 1x1 conv before global pooling (or before the task head)
     depth_multiplier: float   # stage depth = max(1, round(depth * multiplier))
-    num_classes: int = 1000
+    num_classes: int = 1000   # classifier outputs (unused with a task head, which has its own)
     precision: str = "int8"
+    head: "HeadGene | None" = None   # a task head instead of pooling + classifier
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         for stage in d["stages"]:   # absent when unset, so genomes without it keep their hashes
             if not stage["precision"]:
                 del stage["precision"]
+        if d["head"] is None:       # likewise: a classifier genome's dict, key and hash are unchanged
+            del d["head"]
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "NetworkGenome":
         try:
             stages = tuple(StageGene(**s) for s in d["stages"])
-            return cls(**{**d, "stages": stages})
+            head = d.get("head")
+            return cls(**{**d, "stages": stages, "head": None if head is None else HeadGene(**head)})
         except (KeyError, TypeError) as exc:
             raise CodesignError(f"network genome: malformed ({exc})") from None
 
@@ -263,6 +307,15 @@ class NetworkSpace(_Space):
                         default="int8")
     stage_precisions: tuple = _choices("-", "per-stage formats to choose from (empty: every stage uses "
                                        "precision)", "str", (), choices=prec.NAMES)
+    heads: tuple = _choices("-", "what ends a network, to choose from: classifier (pooling + linear), ssdlite "
+                            "(detector), lraspp or deeplabv3 (segmenters)", "str", ("classifier",),
+                            choices=HEAD_KINDS, words=", ".join(HEAD_KINDS[:-1]) + " or " + HEAD_KINDS[-1])
+    head_classes: int = _f("classes", "scores per anchor (ssdlite, background included) or per pixel (lraspp, "
+                           "deeplabv3) of a task head; 0: the head's usual (81 COCO, 21 VOC)", strict=False,
+                           expected="a whole number >= 0", default=0)
+    output_strides: tuple = _choices("px", "output strides of segmentation heads to choose from; later stages "
+                                     "are dilated instead of strided", "int", (16,),
+                                     choices=task_heads.OUTPUT_STRIDES, words="8, 16 or 32")
 
     _what = "network space"
 
@@ -293,11 +346,27 @@ class NetworkSpace(_Space):
                                  channels=int(_pick(rng, self.channel_choices(i))), stride=int(s),
                                  precision=str(_pick(rng, self.stage_precisions)) if self.stage_precisions else "")
                        for i, s in enumerate(self.strides))
-        return NetworkGenome(resolution=int(_pick(rng, self.resolutions)),
-                             stem_channels=int(_pick(rng, self.stem_channels)), stages=stages,
-                             head_channels=int(_pick(rng, self.head_channels)),
-                             depth_multiplier=float(_pick(rng, self.depth_multipliers)),
-                             num_classes=self.num_classes, precision=self.precision)
+        genome = NetworkGenome(resolution=int(_pick(rng, self.resolutions)),
+                               stem_channels=int(_pick(rng, self.stem_channels)), stages=stages,
+                               head_channels=int(_pick(rng, self.head_channels)),
+                               depth_multiplier=float(_pick(rng, self.depth_multipliers)),
+                               num_classes=self.num_classes, precision=self.precision)
+        if tuple(self.heads) == ("classifier",):   # no draw: a classifier space samples what it always did
+            return genome
+        kind = str(_pick(rng, self.heads))   # drawn last, so the backbone is what a classifier space draws
+        stride = 0
+        if kind in task_heads.SEGMENTERS and len(self.output_strides) > 1:
+            stride = int(_pick(rng, self.output_strides))
+        return dataclasses.replace(genome, head=self.head_gene(kind, stride))
+
+    def head_gene(self, kind: str, output_stride: int = 0) -> "HeadGene | None":
+        """The head of ``kind`` (one of ``heads``) with this space's classes; a segmenter runs at
+        ``output_stride``, or at the first of ``output_strides`` when 0 (a detector ignores it: its
+        backbone keeps its strides). ``classifier``: None."""
+        if kind == "classifier":
+            return None
+        output_stride = int(output_stride or self.output_strides[0]) if kind in task_heads.SEGMENTERS else 0
+        return HeadGene(kind, self.head_classes or task_heads.DEFAULT_CLASSES[kind], output_stride)
 
     def build(self, genome: NetworkGenome) -> Network:
         return build_network(genome)
@@ -307,10 +376,14 @@ NETWORK_SPACE_SCHEMA = NetworkSpace._schema = _space_schema(NetworkSpace)
 
 
 def build_network(genome: NetworkGenome, name: str | None = None) -> Network:
-    """The genome as an accelsim network: stem, stages of blocks, 1x1 head, pooling, classifier.
+    """The genome as an accelsim network: stem, stages of blocks, 1x1 head conv, then pooling and
+    classifier, or the genome's task head (:class:`HeadGene`).
 
-    Block ids: "stem.0", "s<stage>.b<block>" (stamped by ibn/fused_ibn from their names), "head.0"."""
+    Block ids: "stem.0", "s<stage>.b<block>" (stamped by ibn/fused_ibn from their names), "head.0",
+    and a task head's own ("ssdlite.box0", "lraspp.0", "deeplabv3.aspp", ...)."""
     g = genome
+    if g.head is not None:
+        return _build_with_head(g, name)
     b = NetworkBuilder(name or f"net-{g.key()}", (g.resolution, g.resolution, 3), g.precision)
     with b.block("stem.0"):
         x = b.conv(b.input, g.stem_channels, 3, 2, activation="relu6", name="stem")
@@ -323,14 +396,73 @@ def build_network(genome: NetworkGenome, name: str | None = None) -> Network:
     return b.build()
 
 
+def head_taps(genome: NetworkGenome) -> dict:
+    """Where the genome's task head reads and how its backbone runs: ``plan`` ((stride, dilation, output
+    stride) per stage, :func:`accelsim.workload.heads.atrous_plan`) and, by head, ``ssd_stage`` (the last
+    strided stage, whose first block's expansion conv, or input, is SSDLite's first map) and
+    ``low_stage`` (the last undilated stage at output stride 8, whose output is LR-ASPP's low-level map).
+    The torch twin reads the same."""
+    g, h = genome, genome.head
+    where = f"network genome: head {h.kind}"
+    try:
+        plan = task_heads.atrous_plan([s.stride for s in g.stages], h.output_stride or None, where=where)
+    except WorkloadError as exc:
+        raise CodesignError(str(exc)) from None
+    taps: dict = {"plan": plan}
+    if h.kind == "ssdlite":
+        strided = [i for i, s in enumerate(g.stages) if s.stride > 1]
+        if not strided:
+            raise CodesignError(f"{where}: needs a stage with stride > 1 (its first map is the input side of the "
+                                "last strided stage); every stage has stride 1")
+        taps["ssd_stage"] = strided[-1]
+    elif h.kind == "lraspp":
+        at8 = [i for i, (_, dilation, out) in enumerate(plan) if out == 8 and dilation == 1]
+        if not at8:
+            raise CodesignError(f"{where}: needs a stage at output stride 8 for its low-level branch; the stages "
+                                f"reach {', '.join(str(out) for *_, out in plan)}")
+        taps["low_stage"] = at8[-1]
+    return taps
+
+
+def _build_with_head(g: NetworkGenome, name: str | None) -> Network:
+    """build_network for a genome with a task head: the same stem, stages (dilated past a segmenter's
+    output stride) and 1x1 head conv, then the head on the maps of :func:`head_taps`."""
+    h = g.head
+    taps = head_taps(g)
+    b = NetworkBuilder(name or f"net-{g.key()}", (g.resolution, g.resolution, 3), g.precision)
+    with b.block("stem.0"):
+        x = b.conv(b.input, g.stem_channels, 3, 2, activation="relu6", name="stem")
+    outputs, ssd_map = [], None
+    for si, (stage, depth, (_, dilation, _)) in enumerate(zip(g.stages, g.stage_depths(), taps["plan"])):
+        if si == taps.get("ssd_stage"):   # the expansion conv, or the stage's input if the block has none
+            c = b.shape(x)[2]             # (NetworkBuilder.ibn's rule: no expand conv when mid == c)
+            ssd_map = f"s{si}.b0.expand" if stage.block == "ibn" and int(round(c * stage.expansion)) != c else x
+        x = b.splice(_stage_layers(si, stage, depth, b.shape(x), stage.precision or g.precision, dilation), x)
+        outputs.append(x)
+    with b.block("head.0"):
+        x = b.conv(x, g.head_channels, 1, activation="relu6", name="head")
+    if h.kind == "ssdlite":
+        task_heads.ssdlite(b, ssd_map, x, h.num_classes)
+    elif h.kind == "lraspp":
+        task_heads.lraspp(b, outputs[taps["low_stage"]], x, h.num_classes)
+    else:
+        task_heads.deeplabv3(b, x, h.num_classes, output_stride=h.output_stride)
+    return b.build()
+
+
 # A search mutates one gene at a time, so most stages of a new genome were built before: the layers
 # of a stage are cached by everything they depend on and spliced in.
 _STAGES: OrderedDict = OrderedDict()
 _STAGE_CACHE_SIZE = 4096    # ~10 layers each; a few tens of MB at most
 
 
-def _stage_layers(si: int, stage: StageGene, depth: int, in_shape: tuple, precision: str) -> tuple:
-    key = (si, stage.block, stage.kernel, stage.expansion, stage.channels, stage.stride, depth, in_shape, precision)
+def _stage_layers(si: int, stage: StageGene, depth: int, in_shape: tuple, precision: str,
+                  dilation: int = 1) -> tuple:
+    """The stage's layers on an input of ``in_shape``. With ``dilation`` > 1 (a segmenter's backbone
+    past its output stride) the stage runs at stride 1 with its taps ``dilation`` apart, and a first
+    block whose stride was replaced keeps no residual (torchvision's dilated MobileNetV3)."""
+    key = (si, stage.block, stage.kernel, stage.expansion, stage.channels, stage.stride, depth, in_shape, precision,
+           dilation)
     hit = _STAGES.get(key)
     if hit is not None:
         _STAGES.move_to_end(key)
@@ -339,8 +471,13 @@ def _stage_layers(si: int, stage: StageGene, depth: int, in_shape: tuple, precis
     block = b.ibn if stage.block == "ibn" else b.fused_ibn
     x = b.input
     for i in range(depth):
-        x = block(x, stage.channels, expansion=stage.expansion, kernel=stage.kernel,
-                  stride=stage.stride if i == 0 else 1, name=f"s{si}.b{i}")
+        if dilation == 1:
+            x = block(x, stage.channels, expansion=stage.expansion, kernel=stage.kernel,
+                      stride=stage.stride if i == 0 else 1, name=f"s{si}.b{i}")
+        else:
+            x = block(x, stage.channels, expansion=stage.expansion, kernel=stage.kernel, stride=1,
+                      residual=False if (i == 0 and stage.stride > 1) else None, name=f"s{si}.b{i}",
+                      dilation=dilation)
     layers = tuple(b.layers)
     _STAGES[key] = layers
     if len(_STAGES) > _STAGE_CACHE_SIZE:

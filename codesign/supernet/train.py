@@ -14,10 +14,11 @@ a checkpoint draws exactly what an uninterrupted run draws. No global RNG is tou
 
 Resuming: a checkpoint stores the identity of its inputs (:func:`run_identity`: the config, the
 hardware config in full, the training data's checksum, the estimator's when it gives the latencies,
-and the engine model version; see :mod:`codesign.identity`). A checkpoint made from other inputs,
-or one without a stored identity, is refused with one line naming what changed; the hardware alone
-may differ while the run is still in its warm-up. :func:`train_in_folder` (``codesign supernet``)
-also locks its folder and, with ``force_new``, moves an earlier run aside to ``DIR.old-<time>``.
+on a CPU the torch thread count, and the engine model version; see :mod:`codesign.identity`). A
+checkpoint made from other inputs, or one without a stored identity, is refused with one line
+naming what changed; the hardware alone may differ while the run is still in its warm-up.
+:func:`train_in_folder` (``codesign supernet``) also locks its folder and, with ``force_new``, moves
+an earlier run aside to ``DIR.old-<time>``.
 """
 
 from __future__ import annotations
@@ -186,14 +187,17 @@ def evaluate(supernet: Supernet, x: torch.Tensor, y: torch.Tensor, path: Sequenc
 
 # ------------------------------------------------------------------------------------ checkpoints
 def run_identity(cfg: SupernetConfig, hardware: Hardware, x: np.ndarray, y: np.ndarray, data=None, estimator=None,
-                 estimator_path: "str | os.PathLike | None" = None) -> dict:
+                 estimator_path: "str | os.PathLike | None" = None, threads: int | None = None) -> dict:
     """The identity (:mod:`codesign.identity`) of a supernet run's inputs: the config (less the
     fields that do not change what is computed), ``hardware`` in full, the training data (the
     file's checksum when ``data`` is a path, else the arrays'), the estimator when it gives the
-    latencies (its checkpoint's checksum, or its weights'), and the engine model version."""
+    latencies (its checkpoint's checksum, or its weights'), ``threads`` when given (torch's intra-op
+    thread count on a CPU: it can change the last bits of every step) and the engine model version."""
     parts = {"kind": "supernet",
              "config": {k: v for k, v in cfg.to_dict().items() if k not in _RESUME_NEUTRAL},
              "hardware": hardware}
+    if threads is not None:
+        parts["threads"] = int(threads)
     files = {}
     if isinstance(data, (str, os.PathLike)):
         files["training data"] = data
@@ -368,7 +372,7 @@ def _batch(n: int, batch_size: int, seed: int, stream: int, step: int) -> np.nda
 def train_supernet(cfg: SupernetConfig, data, hardware: "Hardware | str | None" = None, estimator=None,
                    checkpoint: "str | os.PathLike | None" = None, progress: bool = True,
                    log: Callable[[str], None] | None = None, stop_after: int | None = None,
-                   estimator_path: "str | os.PathLike | None" = None) -> SupernetResult:
+                   estimator_path: "str | os.PathLike | None" = None, threads: int | None = None) -> SupernetResult:
     """Search with ProxylessNAS's alternating weight / architecture steps; return the derived network.
 
     ``data``: an .npz path (keys ``x`` (N, C, H, W) and ``y`` (N,)), an (x, y) pair, a dict or a
@@ -380,8 +384,18 @@ def train_supernet(cfg: SupernetConfig, data, hardware: "Hardware | str | None" 
     cfg.warmup_steps``) may be resumed on another hardware config: the warm-up is shared.
     ``stop_after`` ends the run once that many steps are done (checkpoint written) and reports the
     state then. ``log`` receives a line every tenth of the run. ``estimator_path``: the checkpoint
-    ``estimator`` was loaded from (its checksum then names it in the run's identity).
+    ``estimator`` was loaded from (its checksum then names it in the run's identity). ``threads``
+    pins torch's intra-op thread count for the run (None: as it is); on a CPU device the count in
+    effect is part of the run's identity, so a checkpoint resumes only with the count it started with.
     """
+    from ..accuracy.proxies import torch_threads
+    with torch_threads(threads):
+        return _train_supernet(cfg, data, hardware, estimator, checkpoint, progress, log, stop_after,
+                               estimator_path)
+
+
+def _train_supernet(cfg: SupernetConfig, data, hardware, estimator, checkpoint, progress: bool, log, stop_after,
+                    estimator_path) -> SupernetResult:
     t0 = time.perf_counter()
     hw = _load_hw(hardware if hardware is not None else cfg.hardware)
     hw_key = hardware_key(hw)
@@ -406,7 +420,9 @@ def train_supernet(cfg: SupernetConfig, data, hardware: "Hardware | str | None" 
     y_va = torch.from_numpy(y_all[val_idx]).to(device)
 
     table = latency_table(cfg, hw, estimator)
-    ident = run_identity(cfg, hw, x_all, y_all, data, estimator, estimator_path) if checkpoint is not None else None
+    threads = torch.get_num_threads() if device.type == "cpu" else None   # a GPU's sums do not depend on it
+    ident = run_identity(cfg, hw, x_all, y_all, data, estimator, estimator_path, threads) \
+        if checkpoint is not None else None
     net = Supernet(cfg, torch.Generator().manual_seed(cfg.seed)).to(device)
     weight_opt = torch.optim.SGD(net.weight_parameters(), lr=cfg.weight_lr, momentum=0.9, nesterov=True,
                                  weight_decay=cfg.weight_decay)
@@ -473,14 +489,15 @@ RESULT_FILE, CHECKPOINT_FILE = "result.json", "checkpoint.pt"
 
 def train_in_folder(cfg: SupernetConfig, data, out: "str | os.PathLike", hardware: "Hardware | str | None" = None,
                     estimator=None, estimator_path: "str | os.PathLike | None" = None, force_new: bool = False,
-                    progress: bool = True, log: Callable[[str], None] | None = None) -> SupernetResult:
+                    progress: bool = True, log: Callable[[str], None] | None = None,
+                    threads: int | None = None) -> SupernetResult:
     """:func:`train_supernet` with ``out/checkpoint.pt`` (resumed when there), then ``out/result.json``.
     The folder is locked for the call; ``force_new`` first moves a non-empty folder aside to
-    ``out.old-<time>`` (``SupernetResult.moved_aside``)."""
+    ``out.old-<time>`` (``SupernetResult.moved_aside``). ``threads``: as for :func:`train_supernet`."""
     out = Path(out)
     with claim_folder(out, force_new=force_new) as moved:
         r = train_supernet(cfg, data, hardware, estimator, checkpoint=out / CHECKPOINT_FILE, progress=progress,
-                           log=log, estimator_path=estimator_path)
+                           log=log, estimator_path=estimator_path, threads=threads)
         write_atomic(out / RESULT_FILE, json.dumps({**r.summary(), "positions": r.choices()}, indent=1,
                                                    default=float))
     r.moved_aside = moved
