@@ -105,14 +105,14 @@ FORMATS = "int4, int8, int16, fp16, bf16, fp32"
     ({"constraints": {"latency_ms": {"below": 1}}},
      "constraints.latency_ms.below: unknown key; expected one of max, min"),
     ({"constraints": {"latency_ms": {}}},
-     "constraints.latency_ms: expected {max: X}, {min: X}, a number (= max) or 'budget', got {}"),
+     "constraints.latency_ms: expected {max: X}, {min: X}, a number (= max), 'F baseline' (= max) or 'budget', got {}"),
     ({"constraints": {"latency_ms": {"max": -1}}}, "constraints.latency_ms.max: expected a positive number, got -1"),
     ({"constraints": {"latency_ms": -1}}, "constraints.latency_ms: expected a positive number, got -1"),
-    ({"constraints": {"latency_ms": {"min": "a"}}}, "constraints.latency_ms.min: expected a number, got 'a'"),
+    ({"constraints": {"latency_ms": {"min": "a"}}}, "constraints.latency_ms.min: expected a number, 'baseline' or 'F baseline' (F times the baseline design's value), got 'a'"),
     ({"constraints": {"area_mm2": "budget"}},
      "constraints.area_mm2: expected {max: X} or {min: X} ('budget' applies to memory_mb only), got 'budget'"),
     ({"constraints": {"memory_mb": "all"}},
-     "constraints.memory_mb: expected {max: X}, {min: X}, a number (= max) or 'budget', got 'all'"),
+     "constraints.memory_mb: expected {max: X}, {min: X}, a number (= max), 'F baseline' (= max) or 'budget', got 'all'"),
     # accuracy: a mapping with source, or a source alone
     ({"accuracy": 5}, f"accuracy: expected a mapping with source ({SOURCES}), got 5"),
     ({"accuracy": "oracle"}, f"accuracy: expected one of {SOURCES}, got 'oracle'"),
@@ -299,7 +299,7 @@ def test_the_run_config_schema_reuses_the_space_schemas():
     assert list(mobile) == ["type"] + list(NETWORK_SPACE_SCHEMA["properties"])
     assert all(mobile[k] is v for k, v in NETWORK_SPACE_SCHEMA["properties"].items())
     assert TOP_KEYS == ("name", "space", "network", "hardware", "objectives", "constraints", "accuracy", "scorer",
-                        "algorithm", "budget", "batch_size", "seed", "runner", "threads", "reference")
+                        "algorithm", "budget", "batch_size", "seed", "runner", "threads", "reference", "baseline")
     assert SWEEP_KEYS == ("run", "sweep", "pick")
     assert set(RUN_CONFIG_SCHEMA["properties"]["constraints"]["properties"]) == set(P.METRICS)
 

@@ -15,9 +15,9 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "problems": ("AccuracySource", "Constraint", "FixedHardware", "FixedNetwork", "HardwareAxis",
         "MAPPING_FAILURE", "METRICS", "MIB", "MobileAxis", "NB201Axis", "PROXY_LABELS", "SearchProblem",
         "hardware_genome_of", "metric_label", "objective_key",),
-    "runconfig": ("LIST_ELEMENTS", "MAX_THREADS", "RUN_CONFIG_SCHEMA", "RunConfig", "TOP_KEYS",
-        "load_run_config", "parse_run_config", "reference_markdown",),
-    "runs": ("IDENTITY", "JOURNAL", "OUTPUTS", "RUN_FILE", "Run", "SWEEP_KEYS", "SWEEP_SCHEMA", "describe",
+    "runconfig": ("BASELINE_PATTERN", "LIST_ELEMENTS", "MAX_THREADS", "RUN_CONFIG_SCHEMA", "RunConfig", "TOP_KEYS",
+        "baseline_factor", "load_run_config", "parse_run_config", "reference_markdown",),
+    "runs": ("IDENTITY", "JOURNAL", "OUTPUTS", "RUN_FILE", "Run", "SWEEP_KEYS", "SWEEP_SCHEMA", "baseline_row", "describe",
         "execute", "front_rows", "load_run", "md_cell", "plot_front", "reference_point", "show", "sweep",
         "write_outputs",),
 })

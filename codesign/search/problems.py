@@ -10,7 +10,9 @@ hardware keys prefixed ``hw.``), so every algorithm in :mod:`codesign.search.alg
 ``accelsim.simulate_many(pairs=True)`` call (or one estimator call) and returns per candidate the
 metrics in :data:`METRICS` plus ``violation``: 0 when every hard constraint holds, else the summed
 relative excess (a mapping failure, e.g. a precision the hardware lacks, counts 10). Objectives
-are minimised; a maximised metric (accuracy) appears as ``neg_<name>``.
+are minimised; a maximised metric (accuracy) appears as ``neg_<name>``. A problem given a baseline
+design scores it first on the base hardware (``evaluate_baseline``) and resolves the constraints
+relative to it (``Constraint.max_baseline`` / ``min_baseline``) to numbers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import OrderedDict
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -338,10 +341,36 @@ class AccuracySource:
 # ------------------------------------------------------------------------------------- problem
 @dataclass(frozen=True)
 class Constraint:
+    """A hard bound on one metric. ``max_baseline`` / ``min_baseline``: the bound is that factor times
+    the baseline design's value of the metric (``0.5 baseline``); :meth:`resolve` turns it into the
+    number ``max`` / ``min``, which :meth:`excess` uses."""
+
     metric: str
     max: float | None = None
     min: float | None = None
     budget: bool = False      # memory_mb <= the hardware's memory budget
+    max_baseline: float | None = None
+    min_baseline: float | None = None
+
+    @property
+    def relative(self) -> bool:
+        return self.max_baseline is not None or self.min_baseline is not None
+
+    def relative_sides(self) -> tuple:
+        return tuple(side for side in ("max", "min") if getattr(self, f"{side}_baseline") is not None)
+
+    def resolve(self, baseline: dict) -> "Constraint":
+        """This constraint with its relative bounds made numbers from the baseline's metrics."""
+        out = {}
+        for side in self.relative_sides():
+            v = baseline.get(self.metric)
+            if v is None:
+                raise CodesignError(f"constraints.{self.metric}.{side}: the baseline has no {self.metric}")
+            if not math.isfinite(v):
+                raise CodesignError(f"constraints.{self.metric}.{side}: the baseline's {self.metric} is not finite "
+                                    f"(it cannot run on the base hardware)")
+            out[side] = float(getattr(self, f"{side}_baseline")) * float(v)
+        return dataclasses.replace(self, **out) if out else self
 
     def excess(self, m: dict) -> float:
         v = m.get(self.metric)
@@ -362,7 +391,8 @@ class SearchProblem:
     hard constraints. Picklable, so the process and Ray runners can ship it to workers."""
 
     def __init__(self, network_axis, hardware_axis, objectives=("latency_ms", "accuracy"), constraints=(),
-                 accuracy: AccuracySource | None = None, estimator=None, cache_size: int = 4096, threads: int = 1):
+                 accuracy: AccuracySource | None = None, estimator=None, cache_size: int = 4096, threads: int = 1,
+                 baseline=None):
         self.net_axis, self.hw_axis = network_axis, hardware_axis
         self.threads = threads   # torch threads of the estimator's predictions (the accuracy source has its own)
         self.metrics = tuple(objectives)
@@ -383,6 +413,23 @@ class SearchProblem:
         self.cache_size = cache_size
         self._nets: OrderedDict = OrderedDict()
         self._hws: OrderedDict = OrderedDict()
+        # the baseline design (a Network, or an arch string on a NAS-Bench-201 axis): scored first, and
+        # the relative bounds resolved against its metrics
+        self.baseline, self.baseline_metrics = baseline, None
+        relative = [(c, side) for c in self.constraints for side in c.relative_sides()]
+        if relative and baseline is None:
+            c, side = relative[0]
+            what = "ARCH" if self.net_axis.kind == "nb201" else "NETWORK"
+            raise CodesignError(f"constraints.{c.metric}.{side}: 'baseline' needs a baseline design; "
+                                f"give baseline: {what}")
+        for c, side in relative:
+            if c.metric == "accuracy" and not self._scores_baseline_accuracy():
+                raise CodesignError(f"constraints.accuracy.{side}: a bound relative to the baseline needs an accuracy "
+                                    f"source that can score the baseline (nb201 for an arch string, params or macs "
+                                    f"for any network), got {self.accuracy.source}")
+        if baseline is not None:
+            self.baseline_metrics = self.evaluate_baseline()
+            self.constraints = tuple(c.resolve(self.baseline_metrics) for c in self.constraints)
 
     def __getstate__(self):
         return {**self.__dict__, "_nets": OrderedDict(), "_hws": OrderedDict()}
@@ -426,17 +473,73 @@ class SearchProblem:
         m = {"area_mm2": self.hardware(g).area_mm2}
         return sum(c.excess(m) for c in self.constraints if c.metric == "area_mm2")
 
+    # ------------------------------------------------------------------ baseline
+    def base_hardware(self) -> Hardware:
+        """The base config: the fixed one, or the base of the hardware space."""
+        return self.hw_axis.base if isinstance(self.hw_axis, HardwareAxis) else self.hw_axis.hardware
+
+    def baseline_genome(self) -> "dict | None":
+        """The network genes of an arch-string baseline on a NAS-Bench-201 axis; None otherwise."""
+        if isinstance(self.baseline, str) and self.net_axis.kind == "nb201":
+            try:
+                return dict(zip(nb201.EDGE_KEYS, nb201.ops_of(self.baseline)))
+            except CodesignError as exc:
+                raise CodesignError(f"baseline: {exc}") from None
+        return None
+
+    def _scores_baseline_accuracy(self) -> bool:
+        if self.accuracy is None:
+            return False
+        if self.accuracy.source in ("params", "macs"):
+            return True
+        return self.accuracy.source == "nb201" and self.net_axis.kind == "nb201" and isinstance(self.baseline, str)
+
+    def baseline_network(self) -> Network:
+        g = self.baseline_genome()
+        if g is not None:
+            return self.net_axis.build(g)
+        if isinstance(self.baseline, str):
+            raise CodesignError(f"baseline: an arch string needs space.network.type: nb201, got {self.baseline!r}")
+        return self.baseline
+
+    def describe_baseline(self) -> str:
+        g = self.baseline_genome()
+        return self.net_axis.describe(g) if g is not None else self.baseline_network().name
+
+    def evaluate_baseline(self) -> dict:
+        """The baseline design on the base hardware, scored with the metrics of a candidate (without
+        ``violation``); its accuracy when the accuracy source can score it (see the class docs)."""
+        return self.evaluate_design(self.baseline_network(), self.baseline_genome())
+
+    def evaluate_design(self, network: Network, genome: "dict | None" = None) -> dict:
+        """``network`` on the base hardware with the metrics of a candidate (no ``violation``).
+        ``genome``: its network genes when it is a point of the network axis (the accuracy source
+        then scores it as it scores a candidate)."""
+        hw = self.base_hardware()
+        acc = None
+        if self.accuracy is not None and (genome is not None or self.accuracy.source in ("params", "macs")):
+            if genome is not None and self.accuracy.source in ("nb201", "params", "macs"):
+                acc = self.accuracy.scores(self.net_axis, [genome], [network])
+            elif genome is None:
+                acc = [self.accuracy._score(self.net_axis, {}, network)]
+        m = self._metrics([network], [hw], acc)[0]
+        m.pop("violation")
+        return m
+
     # ------------------------------------------------------------------ scoring
     def evaluate(self, genomes: list) -> list[dict]:
         nets = [self.network(g) for g in genomes]
         hws = [self.hardware(g) for g in genomes]
+        acc = self.accuracy.scores(self.net_axis, genomes, nets) if self.accuracy is not None else None
+        return self._metrics(nets, hws, acc)
+
+    def _metrics(self, nets: list, hws: list, acc: "list | None") -> list[dict]:
         if self.estimator is not None:
             latency, energy, failing = self._estimate(nets, hws)
         else:
             import accelsim
             r = accelsim.simulate_many(nets, hws, pairs=True)
             latency, energy, failing = r.latency_ms.ravel(), r.energy_mj.ravel(), r.failing_share.ravel()
-        acc = self.accuracy.scores(self.net_axis, genomes, nets) if self.accuracy is not None else None
         out = []
         for i, (net, hw) in enumerate(zip(nets, hws)):
             lat, en = float(latency[i]), float(energy[i])

@@ -19,6 +19,7 @@
     runner: serial                 # or {name: processes, workers: 4} / {name: ray, address: auto}
     threads: 1                     # CPU threads of torch scoring (and of the engine in this process)
     reference: {latency_ms: 5.0, accuracy: 0}   # hypervolume reference point (optional)
+    baseline: mobilenet_v2         # the design relative bounds compare against (optional, see below)
 
 Every key is checked against :data:`RUN_CONFIG_SCHEMA` (JSON Schema, see :mod:`accelsim.schema`; the
 space settings are the spaces' own schemas): an unknown key, a wrong type or an impossible value is
@@ -27,6 +28,13 @@ one line naming the file, the key path, what was expected and the value as writt
 constraint given as a number or ``budget``) are forms the schema allows. What a schema cannot say
 is checked after it: files exist, the reference names each objective, the algorithm's options, and
 the problem builds (the network, the hardware config, an estimator checkpoint load).
+
+A constraint bound may be relative to a baseline design: ``baseline`` or a factor of it written as a
+string (``"0.5 baseline"``, ``"0.5*baseline"``, ``"0.5 x baseline"``). The baseline is ``baseline``
+(a NAS-Bench-201 arch string on that network axis, else a network as ``network`` takes it), by
+default the fixed network when the network is not searched; it is scored on the base hardware when
+the problem is built and each relative bound becomes that factor times its metric. Its metrics are
+part of the run's identity.
 
 ``threads`` (``codesign search --threads N`` overrides it) pins torch's intra-op thread count while
 the run scores with torch (zero-shot proxies, short training, estimator predictions; default 1) and,
@@ -43,6 +51,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from accelsim import precision as prec
 from accelsim import schema
@@ -98,27 +108,56 @@ def _network_space_schema() -> dict:
             "then": mobile, "else": {**_nb201_space_schema(), "x-reference-note": " (type nb201)"}}
 
 
-_CONSTRAINT_WORDS = "{max: X}, {min: X}, a number (= max) or 'budget'"
+_CONSTRAINT_WORDS = "{max: X}, {min: X}, a number (= max), 'F baseline' (= max) or 'budget'"
+# a bound relative to the baseline design: 'baseline', '0.5 baseline', '0.5*baseline', '0.5 x baseline'
+BASELINE_PATTERN = r"^\s*(([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?\s*(\*|x|\s)\s*)?baseline\s*$"
+_BOUND_WORDS = "a number, 'baseline' or 'F baseline' (F times the baseline design's value)"
+
+
+def baseline_factor(bound) -> "float | None":
+    """The factor of a bound relative to the baseline (``'0.5 baseline'`` -> 0.5, ``'baseline'`` -> 1.0);
+    None for a number."""
+    if not isinstance(bound, str):
+        return None
+    text = bound.strip()[:-len("baseline")].strip()
+    text = text[:-1].strip() if text.endswith(("*", "x")) else text
+    return float(text) if text else 1.0
 
 
 def _constraint_schema(metric: str) -> dict:
     """One constraint: ``{max: X}``, ``{min: X}`` (both allowed), a number (= max), or ``budget``
-    (memory_mb only); a minimised metric's max must be positive."""
+    (memory_mb only); a bound may be relative to the baseline design (``baseline``, ``0.5 baseline``,
+    ``0.5*baseline``, ``0.5 x baseline``); a minimised metric's max must be positive."""
     direction, unit, help = P.METRICS[metric]
-    bound = {"type": "number", "x-expected": "a number"}
-    top = dict(bound, allOf=[{"exclusiveMinimum": 0, "x-expected": "a positive number"}]) if direction == "min" \
-        else bound
+    relative = {"type": "string", "pattern": BASELINE_PATTERN, "x-expected": _BOUND_WORDS}
+    number = {"type": "number", "x-expected": _BOUND_WORDS}
+    bound = {"if": {"type": "string"}, "then": relative, "else": number}
+    top = {"if": {"type": "string"}, "then": relative,
+           "else": dict(number, allOf=[{"exclusiveMinimum": 0, "x-expected": "a positive number"}])} \
+        if direction == "min" else bound
     mapping = {"type": "object", "x-expected": _CONSTRAINT_WORDS, "additionalProperties": False,
                "minProperties": 1, "properties": {"max": top, "min": bound}}
+    shorthand = {"type": "string", "pattern": BASELINE_PATTERN, "x-expected": _CONSTRAINT_WORDS}
     if metric == "memory_mb":
-        word = {"const": "budget", "x-expected": _CONSTRAINT_WORDS}
+        word = {"if": {"const": "budget"}, "then": {}, "else": shorthand}
     else:
         word = {"if": {"const": "budget"},
                 "then": {"not": {}, "x-expected": "{max: X} or {min: X} ('budget' applies to memory_mb only)"},
-                "else": {"not": {}, "x-expected": _CONSTRAINT_WORDS}}
+                "else": shorthand}
     return {"description": f"bounds on {help}", "x-unit": unit,
             "if": {"type": "object"}, "then": mapping,
             "else": {"if": {"type": "number"}, "then": top, "else": word}}
+
+
+def _network_schema(help: str) -> dict:
+    """A network as the ``network`` key takes it: a zoo name, an .onnx path or {model: NAME, ...}."""
+    return {"description": help, "x-unit": "-",
+            "if": {"type": "string"}, "then": {"x-expected": "a zoo model name or an .onnx path"},
+            "else": {"type": "object", "required": ["model"], "x-expected": "a zoo model name, an .onnx "
+                                                                            "path or {model: NAME, ...options}",
+                     "x-missing": {"model": "missing; expected a zoo model name or an .onnx path"},
+                     "properties": {"model": {"type": "string",
+                                              "x-expected": "a zoo model name or an .onnx path"}}}}
 
 
 def _accuracy_schema() -> dict:
@@ -176,7 +215,9 @@ def _run_config_schema() -> dict:
                  "items": {"enum": metrics, "x-expected": f"metrics from {_one_of(metrics)}", "x-in-list": True},
                  "allOf": [{"uniqueItems": True, "x-expected": "distinct metrics"}]}}
     constraints = {"type": "object", "description": "hard constraints: metric -> {max: X} / {min: X} / a number "
-                                                    "(= max) / budget (memory_mb: the config's memory budget)",
+                                                    "(= max) / budget (memory_mb: the config's memory budget); "
+                                                    "a bound may be baseline or F baseline (F times the "
+                                                    "baseline design's value)",
                    "x-unit": "-", "x-expected": "a mapping metric -> {max: X} / {min: X} / budget",
                    "propertyNames": {"enum": metrics, "x-unknown": "metric"},
                    "properties": {m: _constraint_schema(m) for m in metrics}}
@@ -207,14 +248,8 @@ def _run_config_schema() -> dict:
         "space": schema.obj({"network": _network_space_schema(), "hardware": HARDWARE_SPACE_SCHEMA},
                             help="what is searched: space.network and/or space.hardware",
                             expected="a mapping with network and/or hardware"),
-        "network": {"description": "the fixed network when there is no network space: a zoo name, an .onnx path "
-                                   "or {model: NAME, option: value}", "x-unit": "-",
-                    "if": {"type": "string"}, "then": {"x-expected": "a zoo model name or an .onnx path"},
-                    "else": {"type": "object", "required": ["model"], "x-expected": "a zoo model name, an .onnx "
-                                                                                    "path or {model: NAME, ...options}",
-                             "x-missing": {"model": "missing; expected a zoo model name or an .onnx path"},
-                             "properties": {"model": {"type": "string",
-                                                      "x-expected": "a zoo model name or an .onnx path"}}}},
+        "network": _network_schema("the fixed network when there is no network space: a zoo name, an .onnx path "
+                                   "or {model: NAME, option: value}"),
         "hardware": schema.scalar("string", "-", "the fixed config, or the base of the hardware space (name or path)",
                                   expected="a hardware config name or path"),
         "objectives": objectives,
@@ -233,7 +268,11 @@ def _run_config_schema() -> dict:
         "reference": {"type": "object", "description": "hypervolume reference point: objective -> value (default: "
                                                        "the worst feasible value + 10 % of the range)",
                       "x-unit": "-", "x-expected": "a mapping objective -> value",
-                      "additionalProperties": {"type": "number", "x-expected": "a number"}}},
+                      "additionalProperties": {"type": "number", "x-expected": "a number"}},
+        "baseline": _network_schema("the design relative constraint bounds compare against, evaluated on the base "
+                                    "hardware: a NAS-Bench-201 arch string (space.network.type nb201), else a "
+                                    "network as network takes it (default: the fixed network when the network "
+                                    "is not searched)")},
         required=("space",), help="A search run: what to search, for what, and how.",
         missing_words={"space": "nothing to search; give space.network and/or space.hardware"})
     root["x-expected"] = "a mapping of run settings at the top level"
@@ -269,6 +308,7 @@ class RunConfig:
     runner_options: dict = field(default_factory=dict)
     threads: int | None = None     # as given (None: torch scoring on one thread, numba left alone)
     reference: dict | None = None
+    baseline: object = None        # as given (None: the fixed network, if any, when a bound is relative)
     _problem: object = field(default=None, repr=False, compare=False)
 
     @property
@@ -334,11 +374,34 @@ class RunConfig:
         if self.estimator:
             from ..estimator.model import Estimator
             est = Estimator.load(self.estimator)
+        baseline = self._baseline_design(net_axis)
         try:
             return P.SearchProblem(net_axis, hw_axis, self.objectives, self.constraints, acc, est,
-                                   threads=self.scoring_threads)
+                                   threads=self.scoring_threads, baseline=baseline)
         except CodesignError as exc:
             raise CodesignError(f"{where}: {exc}") from None
+
+    @property
+    def has_baseline(self) -> bool:
+        """Whether the run scores a baseline design: ``baseline`` is given, or a bound is relative."""
+        return self.baseline is not None or any(c.relative for c in self.constraints)
+
+    def _baseline_design(self, net_axis):
+        """The baseline as the problem takes it: an arch string (NAS-Bench-201 axis), a Network, or
+        None (no baseline: none given and no relative bound, or none given on a searched network)."""
+        where = f"{self.source}: baseline"
+        if self.baseline is None:
+            if isinstance(net_axis, P.FixedNetwork) and self.has_baseline:
+                return net_axis.network
+            return None
+        if isinstance(net_axis, P.NB201Axis):
+            if not isinstance(self.baseline, str):
+                raise CodesignError(f"{where}: expected a NAS-Bench-201 arch string (space.network.type nb201), "
+                                    f"got {self.baseline!r}")
+            return self.baseline
+        if isinstance(net_axis, P.FixedNetwork) and self.baseline == self.network:
+            return net_axis.network
+        return _fixed_network(self.baseline, where)
 
     def to_dict(self) -> dict:
         return dict(self.raw)
@@ -371,9 +434,7 @@ class RunConfig:
             hw_space = {k: v for k, v in dataclasses.asdict(hw_axis.space).items() if k != "base"}
         base = hw_axis.base if isinstance(hw_axis, P.HardwareAxis) else hw_axis.hardware
         settings = {"objectives": list(self.objectives),
-                    "constraints": {c.metric: {"max": None if c.max is None else float(c.max),
-                                               "min": None if c.min is None else float(c.min), "budget": c.budget}
-                                    for c in self.constraints},
+                    "constraints": {c.metric: _constraint_identity(c) for c in problem.constraints},
                     "accuracy": None, "scorer": "estimator" if self.estimator else "engine",
                     "algorithm": self.algorithm, "algorithm_options": dict(self.algorithm_options),
                     "seed": self.seed, "batch_size": self.batch_size}
@@ -388,11 +449,37 @@ class RunConfig:
                 files["accuracy table"] = self.accuracy.get("table") or DEFAULT_TABLE
             if self.accuracy.get("data"):
                 files["accuracy training data"] = self.accuracy["data"]
+        parts = {"kind": "search", "hardware": base, "network": network, "hardware_space": hw_space}
+        if problem.baseline_metrics is not None:
+            # the baseline's metrics decide the resolved bounds: another baseline is another run
+            design = self.baseline
+            if isinstance(design, (str, dict)) and not isinstance(net_axis, P.NB201Axis):
+                spec = design if isinstance(design, dict) else {"model": design}
+                if str(spec["model"]).endswith(".onnx"):
+                    files["baseline model"] = spec["model"]
+                    design = {**spec, "model": Path(spec["model"]).name}
+            parts["baseline"] = {"design": design if design is not None else "network",
+                                 "metrics": _plain_metrics(problem.baseline_metrics)}
+        parts.update(settings=settings, files=files)   # after the baseline: a change names the baseline first
         try:
-            return identity({"kind": "search", "hardware": base, "network": network, "hardware_space": hw_space,
-                             "settings": settings, "files": files})
+            return identity(parts)
         except CodesignError as exc:
             raise CodesignError(f"{self.source}: {exc}") from None
+
+
+def _constraint_identity(c: P.Constraint) -> dict:
+    """A resolved constraint as the identity holds it (a relative bound adds its factor)."""
+    out = {"max": None if c.max is None else float(c.max), "min": None if c.min is None else float(c.min),
+           "budget": c.budget}
+    for side in c.relative_sides():
+        out[f"{side}_baseline"] = float(getattr(c, f"{side}_baseline"))
+    return out
+
+
+def _plain_metrics(m: dict) -> dict:
+    """The baseline's metrics (those of :data:`~codesign.search.problems.METRICS`, in that order) as
+    JSON numbers (an infinite one as the string 'inf')."""
+    return {k: float(m[k]) if np.isfinite(m[k]) else "inf" for k in P.METRICS if k in m}
 
 
 def load_run_config(path: "str | Path", overrides: dict | None = None, runner: dict | None = None) -> RunConfig:
@@ -443,8 +530,20 @@ def parse_run_config(data: dict, source: str = "<run config>") -> RunConfig:
             out.append(P.Constraint(metric, budget=True))
             continue
         spec = spec if isinstance(spec, dict) else {"max": spec}
-        out.append(P.Constraint(metric, max=spec.get("max"), min=spec.get("min")))
+        bounds = {}
+        for side in ("max", "min"):
+            factor = baseline_factor(spec.get(side))
+            if factor is None:
+                bounds[side] = spec.get(side)
+            elif not (factor > 0 and np.isfinite(factor)):
+                raise bad(f"constraints.{metric}.{side}", "a positive factor of baseline ('0.5 baseline')",
+                          spec[side])
+            else:
+                bounds[f"{side}_baseline"] = factor
+        out.append(P.Constraint(metric, **bounds))
     cfg.constraints = tuple(out)
+    if data.get("baseline") is not None:
+        cfg.baseline = data["baseline"]
 
     if "accuracy" in checked:
         acc = data["accuracy"]   # as given: the identity holds its options as written

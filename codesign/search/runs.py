@@ -187,6 +187,20 @@ def front_rows(cfg: RunConfig, problem, result: SearchResult) -> list[dict]:
     return rows
 
 
+def baseline_row(problem) -> "dict | None":
+    """The baseline design as a row of the front's shape (``evaluation`` reads ``baseline``; its
+    ``genome``: the network genes of an arch-string baseline, else empty), or None without one."""
+    m = problem.baseline_metrics
+    if m is None:
+        return None
+    g = problem.baseline_genome()
+    row = {"evaluation": "baseline", "network": problem.describe_baseline(),
+           "hardware": problem.base_hardware().name}
+    row.update({k: m[k] for k in P.METRICS if k in m})
+    row["genome"] = g if g is not None else {}
+    return row
+
+
 def _run(cfg: RunConfig, problem, result: SearchResult) -> tuple[Run, np.ndarray]:
     """The Run (its hypervolume: that of the final front, computed afresh) and its reference point."""
     ref = reference_point(cfg, result)
@@ -267,13 +281,18 @@ def write_outputs(cfg: RunConfig, problem, result: SearchResult, out: Path, seco
     try:
         bar.phase("hypervolume trace")
         trace = result.hypervolume_trace(ref, progress=bar.update)
-        metric_cols = [k for k in P.METRICS if rows and k in rows[0]]
+        base = baseline_row(problem)
+        metric_cols = [k for k in P.METRICS if (rows and k in rows[0]) or (not rows and base and k in base)]
         buf = io.StringIO()
         w = csv.writer(buf)
-        w.writerow(["evaluation", "network", "hardware"] + [_label(cfg, k) for k in metric_cols] + ["genome"])
-        for r in rows:
-            w.writerow([r["evaluation"], r["network"], r["hardware"]] + [f"{r[k]:.6g}" for k in metric_cols]
-                       + [json.dumps(r["genome"], sort_keys=True)])
+        # a run with a baseline adds a last column, kind: front or baseline (one last row)
+        kind = ["kind"] if base is not None else []
+        w.writerow(["evaluation", "network", "hardware"] + [_label(cfg, k) for k in metric_cols] + ["genome"] + kind)
+        for r in rows + ([base] if base is not None else []):
+            w.writerow([r["evaluation"], r["network"], r["hardware"]]
+                       + [f"{r[k]:.6g}" if k in r else "" for k in metric_cols]
+                       + [json.dumps(r["genome"], sort_keys=True)]
+                       + (["baseline" if r is base else "front"] if kind else []))
         write_atomic(out / "pareto.csv", buf.getvalue())
         pareto_json = json.dumps(rows, indent=1, default=float).encode()
         write_atomic(out / "pareto.json", pareto_json)
@@ -297,6 +316,11 @@ def write_outputs(cfg: RunConfig, problem, result: SearchResult, out: Path, seco
                # what these outputs were made from (show reads them while it is unchanged)
                "source": {"journal": journal if journal and journal["records"] == len(result.metrics) else None,
                           "config_sha256": _config_sha256(cfg), "pareto_json_sha256": _sha256(pareto_json)}}
+    if base is not None:
+        summary["baseline"] = {k: v for k, v in base.items() if k not in ("evaluation", "genome")}
+        if base["genome"]:
+            summary["baseline"]["genome"] = base["genome"]
+        summary["constraints"] = {c.metric: _constraint_summary(c) for c in problem.constraints}
     if seconds is not None:
         summary["seconds"] = round(seconds, 3)
         if result.evaluated:
@@ -305,8 +329,20 @@ def write_outputs(cfg: RunConfig, problem, result: SearchResult, out: Path, seco
     return run
 
 
+def _constraint_summary(c) -> dict:
+    """A constraint as summary.json records it: its bounds as numbers (relative ones resolved against
+    the baseline, with their factor)."""
+    if c.budget:
+        return {"max": "budget"}
+    out = {side: float(getattr(c, side)) for side in ("max", "min") if getattr(c, side) is not None}
+    for side in c.relative_sides():
+        out[f"{side}_baseline"] = float(getattr(c, f"{side}_baseline"))
+    return out
+
+
 def plot_front(cfg: RunConfig, problem, result: SearchResult, rows: list, path: Path) -> None:
-    """Every feasible evaluation in grey, the front on top coloured by its hardware config."""
+    """Every feasible evaluation in grey, the front on top coloured by its hardware config, and the
+    baseline design (if the run has one) as a black star."""
     from accelsim.plots import pyplot, save_figure
     plt = pyplot()
     metrics = list(cfg.objectives)
@@ -335,6 +371,14 @@ def plot_front(cfg: RunConfig, problem, result: SearchResult, rows: list, path: 
             ax.set_title(f"front: {len(rows)} designs on {len(distinct)} hardware configs", fontsize=9)
         ax.set_xlabel(_axis_label(cfg, x_m))
         ax.set_ylabel(_axis_label(cfg, y_m))
+    base = baseline_row(problem)
+    if base is not None and np.isfinite(base.get(x_m, np.nan)):
+        if y_m is None:
+            ax.axhline(base[x_m], color="k", ls="--", lw=1, label="baseline")
+            ax.legend(fontsize=6, loc="best")
+        elif np.isfinite(base.get(y_m, np.nan)):
+            ax.plot([base[x_m]], [base[y_m]], "*", color="k", ms=14, mfc="gold", label="baseline")
+            ax.legend(fontsize=6, loc="best")
     ax.grid(alpha=0.3)
     fig.suptitle(f"{cfg.name}: {cfg.algorithm}, {len(result.metrics)} evaluations", fontsize=10)
     fig.tight_layout()
@@ -407,7 +451,8 @@ def _describe(cfg: RunConfig, evaluations: int, feasible: int, rows: list, hv: f
     lines = [f"run {cfg.name} ({folder})",
              f"  {cfg.algorithm}, seed {cfg.seed}: {evaluations} of {cfg.budget} evaluations" + state,
              f"  objectives: {', '.join(_label(cfg, m) for m in cfg.objectives)}; constraints: "
-             + (", ".join(_constraint_text(c, _label(cfg, c.metric)) for c in cfg.constraints) or "none"),
+             + (", ".join(_constraint_text(c, _label(cfg, c.metric)) for c in cfg.build_problem().constraints)
+                or "none"),
              f"  feasible: {feasible}; front: {len(rows)} designs; hypervolume {hv:.6g}", ""]
     cols = list(cfg.objectives) + [k for k in ("latency_ms", "energy_mj", "area_mm2", "memory_mb") if k not in cfg.objectives]
     lines.append("| # | " + " | ".join(_label(cfg, c) for c in cols) + " | network | hardware |")
@@ -430,10 +475,11 @@ def _constraint_text(c, name: str) -> str:
     if c.budget:
         return f"{name} <= budget"
     parts = []
-    if c.max is not None:
-        parts.append(f"{name} <= {c.max:g}")
-    if c.min is not None:
-        parts.append(f"{name} >= {c.min:g}")
+    for side, op in (("max", "<="), ("min", ">=")):
+        if getattr(c, side) is not None:
+            factor = getattr(c, f"{side}_baseline")
+            parts.append(f"{name} {op} {getattr(c, side):g}"
+                         + ("" if factor is None else f" ({factor:g} x baseline)"))
     return " and ".join(parts)
 
 
