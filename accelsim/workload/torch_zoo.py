@@ -19,6 +19,7 @@ with importing("torch", "torch", "accelsim.workload.torch_zoo (the zoo models tr
     import torch.nn as nn
     import torch.nn.functional as F
 
+from . import heads as H
 from .mobilenet_arch import MOBILENET_V2_STAGES, make_divisible
 from .nb201_arch import NB201_DEFAULT_ARCH, NB201_OP_TABLE, parse_nb201
 
@@ -309,8 +310,95 @@ class DSCNN(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
+# ---- task heads (the torch form of accelsim.workload.heads; also codesign's genome twins) ----------
+class SSDLiteHead(nn.Module):
+    """SSDLite (:func:`accelsim.workload.heads.ssdlite`): four extra layers (1x1 conv to half depth,
+    3x3 depthwise stride 2, 1x1 conv; ReLU6) and on all six maps a box and a class predictor (3x3
+    depthwise + ReLU6, 1x1 conv with bias). Returns (boxes (N, B, 4), scores (N, B, classes))."""
+
+    def __init__(self, c16: int, c32: int, num_classes: int, extra_depths=H.SSDLITE_EXTRA_DEPTHS,
+                 anchors=H.SSDLITE_ANCHORS):
+        super().__init__()
+        channels = [c16, c32]
+        extras = []
+        for depth in extra_depths:
+            half = depth // 2
+            extras.append(nn.Sequential(conv_bn(channels[-1], half, 1, act=nn.ReLU6),
+                                        conv_bn(half, half, 3, 2, groups=half, act=nn.ReLU6),
+                                        conv_bn(half, depth, 1, act=nn.ReLU6)))
+            channels.append(depth)
+        self.extras = nn.ModuleList(extras)
+        self.num_classes = num_classes
+        self.box = nn.ModuleList(self._predictor(c, a * 4) for c, a in zip(channels, anchors))
+        self.cls = nn.ModuleList(self._predictor(c, a * num_classes) for c, a in zip(channels, anchors))
+
+    @staticmethod
+    def _predictor(c: int, out: int) -> nn.Sequential:
+        return nn.Sequential(conv_bn(c, c, 3, groups=c, act=nn.ReLU6), nn.Conv2d(c, out, 1))
+
+    def forward(self, f16, f32):
+        maps = [f16, f32]
+        for extra in self.extras:
+            maps.append(extra(maps[-1]))
+        boxes, scores = [], []
+        for f, box, cls in zip(maps, self.box, self.cls):
+            boxes.append(box(f).permute(0, 2, 3, 1).reshape(f.shape[0], -1, 4))
+            scores.append(cls(f).permute(0, 2, 3, 1).reshape(f.shape[0], -1, self.num_classes))
+        return torch.cat(boxes, 1), torch.cat(scores, 1)
+
+
+class LRASPPHead(nn.Module):
+    """Lite R-ASPP (:func:`accelsim.workload.heads.lraspp`), as torchvision's ``LRASPPHead``."""
+
+    def __init__(self, low_channels: int, high_channels: int, num_classes: int, channels: int = H.LRASPP_CHANNELS):
+        super().__init__()
+        self.cbr = conv_bn(high_channels, channels, 1)
+        self.scale = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(high_channels, channels, 1, bias=False),
+                                   nn.Sigmoid())
+        self.low_classifier = nn.Conv2d(low_channels, num_classes, 1)
+        self.high_classifier = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, low, high, size):
+        y = self.cbr(high) * self.scale(high)
+        y = F.interpolate(y, size=low.shape[-2:], mode="bilinear", align_corners=False)
+        y = self.low_classifier(low) + self.high_classifier(y)
+        return F.interpolate(y, size=size, mode="bilinear", align_corners=False)
+
+
+class DeepLabV3Head(nn.Module):
+    """DeepLabV3 (:func:`accelsim.workload.heads.deeplabv3`): ASPP with ``aspp`` atrous branches
+    (separable, dense or none), image pooling, 1x1 projection, [3x3 refine,] 1x1 classifier, resize."""
+
+    def __init__(self, in_channels: int, num_classes: int, output_stride: int = 16, channels: int = H.ASPP_CHANNELS,
+                 aspp: str = "separable", rates=None, refine: bool = False):
+        super().__init__()
+        rates = H.aspp_rates(output_stride) if rates is None else tuple(rates)
+        branches = [conv_bn(in_channels, channels, 1)]
+        for r in rates if aspp != "none" else ():
+            if aspp == "dense":
+                branches.append(conv_bn(in_channels, channels, 3, dilation=r))
+            else:
+                branches.append(nn.Sequential(conv_bn(in_channels, in_channels, 3, groups=in_channels, dilation=r),
+                                              conv_bn(in_channels, channels, 1)))
+        self.branches = nn.ModuleList(branches)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool_conv = conv_bn(in_channels, channels, 1)
+        self.project = conv_bn(channels * (len(branches) + 1), channels, 1)
+        self.refine = conv_bn(channels, channels, 3) if refine else None
+        self.classifier = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, x, size):
+        ys = [branch(x) for branch in self.branches]
+        ys.append(F.interpolate(self.pool_conv(self.pool(x)), size=x.shape[-2:], mode="bilinear",
+                                align_corners=False))
+        y = self.project(torch.cat(ys, 1))
+        if self.refine is not None:
+            y = self.refine(y)
+        return F.interpolate(self.classifier(y), size=size, mode="bilinear", align_corners=False)
+
+
 # ---- SSDLite on MobileNetV2 -----------------------------------------------------------------------
-class SSDLiteMobileNetV2(nn.Module):
+class SSDLiteMobileNetV2(SSDLiteHead):
     """SSDLite with a MobileNetV2 backbone (Sandler et al. 2018, section 6.2; TF Object Detection API).
 
     Feature maps: the expansion output of the first 160-channel block (stride 16, 576 channels), the
@@ -322,67 +410,34 @@ class SSDLiteMobileNetV2(nn.Module):
     """
 
     def __init__(self, num_classes: int = 81, width: float = 1.0):
-        super().__init__()
         backbone = MobileNetV2(width).features
+        expand = backbone[14].block[0]           # the expansion conv of the first 160-channel block
+        super().__init__(expand[0].out_channels, backbone[-1][0].out_channels, num_classes)
         self.stem = backbone[:14]                # up to the last 96-channel block (stride 16)
-        self.expand = backbone[14].block[0]      # the expansion conv of the next block: first feature map
+        self.expand = expand                     # first feature map
         self.rest = nn.Sequential(*backbone[14].block[1:])
         self.tail = backbone[15:]                # remaining blocks and the 1x1 head conv (stride 32)
-        channels = [self.expand[0].out_channels, backbone[-1][0].out_channels]
-        extras = []
-        for depth in (512, 256, 256, 128):
-            half = depth // 2
-            extras.append(nn.Sequential(conv_bn(channels[-1], half, 1, act=nn.ReLU6),
-                                        conv_bn(half, half, 3, 2, groups=half, act=nn.ReLU6),
-                                        conv_bn(half, depth, 1, act=nn.ReLU6)))
-            channels.append(depth)
-        self.extras = nn.ModuleList(extras)
-        anchors = [3] + [6] * 5
-        self.num_classes = num_classes
-        self.box = nn.ModuleList(self._predictor(c, a * 4) for c, a in zip(channels, anchors))
-        self.cls = nn.ModuleList(self._predictor(c, a * num_classes) for c, a in zip(channels, anchors))
-
-    @staticmethod
-    def _predictor(c: int, out: int) -> nn.Sequential:
-        return nn.Sequential(conv_bn(c, c, 3, groups=c, act=nn.ReLU6), nn.Conv2d(c, out, 1))
 
     def forward(self, x):
         e = self.expand(self.stem(x))
-        y = self.tail(self.rest(e))
-        maps = [e, y]
-        for extra in self.extras:
-            maps.append(extra(maps[-1]))
-        boxes, scores = [], []
-        for f, box, cls in zip(maps, self.box, self.cls):
-            boxes.append(box(f).permute(0, 2, 3, 1).reshape(x.shape[0], -1, 4))
-            scores.append(cls(f).permute(0, 2, 3, 1).reshape(x.shape[0], -1, self.num_classes))
-        return torch.cat(boxes, 1), torch.cat(scores, 1)
+        return super().forward(e, self.tail(self.rest(e)))
 
 
 # ---- LR-ASPP segmentation on MobileNetV3-Large ---------------------------------------------------
-class LRASPPMobileNetV3(nn.Module):
+class LRASPPMobileNetV3(LRASPPHead):
     """Lite R-ASPP (Howard et al. 2019, section 6.3) on a dilated MobileNetV3-Large, as torchvision's
     ``lraspp_mobilenet_v3_large``: low-level features at stride 8 (40 ch), high-level at stride 16 (960 ch)."""
 
     def __init__(self, num_classes: int = 21, inter_channels: int = 128):
-        super().__init__()
         features = mobilenet_v3_features("large", dilated=True)
+        super().__init__(features[4].block[-1][0].out_channels, features[-1][0].out_channels, num_classes,
+                         inter_channels)
         self.low = features[:5]
         self.high = features[5:]
-        low_c, high_c = features[4].block[-1][0].out_channels, features[-1][0].out_channels
-        self.cbr = conv_bn(high_c, inter_channels, 1)
-        self.scale = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(high_c, inter_channels, 1, bias=False),
-                                   nn.Sigmoid())
-        self.low_classifier = nn.Conv2d(low_c, num_classes, 1)
-        self.high_classifier = nn.Conv2d(inter_channels, num_classes, 1)
 
     def forward(self, x):
         low = self.low(x)
-        high = self.high(low)
-        y = self.cbr(high) * self.scale(high)
-        y = F.interpolate(y, size=low.shape[-2:], mode="bilinear", align_corners=False)
-        y = self.low_classifier(low) + self.high_classifier(y)
-        return F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return super().forward(low, self.high(low), x.shape[-2:])
 
 
 # ---- tiny ViT -------------------------------------------------------------------------------------

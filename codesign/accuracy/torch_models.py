@@ -8,8 +8,8 @@ the IR has one. The blocks are the zoo's ``InvertedResidual``, whose expand/dept
 rules are the ones ``NetworkBuilder.ibn`` / ``fused_ibn`` follow.
 
 A genome with a task head (:class:`~codesign.spaces.space.HeadGene`) becomes a :class:`HeadedGenomeNet`:
-the same backbone, dilated past a segmenter's output stride, then :class:`SSDLiteHead` (returns boxes
-and scores), :class:`LRASPPHead` or :class:`DeepLabV3Head` (return (N, classes, H, W) logits), each the
+the same backbone, dilated past a segmenter's output stride, then :class:`~accelsim.workload.torch_zoo.SSDLiteHead` (returns boxes
+and scores), :class:`~accelsim.workload.torch_zoo.LRASPPHead` or :class:`~accelsim.workload.torch_zoo.DeepLabV3Head` (return (N, classes, H, W) logits), each the
 layer-for-layer twin of its builder in :mod:`accelsim.workload.heads`.
 """
 
@@ -20,10 +20,8 @@ from accelsim.extras import importing
 with importing("torch", "codesign", "codesign.accuracy.torch_models"):
     import torch
     import torch.nn as nn
-    import torch.nn.functional as F
 
-from accelsim.workload import heads as H
-from accelsim.workload.torch_zoo import InvertedResidual, conv_bn
+from accelsim.workload.torch_zoo import DeepLabV3Head, InvertedResidual, LRASPPHead, SSDLiteHead, conv_bn
 
 from ..spaces.space import NetworkGenome, head_taps
 
@@ -51,93 +49,6 @@ class GenomeNet(nn.Module):
 
     def forward(self, x):
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
-
-
-# ------------------------------------------------------------------------------------ task heads
-class SSDLiteHead(nn.Module):
-    """SSDLite (:func:`accelsim.workload.heads.ssdlite`): four extra layers (1x1 conv to half depth,
-    3x3 depthwise stride 2, 1x1 conv; ReLU6) and on all six maps a box and a class predictor (3x3
-    depthwise + ReLU6, 1x1 conv with bias). Returns (boxes (N, B, 4), scores (N, B, classes))."""
-
-    def __init__(self, c16: int, c32: int, num_classes: int, extra_depths=H.SSDLITE_EXTRA_DEPTHS,
-                 anchors=H.SSDLITE_ANCHORS):
-        super().__init__()
-        channels = [c16, c32]
-        extras = []
-        for depth in extra_depths:
-            half = depth // 2
-            extras.append(nn.Sequential(conv_bn(channels[-1], half, 1, act=nn.ReLU6),
-                                        conv_bn(half, half, 3, 2, groups=half, act=nn.ReLU6),
-                                        conv_bn(half, depth, 1, act=nn.ReLU6)))
-            channels.append(depth)
-        self.extras = nn.ModuleList(extras)
-        self.num_classes = num_classes
-        self.box = nn.ModuleList(self._predictor(c, a * 4) for c, a in zip(channels, anchors))
-        self.cls = nn.ModuleList(self._predictor(c, a * num_classes) for c, a in zip(channels, anchors))
-
-    @staticmethod
-    def _predictor(c: int, out: int) -> nn.Sequential:
-        return nn.Sequential(conv_bn(c, c, 3, groups=c, act=nn.ReLU6), nn.Conv2d(c, out, 1))
-
-    def forward(self, f16, f32):
-        maps = [f16, f32]
-        for extra in self.extras:
-            maps.append(extra(maps[-1]))
-        boxes, scores = [], []
-        for f, box, cls in zip(maps, self.box, self.cls):
-            boxes.append(box(f).permute(0, 2, 3, 1).reshape(f.shape[0], -1, 4))
-            scores.append(cls(f).permute(0, 2, 3, 1).reshape(f.shape[0], -1, self.num_classes))
-        return torch.cat(boxes, 1), torch.cat(scores, 1)
-
-
-class LRASPPHead(nn.Module):
-    """Lite R-ASPP (:func:`accelsim.workload.heads.lraspp`), as torchvision's ``LRASPPHead``."""
-
-    def __init__(self, low_channels: int, high_channels: int, num_classes: int, channels: int = H.LRASPP_CHANNELS):
-        super().__init__()
-        self.cbr = conv_bn(high_channels, channels, 1)
-        self.scale = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(high_channels, channels, 1, bias=False),
-                                   nn.Sigmoid())
-        self.low_classifier = nn.Conv2d(low_channels, num_classes, 1)
-        self.high_classifier = nn.Conv2d(channels, num_classes, 1)
-
-    def forward(self, low, high, size):
-        y = self.cbr(high) * self.scale(high)
-        y = F.interpolate(y, size=low.shape[-2:], mode="bilinear", align_corners=False)
-        y = self.low_classifier(low) + self.high_classifier(y)
-        return F.interpolate(y, size=size, mode="bilinear", align_corners=False)
-
-
-class DeepLabV3Head(nn.Module):
-    """DeepLabV3 (:func:`accelsim.workload.heads.deeplabv3`): ASPP with ``aspp`` atrous branches
-    (separable, dense or none), image pooling, 1x1 projection, [3x3 refine,] 1x1 classifier, resize."""
-
-    def __init__(self, in_channels: int, num_classes: int, output_stride: int = 16, channels: int = H.ASPP_CHANNELS,
-                 aspp: str = "separable", rates=None, refine: bool = False):
-        super().__init__()
-        rates = H.aspp_rates(output_stride) if rates is None else tuple(rates)
-        branches = [conv_bn(in_channels, channels, 1)]
-        for r in rates if aspp != "none" else ():
-            if aspp == "dense":
-                branches.append(conv_bn(in_channels, channels, 3, dilation=r))
-            else:
-                branches.append(nn.Sequential(conv_bn(in_channels, in_channels, 3, groups=in_channels, dilation=r),
-                                              conv_bn(in_channels, channels, 1)))
-        self.branches = nn.ModuleList(branches)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.pool_conv = conv_bn(in_channels, channels, 1)
-        self.project = conv_bn(channels * (len(branches) + 1), channels, 1)
-        self.refine = conv_bn(channels, channels, 3) if refine else None
-        self.classifier = nn.Conv2d(channels, num_classes, 1)
-
-    def forward(self, x, size):
-        ys = [branch(x) for branch in self.branches]
-        ys.append(F.interpolate(self.pool_conv(self.pool(x)), size=x.shape[-2:], mode="bilinear",
-                                align_corners=False))
-        y = self.project(torch.cat(ys, 1))
-        if self.refine is not None:
-            y = self.refine(y)
-        return F.interpolate(self.classifier(y), size=size, mode="bilinear", align_corners=False)
 
 
 class HeadedGenomeNet(nn.Module):
