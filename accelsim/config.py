@@ -379,7 +379,8 @@ def _yaml_value(path: tuple, value):
 
 
 def validate(hw: Hardware, source: str) -> None:
-    """Cross-field checks that a single key cannot express."""
+    """Cross-field rules that a single key cannot express (every key on its own was checked against
+    :data:`HARDWARE_SCHEMA` already)."""
     where = f"{source}: "
     s = hw.sram
     sep = (s.ifmap_kb, s.filter_kb, s.ofmap_kb)
@@ -389,28 +390,12 @@ def validate(hw: Hardware, source: str) -> None:
         missing = [k for k, v in zip(("ifmap_kb", "filter_kb", "ofmap_kb"), sep) if v is None]
         raise ConfigError(f"{where}memory.sram.{missing[0]}: missing (separate buffers need ifmap_kb, "
                           "filter_kb and ofmap_kb; or give unified_kb)")
-    for k in ("ifmap_kb", "filter_kb", "ofmap_kb", "unified_kb"):
-        v = getattr(s, k)
-        if v is not None and not (isinstance(v, (int, float)) and v > 0):
-            raise ConfigError(f"{where}memory.sram.{k}: expected a positive number, got {quote(v)}")
-    for k in ("rows", "cols"):
-        v = getattr(hw.array, k)
-        if not isinstance(v, int) or v <= 0:
-            raise ConfigError(f"{where}array.{k}: expected a positive integer, got {quote(v)}")
-    if hw.array.dataflow not in DATAFLOWS:
-        raise ConfigError(f"{where}array.dataflow: expected one of os, ws, is, got {quote(hw.array.dataflow)}")
     names = [p.name for p in hw.precisions]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{where}precisions: a format is listed twice")
     if hw.vector.lanes:
         for pname, _ in hw.vector.ops_per_lane_per_cycle:
             if pname not in names:
                 raise ConfigError(f"{where}vector.ops_per_lane_per_cycle.{pname}: the MAC array does not "
                                   f"support {pname} (precisions lists {', '.join(names)})")
-    # The loader checks these per key; repeated here for a Hardware built directly.
-    for key in _MEMORY_KEYS[2:]:
-        schema.check(getattr(hw, key), HARDWARE_SCHEMA["properties"]["memory"]["properties"][key],
-                     f"{source}: memory.{key}")
 
 
 # ---------------------------------------------------------------------------------------------
