@@ -510,9 +510,11 @@ class NetworkBuilder:
 
     # -- blocks --------------------------------------------------------------------------------
     def ibn(self, x: str, out_channels: int, expansion: float = 6, kernel: int = 3, stride: int = 1,
-            activation: str = "relu6", residual: bool | None = None, name: str = "ibn", dilation: int = 1) -> str:
-        """Inverted bottleneck: 1x1 expand -> kxk depthwise -> 1x1 project (+ residual when shapes allow).
-        ``dilation`` spaces the depthwise taps (a dilated backbone's late stages).
+            activation: str = "relu6", residual: bool | None = None, name: str = "ibn", dilation: int = 1,
+            se: int = 0, se_activation: str = "relu", se_gate: str = "sigmoid") -> str:
+        """Inverted bottleneck: 1x1 expand -> kxk depthwise -> [squeeze-excite] -> 1x1 project (+ residual
+        when shapes allow). ``dilation`` spaces the depthwise taps (a dilated backbone's late stages);
+        ``se`` > 0 adds a squeeze-excite of ``se`` squeezed channels (see :meth:`squeeze_excite`).
 
         Its layers carry block id ``name`` unless a ``block()`` is active."""
         c = self.shape(x)[2]
@@ -522,20 +524,35 @@ class NetworkBuilder:
             if mid != c:
                 y = self.conv(y, mid, 1, activation=activation, name=f"{name}.expand")
             y = self.depthwise(y, kernel, stride, activation=activation, name=f"{name}.dw", dilation=dilation)
+            if se:
+                y = self.squeeze_excite(y, se, se_activation, se_gate, name=f"{name}.se")
             return self._project(x, y, out_channels, stride, residual, name)
 
     def fused_ibn(self, x: str, out_channels: int, expansion: float = 6, kernel: int = 3, stride: int = 1,
                   activation: str = "relu6", residual: bool | None = None, name: str = "fibn",
-                  dilation: int = 1) -> str:
-        """Fused inverted bottleneck: kxk full conv expand -> 1x1 project (+ residual); ``dilation``
-        spaces the expand conv's taps.
+                  dilation: int = 1, se: int = 0, se_activation: str = "relu", se_gate: str = "sigmoid") -> str:
+        """Fused inverted bottleneck: kxk full conv expand -> [squeeze-excite] -> 1x1 project (+ residual);
+        ``dilation`` spaces the expand conv's taps; ``se`` as :meth:`ibn`.
 
         Its layers carry block id ``name`` unless a ``block()`` is active."""
         c = self.shape(x)[2]
         mid = int(round(c * expansion))
         with self._default_block(name):
             y = self.conv(x, mid, kernel, stride, activation=activation, name=f"{name}.expand", dilation=dilation)
+            if se:
+                y = self.squeeze_excite(y, se, se_activation, se_gate, name=f"{name}.se")
             return self._project(x, y, out_channels, stride, residual, name)
+
+    def squeeze_excite(self, x: str, squeeze: int, activation: str = "relu", gate: str = "sigmoid",
+                       name: str = "se") -> str:
+        """Squeeze-excite (Hu et al. 2018): global average pool -> 1x1 conv to ``squeeze`` channels
+        (``activation``) -> 1x1 conv back (``gate``, e.g. sigmoid or hardsigmoid) -> times ``x``. Layers
+        "<name>.pool", ".reduce", ".expand", ".mul", as the torch importer traces an SE module."""
+        c = self.shape(x)[2]
+        g = self.global_avg_pool(x, name=f"{name}.pool")
+        g = self.conv(g, squeeze, 1, activation=activation, name=f"{name}.reduce")
+        g = self.conv(g, c, 1, activation=gate, name=f"{name}.expand")
+        return self.mul(x, g, name=f"{name}.mul")
 
     def _project(self, x: str, y: str, out_channels: int, stride, residual: bool | None, name: str) -> str:
         """The tail both IBN kinds share: 1x1 project, then a residual add when shapes allow (or asked)."""

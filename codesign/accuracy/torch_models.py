@@ -3,9 +3,10 @@ training) can score the same networks the simulator costs.
 
 ``genome_module(g)`` has the structure of ``space.build_network(g)`` layer for layer: every conv is
 followed by a BatchNorm (which ``accelsim.workload.torch_import.from_torch`` folds into the conv as
-its bias, as the IR's convs carry one), ReLU6 where the IR fuses relu6, and a residual add where
-the IR has one. The blocks are the zoo's ``InvertedResidual``, whose expand/depthwise/project
-rules are the ones ``NetworkBuilder.ibn`` / ``fused_ibn`` follow.
+its bias, as the IR's convs carry one), the activation the IR fuses (the genome's: ReLU6 unless it
+names another), a squeeze-excite where the stage has one and a residual add where the IR has one.
+The blocks are the zoo's ``InvertedResidual``, whose expand/depthwise/SE/project rules are the ones
+``NetworkBuilder.ibn`` / ``fused_ibn`` follow.
 
 A genome with a task head (:class:`~codesign.spaces.space.HeadGene`) becomes a :class:`HeadedGenomeNet`:
 the same backbone, dilated past a segmenter's output stride, then :class:`~accelsim.workload.torch_zoo.SSDLiteHead` (returns boxes
@@ -23,28 +24,49 @@ with importing("torch", "codesign", "codesign.accuracy.torch_models"):
 
 from accelsim.workload.torch_zoo import DeepLabV3Head, InvertedResidual, LRASPPHead, SSDLiteHead, conv_bn
 
-from ..spaces.space import NetworkGenome, head_taps
+from ..spaces.space import DEFAULT_ACTIVATION, NetworkGenome, StageGene, head_taps, squeeze_excite
+
+# the torch module of each activation name the IR uses (space.ACTIVATIONS and the SE gates)
+_ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish, "silu": nn.SiLU,
+                "sigmoid": nn.Sigmoid, "hardsigmoid": nn.Hardsigmoid}
+
+
+def _block(g: NetworkGenome, stage: StageGene, cin: int, stride: int, dilation: int = 1) -> InvertedResidual:
+    """One block of ``stage`` on ``cin`` channels, with the rules of ``NetworkBuilder.ibn`` / ``fused_ibn``:
+    mid = round(cin * expansion), the stage's activation and squeeze-excite; a dilation > 1 replaces
+    the stride."""
+    mid = int(round(cin * stage.expansion))
+    act = g.stage_activation(stage)
+    squeeze, se_act, gate = squeeze_excite(stage.se, cin, mid, act)
+    se = dict(se=squeeze, se_act=_ACTIVATIONS[se_act], se_gate=_ACTIVATIONS[gate]) if squeeze else {}
+    return InvertedResidual(cin, stage.channels, stage.kernel, stride, mid, act=_ACTIVATIONS[act],
+                            fused=stage.block == "fused_ibn", dilation=dilation, **se)
 
 
 class GenomeNet(nn.Module):
-    """Stem 3x3/2 conv, the genome's stages of (fused) IBN blocks, 1x1 head conv, pool, linear."""
+    """Stem 3x3/2 conv, the genome's stages of (fused) IBN blocks, 1x1 head conv (if any), pool,
+    [hidden linear + activation,] linear."""
 
     def __init__(self, genome: NetworkGenome):
         super().__init__()
         g = genome
-        layers = [conv_bn(3, g.stem_channels, 3, 2, act=nn.ReLU6)]
+        act = _ACTIVATIONS[g.activation or DEFAULT_ACTIVATION]
+        layers = [conv_bn(3, g.stem_channels, 3, 2, act=act)]
         c = g.stem_channels
         for stage, depth in zip(g.stages, g.stage_depths()):
             for i in range(depth):
-                # same rounding as NetworkBuilder.ibn / fused_ibn: mid = round(cin * expansion)
-                mid = int(round(c * stage.expansion))
-                layers.append(InvertedResidual(c, stage.channels, stage.kernel, stage.stride if i == 0 else 1, mid,
-                                               act=nn.ReLU6, fused=stage.block == "fused_ibn"))
+                layers.append(_block(g, stage, c, stage.stride if i == 0 else 1))
                 c = stage.channels
-        layers.append(conv_bn(c, g.head_channels, 1, act=nn.ReLU6))
+        if g.head_channels:
+            layers.append(conv_bn(c, g.head_channels, 1, act=act))
+            c = g.head_channels
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(g.head_channels, g.num_classes)
+        if g.classifier_hidden:
+            self.classifier = nn.Sequential(nn.Linear(c, g.classifier_hidden), act(),
+                                            nn.Linear(g.classifier_hidden, g.num_classes))
+        else:
+            self.classifier = nn.Linear(c, g.num_classes)
         self.input_shape = (3, g.resolution, g.resolution)
 
     def forward(self, x):
@@ -53,23 +75,21 @@ class GenomeNet(nn.Module):
 
 class HeadedGenomeNet(nn.Module):
     """A genome with a task head: stem, stages (dilated past a segmenter's output stride, as
-    ``build_network``), 1x1 head conv, then the head on the maps ``head_taps`` names."""
+    ``build_network``), 1x1 head conv (if any), then the head on the maps ``head_taps`` names."""
 
     def __init__(self, genome: NetworkGenome):
         super().__init__()
         g, h = genome, genome.head
         taps = head_taps(g)
         self.kind, self.ssd_stage, self.low_stage = h.kind, taps.get("ssd_stage"), taps.get("low_stage")
-        self.stem = conv_bn(3, g.stem_channels, 3, 2, act=nn.ReLU6)
+        act = _ACTIVATIONS[g.activation or DEFAULT_ACTIVATION]
+        self.stem = conv_bn(3, g.stem_channels, 3, 2, act=act)
         c, stages, self.ssd_expand, self.ssd_rest = g.stem_channels, [], None, None
         widths = []
         for si, (stage, depth, (_, dilation, _)) in enumerate(zip(g.stages, g.stage_depths(), taps["plan"])):
             blocks = []
             for i in range(depth):
-                # same rounding as NetworkBuilder.ibn / fused_ibn; a dilation > 1 replaces the stride
-                blocks.append(InvertedResidual(c, stage.channels, stage.kernel, stage.stride if i == 0 else 1,
-                                               int(round(c * stage.expansion)), act=nn.ReLU6,
-                                               fused=stage.block == "fused_ibn", dilation=dilation))
+                blocks.append(_block(g, stage, c, stage.stride if i == 0 else 1, dilation))
                 if si == self.ssd_stage and i == 0:   # SSDLite's first map: block 0's expansion conv, if any
                     split = stage.block == "ibn" and int(round(c * stage.expansion)) != c
                     self.ssd_expand = blocks[0].block[0] if split else None
@@ -80,13 +100,14 @@ class HeadedGenomeNet(nn.Module):
             stages.append(nn.Sequential(*blocks))
             widths.append(c)
         self.stages = nn.ModuleList(stages)
-        self.head_conv = conv_bn(c, g.head_channels, 1, act=nn.ReLU6)
+        self.head_conv = conv_bn(c, g.head_channels, 1, act=act) if g.head_channels else nn.Identity()
+        high = g.head_channels or c
         if h.kind == "ssdlite":
-            self.head = SSDLiteHead(self.ssd_channels, g.head_channels, h.num_classes)
+            self.head = SSDLiteHead(self.ssd_channels, high, h.num_classes)
         elif h.kind == "lraspp":
-            self.head = LRASPPHead(widths[self.low_stage], g.head_channels, h.num_classes)
+            self.head = LRASPPHead(widths[self.low_stage], high, h.num_classes)
         else:
-            self.head = DeepLabV3Head(g.head_channels, h.num_classes, h.output_stride)
+            self.head = DeepLabV3Head(high, h.num_classes, h.output_stride, aspp=g.aspp)
         self.input_shape = (3, g.resolution, g.resolution)
 
     def forward(self, x):

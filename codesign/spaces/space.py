@@ -13,6 +13,12 @@ A network ends in a classifier (global pooling + linear) or, when the genome car
 LR-ASPP, DeepLabV3) on the backbone's feature maps; a space draws the head from ``heads`` (classifier
 only by default). A genome without a head has the dict, key and network it had before heads existed.
 
+Beyond MobileNetV2's layout, a genome can carry what other product models are made of (so that
+:mod:`codesign.spaces.zoo_genomes` can write MobileNetV3, EfficientNet and MnasNet as genomes): a
+squeeze-excite per stage (``StageGene.se``, :data:`SE_KINDS`), activations per network and per stage
+(:data:`ACTIVATIONS`), expansion ratios that are not whole, a hidden classifier layer and no 1x1 head
+conv. Each is left out of the dict at its default, so genomes that do not use them keep their keys.
+
 Each space setting declares its unit, meaning and what it holds beside its field, from which
 :data:`NETWORK_SPACE_SCHEMA` and :data:`HARDWARE_SPACE_SCHEMA` (JSON Schema, see :mod:`accelsim.schema`)
 are built. Every way a space is made goes through its schema: ``NetworkSpace.from_dict`` (a run
@@ -25,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import numbers
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +44,7 @@ from accelsim.config import DATAFLOWS, Hardware, PrecisionConfig, load_hardware
 from accelsim.errors import WorkloadError, quote
 from accelsim.workload import heads as task_heads
 from accelsim.workload.ir import Network, NetworkBuilder
+from accelsim.workload.mobilenet_arch import make_divisible
 
 from ..errors import CodesignError
 
@@ -61,6 +69,12 @@ def _json_default(o):
 
 def _pick(rng: np.random.Generator, options):
     return options[int(rng.integers(len(options)))]
+
+
+def _ratio(v) -> "int | float":
+    """An expansion ratio as a genome holds it: an int when whole (6, as genomes always held it), else
+    the float (2.5)."""
+    return int(v) if float(v).is_integer() else float(v)
 
 
 # ------------------------------------------------------------------------------------ settings
@@ -167,17 +181,57 @@ def _validate(space, node: dict, source: str) -> None:
 
 
 # ------------------------------------------------------------------------------------ networks
+# Activations a genome's convs may use, by the names the IR (and the torch importer) gives them.
+ACTIVATIONS = ("relu", "relu6", "hardswish", "silu")
+DEFAULT_ACTIVATION = "relu6"   # a genome's activation when it names none (MobileNetV2's)
+# Squeeze-excite after the depthwise (ibn) or expansion (fused_ibn) conv, as the zoo's models have it:
+# - mobilenet_v3 (Howard et al. 2019): squeeze to make_divisible(expanded / 4, 8) channels, ReLU,
+#   hard-sigmoid gate;
+# - efficientnet (MnasNet, Tan et al. 2019; EfficientNet, Tan & Le 2019): squeeze to a quarter of the
+#   block's input channels (at least 1), the block's activation, sigmoid gate.
+SE_KINDS = ("mobilenet_v3", "efficientnet")
+
+
+def squeeze_excite(kind: str, in_channels: int, mid_channels: int, activation: str) -> tuple:
+    """``(squeezed channels, activation, gate)`` of a block's squeeze-excite of ``kind`` (one of
+    :data:`SE_KINDS`) for a block from ``in_channels`` expanded to ``mid_channels`` whose convs use
+    ``activation``; ``(0, "", "")`` when ``kind`` is "" (no squeeze-excite)."""
+    if not kind:
+        return 0, "", ""
+    if kind == "mobilenet_v3":
+        return make_divisible(mid_channels // 4), "relu", "hardsigmoid"
+    return max(1, int(in_channels * 0.25)), activation, "sigmoid"
+
+
+def _bad_name(value, allowed: tuple) -> bool:
+    return not isinstance(value, str) or (value != "" and value not in allowed)
+
+
 @dataclass(frozen=True)
 class StageGene:
     """One stage: ``depth`` blocks of one type; the first block has the stage's stride."""
 
     block: str        # "ibn" (1x1 expand, kxk depthwise, 1x1 project) or "fused_ibn" (kxk expand, 1x1 project)
     kernel: int       # 3, 5 or 7
-    expansion: int    # expanded channels / input channels
+    expansion: float  # expanded / input channels: an int when whole (6), else a float (2.5); expanded
+                      # channels are round(input channels * expansion)
     depth: int        # blocks before the global depth multiplier
     channels: int     # output channels
     stride: int       # stride of the first block
     precision: str = ""   # weights and activations of this stage ("": the network's precision)
+    se: str = ""          # squeeze-excite in every block: "" none, or one of SE_KINDS
+    activation: str = ""  # activation of the stage's expand and depthwise convs ("": the network's)
+
+    def __post_init__(self):
+        where = "network genome: stage"
+        e = self.expansion
+        if isinstance(e, bool) or not isinstance(e, numbers.Real) or not 0 < e < float("inf"):
+            raise CodesignError(f"{where}.expansion: expected a positive number, got {quote(e)}")
+        if _bad_name(self.se, SE_KINDS):
+            raise CodesignError(f"{where}.se: expected '' (none), {' or '.join(SE_KINDS)}, got {quote(self.se)}")
+        if _bad_name(self.activation, ACTIVATIONS):
+            raise CodesignError(f"{where}.activation: expected '' (the network's), {', '.join(ACTIVATIONS)}, "
+                                f"got {quote(self.activation)}")
 
 
 @dataclass(frozen=True)
@@ -187,8 +241,9 @@ class HeadGene:
     ``ssdlite`` reads the expansion conv of the last strided stage's first block (stride 16 on a
     MobileNetV2 layout; that stage's input when the block has no expansion conv) and the 1x1 head conv
     (stride 32). ``lraspp`` reads the output of the last undilated stage at stride 8 and the 1x1 head conv;
-    ``deeplabv3`` (the lite head: depthwise-separable ASPP) reads the 1x1 head conv. A segmenter's
-    ``output_stride`` turns the strides of the stages past it into dilations."""
+    ``deeplabv3`` (ASPP with the genome's ``aspp`` branches, depthwise-separable by default) reads the 1x1
+    head conv. A genome without a head conv (``head_channels`` 0) gives the last stage's output instead.
+    A segmenter's ``output_stride`` turns the strides of the stages past it into dilations."""
 
     kind: str                # "ssdlite" (detector), "lraspp" or "deeplabv3" (segmenters)
     num_classes: int         # scores per anchor (ssdlite, background included) or per pixel (segmenters)
@@ -214,25 +269,52 @@ class NetworkGenome:
     resolution: int           # input is resolution x resolution x 3
     stem_channels: int        # 3x3 stride-2 stem conv
     stages: tuple             # StageGene per stage
-    head_channels: int        # 1x1 conv before global pooling (or before the task head)
+    head_channels: int        # 1x1 conv before global pooling (or before the task head); 0: none
     depth_multiplier: float   # stage depth = max(1, round(depth * multiplier))
     num_classes: int = 1000   # classifier outputs (unused with a task head, which has its own)
     precision: str = "int8"
     head: "HeadGene | None" = None   # a task head instead of pooling + classifier
+    activation: str = ""      # stem, stages, 1x1 head conv and hidden classifier layer ("": relu6)
+    classifier_hidden: int = 0   # pooling -> linear(hidden, activation) -> linear(classes); 0: no hidden
+                                 # layer (unused with a task head, as num_classes)
+    aspp: str = "separable"   # a deeplabv3 head's atrous branches: separable, dense or none (unused with
+                              # other heads)
+
+    def __post_init__(self):
+        where = "network genome"
+        if _bad_name(self.activation, ACTIVATIONS):
+            raise CodesignError(f"{where}: activation: expected '' (relu6), {', '.join(ACTIVATIONS)}, "
+                                f"got {quote(self.activation)}")
+        hidden = self.classifier_hidden
+        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 0:
+            raise CodesignError(f"{where}: classifier_hidden: expected a whole number >= 0 (0: none), "
+                                f"got {quote(hidden)}")
+        if self.aspp != "separable" and (not isinstance(self.aspp, str) or self.aspp not in task_heads.ASPP_KINDS):
+            raise CodesignError(f"{where}: aspp: expected {', '.join(task_heads.ASPP_KINDS)}, got {quote(self.aspp)}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        for stage in d["stages"]:   # absent when unset, so genomes without it keep their hashes
-            if not stage["precision"]:
-                del stage["precision"]
+        for stage in d["stages"]:   # absent when unset, so genomes without them keep their hashes
+            for key in ("precision", "se", "activation"):
+                if not stage[key]:
+                    del stage[key]
         if d["head"] is None:       # likewise: a classifier genome's dict, key and hash are unchanged
             del d["head"]
+        for key, default in (("activation", ""), ("classifier_hidden", 0), ("aspp", "separable")):
+            if d[key] == default:
+                del d[key]
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "NetworkGenome":
         try:
-            stages = tuple(StageGene(**s) for s in d["stages"])
+            stages = []
+            for i, s in enumerate(d["stages"]):
+                try:
+                    stages.append(StageGene(**s))
+                except CodesignError as exc:   # name the stage: "stages[3].se: ..."
+                    raise CodesignError(str(exc).replace(": stage.", f": stages[{i}].", 1)) from None
+            stages = tuple(stages)
             head = d.get("head")
             return cls(**{**d, "stages": stages, "head": None if head is None else HeadGene(**head)})
         except (KeyError, TypeError) as exc:
@@ -243,6 +325,10 @@ class NetworkGenome:
 
     def stage_depths(self) -> tuple:
         return tuple(max(1, int(s.depth * self.depth_multiplier + 0.5)) for s in self.stages)
+
+    def stage_activation(self, stage: StageGene) -> str:
+        """The activation of ``stage``'s convs: its own, else the network's, else relu6."""
+        return stage.activation or self.activation or DEFAULT_ACTIVATION
 
 
 _f = schema.field   # a scalar setting: unit, meaning, bounds
@@ -342,7 +428,7 @@ class NetworkSpace(_Space):
 
     def sample(self, rng: np.random.Generator) -> NetworkGenome:
         stages = tuple(StageGene(block=str(_pick(rng, self.blocks)), kernel=int(_pick(rng, self.kernels)),
-                                 expansion=int(_pick(rng, self.expansions)), depth=int(_pick(rng, self.depths)),
+                                 expansion=_ratio(_pick(rng, self.expansions)), depth=int(_pick(rng, self.depths)),
                                  channels=int(_pick(rng, self.channel_choices(i))), stride=int(s),
                                  precision=str(_pick(rng, self.stage_precisions)) if self.stage_precisions else "")
                        for i, s in enumerate(self.strides))
@@ -376,8 +462,9 @@ NETWORK_SPACE_SCHEMA = NetworkSpace._schema = _space_schema(NetworkSpace)
 
 
 def build_network(genome: NetworkGenome, name: str | None = None) -> Network:
-    """The genome as an accelsim network: stem, stages of blocks, 1x1 head conv, then pooling and
-    classifier, or the genome's task head (:class:`HeadGene`).
+    """The genome as an accelsim network: stem, stages of blocks, 1x1 head conv (unless
+    ``head_channels`` is 0), then pooling and classifier ([hidden linear ->] linear), or the genome's
+    task head (:class:`HeadGene`).
 
     Block ids: "stem.0", "s<stage>.b<block>" (stamped by ibn/fused_ibn from their names), "head.0",
     and a task head's own ("ssdlite.box0", "lraspp.0", "deeplabv3.aspp", ...)."""
@@ -385,13 +472,18 @@ def build_network(genome: NetworkGenome, name: str | None = None) -> Network:
     if g.head is not None:
         return _build_with_head(g, name)
     b = NetworkBuilder(name or f"net-{g.key()}", (g.resolution, g.resolution, 3), g.precision)
+    act = g.activation or DEFAULT_ACTIVATION
     with b.block("stem.0"):
-        x = b.conv(b.input, g.stem_channels, 3, 2, activation="relu6", name="stem")
+        x = b.conv(b.input, g.stem_channels, 3, 2, activation=act, name="stem")
     for si, (stage, depth) in enumerate(zip(g.stages, g.stage_depths())):
-        x = b.splice(_stage_layers(si, stage, depth, b.shape(x), stage.precision or g.precision), x)
+        x = b.splice(_stage_layers(si, stage, depth, b.shape(x), stage.precision or g.precision,
+                                   activation=g.stage_activation(stage)), x)
     with b.block("head.0"):
-        x = b.conv(x, g.head_channels, 1, activation="relu6", name="head")
+        if g.head_channels:
+            x = b.conv(x, g.head_channels, 1, activation=act, name="head")
         x = b.global_avg_pool(x, name="pool")
+        if g.classifier_hidden:
+            x = b.linear(x, g.classifier_hidden, activation=act, name="classifier_hidden")
         b.linear(x, g.num_classes, name="classifier")
     return b.build()
 
@@ -426,27 +518,30 @@ def head_taps(genome: NetworkGenome) -> dict:
 
 def _build_with_head(g: NetworkGenome, name: str | None) -> Network:
     """build_network for a genome with a task head: the same stem, stages (dilated past a segmenter's
-    output stride) and 1x1 head conv, then the head on the maps of :func:`head_taps`."""
+    output stride) and 1x1 head conv (if any), then the head on the maps of :func:`head_taps`."""
     h = g.head
     taps = head_taps(g)
     b = NetworkBuilder(name or f"net-{g.key()}", (g.resolution, g.resolution, 3), g.precision)
+    act = g.activation or DEFAULT_ACTIVATION
     with b.block("stem.0"):
-        x = b.conv(b.input, g.stem_channels, 3, 2, activation="relu6", name="stem")
+        x = b.conv(b.input, g.stem_channels, 3, 2, activation=act, name="stem")
     outputs, ssd_map = [], None
     for si, (stage, depth, (_, dilation, _)) in enumerate(zip(g.stages, g.stage_depths(), taps["plan"])):
         if si == taps.get("ssd_stage"):   # the expansion conv, or the stage's input if the block has none
             c = b.shape(x)[2]             # (NetworkBuilder.ibn's rule: no expand conv when mid == c)
             ssd_map = f"s{si}.b0.expand" if stage.block == "ibn" and int(round(c * stage.expansion)) != c else x
-        x = b.splice(_stage_layers(si, stage, depth, b.shape(x), stage.precision or g.precision, dilation), x)
+        x = b.splice(_stage_layers(si, stage, depth, b.shape(x), stage.precision or g.precision, dilation,
+                                   g.stage_activation(stage)), x)
         outputs.append(x)
-    with b.block("head.0"):
-        x = b.conv(x, g.head_channels, 1, activation="relu6", name="head")
+    if g.head_channels:
+        with b.block("head.0"):
+            x = b.conv(x, g.head_channels, 1, activation=act, name="head")
     if h.kind == "ssdlite":
         task_heads.ssdlite(b, ssd_map, x, h.num_classes)
     elif h.kind == "lraspp":
         task_heads.lraspp(b, outputs[taps["low_stage"]], x, h.num_classes)
     else:
-        task_heads.deeplabv3(b, x, h.num_classes, output_stride=h.output_stride)
+        task_heads.deeplabv3(b, x, h.num_classes, output_stride=h.output_stride, aspp=g.aspp)
     return b.build()
 
 
@@ -457,12 +552,13 @@ _STAGE_CACHE_SIZE = 4096    # ~10 layers each; a few tens of MB at most
 
 
 def _stage_layers(si: int, stage: StageGene, depth: int, in_shape: tuple, precision: str,
-                  dilation: int = 1) -> tuple:
-    """The stage's layers on an input of ``in_shape``. With ``dilation`` > 1 (a segmenter's backbone
+                  dilation: int = 1, activation: str = DEFAULT_ACTIVATION) -> tuple:
+    """The stage's layers on an input of ``in_shape``, its convs using ``activation`` (the stage's, as
+    resolved by :meth:`NetworkGenome.stage_activation`). With ``dilation`` > 1 (a segmenter's backbone
     past its output stride) the stage runs at stride 1 with its taps ``dilation`` apart, and a first
     block whose stride was replaced keeps no residual (torchvision's dilated MobileNetV3)."""
     key = (si, stage.block, stage.kernel, stage.expansion, stage.channels, stage.stride, depth, in_shape, precision,
-           dilation)
+           dilation, stage.se, activation)
     hit = _STAGES.get(key)
     if hit is not None:
         _STAGES.move_to_end(key)
@@ -471,13 +567,16 @@ def _stage_layers(si: int, stage: StageGene, depth: int, in_shape: tuple, precis
     block = b.ibn if stage.block == "ibn" else b.fused_ibn
     x = b.input
     for i in range(depth):
+        c = b.shape(x)[2]
+        squeeze, se_act, gate = squeeze_excite(stage.se, c, int(round(c * stage.expansion)), activation)
+        se = dict(se=squeeze, se_activation=se_act, se_gate=gate) if squeeze else {}
         if dilation == 1:
             x = block(x, stage.channels, expansion=stage.expansion, kernel=stage.kernel,
-                      stride=stage.stride if i == 0 else 1, name=f"s{si}.b{i}")
+                      stride=stage.stride if i == 0 else 1, name=f"s{si}.b{i}", activation=activation, **se)
         else:
             x = block(x, stage.channels, expansion=stage.expansion, kernel=stage.kernel, stride=1,
                       residual=False if (i == 0 and stage.stride > 1) else None, name=f"s{si}.b{i}",
-                      dilation=dilation)
+                      dilation=dilation, activation=activation, **se)
     layers = tuple(b.layers)
     _STAGES[key] = layers
     if len(_STAGES) > _STAGE_CACHE_SIZE:

@@ -10,6 +10,15 @@ Stages are named as in the built network ("s0", "s1", ...) or given by index; ``
 One case differs: a stride-1 stage whose input and output widths become equal after rounding gains a
 residual add in the rebuilt genome (``NetworkBuilder.ibn`` adds one whenever shapes allow), whereas
 the network transform keeps the block without one. Depthwise-to-dense has no genome form.
+
+A stage keeps its squeeze-excite (``se``) and activation through every transform. Fusing moves the
+squeeze-excite behind the fused kxk conv, as the zoo's ``InvertedResidual`` places it in a fused
+block; the network transforms do not recognise blocks with a squeeze-excite (their layers are not an
+IBN's), so on such stages only the genome form fuses. The squeezed width is recomputed from the new
+widths by the stage's squeeze-excite rule (as the zoo's width-scaled MobileNetV3s), where the network
+transforms scale or round the old squeezed width. A hidden classifier layer scales and rounds as the
+head conv does (``keep`` "head" keeps both); a genome without a head conv (``head_channels`` 0)
+stays without one.
 """
 
 from __future__ import annotations
@@ -55,7 +64,8 @@ def _with_blocks(genome: NetworkGenome, chosen: set, block: str) -> NetworkGenom
 
 
 def fuse_ibn(genome: NetworkGenome, stages=None) -> NetworkGenome:
-    """``genome`` with the chosen stages (None: all) made of fused IBN blocks."""
+    """``genome`` with the chosen stages (None: all) made of fused IBN blocks (a squeeze-excite, if any,
+    follows the fused conv)."""
     return _with_blocks(genome, _stage_indices("fuse_ibn", genome, stages), "fused_ibn")
 
 
@@ -79,10 +89,14 @@ def scale_depth(genome: NetworkGenome, multiplier: float, stages=None) -> Networ
 def _channels(genome: NetworkGenome, count, keep: set = frozenset()) -> NetworkGenome:
     stages = tuple(s if i in keep else dataclasses.replace(s, channels=count(s.channels))
                    for i, s in enumerate(genome.stages))
+
+    def head(c: int) -> int:   # 0 (no head conv, no hidden layer) stays 0
+        return c if "head" in keep or not c else count(c)
+
     return dataclasses.replace(
         genome, stages=stages,
         stem_channels=genome.stem_channels if "stem" in keep else count(genome.stem_channels),
-        head_channels=genome.head_channels if "head" in keep else count(genome.head_channels))
+        head_channels=head(genome.head_channels), classifier_hidden=head(genome.classifier_hidden))
 
 
 def scale_width(genome: NetworkGenome, multiplier: float, multiple: int = 8, keep=()) -> NetworkGenome:
