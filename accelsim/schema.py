@@ -17,7 +17,10 @@ Keywords besides the standard ones (JSON Schema allows extra keywords; validator
 - ``x-unit``: the unit shown in the reference;
 - ``x-expected``: the words an error uses for what was expected (``a positive number``);
 - ``x-finite``: the number must be finite (JSON Schema has no NaN or infinity, YAML does);
-- ``x-range``: the documented range as the reference shows it (``(0, 1e6]``).
+- ``x-range``: the documented range as the reference shows it (``(0, 1e6]``);
+- ``x-pattern-words``: how an unknown-key error names the keys ``patternProperties`` admits (``s<i>``);
+- ``x-reference-note``: words added to the meaning of every key of one form of a choice of forms;
+- ``x-reference-skip``: a form the reference leaves out (it has a table of its own).
 
 Types follow Python: ``integer`` admits any integral number but not a bool (numpy integers from search
 code included) and a float with an integral value (``4.0``); ``number`` admits any real but a bool;
@@ -29,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -266,8 +270,12 @@ def describe(error, source: str, at: tuple = ()) -> str:
         known = list(s.get("properties", {}))
         if s.get("x-sorted-keys"):
             known = sorted(known)
-        extra = [k for k in error.instance if k not in s.get("properties", {})]
+        patterns = list(s.get("patternProperties", {}))   # keys matching one are known too
+        extra = [k for k in error.instance if k not in s.get("properties", {})
+                 and not any(re.search(p, str(k)) for p in patterns)]
         key = path_text(keys + [extra[0]])
+        if s.get("x-pattern-words"):
+            known = [s["x-pattern-words"]] + known
         return f"{where}{key}: unknown key; expected one of {', '.join(known)}"
     if "propertyNames" in error.schema_path and isinstance(error.instance, str):
         key = path_text(keys + [error.instance])
@@ -369,12 +377,17 @@ def reference_rows(schema: dict, prefix: str = "", rows: "list | None" = None) -
     a mapping of names (``additionalProperties`` a schema) shows its key as ``<name>``, and a key with
     a choice of forms (``if``/``then``) its mapping form."""
     rows = [] if rows is None else rows
+    if schema.get("x-reference-skip"):   # a form documented in a table of its own
+        return rows
     if "if" in schema and "properties" not in schema and isinstance(schema.get("then"), dict) \
-            and "properties" in schema["then"]:
-        # a choice of forms: the mapping form's keys, then the keys only the other form has (with its note)
+            and ("properties" in schema["then"] or "if" in schema["then"]):
+        # a choice of forms: the first form's keys, then the keys only the others have (each with its note)
+        start = len(rows)
         reference_rows(schema["then"], prefix, rows)
+        note = schema["then"].get("x-reference-note", "")
+        rows[start:] = [(k, u, r, m + note) for k, u, r, m in rows[start:]]
         other = schema.get("else")
-        if isinstance(other, dict) and "properties" in other:
+        if isinstance(other, dict) and ("properties" in other or "if" in other):
             known = {r[0] for r in rows}
             note = other.get("x-reference-note", "")
             rows += [(k, u, r, m + note) for k, u, r, m in reference_rows(other, prefix) if k not in known]

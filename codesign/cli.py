@@ -216,6 +216,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "(nothing is deleted)")
     n.add_argument("--quiet", action="store_true")
 
+    gn = sub.add_parser("genome", help="write a zoo model, or a design of a run's front, as a network genome file",
+                        description="Print (or write with --out) a network genome as JSON: a zoo model's own stage "
+                                    "list, or a design a search evaluated (--run DIR --evaluation N). A genome file "
+                                    "is a baseline of space.network: {type: from_model, model: FILE.json}.")
+    gn.add_argument("model", nargs="?", help="zoo model name (mobilenet_v2, ssdlite_mobilenet_v2, ...)")
+    gn.add_argument("--resolution", type=_positive, help="input resolution (default: the model's)")
+    gn.add_argument("--num-classes", type=_positive, help="classes (default: the model's)")
+    gn.add_argument("--output-stride", type=int, choices=(8, 16, 32), help="a segmenter's output stride")
+    gn.add_argument("--run", help="a run folder of a network search (type mobile or from_model)")
+    gn.add_argument("--evaluation", type=int, help="with --run: the design's evaluation number (pareto.csv)")
+    gn.add_argument("--out", help="genome file to write (.json); default: stdout")
+
     sc = sub.add_parser("schema", help="print the JSON Schema of a codesign config file type (for editors and checks)",
                         description="Print the JSON Schema (draft 2020-12) every file of this type is checked "
                                     "against, or with --markdown its reference table. The hardware and scenario "
@@ -229,7 +241,31 @@ def build_parser() -> argparse.ArgumentParser:
 SCHEMAS = {"run": "codesign.search.runconfig:RUN_CONFIG_SCHEMA", "sweep": "codesign.search.runs:SWEEP_SCHEMA",
            "supernet": "codesign.supernet.config:SUPERNET_SCHEMA",
            "network-space": "codesign.spaces.space:NETWORK_SPACE_SCHEMA",
+           "model-space": "codesign.spaces.model_space:MODEL_SPACE_SCHEMA",
            "hardware-space": "codesign.spaces.space:HARDWARE_SPACE_SCHEMA"}
+
+
+def _genome(args) -> int:
+    from accelsim.io import write_atomic
+
+    from .errors import CodesignError
+    if (args.model is None) == (args.run is None):
+        raise CodesignError("genome: expected a zoo model name or --run DIR --evaluation N (one of the two)")
+    if args.run is not None:
+        from .search.runs import design_genome
+        if args.evaluation is None:
+            raise CodesignError("genome: --run needs --evaluation N (a row of the run's pareto.csv)")
+        genome = design_genome(args.run, args.evaluation)
+    else:
+        from .spaces.zoo_genomes import zoo_genome
+        genome = zoo_genome(args.model, resolution=args.resolution, num_classes=args.num_classes,
+                            output_stride=args.output_stride)
+    text = json.dumps(genome.to_dict(), indent=1) + "\n"
+    if args.out:
+        write_atomic(Path(args.out), text)
+    else:
+        print(text, end="")
+    return 0
 
 
 def _schema(args) -> int:
@@ -469,7 +505,7 @@ def main(argv=None) -> int:
             require("torch", "codesign", f"codesign {args.command}")
         return {"dataset": _dataset, "train-estimator": _train, "validate-estimator": _validate,
                 "search": _search, "show": _show, "sweep": _sweep, "supernet": _supernet,
-                "schema": _schema}[args.command](args)
+                "schema": _schema, "genome": _genome}[args.command](args)
 
     return run_cli("codesign", build_parser(), argv, run,
                    lambda exc: " (a dataset or search run resumes where it stopped when run again)")

@@ -194,7 +194,7 @@ BASE_RUN = {"name": "t", "space": {"network": {"type": "nb201"}}, "objectives": 
     ({"budget": 0}, "budget: expected a whole number >= 1"),
     ({"space": {"network": {"type": "mobile", "kernels": [3, -5]}}}, "space.network.kernels: expected positive"),
     ({"space": {"network": {"type": "mobile", "widths": [1]}}}, "space.network.widths: unknown key"),
-    ({"space": {"network": {"type": "darts"}}}, "space.network.type: expected mobile or nb201"),
+    ({"space": {"network": {"type": "darts"}}}, "space.network.type: expected mobile, nb201 or from_model"),
     ({"space": {}}, "nothing to search"),
     ({"hardware": "no_such_chip"}, "hardware"),
     ({"accuracy": {"source": "oracle"}}, "accuracy.source"),

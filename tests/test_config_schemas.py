@@ -44,7 +44,7 @@ FORMATS = "int4, int8, int16, fp16, bf16, fp32"
     ({"space": {}}, "space: nothing to search; give space.network and/or space.hardware"),
     ({"space": None}, "space: nothing to search; give space.network and/or space.hardware"),
     ({"space": {"network": [1]}}, "space.network: expected a mapping of space settings, got [1]"),
-    ({"space": {"network": {"type": "darts"}}}, "space.network.type: expected mobile or nb201, got 'darts'"),
+    ({"space": {"network": {"type": "darts"}}}, "space.network.type: expected mobile, nb201 or from_model, got 'darts'"),
     ({"space": {"network": {"type": "nb201", "depth": 2}}},
      "space.network.depth: unknown key; expected one of type, channels, cells, num_classes, resolution, precision"),
     ({"space": {"network": {"type": "nb201", "cells": 0}}},

@@ -144,9 +144,13 @@ def test_run_honours_resolved_bounds_and_writes_the_baseline(tmp_path):
     out = tmp_path / "r"
     assert main(["search", "--config", str(cfg), "--out", str(out), "--quiet"]) == 0
     rows = _csv(out / "pareto.csv")
-    assert list(rows[0])[-2:] == ["genome", "kind"]
+    ratio_cols = [f"{m} / baseline" for m in ("latency_ms", "accuracy")]
+    assert list(rows[0])[-4:] == ["genome", "kind"] + ratio_cols
     front, base = rows[:-1], rows[-1]
     assert front and all(row["kind"] == "front" for row in front)
+    assert [base[c] for c in ratio_cols] == ["1.000", "1.000"]
+    for row in front:   # each objective as a ratio to the baseline's, to 3 decimals
+        assert float(row[ratio_cols[0]]) == pytest.approx(float(row["latency_ms"]) / r.latency_ms, abs=6e-4)
     assert base["kind"] == "baseline" and base["evaluation"] == "baseline" and base["network"] == ARCH
     assert base["hardware"] == "neural_engine" and float(base["latency_ms"]) == pytest.approx(r.latency_ms, rel=1e-5)
     assert json.loads(base["genome"]) == dict(zip(nb201.EDGE_KEYS, nb201.ops_of(ARCH)))

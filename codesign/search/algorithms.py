@@ -22,7 +22,9 @@ from :func:`baseline_genomes`: the base hardware config with the networks the fi
 can never be dominated by where that search starts. Seeds whose values lie in the choices are the
 algorithm's first proposals (part of its first population); the others (the base config's values
 need not be in the space's lists) are evaluated and can reach the front, but are not bred from. A
-base config over the area limit is left out: it could never be on the front.
+base config over the area limit is left out: it could never be on the front. A search that starts
+from a product model (``space.network.type: from_model``) whose choice lists hold the model's own
+values proposes the model itself first.
 """
 
 from __future__ import annotations
@@ -333,21 +335,27 @@ def _make_algorithm(algorithm: str, choices: dict, objectives: Sequence[str], se
 
 def baseline_genomes(problem: Problem, algorithm: str, seed: int, batch_size: int,
                      options: dict | None = None) -> list[dict]:
-    """The fixed-hardware search's start, as designs of ``problem``: none unless the problem has a
-    hardware space (``problem.baseline_hardware()`` gives the base config's hardware genes) and the
-    base config meets its hardware-only constraints (area); then the base config with the first
+    """Where a search starts, as designs of ``problem``: the product model itself when the network axis
+    starts from one and the model is a design of it (``problem.baseline_network_genes()``), so a front
+    never ends up dominated by the model it started from; and, when the problem has a hardware space
+    (``problem.baseline_hardware()`` gives the base config's hardware genes) whose base config meets the
+    hardware-only constraints (area), the fixed-hardware search's start: the base config with the first
     ``batch_size`` distinct networks the same algorithm and seed propose over the network axis alone
     (what a search on the base config would evaluate first), or with the fixed network."""
+    net_base = getattr(problem, "baseline_network_genes", None)
+    model = net_base() if net_base is not None else None
     base = getattr(problem, "baseline_hardware", None)
     hw = base() if base is not None else None
     static = getattr(problem, "static_violation", None)
     if not hw or (static is not None and static(hw) > 0):   # a base over the area limit is never on a front
-        return []
+        return [model] if model is not None and set(model) == set(problem.choices) else []
     net_choices = {k: v for k, v in problem.choices.items() if k not in hw}
     if not net_choices:
         return [dict(hw)]
     algo = _make_algorithm(algorithm, net_choices, problem.objectives, seed, dict(options or {}))
     nets: dict = {}
+    if model is not None:
+        nets[genome_key(model)] = model
     in_a_row = 0
     while len(nets) < batch_size and in_a_row < REPEAT_LIMIT:   # a network space smaller than a batch
         g = algo.ask()

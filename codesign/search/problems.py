@@ -125,13 +125,51 @@ class MobileAxis:
         return build_network(self.genome(g), name=name)
 
     def describe(self, g: dict) -> str:
-        ng = self.genome(g)
-        stages = " ".join(f"{'F' if s.block == 'fused_ibn' else 'I'}{s.kernel}e{s.expansion}x{d}c{s.channels}"
-                          + (f"@{s.precision}" if s.precision else "")
-                          for s, d in zip(ng.stages, ng.stage_depths()))
-        task = "" if ng.head is None else f" +{ng.head.kind}" + (f"/os{ng.head.output_stride}"
-                                                                 if ng.head.kind in SEGMENTERS else "")
-        return f"r{ng.resolution} stem{ng.stem_channels} dm{ng.depth_multiplier} {stages} head{ng.head_channels}{task}"
+        return describe_genome(self.genome(g))
+
+
+_SE_MARK = {"mobilenet_v3": "/se3", "efficientnet": "/seE"}
+
+
+def describe_genome(ng: NetworkGenome) -> str:
+    """One line per design: resolution, stem, depth multiplier, then per stage block (I or F), kernel,
+    expansion, blocks and channels (``I5e3x3c40``; ``/se3`` or ``/seE`` with squeeze-excite, the stage's
+    own activation and precision when set), the head conv and any task head."""
+    stages = " ".join(f"{'F' if s.block == 'fused_ibn' else 'I'}{s.kernel}e{s.expansion:g}x{d}c{s.channels}"
+                      + _SE_MARK.get(s.se, "") + (f"/{s.activation}" if s.activation else "")
+                      + (f"@{s.precision}" if s.precision else "")
+                      for s, d in zip(ng.stages, ng.stage_depths()))
+    extra = (f" act:{ng.activation}" if ng.activation else "") + \
+        (f" fc{ng.classifier_hidden}" if ng.classifier_hidden and ng.head is None else "")
+    task = "" if ng.head is None else f" +{ng.head.kind}" + (f"/os{ng.head.output_stride}"
+                                                             if ng.head.kind in SEGMENTERS else "")
+    if ng.head is not None and ng.head.kind == "deeplabv3" and ng.aspp != "separable":
+        task += f"/aspp:{ng.aspp}"
+    return f"r{ng.resolution} stem{ng.stem_channels} dm{ng.depth_multiplier} {stages} head{ng.head_channels}{extra}{task}"
+
+
+class ModelAxis(MobileAxis):
+    """Network axis over a :class:`~codesign.spaces.model_space.ModelSpace`: the genes its ``search``
+    names (``block``, ``s1.block``, ``width_multiplier``, ...) applied to the product model's genome; a
+    gene missing from a genome keeps the baseline's value, so ``{}`` is the baseline itself."""
+
+    kind = "from_model"
+
+    def __init__(self, space):
+        self.space = space
+        self.choices = dict(space.choices)
+        self._base = {k: v for k, v in space.baseline_genes().items() if v is not None}
+
+    def genome(self, g: dict) -> NetworkGenome:
+        return self.space.genome(g)
+
+    def key(self, g: dict) -> tuple:
+        return tuple(g.get(k, self._base.get(k)) for k in self.choices)
+
+    def baseline_genes(self) -> "dict | None":
+        """The genes of the baseline when it is a design of the space (every gene's choices hold the
+        baseline's value), else None."""
+        return None if self.space.baseline_reachable() else dict(self._base)
 
 
 class NB201Axis:
@@ -303,7 +341,7 @@ class AccuracySource:
             model = NB201Net(nb201.genome_arch(g), channels=axis.options["channels"], cells=axis.options["cells"],
                              num_classes=axis.options["num_classes"])
             return model, axis.options["resolution"]
-        if axis.kind == "mobile":
+        if axis.kind in ("mobile", "from_model"):
             from ..accuracy.torch_models import genome_module
             return genome_module(axis.genome(g)), axis.genome(g).resolution
         raise CodesignError(f"accuracy.source {self.source}: needs a network search space")
@@ -415,6 +453,8 @@ class SearchProblem:
         self._hws: OrderedDict = OrderedDict()
         # the baseline design (a Network, or an arch string on a NAS-Bench-201 axis): scored first, and
         # the relative bounds resolved against its metrics
+        if baseline is None and network_axis.kind == "from_model":
+            baseline = network_axis.space.baseline   # a product model's search is always relative to it
         self.baseline, self.baseline_metrics = baseline, None
         relative = [(c, side) for c in self.constraints for side in c.relative_sides()]
         if relative and baseline is None:
@@ -461,6 +501,11 @@ class SearchProblem:
         unified buffer, are left out)."""
         return self.net_axis.key(g), self.hw_axis.key(g)
 
+    def baseline_network_genes(self) -> "dict | None":
+        """The product model's genes when the network axis starts from one and the model is a design
+        of it (a search starts from it: see :func:`codesign.search.algorithms.baseline_genomes`)."""
+        return self.net_axis.baseline_genes() if self.net_axis.kind == "from_model" else None
+
     def baseline_hardware(self) -> dict:
         """The base config's hardware genes when the hardware is searched (a search starts from it:
         see :func:`codesign.search.algorithms.baseline_genomes`); empty for fixed hardware."""
@@ -479,7 +524,10 @@ class SearchProblem:
         return self.hw_axis.base if isinstance(self.hw_axis, HardwareAxis) else self.hw_axis.hardware
 
     def baseline_genome(self) -> "dict | None":
-        """The network genes of an arch-string baseline on a NAS-Bench-201 axis; None otherwise."""
+        """The network genes of the baseline: an arch string's on a NAS-Bench-201 axis, ``{}`` (every
+        gene at the model's value) on a product model's axis; None otherwise."""
+        if self.net_axis.kind == "from_model":
+            return {}
         if isinstance(self.baseline, str) and self.net_axis.kind == "nb201":
             try:
                 return dict(zip(nb201.EDGE_KEYS, nb201.ops_of(self.baseline)))
@@ -490,7 +538,7 @@ class SearchProblem:
     def _scores_baseline_accuracy(self) -> bool:
         if self.accuracy is None:
             return False
-        if self.accuracy.source in ("params", "macs"):
+        if self.accuracy.source in ("params", "macs") or self.net_axis.kind == "from_model":
             return True
         return self.accuracy.source == "nb201" and self.net_axis.kind == "nb201" and isinstance(self.baseline, str)
 
@@ -518,7 +566,8 @@ class SearchProblem:
         hw = self.base_hardware()
         acc = None
         if self.accuracy is not None and (genome is not None or self.accuracy.source in ("params", "macs")):
-            if genome is not None and self.accuracy.source in ("nb201", "params", "macs"):
+            if genome is not None and (self.accuracy.source in ("nb201", "params", "macs")
+                                       or self.net_axis.kind == "from_model"):
                 acc = self.accuracy.scores(self.net_axis, [genome], [network])
             elif genome is None:
                 acc = [self.accuracy._score(self.net_axis, {}, network)]

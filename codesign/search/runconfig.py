@@ -65,6 +65,7 @@ from ..accuracy.tables import DATASETS
 from ..errors import CodesignError
 from ..runners import RUNNERS
 from .algorithms import ALGORITHMS, SearchError, check_options
+from ..spaces.model_space import MODEL_SPACE_SCHEMA, model_space_from_dict
 from ..spaces.space import HARDWARE_SPACE_SCHEMA, NETWORK_SPACE_SCHEMA, HardwareSpace, NetworkSpace, stable_hash
 
 MAX_THREADS = 1024
@@ -96,16 +97,22 @@ def _nb201_space_schema() -> dict:
 
 
 def _network_space_schema() -> dict:
-    """space.network: ``type: nb201`` takes the NAS-Bench-201 settings, else (``type: mobile``, the
-    default) the network space's own schema."""
-    kind = {"type": "string", "enum": ["mobile", "nb201"], "x-expected": "mobile or nb201", "x-range": "mobile, nb201",
-            "description": "mobile (stages of IBN / fused-IBN blocks, default) or nb201", "x-unit": "-"}
+    """space.network: ``type: nb201`` takes the NAS-Bench-201 settings, ``type: from_model`` a product
+    model and its axes (:data:`~codesign.spaces.model_space.MODEL_SPACE_SCHEMA`), else (``type: mobile``,
+    the default) the network space's own schema."""
+    kind = {"type": "string", "enum": ["mobile", "nb201", "from_model"], "x-expected": "mobile, nb201 or from_model",
+            "x-range": "mobile, nb201, from_model", "x-unit": "-",
+            "description": "mobile (stages of IBN / fused-IBN blocks, default), nb201 or from_model"}
     mobile = {**NETWORK_SPACE_SCHEMA, "properties": {"type": kind, **NETWORK_SPACE_SCHEMA["properties"]}}
-    return {"type": "object", "description": "the network space: {type: mobile, ...NetworkSpace settings} or "
-                                             "{type: nb201, ...}", "x-unit": "-",
-            "x-expected": "a mapping of space settings",
-            "if": {"not": {"properties": {"type": {"const": "nb201"}}, "required": ["type"]}},
-            "then": mobile, "else": {**_nb201_space_schema(), "x-reference-note": " (type nb201)"}}
+    model = {**MODEL_SPACE_SCHEMA, "properties": {**MODEL_SPACE_SCHEMA["properties"], "type": kind},
+             "x-reference-skip": True}   # its own table: codesign schema model-space
+    return {"type": "object", "description": "the network space: {type: mobile, ...NetworkSpace settings}, "
+                                             "{type: nb201, ...} or {type: from_model, model: NAME, search: {...}}",
+            "x-unit": "-", "x-expected": "a mapping of space settings",
+            "if": {"not": {"properties": {"type": {"enum": ["nb201", "from_model"]}}, "required": ["type"]}},
+            "then": mobile,
+            "else": {"if": {"properties": {"type": {"const": "nb201"}}},
+                     "then": {**_nb201_space_schema(), "x-reference-note": " (type nb201)"}, "else": model}}
 
 
 _CONSTRAINT_WORDS = "{max: X}, {min: X}, a number (= max), 'F baseline' (= max) or 'budget'"
@@ -390,6 +397,11 @@ class RunConfig:
         """The baseline as the problem takes it: an arch string (NAS-Bench-201 axis), a Network, or
         None (no baseline: none given and no relative bound, or none given on a searched network)."""
         where = f"{self.source}: baseline"
+        if isinstance(net_axis, P.ModelAxis):
+            if self.baseline is not None:
+                raise CodesignError(f"{where}: a from_model space's baseline is its model "
+                                    f"({net_axis.space.model}); remove baseline or use a mobile space")
+            return None   # the problem takes the model itself
         if self.baseline is None:
             if isinstance(net_axis, P.FixedNetwork) and self.has_baseline:
                 return net_axis.network
@@ -416,7 +428,9 @@ class RunConfig:
         from ..identity import identity
         problem = self.build_problem()
         net_axis, hw_axis = problem.net_axis, problem.hw_axis
-        if isinstance(net_axis, P.MobileAxis):
+        if isinstance(net_axis, P.ModelAxis):
+            network = {"space": net_axis.space.identity()}
+        elif isinstance(net_axis, P.MobileAxis):
             network = {"space": {"type": "mobile", **dataclasses.asdict(net_axis.space)}}
         elif isinstance(net_axis, P.NB201Axis):
             network = {"space": {"type": "nb201", **net_axis.options}}
@@ -458,7 +472,9 @@ class RunConfig:
                 if str(spec["model"]).endswith(".onnx"):
                     files["baseline model"] = spec["model"]
                     design = {**spec, "model": Path(spec["model"]).name}
-            parts["baseline"] = {"design": design if design is not None else "network",
+            if design is None:
+                design = "model" if isinstance(net_axis, P.ModelAxis) else "network"
+            parts["baseline"] = {"design": design,
                                  "metrics": _plain_metrics(problem.baseline_metrics)}
         parts.update(settings=settings, files=files)   # after the baseline: a change names the baseline first
         try:
@@ -515,6 +531,14 @@ def parse_run_config(data: dict, source: str = "<run config>") -> RunConfig:
     cfg.hardware_space = space.get("hardware")
     if cfg.network_space is None and cfg.hardware_space is None:
         raise CodesignError(f"{source}: space: nothing to search; give space.network and/or space.hardware")
+    net_space = cfg.network_space or {}
+    if net_space.get("type") == "from_model" and isinstance(net_space.get("model"), str):
+        model = net_space["model"]
+        rel = Path(source).parent / model
+        if model.endswith((".json", ".yaml", ".yml")) and not Path(model).exists() and rel.exists():
+            model = str(rel.resolve())   # a genome file resolves against the config file, as run.yaml keeps it
+            cfg.network_space = {**net_space, "model": model}
+            cfg.raw["space"]["network"]["model"] = model
     cfg.network = data["network"] if data.get("network") is not None else "mobilenet_v2"
     cfg.hardware = checked.get("hardware", "neural_engine")
     rel = Path(source).parent / cfg.hardware
@@ -603,6 +627,8 @@ def parse_run_config(data: dict, source: str = "<run config>") -> RunConfig:
 
 def _network_axis(spec: dict, source: str):
     spec = dict(spec)
+    if spec.get("type") == "from_model":
+        return P.ModelAxis(model_space_from_dict(spec, source, "space.network"))
     if spec.pop("type", "mobile") == "nb201":
         return P.NB201Axis(**{k: v if k == "precision" else int(v) for k, v in spec.items()})
     return P.MobileAxis(NetworkSpace.from_dict(spec, source, "space.network"))

@@ -3,7 +3,8 @@
 A run folder holds ``run.yaml`` (the config as run), ``identity.json`` (what its evaluations are made
 from: :meth:`RunConfig.identity`), ``journal.jsonl`` (every evaluation, appended as it finishes) and,
 once the budget is spent (or the run stopped early: see :func:`run_search`), ``pareto.csv`` /
-``pareto.json`` (the feasible non-dominated designs with their genomes and metrics),
+``pareto.json`` (the feasible non-dominated designs with their genomes and metrics; a run with a
+baseline design adds its row, a ``kind`` column and each objective as a ratio to the baseline's),
 ``hypervolume.csv`` (hypervolume after each evaluation), ``pareto.png`` and, written last,
 ``summary.json`` (with the proposals, the repeated ones redrawn without an evaluation and why the
 run ended), which names the journal (records, size, sha256) and the config the outputs were made
@@ -286,13 +287,17 @@ def write_outputs(cfg: RunConfig, problem, result: SearchResult, out: Path, seco
         buf = io.StringIO()
         w = csv.writer(buf)
         # a run with a baseline adds a last column, kind: front or baseline (one last row)
+        # and each objective as a ratio to the baseline's (``latency_ms / baseline``: 0.64 is 36 % faster)
         kind = ["kind"] if base is not None else []
-        w.writerow(["evaluation", "network", "hardware"] + [_label(cfg, k) for k in metric_cols] + ["genome"] + kind)
+        ratios = [m for m in cfg.objectives if base is not None and m in base]
+        w.writerow(["evaluation", "network", "hardware"] + [_label(cfg, k) for k in metric_cols] + ["genome"] + kind
+                   + [f"{_label(cfg, m)} / baseline" for m in ratios])
         for r in rows + ([base] if base is not None else []):
             w.writerow([r["evaluation"], r["network"], r["hardware"]]
                        + [f"{r[k]:.6g}" if k in r else "" for k in metric_cols]
                        + [json.dumps(r["genome"], sort_keys=True)]
-                       + (["baseline" if r is base else "front"] if kind else []))
+                       + (["baseline" if r is base else "front"] if kind else [])
+                       + [_ratio_text(r.get(m), base[m]) for m in ratios])
         write_atomic(out / "pareto.csv", buf.getvalue())
         pareto_json = json.dumps(rows, indent=1, default=float).encode()
         write_atomic(out / "pareto.json", pareto_json)
@@ -419,6 +424,22 @@ def _load_run(folder: Path, cfg: RunConfig) -> Run:
     return _run(cfg, problem, result)[0]
 
 
+def design_genome(folder: "str | Path", evaluation: int):
+    """The network genome of evaluation ``evaluation`` of a run of a network space (type mobile or
+    from_model), read from its journal."""
+    folder = Path(folder)
+    cfg = _load_config(folder)
+    problem = cfg.build_problem()
+    if not hasattr(problem.net_axis, "genome"):
+        raise CodesignError(f"{folder}: its network is {problem.net_axis.kind}, not a space of genomes "
+                            f"(type mobile or from_model)")
+    records = read_journal(folder / JOURNAL)[1] if (folder / JOURNAL).exists() else []
+    if not 0 <= evaluation < len(records):
+        raise CodesignError(f"--evaluation: expected 0-{len(records) - 1} (the run's evaluations), got {evaluation}"
+                            if records else f"{folder}: no evaluations yet")
+    return problem.net_axis.genome(records[evaluation]["genome"])
+
+
 def show(folder: "str | Path", top: int = 15) -> str:
     """A run folder as text: progress, constraints, hypervolume and the top of the front. Read from
     summary.json and pareto.json while they are current for the journal; else computed from the
@@ -455,14 +476,31 @@ def _describe(cfg: RunConfig, evaluations: int, feasible: int, rows: list, hv: f
                 or "none"),
              f"  feasible: {feasible}; front: {len(rows)} designs; hypervolume {hv:.6g}", ""]
     cols = list(cfg.objectives) + [k for k in ("latency_ms", "energy_mj", "area_mm2", "memory_mb") if k not in cfg.objectives]
-    lines.append("| # | " + " | ".join(_label(cfg, c) for c in cols) + " | network | hardware |")
-    lines.append("|---" * (len(cols) + 3) + "|")
-    for r in rows[:top]:
+    base = baseline_row(cfg.build_problem())
+    # with a baseline: its row first, and each objective of a design as a ratio to the baseline's
+    ratios = [m for m in cfg.objectives if base is not None and _ratio(1.0, base.get(m)) is not None]
+    lines.append("| # | " + " | ".join(_label(cfg, c) for c in cols)
+                 + "".join(f" | {_label(cfg, m)} / baseline" for m in ratios) + " | network | hardware |")
+    lines.append("|---" * (len(cols) + len(ratios) + 3) + "|")
+    for r in ([base] if ratios else []) + rows[:top]:
         lines.append(f"| {r['evaluation']} | " + " | ".join(f"{r[c]:.4g}" for c in cols if c in r)
+                     + "".join(f" | {_ratio_text(r.get(m), base[m])}" for m in ratios)
                      + f" | {md_cell(r['network'])} | {md_cell(r['hardware'])} |")
     if len(rows) > top:
         lines.append(f"... {len(rows) - top} more in pareto.csv")
     return "\n".join(lines)
+
+
+def _ratio(value, baseline) -> "float | None":
+    """``value / baseline``, or None where that is not a finite number."""
+    if value is None or baseline is None or not np.isfinite(value) or not np.isfinite(baseline) or baseline == 0:
+        return None
+    return float(value) / float(baseline)
+
+
+def _ratio_text(value, baseline) -> str:
+    r = _ratio(value, baseline)
+    return "" if r is None else f"{r:.3f}"
 
 
 def md_cell(value) -> str:
