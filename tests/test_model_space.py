@@ -203,10 +203,13 @@ def test_a_run_writes_the_model_as_its_baseline_with_ratios(tmp_path):
     assert "r224 stem32" in summary["baseline"]["network"]
 
 
-def test_the_model_axis_key_is_the_baseline_for_missing_genes():
+def test_the_model_axis_key_is_the_network_genome_whatever_the_genes():
     axis = P.ModelAxis(space({"width_multiplier": [0.5, 1.0], "block": {"s1": ["ibn", "fused_ibn"]}}))
-    assert axis.key({}) == axis.key({"width_multiplier": 1.0, "s1.block": "ibn"})
+    assert axis.key({}) == axis.key({"width_multiplier": 1.0, "s1.block": "ibn"}) == (zoo_genome("mobilenet_v2").key(),)
     assert axis.key({"width_multiplier": 0.5}) != axis.key({})
+    # the same network in another space has the same key (and so the same proxy score)
+    other = P.ModelAxis(space({"kernel": {"s2": [3, 5]}}))
+    assert other.key({"s2.kernel": 3}) == axis.key({})
 
 
 def test_a_model_space_made_directly_checks_its_stage_names():

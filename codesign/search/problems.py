@@ -164,7 +164,10 @@ class ModelAxis(MobileAxis):
         return self.space.genome(g)
 
     def key(self, g: dict) -> tuple:
-        return tuple(g.get(k, self._base.get(k)) for k in self.choices)
+        """The genome's content hash: designs whose genes differ but build one network (a channel
+        multiple the channels already meet) are one design, and a network's proxy score (seeded by
+        this key) does not depend on which axes the space has."""
+        return (self.space.genome(g).key(),)
 
     def baseline_genes(self) -> "dict | None":
         """The genes of the baseline when it is a design of the space (every gene's choices hold the
