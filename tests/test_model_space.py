@@ -13,7 +13,6 @@ from codesign.cli import main
 from codesign.errors import CodesignError
 from codesign.search import problems as P
 from codesign.search.algorithms import run_search
-from codesign.search.pareto import non_dominated
 from codesign.search.runconfig import parse_run_config
 from codesign.spaces.model_space import ModelSpace, model_space_from_dict
 from codesign.spaces.space import build_network
@@ -235,3 +234,64 @@ def test_codesign_genome_writes_a_zoo_model_or_a_searched_design_as_a_genome_fil
     assert capsys.readouterr().err.strip() == "codesign: error: --evaluation: expected 0-1 (the run's evaluations), got 7"
     assert main(["genome", "no_such_model"]) == 2
     assert "unknown" in capsys.readouterr().err
+
+
+TASK_RUN = {"name": "t", "objectives": ["latency_ms", "accuracy"], "algorithm": "random", "budget": 2,
+            "batch_size": 2, "space": {"network": {"type": "from_model", "model": "lraspp_mobilenet_v3",
+                                                   "resolution": 64, "search": {"width_multiplier": [0.35, 0.5]}}},
+            "accuracy": {"source": "train", "task": "segmentation", "epochs": 1, "n_train": 16, "n_val": 8,
+                         "batch_size": 8}}
+
+
+def test_a_segmenter_search_trains_each_design_on_synthetic_shapes_and_scores_its_miou():
+    pytest.importorskip("torch")
+    from codesign.accuracy.proxies import genome_seed, seeded
+    from codesign.accuracy.tasks import task_genome, train_task
+    from codesign.accuracy.torch_models import genome_module
+    cfg = parse_run_config(TASK_RUN, "run.yaml")
+    problem = cfg.build_problem()
+    base = problem.baseline_metrics["accuracy"]
+    assert 0 < base < 100
+    # the same as training the baseline's genome, re-headed for 3 shapes + background, by hand
+    axis = problem.net_axis
+    with seeded(genome_seed(axis.key({}), 0), threads=1):
+        model = genome_module(task_genome(axis.genome({}), "segmentation", num_classes=3))
+    direct = train_task(model, "segmentation", epochs=1, n_train=16, n_val=8, batch_size=8, seed=0, threads=1,
+                        device="cpu")
+    assert direct["metric"] == "mIoU" and direct["score"] == base
+    scores = [m["accuracy"] for m in problem.evaluate([{"width_multiplier": 0.35}, {"width_multiplier": 0.5}])]
+    assert scores == [m["accuracy"] for m in problem.evaluate([{"width_multiplier": 0.35}, {"width_multiplier": 0.5}])]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"task": "detection"}, "accuracy.task detection: the designs' lraspp head is for segmentation"),
+    ({"patience": 2}, "accuracy.patience: expected an option of training on an .npz (task classification)"),
+    ({"data": "mine.npz"}, "accuracy.data: expected synthetic_shapes (the data of task segmentation)"),
+    ({"num_classes": 7}, "accuracy.num_classes: expected a whole number in 1..6"),
+    ({"source": "synflow"}, "accuracy.task: expected no task unless source is train"),
+])
+def test_a_bad_training_task_is_one_line_naming_the_key(change, message):
+    with pytest.raises(CodesignError) as info:
+        parse_run_config({**TASK_RUN, "accuracy": {**TASK_RUN["accuracy"], **change}}, "run.yaml")
+    assert str(info.value).startswith(f"run.yaml: {message}"), str(info.value)
+
+
+@pytest.mark.parametrize("source", ["synflow", "naswot", "grad_norm"])
+def test_every_zero_shot_proxy_scores_a_detector_on_synthetic_shapes(source):
+    """A detector's proxy is computed on the design re-headed for the shapes' classes, with a batch of
+    them (grad_norm: SSD's loss on their boxes), as experiments/task_proxies.py measures it."""
+    pytest.importorskip("torch")
+    from codesign.accuracy import score
+    from codesign.accuracy.proxies import genome_seed, seeded
+    from codesign.accuracy.tasks import proxy_batch, task_genome
+    from codesign.accuracy.torch_models import genome_module
+    run = {**TASK_RUN, "accuracy": {"source": source, "batch": 4, "num_classes": 2},
+           "space": {"network": {"type": "from_model", "model": "ssdlite_mobilenet_v2", "resolution": 96,
+                                 "search": {"width_multiplier": [0.35, 0.5]}}}}
+    problem = parse_run_config(run, "run.yaml").build_problem()
+    axis = problem.net_axis
+    with seeded(genome_seed(axis.key({}), 0), threads=1):
+        model = genome_module(task_genome(axis.genome({}), "detection", num_classes=2))
+        x, y = proxy_batch(model, "detection", batch=4, resolution=96, seed=0)
+        direct = score(model, source, x, y, seed=0)
+    assert problem.baseline_metrics["accuracy"] == direct and direct == direct   # finite, not NaN

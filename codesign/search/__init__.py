@@ -17,6 +17,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
         "describe_genome",
         "hardware_genome_of", "metric_label", "objective_key",),
     "runconfig": ("BASELINE_PATTERN", "LIST_ELEMENTS", "MAX_THREADS", "RUN_CONFIG_SCHEMA", "RunConfig", "TOP_KEYS",
+        "TRAIN_TASKS",
         "baseline_factor", "load_run_config", "parse_run_config", "reference_markdown",),
     "runs": ("IDENTITY", "JOURNAL", "OUTPUTS", "RUN_FILE", "Run", "SWEEP_KEYS", "SWEEP_SCHEMA", "baseline_row", "describe", "design_genome",
         "execute", "front_rows", "load_run", "md_cell", "plot_front", "reference_point", "show", "sweep",

@@ -292,7 +292,8 @@ class AccuracySource:
       from a seed of the genome and ``seed`` and scored on ``threads`` torch threads (default 1), so
       a genome's score is the same in every run, worker and evaluation order;
     - ``train``: short training on the user's data (``data``: an .npz with ``x`` and ``y``), also on
-      ``threads`` torch threads.
+      ``threads`` torch threads; with ``task: detection`` or ``segmentation``, on procedurally drawn
+      shapes (``data: synthetic_shapes``), scored as mAP@0.5 or mIoU (:meth:`_task_score`).
     Values are cached per network, so each network is scored once per process.
     """
 
@@ -358,17 +359,22 @@ class AccuracySource:
         # The initial weights come from a seed of the genome itself (not torch's global generator, whose
         # state depends on what ran before), so a genome scores the same in any run, worker or order.
         init_seed = acc.genome_seed(axis.key(g), seed)
+        if self.source == "train" and self.task != "classification":
+            return self._task_score(axis, g, init_seed, seed)
         if self.source == "train":
             data = self.options.get("data")
             if not data:
                 raise CodesignError("accuracy.data: the train source needs an .npz path with arrays x and y")
-            opts = {k: v for k, v in self.options.items() if k not in ("data", "seed", "threads")}
+            opts = {k: v for k, v in self.options.items() if k not in ("data", "seed", "threads", "task")}
             with acc.torch_threads(self.threads):   # the run's thread count, so the result does not depend
                 with acc.seeded(init_seed, threads=None):   # on the machine's core count
                     model, _ = self._module(axis, g)
                 return float(acc.train_short(model, data, seed=seed, **opts)["best_val_acc"])
         # zero-shot proxies: one thread unless the run says otherwise, so the score does not depend on the
         # core count
+        genome = axis.genome(g) if hasattr(axis, "genome") else None
+        if genome is not None and genome.head is not None:
+            return self._task_proxy(genome, init_seed, seed)
         with acc.seeded(init_seed, threads=self.threads):
             model, res = self._module(axis, g)
             res = int(self.options.get("resolution", res))
@@ -377,6 +383,60 @@ class AccuracySource:
             x = torch.randn(batch, 3, res, res, generator=gen)
             y = torch.randint(0, 10, (batch,), generator=gen)
             return float(acc.score(model, self.source, x, y, seed=seed))
+
+    def _task_proxy(self, genome: NetworkGenome, init_seed: int, seed: int) -> float:
+        """A zero-shot proxy of a detector or segmenter, as ``experiments/task_proxies.py`` measures it: on
+        the design re-headed for synthetic_shapes' classes (``num_classes``, default 3, plus background),
+        with a batch of those shapes and their boxes or masks as the task loss's targets."""
+        from .. import accuracy as acc
+        from ..accuracy.tasks import proxy_batch, task_genome, task_of
+        from ..accuracy.torch_models import genome_module
+        task = task_of(genome)
+        with acc.seeded(init_seed, threads=self.threads):
+            model = genome_module(task_genome(genome, task, num_classes=int(self.options.get("num_classes", 3))))
+            x, y = proxy_batch(model, task, batch=int(self.options.get("batch", 16)),
+                               resolution=int(self.options.get("resolution", genome.resolution)), seed=seed)
+            return float(acc.score(model, self.source, x, y, seed=seed))
+
+    @property
+    def task(self) -> str:
+        """What ``train`` trains for: classification (on ``data``, an .npz), detection or segmentation
+        (on ``data: synthetic_shapes``, :func:`codesign.accuracy.tasks.train_task`)."""
+        return self.options.get("task", "classification")
+
+    def check_task(self, axis) -> None:
+        """Raise when a task the training cannot run on the axis's designs is named: a detection or
+        segmentation task needs a network space of genomes whose heads are for that task."""
+        if self.source != "train" or self.task == "classification":
+            return
+        from ..accuracy.tasks import HEAD_TASKS
+        where = f"accuracy.task {self.task}"
+        if axis.kind == "from_model":
+            head = axis.space.baseline.head
+            kinds = [] if head is None else [head.kind]
+        elif axis.kind == "mobile":
+            kinds = [k for k in axis.space.heads if k != "classifier"]
+        else:
+            raise CodesignError(f"{where}: needs a network space of genomes (type mobile or from_model), not "
+                                f"{axis.kind}")
+        for kind in kinds:
+            if HEAD_TASKS[kind] != self.task:
+                raise CodesignError(f"{where}: the designs' {kind} head is for {HEAD_TASKS[kind]}")
+
+    def _task_score(self, axis, g: dict, init_seed: int, seed: int) -> float:
+        """The design trained on its task (a genome with the head of that task on the synthetic data's
+        classes, plus background; a classifier design gets the task's default head) and scored on
+        held-out images: mAP@0.5 or mIoU, in %."""
+        from .. import accuracy as acc
+        from ..accuracy.tasks import TASK_OPTIONS, task_genome, train_task
+        from ..accuracy.torch_models import genome_module
+        opts = {k: v for k, v in self.options.items() if k in TASK_OPTIONS and k != "threads"}
+        genome = task_genome(axis.genome(g), self.task, num_classes=int(opts.get("num_classes", 3)))
+        with acc.torch_threads(self.threads):
+            with acc.seeded(init_seed, threads=None):
+                model = genome_module(genome)
+            return float(train_task(model, self.task, seed=seed, threads=self.threads, device="cpu",
+                                    **{k: v for k, v in opts.items() if k != "seed"})["score"])
 
 
 # ------------------------------------------------------------------------------------- problem
@@ -447,6 +507,8 @@ class SearchProblem:
         if wants_acc and accuracy is None:
             raise CodesignError("objectives: accuracy needs an accuracy source (accuracy.source)")
         self.accuracy = accuracy
+        if accuracy is not None:
+            accuracy.check_task(network_axis)
         self.estimator = estimator
         self.choices = {**network_axis.choices, **hardware_axis.choices}
         if not self.choices:

@@ -69,6 +69,10 @@ from ..spaces.model_space import MODEL_SPACE_SCHEMA, model_space_from_dict
 from ..spaces.space import HARDWARE_SPACE_SCHEMA, NETWORK_SPACE_SCHEMA, HardwareSpace, NetworkSpace, stable_hash
 
 MAX_THREADS = 1024
+TRAIN_TASKS = ("classification", "detection", "segmentation")
+# options of training on an .npz only, and of training on a task only
+_NPZ_ONLY = ("patience", "val_fraction")
+_TASK_ONLY = ("num_classes", "n_train", "n_val", "weight_decay")
 
 
 def _one_of(names) -> str:
@@ -176,10 +180,22 @@ def _accuracy_schema() -> dict:
         "dataset": schema.scalar("string", "-", "NAS-Bench-201 dataset (source nb201)", choices=DATASETS),
         "table": schema.scalar("string", "-", "NAS-Bench-201 table file (source nb201; default: the packaged one)"),
         "batch": _positive_int("samples", "batch of the zero-shot proxies' input"),
-        "resolution": _positive_int("px", "input resolution of the zero-shot proxies"),
+        "resolution": _positive_int("px", "input resolution of the zero-shot proxies, or of training on a detection "
+                                          "or segmentation task (default: the design's)"),
+        "task": schema.scalar("string", "-", "what train trains for: classification (on data, an .npz), detection "
+                                             "(mAP@0.5) or segmentation (mIoU) on data: synthetic_shapes",
+                              choices=TRAIN_TASKS),
+        "num_classes": _positive_int("classes", "object classes of synthetic_shapes, background not counted (1-6; "
+                                                "default 3): training on a task, or a proxy of a detector or "
+                                                "segmenter"),
+        "n_train": _positive_int("images", "synthetic_shapes training images per epoch (default 512)"),
+        "n_val": _positive_int("images", "synthetic_shapes held-out images the score is measured on (default 128)"),
+        "weight_decay": schema.scalar("number", "-", "AdamW weight decay of training on a task (default 1e-4)",
+                                      minimum=0, strict=False),
         "seed": schema.scalar("integer", "-", "seed of the initial weights and the input batch",
                               expected="a whole number"),
-        "data": schema.scalar("string", "-", ".npz with arrays x and y (source train)"),
+        "data": schema.scalar("string", "-", ".npz with arrays x and y (source train), or synthetic_shapes (task "
+                                             "detection or segmentation, the default there)"),
         "epochs": _positive_int("epochs", "training epochs at most (source train)"),
         "batch_size": _positive_int("samples", "training batch (source train)"),
         "lr": schema.scalar("number", "-", "learning rate (source train)", minimum=0),
@@ -461,7 +477,7 @@ class RunConfig:
             if self.accuracy["source"] == "nb201":
                 from ..accuracy.tables import DEFAULT_TABLE
                 files["accuracy table"] = self.accuracy.get("table") or DEFAULT_TABLE
-            if self.accuracy.get("data"):
+            if self.accuracy.get("data") and self.accuracy.get("task", "classification") == "classification":
                 files["accuracy training data"] = self.accuracy["data"]
         parts = {"kind": "search", "hardware": base, "network": network, "hardware_space": hw_space}
         if problem.baseline_metrics is not None:
@@ -572,7 +588,23 @@ def parse_run_config(data: dict, source: str = "<run config>") -> RunConfig:
     if "accuracy" in checked:
         acc = data["accuracy"]   # as given: the identity holds its options as written
         acc = {"source": acc} if isinstance(acc, str) else dict(acc)
-        if acc.get("data") and not Path(acc["data"]).exists():
+        task = acc.get("task", "classification")
+        if "task" in acc and acc["source"] != "train":
+            raise bad("accuracy.task", "no task unless source is train", acc["task"])
+        on_task = acc["source"] == "train" and task != "classification"
+        proxy = acc["source"] in P.AccuracySource.TORCH_SOURCES and acc["source"] != "train"
+        wrong = [k for k in _NPZ_ONLY if k in acc and on_task] + \
+            [k for k in _TASK_ONLY if k in acc and not on_task and not (proxy and k == "num_classes")]
+        if wrong:
+            raise bad(f"accuracy.{wrong[0]}", "an option of training on an .npz (task classification)"
+                      if on_task else "an option of training on a task (task detection or segmentation)"
+                      + (" or, num_classes, of a proxy" if wrong[0] == "num_classes" else ""), acc[wrong[0]])
+        if acc.get("num_classes", 1) > 6:
+            raise bad("accuracy.num_classes", "a whole number in 1..6 (synthetic_shapes' shapes)", acc["num_classes"])
+        if task != "classification":
+            if acc.get("data", "synthetic_shapes") != "synthetic_shapes":
+                raise bad("accuracy.data", f"synthetic_shapes (the data of task {task})", acc["data"])
+        elif acc.get("data") and not Path(acc["data"]).exists():
             rel = Path(source).parent / acc["data"]
             if not rel.exists():
                 raise bad("accuracy.data", "an existing .npz file", acc["data"])
