@@ -323,9 +323,11 @@ def test_the_readme_shows_the_run_config_and_sweep_references_the_schemas_give()
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert reference_markdown() in readme, "regenerate with: codesign schema run --markdown"
     assert render(SWEEP_SCHEMA) in readme, "regenerate with: codesign schema sweep --markdown"
+    from codesign.spaces.model_space import MODEL_SPACE_SCHEMA
+    assert render(MODEL_SPACE_SCHEMA) in readme, "regenerate with: codesign schema model-space --markdown"
 
 
-@pytest.mark.parametrize("name", ["run", "sweep", "supernet", "network-space", "hardware-space"])
+@pytest.mark.parametrize("name", ["run", "sweep", "supernet", "network-space", "model-space", "hardware-space"])
 def test_codesign_schema_prints_a_valid_json_schema_document(name, capsys):
     import json
 
