@@ -41,7 +41,7 @@ from codesign.accuracy import genome_module, genome_seed, score, seeded, torch_t
 from codesign.accuracy.proxies import naswot
 from codesign.accuracy.tasks import TASK_METRICS, TASKS, proxy_batch, task_genome, train_task
 from codesign.errors import CodesignError
-from codesign.estimator.validate import kendall_tau_b, spearman
+from codesign.estimator.validate import finite_ranks, kendall_tau_b, spearman, spearman_interval
 from codesign.spaces.space import NetworkGenome, NetworkSpace, build_network
 
 RESULTS = Path(__file__).resolve().parent / "results" / "task_proxies"
@@ -106,24 +106,6 @@ def evaluate(task: str, index: int, args) -> dict:
     return row
 
 
-def _finite(v) -> np.ndarray:
-    """-inf (a singular NASWOT kernel) ranks below everything else; keep ranks, drop infs."""
-    v = np.asarray(v, dtype=float).copy()
-    bad = ~np.isfinite(v)
-    if bad.any():
-        v[bad] = (v[~bad].min() if (~bad).any() else 0.0) - 1.0
-    return v
-
-
-def _bootstrap_ci(x, y, seed) -> tuple:
-    rng = np.random.default_rng(seed)
-    vals = [spearman(x[i], y[i]) for i in (rng.integers(len(x), size=len(x)) for _ in range(BOOTSTRAP))]
-    if np.all(np.isnan(vals)):
-        return float("nan"), float("nan")
-    lo, hi = np.nanpercentile(vals, [2.5, 97.5])
-    return float(lo), float(hi)
-
-
 def correlations(rows: list, seed: int) -> list:
     """One dict per (task, proxy): n, Spearman rho with its bootstrap interval, Kendall tau-b."""
     out = []
@@ -133,8 +115,8 @@ def correlations(rows: list, seed: int) -> list:
             continue
         y = np.array([float(r["score"]) for r in sub])
         for name in PROXIES:
-            x = _finite([float(r[name]) for r in sub])
-            lo, hi = _bootstrap_ci(x, y, seed)
+            x = finite_ranks([float(r[name]) for r in sub])
+            lo, hi = spearman_interval(x, y, seed, resamples=BOOTSTRAP)
             out.append({"task": task, "proxy": name, "n": len(sub), "spearman": spearman(x, y), "ci_low": lo,
                         "ci_high": hi, "kendall": kendall_tau_b(x, y)})
     return out

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from accelsim.io import write_atomic
 from accelsim.workload.torch_zoo import NB201Net
 from codesign.accuracy import DATASETS, PROXIES, NB201Table, reset_parameters, score
-from codesign.estimator.validate import kendall_tau_b, spearman
+from codesign.estimator.validate import finite_ranks, kendall_tau_b, spearman, spearman_interval
 
 # (classes, input resolution) of the NB201 network for each dataset
 SHAPES = {"cifar10": (10, 32), "cifar100": (100, 32), "imagenet16_120": (120, 16)}
@@ -37,22 +37,6 @@ SHAPES = {"cifar10": (10, 32), "cifar100": (100, 32), "imagenet16_120": (120, 16
 # their closest relative of NASWOT is jacob_cov, and NASWOT variants span roughly this range.
 PUBLISHED_CIFAR10 = {"synflow": "0.74", "naswot": "0.6-0.8", "grad_norm": "0.58", "params": "0.72", "flops": "0.73"}
 BOOTSTRAP = 1000
-
-
-def _finite(v: np.ndarray) -> np.ndarray:
-    """-inf (a singular NASWOT kernel, an empty synflow) ranks below everything else; keep ranks, drop infs."""
-    v = np.asarray(v, dtype=float).copy()
-    bad = ~np.isfinite(v)
-    if bad.any():
-        v[bad] = (v[~bad].min() if (~bad).any() else 0.0) - 1.0
-    return v
-
-
-def _bootstrap_ci(x, y, seed) -> tuple:
-    rng = np.random.default_rng(seed)
-    vals = [spearman(x[i], y[i]) for i in (rng.integers(len(x), size=len(x)) for _ in range(BOOTSTRAP))]
-    lo, hi = np.nanpercentile(vals, [2.5, 97.5])
-    return float(lo), float(hi)
 
 
 def score_cells(table: NB201Table, cells: np.ndarray, dataset: str, batch: int, seed: int, names) -> tuple:
@@ -139,8 +123,9 @@ def main(argv=None) -> int:
         acc = table.accuracies[d][cells].astype(float)
         stats = {}
         for k, name in enumerate(names):
-            x = _finite(scores[:, k])
-            stats[name] = dict(rho=spearman(x, acc), tau=kendall_tau_b(x, acc), ci=_bootstrap_ci(x, acc, args.seed),
+            x = finite_ranks(scores[:, k])
+            stats[name] = dict(rho=spearman(x, acc), tau=kendall_tau_b(x, acc),
+                               ci=spearman_interval(x, acc, args.seed, resamples=BOOTSTRAP),
                                sec=seconds[k] / len(cells), ninf=int((~np.isfinite(scores[:, k])).sum()))
         results[d] = stats
         for r, i in enumerate(cells):

@@ -25,5 +25,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
         "nb201_live_edges", "nb201_network", "operator_network", "read_csv",),
     "model": ("CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "Estimator", "FamilyModel", "MLP", "MODES",
         "OUTPUTS", "TrainConfig", "split_workloads", "train_estimator", "training_rows",),
-    "validate": ("kendall_tau_b", "markdown", "metrics", "plots", "spearman", "write_report",),
+    "validate": ("finite_ranks", "kendall_tau_b", "markdown", "metrics", "plots", "spearman", "spearman_interval",
+        "write_report",),
 })

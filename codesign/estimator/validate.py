@@ -33,6 +33,28 @@ def _undefined(x: np.ndarray, y: np.ndarray) -> bool:
     return len(x) < 2 or bool(np.all(x == x[0])) or bool(np.all(y == y[0]))
 
 
+def finite_ranks(v) -> np.ndarray:
+    """``v`` with each -inf or NaN (a singular NASWOT kernel, an empty synflow) just below the smallest
+    finite value: it ranks below everything else and the ranks of the rest are kept."""
+    v = np.asarray(v, dtype=float).copy()
+    bad = ~np.isfinite(v)
+    if bad.any():
+        v[bad] = (v[~bad].min() if (~bad).any() else 0.0) - 1.0
+    return v
+
+
+def spearman_interval(x, y, seed: int, resamples: int = 1000) -> tuple:
+    """95 % interval of Spearman's rho from ``resamples`` bootstrap resamples of the pairs (NaN, NaN when
+    every resample's rho is undefined)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    rng = np.random.default_rng(seed)
+    vals = [spearman(x[i], y[i]) for i in (rng.integers(len(x), size=len(x)) for _ in range(resamples))]
+    if np.all(np.isnan(vals)):
+        return float("nan"), float("nan")
+    lo, hi = np.nanpercentile(vals, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman's rho (scipy.stats.spearmanr: Pearson's r of the average ranks)."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
