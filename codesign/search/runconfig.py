@@ -65,7 +65,7 @@ from ..accuracy.tables import DATASETS
 from ..errors import CodesignError
 from ..runners import RUNNERS
 from .algorithms import ALGORITHMS, SearchError, check_options
-from ..spaces.model_space import MODEL_SPACE_SCHEMA, model_space_from_dict
+from ..spaces.model_space import MODEL_SPACE_SCHEMA, genome_path, model_space_from_dict
 from ..spaces.space import HARDWARE_SPACE_SCHEMA, NETWORK_SPACE_SCHEMA, HardwareSpace, NetworkSpace, stable_hash
 
 MAX_THREADS = 1024
@@ -549,10 +549,9 @@ def parse_run_config(data: dict, source: str = "<run config>") -> RunConfig:
         raise CodesignError(f"{source}: space: nothing to search; give space.network and/or space.hardware")
     net_space = cfg.network_space or {}
     if net_space.get("type") == "from_model" and isinstance(net_space.get("model"), str):
-        model = net_space["model"]
-        rel = Path(source).parent / model
-        if model.endswith((".json", ".yaml", ".yml")) and not Path(model).exists() and rel.exists():
-            model = str(rel.resolve())   # a genome file resolves against the config file, as run.yaml keeps it
+        path = genome_path(net_space["model"], source)
+        if path is not None and str(path) != net_space["model"]:
+            model = str(path)   # a genome file found beside the config file: run.yaml keeps where it is
             cfg.network_space = {**net_space, "model": model}
             cfg.raw["space"]["network"]["model"] = model
     cfg.network = data["network"] if data.get("network") is not None else "mobilenet_v2"

@@ -7,7 +7,7 @@ else from codesign but ``errors``."""
 from .._lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "model_space": ("AXES", "Gene", "MODEL_SPACE_SCHEMA", "ModelSpace", "ROUNDING", "SEARCH_SCHEMA", "load_genome_file",
+    "model_space": ("AXES", "Gene", "MODEL_SPACE_SCHEMA", "ModelSpace", "ROUNDING", "SEARCH_SCHEMA", "genome_path", "load_genome_file",
         "model_space_from_dict"),
     "nb201": ("EDGES", "EDGE_KEYS", "OPS", "all_archs", "arch_str", "compiled_network", "genome_arch",
         "live_edges", "network", "op_indices", "ops_of", "parse_cell",),

@@ -52,7 +52,7 @@ from accelsim.workload import transforms as T
 from accelsim.workload.mobilenet_arch import make_divisible
 
 from ..errors import CodesignError
-from .space import BLOCKS, NetworkGenome, stable_hash
+from .space import BLOCKS, NetworkGenome, _element, stable_hash
 
 ROUNDING = ("nearest", "up", "down")
 
@@ -74,22 +74,9 @@ _NEUTRAL = {"depth_multiplier": 1.0, "width_multiplier": 1.0, "channel_multiple"
 _STAGE_KEY = r"^s[0-9]+$"
 
 
-def _element(kind: str, allowed) -> dict:
-    if kind == "str":
-        node = {"type": "string", "minLength": 1, "x-in-list": True, "x-expected": "names (strings) in the list"}
-    else:
-        node = {"type": "integer" if kind == "int" else "number", "exclusiveMinimum": 0, "x-finite": True,
-                "x-in-list": True,
-                "x-expected": ("positive whole numbers" if kind == "int" else "positive numbers") + " in the list"}
-    if allowed:
-        node["allOf"] = [{"enum": list(allowed), "x-in-list": True,
-                          "x-expected": "one of " + ", ".join(map(str, allowed))}]
-    return node
-
-
 def _axis_schema(name: str) -> dict:
     where, kind, allowed, unit, meaning = AXES[name]
-    choices = {"type": "array", "minItems": 1, "items": _element(kind, allowed),
+    choices = {"type": "array", "minItems": 1, "items": _element(kind, allowed, None),
                "x-expected": "a non-empty list of choices"}
     if where == "global":
         return {**choices, "description": f"{meaning} (global)", "x-unit": unit,
@@ -129,6 +116,18 @@ MODEL_SPACE_SCHEMA = schema.obj({
                               minimum=None, choices=ROUNDING),
     "search": SEARCH_SCHEMA}, required=("type", "model", "search"),
     help="search the named axes of a product model", expected="a mapping of space settings")
+
+
+def genome_path(model: str, source: str) -> "Path | None":
+    """The genome file ``model`` names (a .json / .yaml name or a path), a relative one found beside the
+    config file ``source`` when it is not found as given; None for a zoo model's name."""
+    if not (model.endswith((".json", ".yaml", ".yml")) or "/" in model):
+        return None
+    path = Path(model)
+    beside = Path(source).parent / path
+    if not path.exists() and not path.is_absolute() and beside.exists():
+        return beside.resolve()
+    return path
 
 
 def load_genome_file(path: "str | Path", where: str) -> NetworkGenome:
@@ -296,8 +295,8 @@ class ModelSpace:
 
     def identity(self) -> dict:
         """What decides every design: the baseline genome, the genes and the rounding."""
-        return {"type": "from_model", "model": Path(self.model).name if self.model.endswith((".json", ".yaml", ".yml"))
-                else self.model, "baseline": self.baseline.to_dict(), "baseline_key": stable_hash(self.baseline.to_dict()),
+        return {"type": "from_model", "model": self.model if genome_path(self.model, "") is None
+                else Path(self.model).name, "baseline": self.baseline.to_dict(), "baseline_key": stable_hash(self.baseline.to_dict()),
                 "genes": {g.key: list(g.choices) for g in self.genes}, "channel_multiple": self.channel_multiple,
                 "rounding": self.rounding}
 
@@ -309,10 +308,8 @@ def model_space_from_dict(spec: dict, source: str = "space.network", at: str = "
     model = spec["model"]
     where = f"{source}: {at}.model" if at else f"{source}: model"
     options = {k: spec[k] for k in ("resolution", "num_classes", "output_stride") if k in spec}
-    if model.endswith((".json", ".yaml", ".yml")) or "/" in model:
-        path = Path(model)
-        if not path.exists() and not path.is_absolute() and Path(source).parent.joinpath(path).exists():
-            path = Path(source).parent / path
+    path = genome_path(model, source)
+    if path is not None:
         genome = load_genome_file(path, where)
         if options:
             genome = _with_options(genome, options, where)
