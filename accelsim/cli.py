@@ -140,6 +140,9 @@ def cmd_simulate(args) -> int:
         else:
             print(f"{net.name} on {hw.name}, by {args.group}:")
             print(grouped_table(groups))
+        if net.pruned_layers:
+            print(f"{net.name}: pruned {net.pruned_layers} layers (dead, constant or duplicate; "
+                  "as a deployment compiler removes them)")
     if args.json:
         if groups is None:
             write_atomic(args.json, report.to_json())

@@ -37,9 +37,15 @@ EXAMPLES = ROOT / "examples" / "search"
     ("nor_conv_1x1", "none", "none", "none", "none", "nor_conv_3x3"),
 ])
 def test_nb201_direct_build_equals_the_traced_torch_model(ops):
-    from accelsim.workload import zoo
+    pytest.importorskip("torch")
+    from accelsim.workload import torch_zoo, zoo
+    from accelsim.workload.torch_import import from_torch
     arch = nb201.arch_str(ops)
-    assert nb201.network(arch).layers == zoo.nb201(arch).layers
+    traced = from_torch(torch_zoo.NB201Net(arch), (3, 32, 32), prune=False)
+    assert nb201.network(arch).layers == traced.layers
+    # pruned, both sides go through the one graph pass: the importer's default equals the zoo model's
+    assert nb201.network(arch, prune=True).layers == from_torch(torch_zoo.NB201Net(arch), (3, 32, 32)).layers \
+        == zoo.nb201(arch).layers
     assert nb201.ops_of(arch) == ops
 
 

@@ -9,6 +9,10 @@ A conv or pool may be dilated: its kernel taps sit ``dilation`` apart, so it rea
 ``effective_kernel`` = d*(k-1)+1 per output pixel but does the MACs of a plain kxk kernel. Every layer
 may carry a ``block`` id, "<stage>.<block>" (e.g. "s3.b1"), naming the block it belongs to so that
 results can be grouped by block or by stage (the part before the first ".").
+
+:meth:`Network.prune_dead` is the graph pass an inference compiler runs before deployment: it removes
+layers whose output is constant (zero ops, subgraphs that no longer depend on the input), layers whose
+results nothing uses, and exact duplicates of other layers.
 """
 
 from __future__ import annotations
@@ -33,6 +37,15 @@ MAX_ELEMENTS = 2 ** 34       # elements of one tensor (activation or weights), 1
 OPS = ("conv", "pool", "add", "act", "concat", "upsample", "matmul", "conv_transpose")
 CONV_OPS = ("conv", "conv_transpose")   # operators with a kxk filter of weights (and optional groups)
 OP_CODE = {name: i for i, name in enumerate(OPS)}
+
+# Element-wise activations f with f(0) == 0: applied to a zero tensor they give a zero tensor. Any other
+# activation of a zero tensor (sigmoid, batch norm's shift, ``add_const``) gives a nonzero constant.
+ZERO_PRESERVING_ACTS = frozenset({"relu", "relu6", "identity", "hardswish", "silu", "gelu", "tanh",
+                                  "leaky_relu", "elu", "mish", "mul_const", "div_const"})
+# Element-wise activations fully described by their kind. Others (batch norm, ``mul_const``, leaky_relu,
+# clip, layer norm, ...) hold parameters the IR does not carry, so two of them on one tensor may differ.
+PARAMETER_FREE_ACTS = frozenset({"relu", "relu6", "identity", "hardswish", "hardsigmoid", "silu", "gelu",
+                                 "sigmoid", "tanh", "mish", "softmax"})
 
 
 @dataclass(frozen=True)
@@ -113,6 +126,20 @@ class Layer:
         h, w, c = self.out_shape
         return h * w * c
 
+    @property
+    def kind(self) -> str:
+        """The ``kind`` attribute (pool type, activation, "mul" for an element-wise product); "" if none."""
+        for key, value in self.attrs:
+            if key == "kind":
+                return value
+        return ""
+
+    @property
+    def is_zero(self) -> bool:
+        """True when the layer's output is all zeros whatever its inputs hold (attribute ``zero``):
+        a multiply by a zero constant, as NAS-Bench-201's Zero op computes."""
+        return ("zero", True) in self.attrs
+
     def with_precision(self, weight: str | None = None, act: str | None = None) -> "Layer":
         return dataclasses.replace(self, weight_precision=weight or self.weight_precision,
                                    act_precision=act or self.act_precision)
@@ -126,6 +153,7 @@ class Network:
     input_shape: tuple
     layers: tuple
     input_precision: str = "int8"
+    pruned_layers: int = 0   # layers that prune_dead removed from the graph as written (0: not pruned)
 
     def __post_init__(self):
         seen = {INPUT}
@@ -212,9 +240,129 @@ class Network:
                 out.add(layer.weight_precision)
         return out
 
+    def prune_dead(self, outputs: Sequence[str] | None = None) -> "Network":
+        """This network as an inference compiler deploys it: a new Network without the layers whose work
+        is never needed, with ``pruned_layers`` counting how many went (added to this one's count).
+
+        ``outputs`` names the layers whose values the network returns (default: its last layer). In
+        one pass over the layers in order, the pass
+
+        - marks each layer zero (its output is all zeros: a layer with attribute ``zero``, a multiply
+          with a zero operand, a bias-free conv, pool, reshape or zero-preserving activation of zeros),
+          constant (all its inputs are zero or constant: it no longer depends on the network input, a
+          compiler evaluates it once) or live;
+        - reduces an element-wise add to its live operands: zero operands are dropped and constant
+          ones fold into a bias; an add left with one operand is removed and its consumers read that
+          operand (an activation fused into it stays, as a standalone activation layer);
+        - merges a layer into an earlier one with the same operator, attributes and inputs: exact for
+          layers without parameters (pools, adds, ReLU and other ``PARAMETER_FREE_ACTS``); layers with
+          weights merge only when they name the same weights (attribute ``weights``), as the IR does
+          not hold weight values, and parameterised activations (batch norm, ``mul_const``) never;
+        - removes every layer that no output depends on, transitively (constant and zero layers that
+          a live layer still reads, e.g. a concatenation, are kept).
+
+        A network whose outputs are all constant, or the input itself, keeps one trivial layer (an
+        identity of the input named ``constant``), since a Network has at least one layer. The
+        result is well-formed (names unique, inputs earlier layers, order kept) and pruning it again
+        changes nothing.
+        """
+        return _prune_dead(self, outputs)
+
     def summary(self) -> dict:
         return {"name": self.name, "layers": len(self.layers), "macs": self.macs, "params": self.params,
                 "param_bytes": self.param_bytes, "peak_activation_bytes": self.peak_activation_bytes}
+
+
+_ZERO, _CONST, _LIVE = 0, 1, 2
+
+
+def _zero_preserving(layer: Layer) -> bool:
+    """True when ``layer`` applied to all-zero inputs gives zeros."""
+    if layer.activation and layer.activation not in ZERO_PRESERVING_ACTS:
+        return False
+    if layer.op in CONV_OPS:
+        return not layer.bias
+    if layer.op == "act":
+        return layer.kind in ZERO_PRESERVING_ACTS
+    return layer.op in ("pool", "concat", "upsample", "matmul", "add")
+
+
+def _value_state(layer: Layer, states: list) -> int:
+    """Zero, constant or live, for ``layer`` whose inputs are in ``states``."""
+    if layer.is_zero:
+        return _ZERO
+    if layer.op == "matmul" or (layer.op == "add" and layer.kind == "mul"):
+        if _ZERO in states:           # a product with a zero factor
+            return _ZERO
+    if not states or _LIVE in states:
+        return _LIVE
+    return _ZERO if all(s == _ZERO for s in states) and _zero_preserving(layer) else _CONST
+
+
+def _merge_key(layer: Layer, inputs: tuple):
+    """What makes two layers compute the same tensor; None for a layer with weights of its own."""
+    if layer.weight_elements and not any(k == "weights" for k, _ in layer.attrs):
+        return None
+    if layer.op == "act" and layer.kind not in PARAMETER_FREE_ACTS:
+        return None
+    if layer.op == "add" and not layer.kind:
+        inputs = tuple(sorted(inputs))   # a sum does not depend on the order of its operands
+    rest = dataclasses.replace(layer, name="", inputs=(), block="")
+    return inputs, rest
+
+
+def _prune_dead(net: Network, outputs) -> Network:
+    names = {layer.name for layer in net.layers}
+    outputs = (net.layers[-1].name,) if outputs is None else tuple(outputs)
+    for out in outputs:
+        if out not in names:
+            raise WorkloadError(f"network {net.name}: prune_dead output {out!r} is not a layer of the network")
+    alias: dict = {}          # removed layer -> the layer (or input) that now holds its value
+
+    def resolve(name: str) -> str:
+        while name in alias:
+            name = alias[name]
+        return name
+
+    state = {INPUT: _LIVE}
+    merged: dict = {}
+    kept: list = []
+    for layer in net.layers:
+        inputs = tuple(resolve(i) for i in layer.inputs)
+        states = [state[i] for i in inputs]
+        value = _value_state(layer, states)
+        if value == _LIVE and layer.op == "add" and not layer.kind and _LIVE in states:
+            live = tuple(i for i, s in zip(inputs, states) if s == _LIVE)
+            if len(live) == 1 and not layer.activation:
+                alias[layer.name] = live[0]
+                continue
+            if len(live) == 1:        # act(x + 0) or act(x + bias): the activation alone
+                layer = dataclasses.replace(layer, op="act", attrs=(("kind", layer.activation),), activation="")
+            inputs = live
+        if inputs != layer.inputs:
+            layer = dataclasses.replace(layer, inputs=inputs)
+        key = _merge_key(layer, inputs)
+        if key is not None and key in merged:
+            alias[layer.name] = merged[key]
+            continue
+        if key is not None:
+            merged[key] = layer.name
+        state[layer.name] = value
+        kept.append(layer)
+    roots = [resolve(o) for o in outputs]
+    if all(r == INPUT or state[r] != _LIVE for r in roots):
+        shape = net.input_shape
+        trivial = Layer("constant", "act", (INPUT,), shape, shape, act_precision=net.input_precision,
+                        weight_precision=net.input_precision, attrs=(("kind", "identity"),))
+        layers = (trivial,)
+    else:
+        needed = {r for r in roots if r != INPUT}
+        for layer in reversed(kept):
+            if layer.name in needed:
+                needed.update(layer.inputs)
+        layers = tuple(layer for layer in kept if layer.name in needed)
+    return dataclasses.replace(net, layers=layers,
+                               pruned_layers=net.pruned_layers + len(net.layers) - len(layers))
 
 
 def size_problem(shape, what: str = "shape") -> str:
@@ -359,9 +507,12 @@ class NetworkBuilder:
     # -- operators -----------------------------------------------------------------------------
     def conv(self, x: str, out_channels: int, kernel=1, stride=1, padding=None, groups: int = 1,
              activation: str = "", bias: bool = True, name: str | None = None,
-             weight_precision: str | None = None, act_precision: str | None = None, dilation=1) -> str:
+             weight_precision: str | None = None, act_precision: str | None = None, dilation=1,
+             weights: str = "") -> str:
         """kxk convolution; ``padding`` is None ('same' for odd kernels: d*(k//2)), an int, (ph, pw) or
-        (top, bottom, left, right); ``dilation`` is an int or (dh, dw)."""
+        (top, bottom, left, right); ``dilation`` is an int or (dh, dw). ``weights`` names the weight
+        tensor when several layers share one (two such convs of one input are one conv to
+        :meth:`Network.prune_dead`); "" (default) gives the layer weights of its own."""
         h, w, c = self.shape(x)
         kh, kw = _pair(kernel)
         sh, sw = _pair(stride)
@@ -374,7 +525,8 @@ class NetworkBuilder:
         out = (_out_size(h, dh * (kh - 1) + 1, sh, pt, pb), _out_size(w, dw * (kw - 1) + 1, sw, pl, pr),
                int(out_channels))
         return self._add(self._new_layer(nm, "conv", (x,), (h, w, c), out, (kh, kw), (sh, sw), pad, groups, bias,
-                               activation, **self._prec(weight_precision, act_precision), dilation=(dh, dw)))
+                               activation, **self._prec(weight_precision, act_precision), dilation=(dh, dw),
+                               attrs=(("weights", str(weights)),) if weights else ()))
 
     def conv_transpose(self, x: str, out_channels: int, kernel=2, stride=2, padding=0, output_padding=0,
                        groups: int = 1, activation: str = "", bias: bool = True, name: str | None = None,
@@ -449,8 +601,9 @@ class NetworkBuilder:
         return self._add(self._new_layer(nm, "add", tuple(xs), s, s, activation=activation,
                                act_precision=self.precision, weight_precision=self.weight_precision))
 
-    def mul(self, *xs: str, name: str | None = None) -> str:
-        """Element-wise product with broadcasting of (1, 1, C) gates (squeeze-excite)."""
+    def mul(self, *xs: str, name: str | None = None, zero: bool = False) -> str:
+        """Element-wise product with broadcasting of (1, 1, C) gates (squeeze-excite); ``zero`` marks a
+        product known to be all zeros (one factor is a zero constant the IR does not hold)."""
         shapes = [self.shape(x) for x in xs]
         full = max(shapes, key=_elements)
         nm = self._name("mul", name)
@@ -458,12 +611,16 @@ class NetworkBuilder:
             if s != full and not (s[:2] == (1, 1) and s[2] == full[2]):
                 raise WorkloadError(f"network {self.name}: layer {nm!r}: cannot broadcast {s} to {full}")
         return self._add(self._new_layer(nm, "add", tuple(xs), full, full, act_precision=self.precision,
-                               weight_precision=self.weight_precision, attrs=(("kind", "mul"),)))
+                               weight_precision=self.weight_precision,
+                               attrs=(("kind", "mul"),) + ((("zero", True),) if zero else ())))
 
-    def activation(self, x: str, kind: str = "relu", name: str | None = None) -> str:
+    def activation(self, x: str, kind: str = "relu", name: str | None = None, zero: bool = False) -> str:
+        """Element-wise ``kind`` on the vector unit; ``zero`` marks an output known to be all zeros
+        (``mul_const`` by 0: NAS-Bench-201's Zero op)."""
         s = self.shape(x)
         return self._add(self._new_layer(self._name(kind, name), "act", (x,), s, s, act_precision=self.precision,
-                               weight_precision=self.weight_precision, attrs=(("kind", kind),)))
+                               weight_precision=self.weight_precision,
+                               attrs=(("kind", kind),) + ((("zero", True),) if zero else ())))
 
     def concat(self, *xs: str, name: str | None = None) -> str:
         shapes = [self.shape(x) for x in xs]

@@ -16,6 +16,9 @@ with the framework's output shape (batch first, NCHW for images). :func:`lower` 
 - stamps each layer with the block id of the op it came from: the first two dotted components of
   the op's module path (``features.3.conv.0`` -> ``features.3``), so results group by block and
   by stage (``features``); ops outside any module get no block.
+- marks a multiply by the constant 0 (NAS-Bench-201's Zero op) as a zero layer, and with
+  ``prune=True`` hands the result to :meth:`~accelsim.workload.ir.Network.prune_dead`, with the
+  graph's outputs, as a deployment compiler would.
 
 Tensor layouts: an NCHW tensor (batch 1) is (H, W, C) in the IR; any other tensor is
 (product of leading dims, 1, last dim), so a linear over (1, T, C) tokens is a 1x1 conv on (T, 1, C).
@@ -40,7 +43,8 @@ class Op:
     """One imported operator.
 
     ``kind`` is one of: conv, conv_transpose, linear, bn, act, pool, mean, pad, add, sub, mul, const, concat,
-    upsample, view, identity, matmul. ``inputs`` are the value ids of its tensor operands (the
+    upsample, view, identity, matmul (a ``const`` op is an element-wise op with a constant operand:
+    attrs ``kind`` add/sub/mul/div, and ``value`` when the constant is one known number). ``inputs`` are the value ids of its tensor operands (the
     network input is ``"input"``); ``value`` is the id of its output; ``shape`` is the framework's
     output shape; ``label`` is the preferred IR layer name and ``where`` says where the op came from;
     ``module`` is the qualified name of the module the op belongs to ("" at the top level).
@@ -75,12 +79,13 @@ def ir_shape(shape) -> tuple:
 
 
 def lower(ops: list, input_shape, outputs, name: str, precision: str = "int8", source: str = "import",
-          supported: str = "") -> Network:
+          supported: str = "", prune: bool = False) -> Network:
     """Build a Network from imported ops; ``input_shape`` is the framework's input shape (batch 1).
+    With ``prune``, dead and constant layers are removed (see ``Network.prune_dead``).
 
     Errors read ``{source}({name}): {what} at {op.where}; supported ops: {supported}``.
     """
-    return _Lowering(ops, tuple(input_shape), tuple(outputs), name, precision, source, supported).run()
+    return _Lowering(ops, tuple(input_shape), tuple(outputs), name, precision, source, supported).run(prune)
 
 
 class _Lowering:
@@ -209,7 +214,7 @@ class _Lowering:
             raise self.fail(op, f"IR shape {got} of layer {layer!r} does not match the framework's {tuple(expected)}")
 
     # -- emission ------------------------------------------------------------------------------
-    def run(self) -> Network:
+    def run(self, prune: bool = False) -> Network:
         alias = self._plan()
         for op in self.ops:
             for v in op.inputs:
@@ -225,7 +230,16 @@ class _Lowering:
                 getattr(self, "_" + op.kind)(op)
         if not self.b.layers:
             raise WorkloadError(f"{self.source}({self.name}): the model has no layers to simulate")
-        return self.b.build()
+        net = self.b.build()
+        if not prune:
+            return net
+        outputs = []
+        for v in self.outputs:
+            while v not in self.ir and v in alias:
+                v = alias[v]
+            if self.ir.get(v, INPUT) != INPUT:   # an output that is the input itself needs no layer
+                outputs.append(self.ir[v])
+        return net.prune_dead(outputs or None)
 
     def _conv(self, op: Op):
         a = op.attrs
@@ -328,11 +342,13 @@ class _Lowering:
         if tuple(op.shape) != tuple(self.shape[op.inputs[0]]):
             raise self.fail(op, f"unsupported op: {op.attrs['kind']} with a constant that broadcasts "
                                 f"{tuple(self.shape[op.inputs[0]])} to {tuple(op.shape)}")
-        self._elementwise(op, op.attrs["kind"] + "_const")
+        # a multiply by the constant 0 is NAS-Bench-201's Zero op: its output is zero whatever x holds
+        zero = op.attrs["kind"] == "mul" and op.attrs.get("value") == 0
+        self._elementwise(op, op.attrs["kind"] + "_const", zero)
 
-    def _elementwise(self, op: Op, kind: str):
+    def _elementwise(self, op: Op, kind: str, zero: bool = False):
         x = self.ir[op.inputs[0]]
-        y = self.b.activation(x, kind, name=self.unique(op.label))
+        y = self.b.activation(x, kind, name=self.unique(op.label), zero=zero)
         self.ir[op.value], self.shape[op.value] = y, tuple(op.shape)
 
     def _add(self, op: Op, kind: str = "add"):

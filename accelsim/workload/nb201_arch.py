@@ -1,6 +1,6 @@
 """The NAS-Bench-201 cell, without torch: the five ops, the cell's edges, and the arch string format
-(parser and writer). The network builders (the torch twin in ``torch_zoo``, the direct IR builders in
-``codesign``) all read the cell from here.
+(parser and writer). The torch module (``torch_zoo.NB201Net``) and the IR builder (``nb201``) both read
+the cell from here.
 
 An arch string lists, per node j = 1..3, the op on the edge from each earlier node i:
 ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` (Dong & Yang, ICLR 2020).

@@ -42,15 +42,17 @@ def _onnx():
     return require("onnx", "onnx", "ONNX import (from_onnx, --model FILE.onnx)")
 
 
-def from_onnx(path, precision: str = "int8", name: str | None = None) -> Network:
+def from_onnx(path, precision: str = "int8", name: str | None = None, prune: bool = True) -> Network:
     """Build the IR of an ONNX model (a file path or a loaded ModelProto) with one input of static shape.
 
     Only shapes matter, so weights stored in external data files are not read (they need not exist).
-    Every problem with a file is one WorkloadError line starting with its path.
+    Every problem with a file is one WorkloadError line starting with its path. With ``prune``
+    (default) constant, unused and duplicate layers are removed as a deployment compiler would
+    (``Network.prune_dead``); ``prune=False`` keeps every node of the graph.
     """
     onnx = _onnx()
     if not isinstance(path, (str, Path)):
-        return _from_model(path, name or (path.graph.name or "onnx_model"), precision, onnx)
+        return _from_model(path, name or (path.graph.name or "onnx_model"), precision, onnx, prune)
     try:
         model = onnx.load(str(path), load_external_data=False)
     except OSError as exc:
@@ -58,12 +60,12 @@ def from_onnx(path, precision: str = "int8", name: str | None = None) -> Network
     except Exception as exc:   # protobuf's DecodeError and whatever a damaged file makes onnx raise
         raise WorkloadError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {one_line(exc)})") from None
     try:
-        return _from_model(model, name or Path(path).stem, precision, onnx)
+        return _from_model(model, name or Path(path).stem, precision, onnx, prune)
     except WorkloadError as exc:
         raise WorkloadError(f"{path}: {exc}") from None
 
 
-def _from_model(model, name: str, precision: str, onnx) -> Network:
+def _from_model(model, name: str, precision: str, onnx, prune: bool = True) -> Network:
     try:
         model = _fold_constants(model, onnx)
     except Exception as exc:
@@ -74,7 +76,8 @@ def _from_model(model, name: str, precision: str, onnx) -> Network:
         raise
     except Exception as exc:   # a graph that parses but is malformed (a missing attribute, a dangling input)
         raise WorkloadError(f"from_onnx({name}): malformed graph ({type(exc).__name__}: {one_line(exc)})") from None
-    return lower(ops, input_shape, outputs, name, precision, source="from_onnx", supported=SUPPORTED_OPS)
+    return lower(ops, input_shape, outputs, name, precision, source="from_onnx", supported=SUPPORTED_OPS,
+                 prune=prune)
 
 
 def _array(tensor, onnx) -> np.ndarray:
@@ -321,7 +324,9 @@ class _Translator:
             elif self.fold_bias(node, x, ins):
                 return
             else:
-                self.emit(node, "const", [x], kind=_BINARY[op])
+                c = next((self.consts[i] for i in ins if i in self.consts), None)
+                number = c is not None and c.size == 1 and np.issubdtype(c.dtype, np.number)
+                self.emit(node, "const", [x], kind=_BINARY[op], **({"value": float(c.ravel()[0])} if number else {}))
         elif op == "Concat":
             if len(tensors) != len(ins):
                 raise self.fail(node, "unsupported op: Concat with a constant operand")

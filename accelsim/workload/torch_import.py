@@ -144,11 +144,14 @@ def _torch_input_shape(input_shape, batched) -> tuple:
 
 
 def from_torch(module, input_shape, name: str | None = None, precision: str = "int8", *,
-               batched: bool = False) -> Network:
+               batched: bool = False, prune: bool = True) -> Network:
     """Trace ``module`` on a zero input and build its IR.
 
     ``input_shape`` is (C, H, W) or (1, C, H, W) for an image model; with ``batched=True`` it is taken
     as the full input shape with its batch dimension of 1 first, e.g. (1, T, C) tokens or (1, F) features.
+    With ``prune`` (default) the IR is what a deployment compiler runs: layers whose output is constant
+    or unused and duplicate layers are removed (``Network.prune_dead``; the count is the network's
+    ``pruned_layers``); ``prune=False`` keeps every traced operator.
     """
     if not isinstance(module, nn.Module):
         raise WorkloadError(f"from_torch: expected a torch.nn.Module, got {type(module).__name__}")
@@ -159,7 +162,7 @@ def from_torch(module, input_shape, name: str | None = None, precision: str = "i
     gm = torch.fx.GraphModule(module, graph, type(module).__name__)
     _propagate_shapes(module, gm, shape, name)
     ops, outputs = _FxTranslator(gm, name).run()
-    return lower(ops, shape, outputs, name, precision, source="from_torch", supported=SUPPORTED_OPS)
+    return lower(ops, shape, outputs, name, precision, source="from_torch", supported=SUPPORTED_OPS, prune=prune)
 
 
 def _trace(module, name):
@@ -450,7 +453,9 @@ class _FxTranslator:
         if ta and tb:
             self.emit(node, {"div": "mul"}.get(kind, kind), [a, b])
         else:
-            self.emit(node, "const", [a if ta else b], kind=kind)
+            c = b if ta else a
+            number = isinstance(c, (int, float)) and not isinstance(c, bool)
+            self.emit(node, "const", [a if ta else b], kind=kind, **({"value": float(c)} if number else {}))
 
     def function(self, node, f):
         if isinstance(f, _AutogradFunctionCall):  # pragma: no cover - _check_targets rejected it

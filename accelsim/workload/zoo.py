@@ -13,6 +13,7 @@ Every layer carries a block id for grouped results: the hand-built models use "s
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Callable
 
@@ -195,12 +196,21 @@ def vit_tiny(resolution: int = 224, depth: int = 12, num_classes: int = 1000, pr
                    f"vit_tiny_{resolution}_d{depth}", precision)
 
 
-def nb201(arch: str | None = None, resolution: int = 32, num_classes: int = 10, precision: str = "int8") -> Network:
-    """NAS-Bench-201 cell network from an arch string ('|op~0|+|op~0|op~1|+|op~0|op~1|op~2|'), CIFAR 32x32."""
-    tz = _torch_zoo("nb201")
-    arch = arch or tz.NB201_DEFAULT_ARCH
-    return _traced(lambda: tz.NB201Net(arch, num_classes=num_classes), (3, resolution, resolution),
-                   "nb201", precision)
+def nb201(arch: str | None = None, resolution: int = 32, num_classes: int = 10, precision: str = "int8",
+          prune: bool = True) -> Network:
+    """NAS-Bench-201 cell network from an arch string ('|op~0|+|op~0|op~1|+|op~0|op~1|op~2|'), CIFAR 32x32.
+
+    The layers torch.fx traces from ``torch_zoo.NB201Net``, built without torch; by default pruned as a
+    deployment compiler runs it (zero nodes, dead edges and constant cells removed: ``Network.prune_dead``),
+    ``prune=False`` keeps the graph as written."""
+    from .nb201 import nb201_network
+    from .nb201_arch import NB201_DEFAULT_ARCH
+    try:
+        net = nb201_network(arch or NB201_DEFAULT_ARCH, num_classes=num_classes, resolution=resolution,
+                            precision=precision, prune=prune)
+    except WorkloadError as exc:
+        raise WorkloadError(f"model nb201: {exc}") from None
+    return dataclasses.replace(net, name="nb201")
 
 
 MODELS: dict[str, Callable[..., Network]] = {
@@ -243,8 +253,10 @@ OPTIONS = {
     "arch": ("string", None, "NAS-Bench-201 arch string"),       # checked by its parser
     "precision": ("choice", prec.NAMES, "number format"),
     "weight_precision": ("choice", prec.NAMES, "weight number format"),
+    "prune": ("boolean", None, "remove dead and constant layers as a deployment compiler does"),
 }
 _OPTION_WORDS = {"integer": "an integer", "number": "a number"}
+_BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
 def option_names(name: str) -> tuple:
@@ -261,6 +273,8 @@ def _expected(key: str) -> str:
         return f"one of {', '.join(spec)} ({meaning})"
     if kind == "string":
         return f"a string ({meaning})"
+    if kind == "boolean":
+        return f"true or false ({meaning})"
     return f"{_OPTION_WORDS[kind]} in [{spec[0]:g}, {spec[1]:g}] ({meaning})"
 
 
@@ -279,6 +293,8 @@ def check_option(name: str, key: str, value, where: str, *, got: bool = True):
             value = int(value) if kind == "integer" else float(value)
     elif kind == "choice":
         ok = isinstance(value, str) and value in spec
+    elif kind == "boolean":
+        ok = isinstance(value, bool)
     else:
         ok = isinstance(value, str) and 0 < len(value) <= 1000
     if not ok:
@@ -315,6 +331,8 @@ def parse_option(name: str, item: str) -> tuple:
         value = int(text) if kind == "integer" else float(text) if kind == "number" else text
     except ValueError:
         raise WorkloadError(f"{where}: expected {_expected(key)}") from None
+    if kind == "boolean":
+        value = _BOOLEAN_WORDS.get(text.lower(), text)
     return key, check_option(name, key, value, where, got=False)   # ``where`` quotes the value as written
 
 
