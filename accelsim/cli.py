@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from .errors import AccelsimError, one_line, quote
 from .io import write_atomic
@@ -376,7 +377,10 @@ def run_cli(prog: str, parser, argv, run, interrupted) -> int:
             sys.stdout.flush()
             raise
         try:
-            return run(args)
+            with warnings.catch_warnings():   # a warning is one line too, not a source excerpt
+                warnings.showwarning = lambda message, *_a, **_k: print(f"{prog}: warning: {message}",
+                                                                         file=sys.stderr)
+                return run(args)
         except AccelsimError as exc:
             print(f"{prog}: error: {exc}", file=sys.stderr)
             return EXIT_USAGE

@@ -86,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("dataset", help="simulate sampled operators/blocks/networks x hardware configs into records",
                        description="Sample operators, blocks and networks x hardware configs, run the engine, and "
-                                   "write records in shards (resumable; a repeated request is a cache hit).")
+                                   "write records in shards (resumable; a repeated request is a cache hit). Configs "
+                                   "vary clock, DRAM bandwidth and latency, SRAM sizes, array, vector unit, formats, "
+                                   "placement and alignment around --base, over ranges that hold every shipped config.")
     d.add_argument("--out", required=True, help="dataset folder (created; holds manifest.json and shards/)")
     d.add_argument("--operators", type=_positive, default=20000, help="single operators, each on a fresh config (20000)")
     d.add_argument("--blocks", type=_positive, default=5000, help="IBN / fused-IBN / residual / SE blocks (5000)")
@@ -97,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hardware pool size; config 0 is the base, config i depends only on the hardware seed (64)")
     d.add_argument("--hardware-seed", type=int, default=0, help="seed of the hardware pool (0)")
     d.add_argument("--hw-per-network", type=_positive, default=4, help="pool configs per network, config 0 included (4)")
-    d.add_argument("--base", default="neural_engine", help="base hardware config the hardware space varies (neural_engine)")
+    d.add_argument("--base", default="neural_engine", help="base hardware config whose clock, DRAM, SRAM, array, vector unit, formats, placement "
+                        "and alignment the dataset varies over ranges holding every shipped config (neural_engine)")
     d.add_argument("--seed", type=int, default=0, help="seed of the workload samples (0)")
     d.add_argument("--format", choices=("parquet", "npz"), default="parquet", help="table format (parquet)")
     d.add_argument("--runner", choices=("serial", "processes", "ray"), default="serial",
@@ -332,14 +335,14 @@ def _sweep(args) -> int:
 
 def _dataset(args) -> int:
     from .estimator.dataset import DatasetRequest, _default_network_spaces, generate
-    from .spaces.space import HardwareSpace
+    from .spaces.space import DatasetHardwareSpace
     _at_least("--workers", args.workers)
     _at_least("--oversample", args.oversample)
     _check_out_dir("--out", args.out)
     req = DatasetRequest(seed=args.seed, operators=args.operators, blocks=args.blocks, networks=args.networks,
                          zoo=tuple(args.zoo), hardware=args.hardware, hardware_seed=args.hardware_seed,
                          hw_per_network=args.hw_per_network, network_spaces=_default_network_spaces(),
-                         hardware_space=HardwareSpace(base=args.base), format=args.format,
+                         hardware_space=DatasetHardwareSpace(base=args.base), format=args.format,
                          adaptive_model=args.adaptive_from, adaptive_oversample=args.oversample)
     r = generate(req, args.out, runner=args.runner, workers=args.workers, progress=not args.quiet,
                  force_new=args.force_new)

@@ -1,8 +1,13 @@
 """Training data from the simulator: sampled operators, blocks and networks x hardware configs -> records.
 
-A :class:`DatasetRequest` says what to sample (counts, spaces, seeds); :func:`generate` splits it into
-shards, runs the engine on each shard in one ``simulate_many`` call and writes the shard's three
-tables atomically (a temporary folder renamed into place):
+A :class:`DatasetRequest` says what to sample (counts, spaces, seeds). Hardware configs come by default
+from :class:`~codesign.spaces.space.DatasetHardwareSpace`: every field that decides latency or DRAM
+traffic (clock, DRAM bandwidth and latency, SRAM sizes, array, vector unit, formats, placement,
+alignment) varies around the base config over ranges that hold every shipped config, continuous ones
+log-uniformly, so the estimator learns those dependences instead of meeting them first at prediction
+time. :func:`generate` splits the request into shards, runs the engine on each shard in one
+``simulate_many`` call and writes the shard's three tables atomically (a temporary folder renamed
+into place):
 
 - ``layers``: one row per (layer, workload, hardware): the engine's layer-table fields
   (``features.LAYER_COLUMNS``) and every per-layer output (``features.OUT_COLUMNS``);
@@ -47,7 +52,8 @@ from accelsim.workload.ir import Network, NetworkBuilder
 from .. import __version__
 from . import features as F
 from ..errors import CodesignError
-from ..spaces.space import HardwareSpace, NetworkSpace, build_hardware, build_network, hardware_key, hardware_pool
+from ..spaces.space import (DatasetHardwareSpace, HardwareSpace, NetworkSpace, build_hardware, build_network,
+                            hardware_key, hardware_pool)
 
 DATASET_VERSION = 1
 KINDS = ("op", "block", "network", "zoo")
@@ -60,7 +66,8 @@ PAIR_FLOAT_COLUMNS = ("total_cycles", "compute_cycles", "stall_cycles", "latency
 
 
 def _default_network_spaces() -> tuple:
-    return (NetworkSpace(), NetworkSpace(channel_mode="free"), NetworkSpace(channel_multiple=32))
+    return (NetworkSpace(), NetworkSpace(channel_mode="free"), NetworkSpace(channel_multiple=32),
+            NetworkSpace(heads=("classifier", "ssdlite", "lraspp", "deeplabv3"), output_strides=(8, 16, 32)))
 
 
 @dataclass(frozen=True)
@@ -75,8 +82,12 @@ class DatasetRequest:
     hardware: int = 64                # pool size; config 0 is the base itself
     hardware_seed: int = 0            # pool config i depends only on (hardware_seed, i)
     hw_per_network: int = 4           # config 0 plus random others from the pool
+    network_variety: float = 0.5      # share of sampled networks given squeeze-excite, activations and a
+                                      # hidden classifier layer drawn per stage (the zoo's structures)
     network_spaces: tuple = field(default_factory=_default_network_spaces)
-    hardware_space: HardwareSpace = field(default_factory=HardwareSpace)
+    # configs: by default every latency-relevant field over ranges holding every shipped config
+    # (DatasetHardwareSpace); a search's HardwareSpace samples only that search's choices
+    hardware_space: "DatasetHardwareSpace | HardwareSpace" = field(default_factory=DatasetHardwareSpace)
     format: str = "parquet"
     adaptive_model: str = ""          # estimator checkpoint: keep the samples it predicts worst
     adaptive_oversample: int = 4      # candidates simulated per kept sample in adaptive mode
@@ -92,6 +103,13 @@ class DatasetRequest:
                                 f"got {self.hw_per_network}")
         if self.format not in FORMATS:
             raise CodesignError(f"dataset request: format: expected one of {', '.join(FORMATS)}, got {self.format!r}")
+        if not isinstance(self.hardware_space, (DatasetHardwareSpace, HardwareSpace)):
+            raise CodesignError(f"dataset request: hardware_space: expected a DatasetHardwareSpace or HardwareSpace, "
+                                f"got {type(self.hardware_space).__name__}")
+        if isinstance(self.network_variety, bool) or not isinstance(self.network_variety, (int, float)) \
+                or not 0 <= self.network_variety <= 1:
+            raise CodesignError(f"dataset request: network_variety: expected a share in [0, 1], "
+                                f"got {self.network_variety!r}")
         if self.adaptive_oversample < 1:
             raise CodesignError("dataset request: adaptive_oversample: expected >= 1")
         if self.adaptive_model and not Path(self.adaptive_model).is_file():
@@ -338,6 +356,8 @@ def _workloads(req: DatasetRequest, kind: str, index: int, count: int, base: Har
         for j in range(count):
             space = req.network_spaces[int(rng.integers(len(req.network_spaces)))]
             genome = space.sample(rng)
+            if rng.random() < req.network_variety:
+                genome = _varied(genome, rng)
             nets.append(build_network(genome))
             meta.append(json.dumps(genome.to_dict(), sort_keys=True))
             others = rng.choice(np.arange(1, len(pool)), size=req.hw_per_network - 1, replace=False) \
@@ -354,6 +374,17 @@ def _workloads(req: DatasetRequest, kind: str, index: int, count: int, base: Har
             pair_net.append(0)
             pair_hw.append(h)
     return nets, hws, pair_net, pair_hw, meta, pool_index
+
+
+def _varied(genome, rng: np.random.Generator):
+    """``genome`` with squeeze-excite and activations drawn per stage, a network activation and a hidden
+    classifier layer: the structures of MobileNetV3 and EfficientNet that a search space's genomes lack
+    (long-lived gate inputs, element-wise products, hard-swish), so the estimator has seen them."""
+    from ..spaces.space import ACTIVATIONS, SE_KINDS
+    stages = tuple(dataclasses.replace(st, se=str(rng.choice(("",) + SE_KINDS)),
+                                       activation=str(rng.choice(("",) + ACTIVATIONS))) for st in genome.stages)
+    return dataclasses.replace(genome, stages=stages, activation=str(rng.choice(("",) + ACTIVATIONS)),
+                               classifier_hidden=int(rng.choice((0, 0, 1024, 1280))))
 
 
 def _workload_key(net: Network) -> str:
@@ -698,6 +729,11 @@ class Dataset:
 
     def layer_hw_rows(self) -> np.ndarray:
         return self.pairs["hw_row"][self.layers["pair"]]
+
+    def layer_network_figures(self, rows: np.ndarray | None = None) -> dict:
+        """Per layer row: its network's figures on its config (``features.NET_COLUMNS``)."""
+        pair = self.layers["pair"] if rows is None else self.layers["pair"][rows]
+        return {k: self.pairs[k][pair] for k in F.NET_COLUMNS}
 
     def layer_inputs(self, rows: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
         """(layer table ``[field, row]``, per-row hardware columns) for all layer rows or ``rows``."""

@@ -5,9 +5,12 @@ Raw columns are the engine's own structure-of-arrays tables: one layer row per l
 per-format numbers). Engineered features are computed from those rows alone, vectorised over
 thousands of (layer, hardware) rows: SCALE-Sim fold counts and compute cycles for the config's
 dataflow, the vector-unit cycles, operand bytes, the DRAM-bound time, arithmetic intensity and how
-the operands compare with the SRAM buffers. The estimator predicts corrections to two analytic
-bases (the roofline time and the compulsory DRAM bytes); energy is then composed from the predicted
-cycles and DRAM bytes with the config's per-event energies, exactly as the engine composes it.
+the operands compare with the SRAM buffers. Hardware enters in per-cycle units (DRAM bytes per
+cycle = GB/s x 1000 / MHz, DRAM latency cycles = ns x MHz / 1000, as the engine's tables hold them),
+so a config's clock needs no feature of its own: it changes exactly these two. The estimator predicts
+corrections to two analytic bases (the roofline time and the compulsory DRAM bytes); energy is then
+composed from the predicted cycles and DRAM bytes with the config's per-event energies, exactly as
+the engine composes it (so energy numbers are not features).
 """
 
 from __future__ import annotations
@@ -120,11 +123,20 @@ FEATURE_NAMES = (
     "from_layer", "from_previous", "second_from_layer", "log_lifetime", "log_consumers", "resident_ok",
     "policy_resident", "policy_fused", "weights_resident", "log_alignment", "log_in_pool_fill",
     "log_out_pool_fill", "log_in_out_pool_fill",
+    # the DMA latency paid per tile transfer (a load and a store per row tile), alone and against the
+    # roofline: with clocks and DRAM latencies that vary, latency cycles (ns x MHz) decide small layers
+    "log_tile_latency", "log_tile_latency_over_base",
+    # whether the network's weights stay on chip (memory.weights_resident) is one decision for the whole
+    # network: its stored parameter bytes (and peak activations) against the buffer that would hold them
+    "log_net_weight_fill", "log_net_memory_fill", "net_weights_fit",
 )
+NET_COLUMNS = ("param_bytes", "peak_activation_bytes")   # per row: the row's network, stored on the row's config
 
 
-def engineered(lay: np.ndarray, hw: dict) -> dict:
-    """Analytic quantities per row: ``lay`` is ``[field, row]``, ``hw`` holds per-row hardware arrays.
+def engineered(lay: np.ndarray, hw: dict, net: dict | None = None) -> dict:
+    """Analytic quantities per row: ``lay`` is ``[field, row]``, ``hw`` holds per-row hardware arrays,
+    ``net`` per-row figures of the row's network on the row's config (``NET_COLUMNS``; without them a
+    config that keeps weights on chip reads as if the network's weights did not fit).
 
     Returns a dict with ``X`` (``[row, feature]`` float32, ``FEATURE_NAMES``), ``family``,
     ``base_cycles`` (roofline: max(compute, compulsory bytes / bandwidth) + two DRAM latencies),
@@ -239,6 +251,9 @@ def engineered(lay: np.ndarray, hw: dict) -> dict:
         "weights_resident": hw["weights_resident"], "log_alignment": _log(hw["channel_alignment"]),
         "log_in_pool_fill": _log(ifmap_b / pool), "log_out_pool_fill": _log(ofmap_b / pool),
         "log_in_out_pool_fill": _log((ifmap_b + ofmap_b) / pool),
+        "log_tile_latency": _log(2 * lat * row_tiles + 1),
+        "log_tile_latency_over_base": _log(2 * lat * row_tiles + 1) - _log(base_cycles + 1),
+        **_network_columns(hw, net, n),
     })
     X = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)
     for j, name in enumerate(FEATURE_NAMES):
@@ -261,6 +276,20 @@ def engineered(lay: np.ndarray, hw: dict) -> dict:
             "static": hw["static_pj_per_cycle"], "macs": macs,
             "macs_at_peak": np.where(k_pe > 0, macs / (rows * cols * np.maximum(k_pe, 1e-9)), 0.0),
             "mem_cycles": np.where(free, 0.0, mem_cycles), "peak_cycles": np.where(free, 0.0, peak_cycles)}
+
+
+def _network_columns(hw: dict, net: dict | None, n: int) -> dict:
+    """The network-level features: 0 on a config that does not keep weights on chip."""
+    wres = hw["weights_resident"] > 0
+    if net is None:
+        pb = pk = np.zeros(n)
+    else:
+        pb, pk = (np.broadcast_to(np.asarray(net[k], dtype=np.float64), (n,)) for k in NET_COLUMNS)
+    cap = np.maximum(np.where(hw["unified"] > 0, hw["unified_bytes"], hw["filter_bytes"]), 1.0)
+    fits = wres & (pb > 0) & (pb <= cap)
+    return {"log_net_weight_fill": np.where(wres, _log(np.maximum(pb, 1.0) / cap), 0.0),
+            "log_net_memory_fill": np.where(wres, _log(np.maximum(pb + pk, 1.0) / cap), 0.0),
+            "net_weights_fit": fits.astype(float)}
 
 
 def compose_energy(eng: dict, cycles: np.ndarray, dram_bytes: np.ndarray):

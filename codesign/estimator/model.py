@@ -62,6 +62,17 @@ class MLP(nn.Module):
         return self.net(x)
 
 
+# A feature counts as outside the training range when it lies beyond the trained [min, max] by more
+# than this share of the span, and at least RANGE_FLOOR (most features are log2 sizes: 0.05 is about
+# 3.5 %); a feature that was constant in training (a dataflow, a placement flag) allows only the floor.
+RANGE_TOLERANCE = 0.05
+RANGE_FLOOR = 0.05
+
+
+class EstimatorRangeWarning(UserWarning):
+    """Some predictions lie outside the ranges the estimator was trained on (extrapolations)."""
+
+
 @dataclass
 class FamilyModel:
     mlp: MLP
@@ -69,6 +80,20 @@ class FamilyModel:
     x_std: np.ndarray
     hidden: int
     depth: int
+    x_min: np.ndarray | None = None      # per feature, over the training rows (None: an older checkpoint)
+    x_max: np.ndarray | None = None
+
+    def set_range(self, X: np.ndarray) -> None:
+        """Record the per-feature range of the rows this family was trained on."""
+        X = np.asarray(X, dtype=np.float64)
+        self.x_min, self.x_max = X.min(axis=0), X.max(axis=0)
+
+    def beyond(self, X: np.ndarray) -> np.ndarray:
+        """``[row, feature]``: how far each value lies beyond the trained range and its tolerance (0 inside)."""
+        if self.x_min is None:
+            return np.zeros(X.shape)
+        slack = np.maximum(RANGE_TOLERANCE * (self.x_max - self.x_min), RANGE_FLOOR)
+        return np.maximum(np.maximum(self.x_min - slack - X, X - self.x_max - slack), 0.0)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(((X - self.x_mean) / self.x_std).astype(np.float32))
@@ -90,11 +115,16 @@ class Estimator:
     output_scale: float = 1.0            # measured mode: per-layer prediction unit (e.g. ms per cycle)
 
     # ---------------------------------------------------------------------------- prediction
-    def raw_outputs(self, lay: np.ndarray, hw_rows: dict) -> tuple[np.ndarray, dict]:
-        """Per-row model outputs ``[output, row]`` and the engineered quantities."""
-        eng = F.engineered(lay, hw_rows)
+    def raw_outputs(self, lay: np.ndarray, hw_rows: dict, net: dict | None = None) -> tuple[np.ndarray, dict]:
+        """Per-row model outputs ``[output, row]`` and the engineered quantities, with ``outside`` (rows
+        whose features lie outside the trained ranges) and ``furthest`` (feature, value, trained min,
+        trained max, row) of the row furthest out, or None. ``net``: per-row network figures
+        (``features.NET_COLUMNS``)."""
+        eng = F.engineered(lay, hw_rows, net)
         n_out = len(OUTPUTS[self.mode])
         out = np.zeros((n_out, lay.shape[1]))
+        outside = np.zeros(lay.shape[1], dtype=bool)
+        furthest, distance = None, 0.0
         for f, name in enumerate(F.FAMILIES):
             m = eng["family"] == f
             if not m.any():
@@ -102,91 +132,142 @@ class Estimator:
             if name not in self.families:
                 raise CodesignError(f"estimator: no model for operator family {name!r} (the training data had "
                                     "no such layers); train on data that covers it")
-            out[:, m] = self.families[name].forward(eng["X"][m]).T
+            fm = self.families[name]
+            X = eng["X"][m]
+            out[:, m] = fm.forward(X).T
+            beyond = fm.beyond(X)
+            outside[m] = beyond.max(axis=1) > 0
+            r, c = np.unravel_index(int(np.argmax(beyond)), beyond.shape)
+            if beyond[r, c] > distance:
+                distance = float(beyond[r, c])
+                furthest = (F.FEATURE_NAMES[c], float(X[r, c]), float(fm.x_min[c]), float(fm.x_max[c]),
+                            int(np.nonzero(m)[0][r]))
+        eng["outside"], eng["furthest"] = outside, furthest
         return out, eng
 
-    def predict_layers(self, lay: np.ndarray, hw_rows: dict) -> dict:
-        """Per layer row: ``cycles``, ``dram_bytes`` and ``energy_pj`` (simulator mode) or ``latency``."""
-        out, eng = self.raw_outputs(lay, hw_rows)
+    def predict_layers(self, lay: np.ndarray, hw_rows: dict, net: dict | None = None) -> dict:
+        """Per layer row: ``cycles``, ``dram_bytes`` and ``energy_pj`` (simulator mode) or ``latency``,
+        and ``outside`` (the row's features lie outside the trained ranges); ``furthest`` as in
+        :meth:`raw_outputs`."""
+        out, eng = self.raw_outputs(lay, hw_rows, net)
+        where = {"outside": eng["outside"], "furthest": eng["furthest"]}
         if self.mode == "measured":
             lat = np.where(eng["free"], 0.0, eng["base_cycles"] * np.exp(np.clip(out[0], -30, 30)) * self.output_scale)
-            return {"latency": lat}
+            return {"latency": lat, **where}
         cycles = np.where(eng["free"], 0.0, eng["base_cycles"] * np.exp(np.clip(out[0], -20, 20)))
         dram = np.where(eng["free"], 0.0, eng["dram_min"] * np.exp(np.clip(out[1], -20, 20)))
-        return {"cycles": cycles, "dram_bytes": dram, "energy_pj": F.compose_energy(eng, cycles, dram)}
+        return {"cycles": cycles, "dram_bytes": dram, "energy_pj": F.compose_energy(eng, cycles, dram), **where}
 
-    def predict_pairs(self, networks: Sequence[Network], hardware: Sequence) -> dict:
-        """Totals for each (networks[i], hardware[i]) pair, as arrays of length len(networks)."""
+    def predict_pairs(self, networks: Sequence[Network], hardware: Sequence, out_of_range: str = "warn") -> dict:
+        """Totals for each (networks[i], hardware[i]) pair, as arrays of length len(networks), and
+        ``in_range`` (False where a layer's features lie outside the trained ranges: an extrapolation).
+        ``out_of_range="warn"`` issues one :class:`EstimatorRangeWarning` per call when any pair is
+        outside, naming the feature furthest out; ``"ignore"`` leaves that to the caller."""
         nets = list(networks)
         hws = [load_hardware(h) for h in hardware]
         if len(nets) != len(hws):
             raise CodesignError(f"estimator: {len(nets)} networks but {len(hws)} hardware configs")
         uniq_nets, net_idx = _unique_objects(nets)
         uniq_hws, hw_idx = _unique_objects(hws)
-        return self._predict(uniq_nets, uniq_hws, net_idx, hw_idx)
+        return self._predict(uniq_nets, uniq_hws, net_idx, hw_idx, out_of_range)
 
-    def predict(self, networks: "Network | Sequence[Network]", hardware_list: Sequence) -> dict:
-        """Every network on every config: arrays ``[network, hardware]``."""
+    def predict(self, networks: "Network | Sequence[Network]", hardware_list: Sequence,
+                out_of_range: str = "warn") -> dict:
+        """Every network on every config: arrays ``[network, hardware]`` (``in_range`` as in
+        :meth:`predict_pairs`)."""
         nets = [networks] if isinstance(networks, Network) else list(networks)
         hws = [load_hardware(h) for h in hardware_list]
         ni = np.repeat(np.arange(len(nets)), len(hws))
         hi = np.tile(np.arange(len(hws)), len(nets))
-        res = self._predict(nets, hws, ni, hi)
+        res = self._predict(nets, hws, ni, hi, out_of_range)
         return {k: v.reshape(len(nets), len(hws)) for k, v in res.items()}
 
-    def _predict(self, nets, hws, net_idx, hw_idx) -> dict:
+    def _predict(self, nets, hws, net_idx, hw_idx, out_of_range: str = "warn") -> dict:
+        if out_of_range not in ("warn", "ignore"):
+            raise CodesignError(f"estimator: out_of_range: expected warn or ignore, got {out_of_range!r}")
         if self.mode == "measured":
             hws_eff = [self.reference_hardware] * len(hws)
         else:
             hws_eff = hws
         lay, start, sizes = F.network_layer_table(nets)
-        # distinct layers across all networks, then distinct (layer, config) rows actually needed
-        uniq, inverse = np.unique(lay.T, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
+        figs = [memory_figures(nets[n], hws[h]) for n, h in zip(net_idx, hw_idx)]
+        # each pair's config, with its network's figures where the config keeps weights on chip (the
+        # only case the network-level features read them): distinct states, then distinct layers
+        # across all networks, then the distinct (layer, state) rows actually needed
+        keeps = np.array([bool(hws_eff[h].weights_resident) for h in hw_idx], dtype=bool)
+        state = np.stack([np.asarray(hw_idx, dtype=np.float64),
+                          np.where(keeps, [f.param_bytes for f in figs], 0.0),
+                          np.where(keeps, [f.peak_activation_bytes for f in figs], 0.0)], axis=1) \
+            if len(figs) else np.zeros((0, 3))
+        states, pair_state = unique_rows(state) if len(figs) else (state, np.zeros(0, np.int64))
+        uniq, inverse = unique_rows(lay.T)
         rows_layer = np.concatenate([inverse[start[n]:start[n] + sizes[n]] for n in net_idx]) \
             if len(net_idx) else np.zeros(0, np.int64)
-        rows_hw = np.repeat(np.asarray(hw_idx), sizes[np.asarray(net_idx)])
-        code = rows_layer.astype(np.int64) * len(hws) + rows_hw
+        rows_state = np.repeat(pair_state, sizes[np.asarray(net_idx)])
+        code = rows_layer.astype(np.int64) * max(len(states), 1) + rows_state
         ucode, uinv = np.unique(code, return_inverse=True)
-        hw_rows = F.take_rows(F.hardware_table(hws_eff), ucode % len(hws))
-        pred = self.predict_layers(np.ascontiguousarray(uniq[ucode // len(hws)].T), hw_rows)
+        st = states[ucode % max(len(states), 1)]
+        hw_rows = F.take_rows(F.hardware_table(hws_eff), st[:, 0].astype(np.int64))
+        pred = self.predict_layers(np.ascontiguousarray(uniq[ucode // max(len(states), 1)].T), hw_rows,
+                                   {"param_bytes": st[:, 1], "peak_activation_bytes": st[:, 2]})
         pair_sizes = sizes[np.asarray(net_idx)]
         bounds = np.cumsum(pair_sizes) - pair_sizes
 
         def total(v):
             return np.add.reduceat(v[uinv], bounds) if len(uinv) else np.zeros(len(net_idx))
 
-        memory = np.array([memory_figures(nets[n], hws[h]).memory_bytes for n, h in zip(net_idx, hw_idx)],
-                          dtype=float)
+        in_range = ~(np.logical_or.reduceat(pred["outside"][uinv], bounds) if len(uinv)
+                     else np.zeros(len(net_idx), dtype=bool))
+        if out_of_range == "warn" and not in_range.all():
+            first = int(np.nonzero(pred["outside"][uinv])[0][0]) if pred["furthest"] is None else \
+                int(np.nonzero(uinv == pred["furthest"][4])[0][0])
+            pair = int(np.searchsorted(bounds, first, side="right")) - 1
+            warn_outside(self, int((~in_range).sum()), len(in_range), pred["furthest"],
+                         f"{nets[net_idx[pair]].name} on {hws[hw_idx[pair]].name}")
+        memory = np.array([f.memory_bytes for f in figs], dtype=float)
         if self.mode == "measured":
-            return {"latency": total(pred["latency"]), "memory_bytes": memory}
+            return {"latency": total(pred["latency"]), "memory_bytes": memory, "in_range": in_range}
         cycles = total(pred["cycles"])
         clock = np.array([hws[h].array.clock_mhz for h in hw_idx], dtype=float)
         return {"cycles": cycles, "latency_ms": cycles / (clock * 1e3), "energy_mj": total(pred["energy_pj"]) * 1e-9,
-                "dram_bytes": total(pred["dram_bytes"]), "memory_bytes": memory}
+                "dram_bytes": total(pred["dram_bytes"]), "memory_bytes": memory, "in_range": in_range}
 
-    def predict_dataset(self, ds) -> dict:
-        """Totals per pair of a loaded dataset, from its stored layer tables (no network rebuild)."""
+    def predict_dataset(self, ds, out_of_range: str = "warn") -> dict:
+        """Totals per pair of a loaded dataset, from its stored layer tables (no network rebuild), and
+        ``in_range`` per pair (as in :meth:`predict_pairs`)."""
         lay, hw_rows = ds.layer_inputs()
+        net = None
         if self.mode == "measured":
             hw_rows = F.take_rows(F.hardware_table([self.reference_hardware]), np.zeros(lay.shape[1], np.int64))
-        pred = self.predict_layers(lay, hw_rows)
+        else:
+            net = ds.layer_network_figures()
+        pred = self.predict_layers(lay, hw_rows, net)
+        outside, furthest = pred.pop("outside"), pred.pop("furthest")
         start = ds.pairs["layer_start"]
         total = {k: np.add.reduceat(v, start) for k, v in pred.items()}
+        in_range = ~np.logical_or.reduceat(outside, start)
+        if out_of_range == "warn" and not in_range.all():
+            row = furthest[4] if furthest is not None else int(np.nonzero(outside)[0][0])
+            pair = int(np.searchsorted(start, row, side="right")) - 1
+            warn_outside(self, int((~in_range).sum()), len(in_range), furthest,
+                         f"{ds.pairs['name'][pair]} on {ds.hardware['name'][ds.pairs['hw_row'][pair]]}")
         if self.mode == "measured":
-            return total
+            return {**total, "in_range": in_range}
         clock = ds.hardware["clock_mhz"][ds.pairs["hw_row"]]
         return {"cycles": total["cycles"], "latency_ms": total["cycles"] / (clock * 1e3),
-                "energy_mj": total["energy_pj"] * 1e-9, "dram_bytes": total["dram_bytes"]}
+                "energy_mj": total["energy_pj"] * 1e-9, "dram_bytes": total["dram_bytes"], "in_range": in_range}
 
     # ---------------------------------------------------------------------------- files
     def save(self, path: "str | Path") -> None:
         fams = {}
         for name, fm in self.families.items():
             fams[name] = {"state": {k: v.detach().clone() for k, v in fm.mlp.state_dict().items()},
-                          "x_mean": torch.from_numpy(fm.x_mean.astype(np.float32)),
-                          "x_std": torch.from_numpy(fm.x_std.astype(np.float32)),
+                          "x_mean": torch.from_numpy(fm.x_mean.astype(np.float64)),
+                          "x_std": torch.from_numpy(fm.x_std.astype(np.float64)),
                           "hidden": fm.hidden, "depth": fm.depth}
+            if fm.x_min is not None:
+                fams[name]["x_min"] = torch.from_numpy(fm.x_min.astype(np.float64))
+                fams[name]["x_max"] = torch.from_numpy(fm.x_max.astype(np.float64))
         blob = {"codesign_version": __version__, "mode": self.mode, "outputs": list(OUTPUTS[self.mode]),
                 "schema": F.schema(), "families": fams,
                 "metadata": _plain(self.metadata), "output_scale": float(self.output_scale),
@@ -219,11 +300,33 @@ class Estimator:
                 mlp.eval()
                 families[name] = FamilyModel(mlp, fb["x_mean"].numpy().astype(np.float64),
                                              fb["x_std"].numpy().astype(np.float64), int(fb["hidden"]), int(fb["depth"]))
+                if "x_min" in fb:
+                    families[name].x_min = fb["x_min"].numpy().astype(np.float64)
+                    families[name].x_max = fb["x_max"].numpy().astype(np.float64)
         except (KeyError, RuntimeError, TypeError, AttributeError) as exc:
             raise CodesignError(f"{path}: malformed estimator weights ({str(exc).splitlines()[0]})") from None
         ref = blob.get("reference_hardware") or ""
         return cls(mode, families, dict(blob.get("metadata") or {}), load_hardware(ref) if ref else None,
                    float(blob.get("output_scale", 1.0)))
+
+
+def outside_message(count: int, total: int, furthest, where: str) -> str:
+    """One line: how many predictions are extrapolations, and the feature furthest outside."""
+    what = f"{count} of {total} prediction{'s' if total != 1 else ''}"
+    if furthest is None:
+        return f"estimator: {what} lie outside the ranges it was trained on (e.g. {where})"
+    name, value, lo, hi, _ = furthest
+    side = f"{value - hi:.3g} above" if value > hi else f"{lo - value:.3g} below"
+    return (f"estimator: {what} lie outside the ranges it was trained on; furthest: {where}, feature {name} = "
+            f"{value:.4g}, {side} the trained {lo:.4g}..{hi:.4g}")
+
+
+def warn_outside(est: "Estimator", count: int, total: int, furthest, where: str) -> None:
+    import warnings
+    hint = ("; these are extrapolations: retrain on data that covers them, or score with "
+            "scorer: {estimator: ..., fallback: engine}" if est.mode == "simulator" else
+            "; these are extrapolations: add measurements that cover them")
+    warnings.warn(outside_message(count, total, furthest, where) + hint, EstimatorRangeWarning, stacklevel=3)
 
 
 def _plain(obj):
@@ -243,6 +346,33 @@ def _plain(obj):
 def _short(v) -> str:
     s = repr(v)
     return s if len(s) < 60 else s[:57] + "..."
+
+
+_ROW_MIX = np.random.default_rng(0x5EED).integers(1, 2 ** 63, size=64, dtype=np.uint64) | np.uint64(1)
+
+
+def unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a 2-D float array and each row's index among them, as
+    ``np.unique(a, axis=0, return_inverse=True)`` gives (in another order), several times faster:
+    rows are grouped by a 64-bit mix of their bytes, then checked equal to their group's first row
+    (a collision falls back to ``np.unique``)."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] > len(_ROW_MIX) or a.shape[0] == 0:
+        uniq, inverse = np.unique(a, axis=0, return_inverse=True)
+        return uniq, inverse.reshape(-1)
+    x = (a + 0.0).view(np.uint64)            # + 0.0: -0.0 and 0.0 get the same bytes
+    with np.errstate(over="ignore"):        # splitmix64's finaliser per word, then a weighted sum
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+        h = (x * _ROW_MIX[:a.shape[1]]).sum(axis=1, dtype=np.uint64)
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    uniq = a[first]
+    if not np.array_equal(uniq[inverse], a):
+        uniq, inverse = np.unique(a, axis=0, return_inverse=True)
+        return uniq, inverse.reshape(-1)
+    return uniq, inverse
 
 
 def _unique_objects(objs: list) -> tuple[list, np.ndarray]:
@@ -282,9 +412,23 @@ class TrainConfig:
 
 
 def _standardize(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean = X.mean(axis=0).astype(np.float64)
-    std = X.std(axis=0).astype(np.float64)
-    return mean, np.where(std > 1e-8, std, 1.0)
+    """Per-feature mean and spread, in float64. A feature that did not vary in training (its spread is
+    below float32 resolution of its value) gets spread 1: it reads 0 in every training row, so its
+    weights learn nothing, and a config that moves it moves the output by its raw change, not by the
+    round-off spread (a constant DRAM latency of 100 cycles read with spread 8e-6 turned a 20 % clock
+    change into a 32,000-sigma input)."""
+    X = np.asarray(X, dtype=np.float64)
+    mean = X.mean(axis=0)
+    std = X.std(axis=0)
+    return mean, np.where(std > 1e-5 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+
+
+def new_family_model(X: np.ndarray, hidden: int, depth: int, n_out: int) -> FamilyModel:
+    """An untrained family model standardised on, and recording the range of, the rows ``X``."""
+    mean, std = _standardize(X)
+    fm = FamilyModel(MLP(X.shape[1], hidden, depth, n_out), mean, std, hidden, depth)
+    fm.set_range(X)
+    return fm
 
 
 def _fit_rows(X: np.ndarray, Y: np.ndarray, val: np.ndarray, cfg: TrainConfig, gen: torch.Generator,
@@ -296,6 +440,10 @@ def _fit_rows(X: np.ndarray, Y: np.ndarray, val: np.ndarray, cfg: TrainConfig, g
     Yt = torch.from_numpy(Y.astype(np.float32))
     tr = torch.from_numpy(np.nonzero(~val)[0])
     va = torch.from_numpy(np.nonzero(val)[0])
+    # each output's squared error relative to its spread, so a widely spread second output (DRAM bytes:
+    # zero for a layer whose tensors stay on chip, compulsory otherwise) does not drown the first (cycles)
+    var = Y[~val].astype(np.float64).var(axis=0) if (~val).any() else np.ones(Y.shape[1])
+    w = torch.from_numpy(np.minimum(1.0, var[0] / np.maximum(var, 1e-12)).astype(np.float32))
     opt = torch.optim.AdamW(fm.mlp.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = max(1, cfg.epochs * math.ceil(len(tr) / cfg.batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
@@ -306,7 +454,7 @@ def _fit_rows(X: np.ndarray, Y: np.ndarray, val: np.ndarray, cfg: TrainConfig, g
         perm = tr[torch.randperm(len(tr), generator=gen)]
         for i in range(0, len(perm), cfg.batch_size):
             b = perm[i:i + cfg.batch_size]
-            loss = ((fm.mlp(Xt[b]) - Yt[b]) ** 2).mean()
+            loss = (((fm.mlp(Xt[b]) - Yt[b]) ** 2) * w).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -314,7 +462,7 @@ def _fit_rows(X: np.ndarray, Y: np.ndarray, val: np.ndarray, cfg: TrainConfig, g
         fm.mlp.eval()
         with torch.no_grad():
             sel = va if len(va) else tr[:4096]
-            vloss = float(((fm.mlp(Xt[sel]) - Yt[sel]) ** 2).mean())
+            vloss = float((((fm.mlp(Xt[sel]) - Yt[sel]) ** 2) * w).mean())
         history.append(vloss)
         if vloss < best[0]:
             best = (vloss, {k: v.clone() for k, v in fm.mlp.state_dict().items()}, epoch)
@@ -341,15 +489,28 @@ def training_rows(ds) -> dict:
     rows = np.nonzero(ok)[0]
     lay = ds.layer_table(rows)
     hw_rows = F.take_rows({k: ds.hardware[k] for k in F.HW_COLUMNS}, ds.pairs["hw_row"][pair[rows]])
-    eng = F.engineered(lay, hw_rows)
+    eng = F.engineered(lay, hw_rows, ds.layer_network_figures(rows))
     keep = ~eng["free"]
     total = ds.layers["total_cycles"][rows]
     dram = ds.layers["dram_read_bytes"][rows] + ds.layers["dram_write_bytes"][rows]
     keep &= (total > 0) & (eng["base_cycles"] > 0)
+    # a layer whose tensors all stay on chip moves no DRAM bytes: its target is a thousandth of the
+    # compulsory bytes (not log 0), so the target stays within a few units of 0
+    dram_min = np.maximum(eng["dram_min"], 1e-9)
     Y = np.stack([np.log(np.maximum(total, 1e-9) / np.maximum(eng["base_cycles"], 1e-9)),
-                  np.log(np.maximum(dram, 1e-9) / np.maximum(eng["dram_min"], 1e-9))], axis=1)
+                  np.log(np.maximum(dram, 1e-3 * dram_min) / dram_min)], axis=1)
     return {"X": eng["X"][keep], "Y": Y[keep], "family": eng["family"][keep], "rows": rows[keep],
             "workload": ds.pairs["workload"][pair[rows[keep]]], "hw": ds.pairs["hw"][pair[rows[keep]]]}
+
+
+def _hardware_range(ds) -> dict:
+    """[min, max] over the training configs of the hardware numbers the features read."""
+    hw = ds.hardware
+    cols = {"clock_mhz": hw["clock_mhz"], "dram_gb_per_s": hw["dram_gb_per_s"],
+            "dram_latency_ns": hw["dram_latency_cycles"] * 1e3 / hw["clock_mhz"],
+            "dram_bytes_per_cycle": hw["dram_bytes_per_cycle"], "dram_latency_cycles": hw["dram_latency_cycles"],
+            "rows": hw["rows"], "cols": hw["cols"], "lanes": hw["lanes"], "channel_alignment": hw["channel_alignment"]}
+    return {k: [float(np.min(v)), float(np.max(v))] for k, v in cols.items()}
 
 
 def train_estimator(ds, cfg: TrainConfig = TrainConfig(), progress: bool = True, log=None) -> Estimator:
@@ -381,6 +542,7 @@ def train_estimator(ds, cfg: TrainConfig = TrainConfig(), progress: bool = True,
 
         fm, fi = _fit_rows(data["X"][m], data["Y"][m], val[m], cfg, gen, tick)
         bar.close()
+        fm.set_range(data["X"][data["family"] == f])   # every row of the family, not just those fitted on
         families[name] = fm
         info[name] = {k: v for k, v in fi.items() if k != "history"}
         if log:
@@ -398,5 +560,5 @@ def train_estimator(ds, cfg: TrainConfig = TrainConfig(), progress: bool = True,
             "seen_hardware": sorted(set(pairs["hw"].tolist())),
             "seen_networks": sorted(set(pairs["workload"][net_kinds].tolist())),
             "selection_networks": sorted(set(data["workload"][val].tolist()) & set(pairs["workload"][net_kinds].tolist())),
-            "baselines": baselines, "torch": torch.__version__}
+            "baselines": baselines, "torch": torch.__version__, "hardware_range": _hardware_range(ds)}
     return Estimator("simulator", families, meta)

@@ -36,6 +36,7 @@ from ..spaces.space import (HardwareGenome, HardwareSpace, NetworkGenome, Networ
                     build_network)
 
 MIB = 1024 * 1024
+SCORER_FALLBACKS = ("none", "engine")   # designs outside an estimator's training ranges: keep, simulate
 MAPPING_FAILURE = 10.0   # violation of a pair none of whose layers the engine can run; a pair with some
                          # failing layers gets this times their share, so a search can climb out of it
 
@@ -493,7 +494,7 @@ class SearchProblem:
 
     def __init__(self, network_axis, hardware_axis, objectives=("latency_ms", "accuracy"), constraints=(),
                  accuracy: AccuracySource | None = None, estimator=None, cache_size: int = 4096, threads: int = 1,
-                 baseline=None):
+                 baseline=None, estimator_fallback: str = "none"):
         self.net_axis, self.hw_axis = network_axis, hardware_axis
         self.threads = threads   # torch threads of the estimator's predictions (the accuracy source has its own)
         self.metrics = tuple(objectives)
@@ -510,6 +511,13 @@ class SearchProblem:
         if accuracy is not None:
             accuracy.check_task(network_axis)
         self.estimator = estimator
+        if estimator_fallback not in SCORER_FALLBACKS:
+            raise CodesignError(f"scorer.fallback: expected one of {', '.join(SCORER_FALLBACKS)}, "
+                                f"got {estimator_fallback!r}")
+        if estimator_fallback == "engine" and estimator is not None and estimator.mode != "simulator":
+            raise CodesignError("scorer.fallback: engine needs an estimator trained on the engine; this one was "
+                                "trained on measurements, which the engine cannot stand in for")
+        self.estimator_fallback = estimator_fallback
         self.choices = {**network_axis.choices, **hardware_axis.choices}
         if not self.choices:
             raise CodesignError("space: nothing to search (give space.network and/or space.hardware)")
@@ -674,12 +682,25 @@ class SearchProblem:
 
     def _estimate(self, nets, hws):
         from ..accuracy.proxies import torch_threads
+        fallback = self.estimator_fallback == "engine"
         with torch_threads(self.threads):   # matrix products split among threads: pin them, as proxies do
-            pred = self.estimator.predict_pairs(nets, hws)
+            pred = self.estimator.predict_pairs(nets, hws, out_of_range="ignore" if fallback else "warn")
         # the estimator cannot tell which layers cannot run; the engine's own rule decides, unsimulated
         failing = failing_share(nets, hws, pairs=True)
         lat = np.asarray(pred.get("latency_ms", pred.get("latency")), dtype=float)
         energy = np.asarray(pred.get("energy_mj", np.full(len(nets), np.nan)), dtype=float)
+        outside = np.nonzero(~pred["in_range"])[0]
+        if fallback and len(outside):
+            import warnings
+            import accelsim
+            from ..estimator.model import EstimatorRangeWarning
+            r = accelsim.simulate_many([nets[i] for i in outside], [hws[i] for i in outside], pairs=True)
+            lat[outside], energy[outside] = r.latency_ms.ravel(), r.energy_mj.ravel()
+            failing = np.array(failing, dtype=float)
+            failing[outside] = r.failing_share.ravel()
+            warnings.warn(f"estimator: {len(outside)} of {len(nets)} designs lie outside the ranges it was trained "
+                          f"on (e.g. {nets[outside[0]].name} on {hws[outside[0]].name}); simulated with the engine "
+                          "instead (scorer.fallback: engine)", EstimatorRangeWarning, stacklevel=2)
         return lat, energy, failing
 
 

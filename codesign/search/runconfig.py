@@ -244,11 +244,15 @@ def _run_config_schema() -> dict:
                    "x-unit": "-", "x-expected": "a mapping metric -> {max: X} / {min: X} / budget",
                    "propertyNames": {"enum": metrics, "x-unknown": "metric"},
                    "properties": {m: _constraint_schema(m) for m in metrics}}
-    scorer_words = "engine or {estimator: PATH}"
-    scorer = {"description": "engine (default) or {estimator: checkpoint.pt}", "x-unit": "-",
+    scorer_words = "engine or {estimator: PATH, fallback: engine}"
+    scorer = {"description": "engine (default) or {estimator: checkpoint.pt, fallback: engine}", "x-unit": "-",
               "if": {"type": "string"}, "then": {"const": "engine", "x-expected": scorer_words},
               "else": schema.obj({"estimator": schema.scalar("string", "-", "estimator checkpoint",
-                                                             expected="an estimator checkpoint path")},
+                                                             expected="an estimator checkpoint path"),
+                                  "fallback": schema.scalar("string", "-", "designs outside the estimator's "
+                                                            "training ranges: engine (simulate them) or none "
+                                                            "(keep the extrapolation; the default)",
+                                                            choices=P.SCORER_FALLBACKS)},
                                  required=("estimator",), expected=scorer_words)}
     algorithm = _name_or_mapping(ALGORITHMS, f"one of {_one_of(ALGORITHMS)} or {{name: ..., options}}",
                                  "search algorithm: a name or {name: ..., options}")
@@ -322,6 +326,7 @@ class RunConfig:
     constraints: tuple = ()
     accuracy: dict | None = None
     estimator: str | None = None
+    estimator_fallback: str = "none"   # designs outside the estimator's training ranges: engine or none
     algorithm: str = "nsga2"
     algorithm_options: dict = field(default_factory=dict)
     budget: int = 1000
@@ -400,7 +405,8 @@ class RunConfig:
         baseline = self._baseline_design(net_axis)
         try:
             return P.SearchProblem(net_axis, hw_axis, self.objectives, self.constraints, acc, est,
-                                   threads=self.scoring_threads, baseline=baseline)
+                                   threads=self.scoring_threads, baseline=baseline,
+                                   estimator_fallback=self.estimator_fallback)
         except CodesignError as exc:
             raise CodesignError(f"{where}: {exc}") from None
 
@@ -465,7 +471,9 @@ class RunConfig:
         base = hw_axis.base if isinstance(hw_axis, P.HardwareAxis) else hw_axis.hardware
         settings = {"objectives": list(self.objectives),
                     "constraints": {c.metric: _constraint_identity(c) for c in problem.constraints},
-                    "accuracy": None, "scorer": "estimator" if self.estimator else "engine",
+                    "accuracy": None,
+                    "scorer": ("engine" if not self.estimator else "estimator" if self.estimator_fallback == "none"
+                               else f"estimator, fallback {self.estimator_fallback}"),
                     "algorithm": self.algorithm, "algorithm_options": dict(self.algorithm_options),
                     "seed": self.seed, "batch_size": self.batch_size}
         if self.torch_scored:
@@ -619,7 +627,8 @@ def parse_run_config(data: dict, source: str = "<run config>") -> RunConfig:
         if not p.exists():
             raise bad("scorer.estimator", "an existing estimator checkpoint", scorer["estimator"])
         cfg.estimator = str(p.resolve())
-        cfg.raw["scorer"] = {"estimator": cfg.estimator}
+        cfg.estimator_fallback = scorer.get("fallback", "none")
+        cfg.raw["scorer"] = {"estimator": cfg.estimator, **({"fallback": cfg.estimator_fallback} if "fallback" in scorer else {})}
 
     algo = checked.get("algorithm", "nsga2")
     algo = {"name": algo} if isinstance(algo, str) else algo

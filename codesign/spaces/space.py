@@ -40,7 +40,7 @@ import numpy as np
 
 from accelsim import precision as prec
 from accelsim import schema
-from accelsim.config import DATAFLOWS, Hardware, PrecisionConfig, load_hardware
+from accelsim.config import ACTIVATION_POLICIES, DATAFLOWS, Hardware, PrecisionConfig, load_hardware
 from accelsim.errors import WorkloadError, quote
 from accelsim.workload import heads as task_heads
 from accelsim.workload.ir import Network, NetworkBuilder
@@ -610,11 +610,23 @@ class HardwareGenome:
     dram_gb_per_s: float
     precisions: tuple          # formats the MAC array (and vector unit) support
     clock_mhz: float = 0.0     # 0: the base config's clock
+    # Drawn only by a DatasetHardwareSpace (training data that covers the hardware space); each at its
+    # default keeps the base config's value (or FORMAT_DEFAULTS for a format the base lacks).
+    dram_latency_ns: float = -1.0   # < 0: the base config's
+    macs_per_pe: tuple = ()         # MACs/PE/cycle per format, in `precisions` order; (): base / defaults
+    vector_ops: tuple = ()          # vector ops/lane/cycle per format, in `precisions` order; (): likewise
+    activation_policy: str = ""     # "": the base config's
+    weights_resident: int = -1      # 0 / 1; -1: the base config's
+    channel_alignment: int = 0      # 0: the base config's
+
+    _UNSET = {"clock_mhz": 0.0, "dram_latency_ns": -1.0, "macs_per_pe": (), "vector_ops": (), "activation_policy": "",
+              "weights_resident": -1, "channel_alignment": 0}
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        if not d["clock_mhz"]:   # absent when unset, so genomes without it keep their hashes
-            del d["clock_mhz"]
+        for key, unset in self._UNSET.items():   # absent when unset, so genomes without them keep their hashes
+            if d[key] == unset or (isinstance(unset, tuple) and not d[key]):
+                del d[key]
         return d
 
     def key(self) -> str:
@@ -673,28 +685,198 @@ HARDWARE_SPACE_SCHEMA = HardwareSpace._schema = _space_schema(HardwareSpace)
 
 
 def build_hardware(base: Hardware, g: HardwareGenome) -> Hardware:
-    """``base`` with the genome's array, vector, SRAM, DRAM and formats (validated by Hardware.replace)."""
+    """``base`` with the genome's array, vector, SRAM, DRAM, formats and, where the genome sets them, DRAM
+    latency, MACs/PE and vector ops per format, placement and alignment (validated by Hardware.replace)."""
+    for key in ("macs_per_pe", "vector_ops"):
+        if getattr(g, key) and len(getattr(g, key)) != len(g.precisions):
+            raise CodesignError(f"hardware genome: {key}: expected one number per format of precisions "
+                                f"({len(g.precisions)}), got {len(getattr(g, key))}")
     have = {p.name: p for p in base.precisions}
     base_vops = dict(base.vector.ops_per_lane_per_cycle)
     precisions, vops = [], []
-    for name in g.precisions:
+    for i, name in enumerate(g.precisions):
         macs, e_mac, v = FORMAT_DEFAULTS[name]
         if name in have:
-            precisions.append(have[name])
+            p = have[name]
         else:
-            precisions.append(PrecisionConfig(name=name, macs_per_pe_per_cycle=macs, energy_per_mac_pj=e_mac))
-        vops.append((name, float(base_vops.get(name, v))))
+            p = PrecisionConfig(name=name, macs_per_pe_per_cycle=macs, energy_per_mac_pj=e_mac)
+        if g.macs_per_pe:
+            p = dataclasses.replace(p, macs_per_pe_per_cycle=int(g.macs_per_pe[i]))
+        precisions.append(p)
+        vops.append((name, float(g.vector_ops[i]) if g.vector_ops else float(base_vops.get(name, v))))
     if g.unified_kb:
         sram = dict(unified_kb=float(g.unified_kb), ifmap_kb=None, filter_kb=None, ofmap_kb=None)
     else:
         sram = dict(unified_kb=None, ifmap_kb=float(g.ifmap_kb), filter_kb=float(g.filter_kb),
                     ofmap_kb=float(g.ofmap_kb))
-    clock = {"array__clock_mhz": float(g.clock_mhz)} if g.clock_mhz else {}
-    return base.replace(name=f"{base.name}-{g.key()[:8]}", array__rows=g.rows, array__cols=g.cols, **clock,
+    extra = {"array__clock_mhz": float(g.clock_mhz)} if g.clock_mhz else {}
+    if g.dram_latency_ns >= 0:
+        extra["dram__latency_ns"] = float(g.dram_latency_ns)
+    if g.activation_policy:
+        extra["activation_policy"] = g.activation_policy
+    if g.weights_resident >= 0:
+        extra["weights_resident"] = bool(g.weights_resident)
+    if g.channel_alignment:
+        extra["channel_alignment"] = int(g.channel_alignment)
+    return base.replace(name=f"{base.name}-{g.key()[:8]}", array__rows=g.rows, array__cols=g.cols, **extra,
                         array__dataflow=g.dataflow, vector__lanes=g.vector_lanes,
                         vector__ops_per_lane_per_cycle=tuple(vops), precisions=tuple(precisions),
                         dram__bandwidth_gb_per_s=float(g.dram_gb_per_s),
                         **{f"sram__{k}": v for k, v in sram.items()})
+
+
+# Precision sets of estimator training data: every set a shipped config has (as a set) and the search
+# space's, so each format appears alone and beside the others.
+_DATASET_PRECISION_SETS = (("int8",), ("int8", "int16"), ("int8", "int16", "fp16"), ("int8", "fp16", "bf16"),
+                          ("int4", "int8", "int16"), ("int8", "bf16"), ("int16", "fp16"), ("int8", "fp32"))
+
+
+@dataclass(frozen=True)
+class DatasetHardwareSpace:
+    """Hardware configs for estimator training data: every field that decides latency and DRAM traffic
+    varies around a base config, over ranges that hold every shipped config (``hw_configs/``).
+
+    Continuous quantities (clock, DRAM bandwidth and latency, SRAM sizes, array rows and columns, vector
+    lanes) are drawn log-uniformly between ``(low, high)``, so the estimator sees the whole dependence
+    rather than a few points; a DRAM latency is 0 (a cycle-count model such as SCALE-Sim's) with
+    ``zero_latency_probability``. MACs/PE and vector ops/lane are drawn per format. Energy and area
+    numbers stay the base config's: energy is composed from predicted cycles and bytes analytically.
+    Unlike :class:`HardwareSpace` (a search's choices), this is not a run-config setting."""
+
+    base: str = "neural_engine"
+    clock_mhz: tuple = (100.0, 2000.0)
+    dram_gb_per_s: tuple = (1.0, 800.0)
+    dram_latency_ns: tuple = (10.0, 1000.0)
+    zero_latency_probability: float = 0.1
+    sram_kb: tuple = (16.0, 16384.0)          # each separate ifmap / filter / ofmap buffer
+    unified_kb: tuple = (64.0, 32768.0)
+    unified_probability: float = 0.4
+    rows: tuple = (8, 256)
+    cols: tuple = (8, 256)
+    dataflows: tuple = DATAFLOWS
+    vector_lanes: tuple = (4, 256)
+    vector_ops_per_lane: tuple = (1.0, 2.0, 4.0)   # per format, to choose from
+    macs_per_pe: tuple = (1, 2, 4)                  # per format, to choose from
+    precision_sets: tuple = _DATASET_PRECISION_SETS
+    activation_policies: tuple = ("dram", "resident")
+    weights_resident_probability: float = 0.3
+    channel_alignments: tuple = (1, 2, 4, 8, 14, 16, 32, 64, 128)
+
+    _RANGES = ("clock_mhz", "dram_gb_per_s", "dram_latency_ns", "sram_kb", "unified_kb", "rows", "cols",
+               "vector_lanes")
+    _CHOICES = ("vector_ops_per_lane", "macs_per_pe", "channel_alignments")
+    _SHARES = ("zero_latency_probability", "unified_probability", "weights_resident_probability")
+
+    def __post_init__(self):
+        where = "dataset hardware space"
+        if not isinstance(self.base, str) or not self.base:
+            raise CodesignError(f"{where}: base: expected a hardware config name or path, got {quote(self.base)}")
+        for key in self._RANGES:
+            v = getattr(self, key)
+            if not (isinstance(v, tuple) and len(v) == 2 and all(_positive(x) for x in v) and v[0] <= v[1]):
+                raise CodesignError(f"{where}: {key}: expected (low, high) with 0 < low <= high, got {quote(v)}")
+        for key in self._CHOICES:
+            v = getattr(self, key)
+            if not (isinstance(v, tuple) and v and all(_positive(x) for x in v)):
+                raise CodesignError(f"{where}: {key}: expected a non-empty tuple of positive numbers, got {quote(v)}")
+        for key in self._SHARES:
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= v <= 1:
+                raise CodesignError(f"{where}: {key}: expected a probability in [0, 1], got {quote(v)}")
+        for key, allowed in (("dataflows", DATAFLOWS), ("activation_policies", ACTIVATION_POLICIES)):
+            v = getattr(self, key)
+            if not (isinstance(v, tuple) and v and all(x in allowed for x in v)):
+                raise CodesignError(f"{where}: {key}: expected a non-empty tuple of {', '.join(allowed)}, "
+                                    f"got {quote(v)}")
+        v = self.precision_sets
+        if not (isinstance(v, tuple) and v and all(isinstance(t, tuple) and t and set(t) <= set(prec.NAMES)
+                                                   and len(set(t)) == len(t) for t in v)):
+            raise CodesignError(f"{where}: precision_sets: expected a non-empty tuple of format tuples from "
+                                f"{', '.join(prec.NAMES)}, got {quote(v)}")
+
+    def base_hardware(self) -> Hardware:
+        return load_hardware(self.base)
+
+    def sample(self, rng: np.random.Generator) -> HardwareGenome:
+        def log_uniform(key):
+            lo, hi = getattr(self, key)
+            return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+        def log_int(key):   # every whole number in [low, high], log-uniformly
+            lo, hi = getattr(self, key)
+            return int(np.clip(np.floor(np.exp(rng.uniform(np.log(lo), np.log(hi + 1)))), lo, hi))
+
+        unified = rng.random() < self.unified_probability
+        sram = [0.0] * 3 if unified else [round(log_uniform("sram_kb"), 1) for _ in range(3)]
+        precisions = tuple(str(p) for p in _pick(rng, self.precision_sets))
+        latency = 0.0 if rng.random() < self.zero_latency_probability else round(log_uniform("dram_latency_ns"), 1)
+        return HardwareGenome(
+            rows=log_int("rows"), cols=log_int("cols"), dataflow=str(_pick(rng, self.dataflows)),
+            vector_lanes=log_int("vector_lanes"),
+            unified_kb=round(log_uniform("unified_kb"), 1) if unified else 0.0,
+            ifmap_kb=sram[0], filter_kb=sram[1], ofmap_kb=sram[2],
+            dram_gb_per_s=round(log_uniform("dram_gb_per_s"), 3), precisions=precisions,
+            clock_mhz=round(log_uniform("clock_mhz"), 1), dram_latency_ns=latency,
+            macs_per_pe=tuple(int(_pick(rng, self.macs_per_pe)) for _ in precisions),
+            vector_ops=tuple(float(_pick(rng, self.vector_ops_per_lane)) for _ in precisions),
+            activation_policy=str(_pick(rng, self.activation_policies)),
+            weights_resident=int(rng.random() < self.weights_resident_probability),
+            channel_alignment=int(_pick(rng, self.channel_alignments)))
+
+    def build(self, genome: HardwareGenome, base: Hardware | None = None) -> Hardware:
+        return build_hardware(base or self.base_hardware(), genome)
+
+    def outside(self, hw: Hardware) -> list:
+        """What of config ``hw`` lies outside these ranges, one ``"key: value (expected ...)"`` per
+        field; empty when the training data covers it."""
+        out = []
+
+        def check_range(key, value, text=None):
+            lo, hi = getattr(self, key)
+            if not lo <= value <= hi:
+                out.append(f"{text or key}: {value:g} (expected {lo:g}..{hi:g})")
+
+        def check_in(key, value, allowed, text=None):
+            if value not in allowed:
+                out.append(f"{text or key}: {value} (expected one of {', '.join(map(str, allowed))})")
+
+        check_range("clock_mhz", hw.array.clock_mhz)
+        check_range("dram_gb_per_s", hw.dram.bandwidth_gb_per_s)
+        if hw.dram.latency_ns != 0 or self.zero_latency_probability == 0:
+            check_range("dram_latency_ns", hw.dram.latency_ns)
+        s = hw.sram
+        if s.unified_kb:
+            if self.unified_probability == 0:
+                out.append("sram.unified_kb: a unified buffer (expected separate buffers)")
+            check_range("unified_kb", s.unified_kb, "sram.unified_kb")
+        else:
+            if self.unified_probability == 1:
+                out.append("sram: separate buffers (expected one unified buffer)")
+            for name in ("ifmap_kb", "filter_kb", "ofmap_kb"):
+                check_range("sram_kb", getattr(s, name), f"sram.{name}")
+        check_range("rows", hw.array.rows, "array.rows")
+        check_range("cols", hw.array.cols, "array.cols")
+        check_in("dataflows", hw.array.dataflow, self.dataflows, "array.dataflow")
+        check_range("vector_lanes", hw.vector.lanes, "vector.lanes")
+        for name, v in hw.vector.ops_per_lane_per_cycle:
+            check_in("vector_ops_per_lane", float(v), tuple(float(x) for x in self.vector_ops_per_lane),
+                     f"vector.ops_per_lane_per_cycle.{name}")
+        for p in hw.precisions:
+            check_in("macs_per_pe", p.macs_per_pe_per_cycle, self.macs_per_pe,
+                     f"precisions.{p.name}.macs_per_pe_per_cycle")
+        check_in("precision_sets", "+".join(sorted(hw.precision_names)),
+                 tuple("+".join(sorted(t)) for t in self.precision_sets), "precisions")
+        check_in("activation_policies", hw.activation_policy, self.activation_policies, "memory.activation_policy")
+        want = self.weights_resident_probability
+        if (want == 0 and hw.weights_resident) or (want == 1 and not hw.weights_resident):
+            out.append(f"memory.weights_resident: {str(hw.weights_resident).lower()} "
+                       f"(expected {str(want == 1).lower()})")
+        check_in("channel_alignments", hw.channel_alignment, self.channel_alignments, "memory.channel_alignment")
+        return out
+
+
+def _positive(x) -> bool:
+    return not isinstance(x, bool) and isinstance(x, numbers.Real) and 0 < x < float("inf")
 
 
 def hardware_key(hw: Hardware) -> str:
