@@ -119,15 +119,23 @@ def build_parser() -> argparse.ArgumentParser:
                                    "latencies (--measured CSV --target COLUMN).")
     src = t.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", nargs="+", metavar="DIR", help="dataset folder(s) made by `codesign dataset`")
-    src.add_argument("--measured", metavar="CSV", help="measured latencies: NAS-Bench-201 per network (arch_str), "
-                                                       "the FBNet operator LUT, or a per-operator table")
+    src.add_argument("--measured", metavar="CSV",
+                     help="measured latencies: per network (a 'network'/'model' zoo column, 'onnx', 'genome', "
+                          "'arch_str' or FBNet 'blocks' column), the FBNet operator LUT, or a per-operator table; "
+                          "blank latency cells are skipped and counted")
     t.add_argument("--out", required=True,
                    help="checkpoint file to write (.pt); its folder must exist and be writable (checked first)")
     t.add_argument("--target", help="--measured: the latency column to fit (e.g. pixel3, raspi4_latency_ms)")
     t.add_argument("--fbnet-dataset", default="cifar100", choices=("cifar100", "ImageNet"),
                    help="--measured FBNet LUT: which half of the table (cifar100)")
-    t.add_argument("--train-archs", type=int, default=1000,
-                   help="--measured NAS-Bench-201: architectures to train on (10 %% of them select the model)")
+    t.add_argument("--train-archs", default="0.8", metavar="N|SHARE",
+                   help="--measured per-network tables: rows to train on, a count (>= 2) or a share of the usable "
+                        "rows (0.8); the rest are held out to test. The model is chosen by k-fold "
+                        "cross-validation on the training rows")
+    t.add_argument("--folds", type=int, default=5, help="--measured per-network tables: cross-validation folds (5)")
+    t.add_argument("--mlp", action="store_true",
+                   help="--measured per-network tables: also train the per-family MLPs end to end on the "
+                        "measured sums (for networks whose layers the table does not resolve)")
     t.add_argument("--heldout-ops", type=float, default=0.3,
                    help="--measured per-operator tables: share of distinct operators kept out of training (0.3)")
     t.add_argument("--epochs", type=int, default=40, help="training epochs per family, >= 1 (40)")
@@ -365,7 +373,7 @@ def _train(args) -> int:
     _at_least("--max-rows", args.max_rows)
     _at_least("--hidden", args.hidden)
     _at_least("--depth", args.depth)
-    _at_least("--train-archs", args.train_archs, 2)
+    _at_least("--folds", args.folds, 2)
     if not 0 <= args.heldout_ops < 1:
         _fail(f"--heldout-ops: expected a share in [0, 1), got {args.heldout_ops}")
     _check_out_file("--out", args.out)
@@ -389,9 +397,14 @@ def _train(args) -> int:
     cfg = TrainConfig(hidden=args.hidden or base.hidden, depth=args.depth or base.depth,
                       weight_decay=base.weight_decay, threads=args.threads, seed=args.seed)
     fmt = M.detect_format(args.measured)
-    if fmt == "nb201":
-        r = M.evaluate_nb201(args.measured, args.target, train_archs=args.train_archs, seed=args.seed, cfg=cfg)
-        what = f"{r.extra['test_archs']:,} held-out NAS-Bench-201 architectures"
+    if fmt not in ("fbnet-lut", "ops"):   # per network: table, cells, networks and split all checked first
+        train = M.parse_share_or_count(args.train_archs)
+        r = M.evaluate_networks(args.measured, args.target, train=train, seed=args.seed, cfg=cfg, folds=args.folds,
+                                mlp=args.mlp)
+        blank = f"; {r.extra['blank_rows']:,} rows with a blank {args.target!r} cell skipped" \
+            if r.extra["blank_rows"] else ""
+        what = (f"{r.extra['test_archs']:,} held-out networks ({fmt} table, trained on {r.extra['train_archs']:,}"
+                f"{blank}; model: {r.extra['prior']}, layer correction {r.extra['layer_correction']})")
     elif fmt == "fbnet-lut":
         r = M.evaluate_fbnet(args.measured, args.target, dataset=args.fbnet_dataset, heldout_ops=args.heldout_ops,
                              seed=args.seed, cfg=cfg)

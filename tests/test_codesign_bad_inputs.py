@@ -130,7 +130,15 @@ def test_dataset_out_is_a_file(tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------- measured CSV
-@pytest.mark.parametrize("cell", ["nan", "", "-1", "0", "inf", "fast"])
+def test_measured_csv_blank_latency_skips_the_row_before_any_training(tmp_path, capsys):
+    csv_path = write_ops_csv(tmp_path, ("0.5", "", "0.7"))   # a blank cell: not measured, the row is left out
+    assert main(["train-estimator", "--measured", str(csv_path), "--target", "latency_ms",
+                 "--out", str(tmp_path / "x.pt")]) == 2
+    one_error_line(capsys, "ops.csv: column 'latency_ms': 2 usable", "(1 blank), too few to train on and test")
+    assert not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.parametrize("cell", ["nan", "-1", "0", "inf", "fast"])
 def test_measured_csv_bad_latency_names_row_and_column(tmp_path, capsys, cell):
     csv_path = write_ops_csv(tmp_path, ("0.5", cell, "0.7"))
     assert main(["train-estimator", "--measured", str(csv_path), "--target", "latency_ms",
