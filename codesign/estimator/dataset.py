@@ -398,8 +398,9 @@ def _adaptive_keep(req: DatasetRequest, result, count: int) -> np.ndarray:
     from .model import Estimator
     est = Estimator.load(req.adaptive_model)
     feas = result.feasible.reshape(-1)
-    pred = est.predict_pairs([result.networks[i] for i in result.pair_net],
-                             [result.hardware[i] for i in result.pair_hw])["cycles"]
+    pred = est.predict_pairs([result.networks[i] for i in result.pair_net],   # extrapolations are what it
+                             [result.hardware[i] for i in result.pair_hw],   # looks for: no warning
+                             out_of_range="ignore")["cycles"]
     true = result.total_cycles.reshape(-1)
     err = np.where(feas, np.abs(np.log(np.maximum(pred, 1e-9) / np.where(feas, true, 1.0))), -1.0)
     return np.sort(np.argsort(-err, kind="stable")[:count])
