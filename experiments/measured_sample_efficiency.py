@@ -183,7 +183,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     argv_shown = ["python", "experiments/measured_sample_efficiency.py", "TABLE.csv"] + \
-        [a for a in (sys.argv[2:] if argv is None else argv[1:])]
+        [Path(a).name if Path(a).is_absolute() else a for a in (sys.argv[2:] if argv is None else argv[1:])]
     command = " ".join(shlex.quote(a) for a in argv_shown)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
