@@ -95,6 +95,28 @@ def _by_placement(ds, result) -> list:
     return rows
 
 
+def _by_config(ds, result) -> list:
+    """Latency MAPE of held-out networks per held-out config, worst first, with the config's salient fields."""
+    P = ds.pairs
+    m = result["masks"].get("held-out networks, held-out hardware")
+    if m is None:
+        return []
+    rel = np.abs(result["predictions"]["latency_ms"][m] / P["latency_ms"][m] - 1)
+    rows = []
+    for h in np.unique(P["hw_row"][m]):
+        sel = P["hw_row"][m] == h
+        c = json.loads(ds.hardware["config"][h])
+        s = c["sram"]
+        sram = f"unified {s['unified_kb']:g}" if s.get("unified_kb") else \
+            f"{s['ifmap_kb']:g}/{s['filter_kb']:g}/{s['ofmap_kb']:g}"
+        rows.append({"mape_pct": float(100 * rel[sel].mean()), "pairs": int(sel.sum()),
+                     "config": f"{c['array']['rows']}x{c['array']['cols']} {c['array']['dataflow']}, "
+                               f"{c['array']['clock_mhz']:g} MHz, {c['dram']['bandwidth_gb_per_s']:g} GB/s, "
+                               f"{c['dram']['latency_ns']:g} ns, SRAM {sram} KiB, {c['vector']['lanes']} lanes, "
+                               f"{c['activation_policy']}{', weights resident' if c['weights_resident'] else ''}"})
+    return sorted(rows, key=lambda r: -r["mape_pct"])
+
+
 def markdown(command: str, summary: dict, shipped: list, info: dict) -> str:
     lines = ["# Estimator coverage of the hardware space", "", f"`{command}`", "",
              f"Training: {info['train_pairs']:,} records ({info['train_layers']:,} layer rows) over the dataset's "
@@ -136,6 +158,13 @@ def markdown(command: str, summary: dict, shipped: list, info: dict) -> str:
         for r in info["by_placement"]:
             lines.append(f"| {r['activation_policy']} | {str(r['weights_resident']).lower()} | {r['configs']} | "
                          f"{r['pairs']:,} | {r['mape_pct']:.2f} % | {r['within_5_pct']:.1f} % |")
+    if info.get("by_config"):
+        per = [r["mape_pct"] for r in info["by_config"]]
+        lines += ["", f"Per held-out config: median MAPE {np.median(per):.2f} %, "
+                  f"{sum(v <= 2.0 for v in per)} of {len(per)} configs at or below 2 %. The five worst:", "",
+                  "| config | pairs | MAPE |", "|---|---:|---:|"]
+        for r in info["by_config"][:5]:
+            lines.append(f"| {r['config']} | {r['pairs']} | {r['mape_pct']:.2f} % |")
     return "\n".join(lines) + "\n"
 
 
@@ -187,6 +216,7 @@ def main(argv=None) -> int:
             "train_seconds": float(est.metadata.get("seconds", t2 - t1)), "threads": args.threads, "zoo": list(ZOO),
             "data_seconds": t1 - t0, "total_seconds": time.perf_counter() - t0}
     info["by_placement"] = _by_placement(held, result)
+    info["by_config"] = _by_config(held, result)
     for name, r in summary.items():
         r.pop("worst", None)
     out = Path(args.results)
