@@ -76,13 +76,20 @@ def _shipped(est, models) -> list:
     return rows
 
 
+def _held_out_errors(ds, result):
+    """(mask of held-out networks on held-out configs, their absolute relative latency errors), or None."""
+    m = result["masks"].get("held-out networks, held-out hardware")
+    if m is None:
+        return None
+    return m, np.abs(result["predictions"]["latency_ms"][m] / ds.pairs["latency_ms"][m] - 1)
+
+
 def _by_placement(ds, result) -> list:
     """Latency error of held-out networks on held-out configs, per (activation policy, weights resident)."""
     P = ds.pairs
-    m = result["masks"].get("held-out networks, held-out hardware")
-    if m is None:
+    if (held := _held_out_errors(ds, result)) is None:
         return []
-    rel = np.abs(result["predictions"]["latency_ms"][m] / P["latency_ms"][m] - 1)
+    m, rel = held
     cfg = [json.loads(c) for c in ds.hardware["config"]]
     key = np.array([f"{cfg[h]['activation_policy']}/{bool(cfg[h]['weights_resident'])}" for h in P["hw_row"][m]])
     rows = []
@@ -98,10 +105,9 @@ def _by_placement(ds, result) -> list:
 def _by_config(ds, result) -> list:
     """Latency MAPE of held-out networks per held-out config, worst first, with the config's salient fields."""
     P = ds.pairs
-    m = result["masks"].get("held-out networks, held-out hardware")
-    if m is None:
+    if (held := _held_out_errors(ds, result)) is None:
         return []
-    rel = np.abs(result["predictions"]["latency_ms"][m] / P["latency_ms"][m] - 1)
+    m, rel = held
     rows = []
     for h in np.unique(P["hw_row"][m]):
         sel = P["hw_row"][m] == h
