@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--heldout-ops", type=float, default=0.3,
                    help="--measured per-operator tables: share of distinct operators kept out of training (0.3)")
     t.add_argument("--epochs", type=int, default=40, help="training epochs per family, >= 1 (40)")
+    t.add_argument("--members", type=int, default=1,
+                   help="--data: ensemble members, each trained with the next seed; predictions are their "
+                        "geometric mean and a network they disagree on by over 5 %% is flagged (1)")
     t.add_argument("--hidden", type=int, default=None, help="MLP width (128; measured: 32)")
     t.add_argument("--depth", type=int, default=None, help="MLP hidden layers (3; measured: 2)")
     t.add_argument("--max-rows", type=int, default=400_000, help="layer rows per family, subsampled above (400000)")
@@ -369,6 +372,7 @@ def _dataset(args) -> int:
 def _train(args) -> int:
     from .estimator.model import TrainConfig
     _at_least("--epochs", args.epochs)
+    _at_least("--members", args.members)
     _at_least("--threads", args.threads)
     _at_least("--max-rows", args.max_rows)
     _at_least("--hidden", args.hidden)
@@ -385,7 +389,8 @@ def _train(args) -> int:
         cfg = TrainConfig(hidden=args.hidden or 128, depth=args.depth or 3, epochs=args.epochs,
                           max_rows_per_family=args.max_rows, threads=args.threads, seed=args.seed)
         ds = load_dataset(args.data)
-        est = train_estimator(ds, cfg, progress=not args.quiet, log=None if args.quiet else print)
+        est = train_estimator(ds, cfg, progress=not args.quiet, log=None if args.quiet else print,
+                              members=args.members)
         est.save(args.out)
         print(f"{args.out}: {len(est.families)} family models, {est.metadata['layer_rows']:,} layer rows, "
               f"{est.metadata['seconds']:.0f} s")

@@ -207,3 +207,53 @@ def test_dataset_network_variety_is_a_share():
     v = _varied(g, np.random.default_rng(4))
     assert [s.channels for s in v.stages] == [s.channels for s in g.stages]
     assert {s.se for s in v.stages} - {""} and build_network(v).macs > 0
+
+
+@pytest.fixture(scope="module")
+def pair_of_members(est):
+    """A two-member ensemble on the fixture's data: member 2 is the estimator of the next seed."""
+    ds = load_dataset(est["root"] / "train")
+    cfg = TrainConfig(hidden=32, depth=2, epochs=3, threads=1)
+    ens = train_estimator(ds, cfg, progress=False, members=2)
+    second = train_estimator(ds, TrainConfig(hidden=32, depth=2, epochs=3, threads=1, seed=1), progress=False)
+    return {"ens": ens, "first": est["model"], "second": second}
+
+
+def test_an_ensemble_predicts_the_geometric_mean_of_its_members(pair_of_members, tmp_path):
+    ens, a, b = pair_of_members["ens"], pair_of_members["first"], pair_of_members["second"]
+    assert len(ens.members) == 1 and ens.metadata["members"] == 2
+    hw = accelsim.load_hardware("neural_engine")
+    nets = _nets(3)
+    # one layer: the geometric mean of the members' per-layer cycles, exactly
+    from codesign.estimator import features as F
+    lay, _, _ = F.network_layer_table(nets[:1])
+    rows = F.take_rows(F.hardware_table([hw]), np.zeros(lay.shape[1], np.int64))
+    la, lb, le = (m.predict_layers(lay, rows)["cycles"] for m in (a, b, ens))
+    np.testing.assert_allclose(le, np.sqrt(la * lb), rtol=1e-9)
+    ens.save(tmp_path / "ens.pt")
+    back = Estimator.load(tmp_path / "ens.pt")
+    assert len(back.members) == 1
+    np.testing.assert_array_equal(back.predict_pairs(nets, [hw] * 3)["cycles"], ens.predict_pairs(nets, [hw] * 3)["cycles"])
+    with pytest.raises(CodesignError, match="members: expected a whole number >= 1, got 0"):
+        train_estimator(None, members=0)
+
+
+def test_members_that_disagree_flag_the_network(pair_of_members, monkeypatch):
+    from codesign.estimator import model as M
+    ens = pair_of_members["ens"]
+    hw = accelsim.load_hardware("neural_engine")
+    nets = _nets(3)
+    a, b = (m.predict_pairs(nets, [hw] * 3, out_of_range="ignore")["cycles"]
+            for m in (pair_of_members["first"], pair_of_members["second"]))
+    spread = np.maximum(a, b) / np.minimum(a, b) - 1
+    monkeypatch.setattr(M, "DISAGREEMENT", float(np.median(spread)))   # the middle network sits on the line
+    with pytest.warns(EstimatorRangeWarning, match=r"its 2 members differ by over"):
+        got = ens.predict_pairs(nets, [hw] * 3)
+    assert got["in_range"].tolist() == (spread <= np.median(spread)).tolist()
+
+
+def test_cli_members_is_checked_in_one_line(tmp_path, capsys):
+    from codesign.cli import main
+    assert main(["train-estimator", "--data", str(tmp_path), "--out", str(tmp_path / "m.pt"), "--members", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["codesign: error: --members: expected an integer >= 1, got 0"]

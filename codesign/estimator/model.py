@@ -19,6 +19,7 @@ file and what is wrong.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -69,6 +70,11 @@ RANGE_TOLERANCE = 0.05
 RANGE_FLOOR = 0.05
 
 
+# An ensemble's members (the same data, other seeds) disagreeing on a network by more than this share
+# mark the prediction as uncertain, as a feature outside the trained ranges does.
+DISAGREEMENT = 0.05
+
+
 class EstimatorRangeWarning(UserWarning):
     """Some predictions lie outside the ranges the estimator was trained on (extrapolations)."""
 
@@ -113,6 +119,8 @@ class Estimator:
     metadata: dict = field(default_factory=dict)
     reference_hardware: Hardware | None = None   # measured mode: features are computed on this config
     output_scale: float = 1.0            # measured mode: per-layer prediction unit (e.g. ms per cycle)
+    members: tuple = ()                  # further family dicts trained on the same rows with other seeds:
+                                         # the prediction is their geometric mean, their spread a warning
 
     # ---------------------------------------------------------------------------- prediction
     def raw_outputs(self, lay: np.ndarray, hw_rows: dict, net: dict | None = None) -> tuple[np.ndarray, dict]:
@@ -134,7 +142,10 @@ class Estimator:
                                     "no such layers); train on data that covers it")
             fm = self.families[name]
             X = eng["X"][m]
-            out[:, m] = fm.forward(X).T
+            outs = [fm.forward(X).T] + [member[name].forward(X).T for member in self.members]
+            out[:, m] = np.mean(outs, axis=0)
+            if self.members:
+                eng.setdefault("member_out", np.zeros((len(outs), lay.shape[1])))[:, m] = [o[0] for o in outs]
             beyond = fm.beyond(X)
             outside[m] = beyond.max(axis=1) > 0
             r, c = np.unravel_index(int(np.argmax(beyond)), beyond.shape)
@@ -156,6 +167,9 @@ class Estimator:
             return {"latency": lat, **where}
         cycles = np.where(eng["free"], 0.0, eng["base_cycles"] * np.exp(np.clip(out[0], -20, 20)))
         dram = np.where(eng["free"], 0.0, eng["dram_min"] * np.exp(np.clip(out[1], -20, 20)))
+        if "member_out" in eng:   # each member's cycles, for the spread of network totals
+            where["member_cycles"] = np.where(eng["free"], 0.0,
+                                              eng["base_cycles"] * np.exp(np.clip(eng["member_out"], -20, 20)))
         return {"cycles": cycles, "dram_bytes": dram, "energy_pj": F.compose_energy(eng, cycles, dram), **where}
 
     def predict_pairs(self, networks: Sequence[Network], hardware: Sequence, out_of_range: str = "warn") -> dict:
@@ -216,13 +230,18 @@ class Estimator:
         def total(v):
             return np.add.reduceat(v[uinv], bounds) if len(uinv) else np.zeros(len(net_idx))
 
-        in_range = ~(np.logical_or.reduceat(pred["outside"][uinv], bounds) if len(uinv)
-                     else np.zeros(len(net_idx), dtype=bool))
+        outside = (np.logical_or.reduceat(pred["outside"][uinv], bounds) if len(uinv)
+                   else np.zeros(len(net_idx), dtype=bool))
+        members = np.stack([total(c) for c in pred["member_cycles"]]) if "member_cycles" in pred else None
+        in_range, disagree = _judge(outside, members)
         if out_of_range == "warn" and not in_range.all():
-            first = int(np.nonzero(pred["outside"][uinv])[0][0]) if pred["furthest"] is None else \
-                int(np.nonzero(uinv == pred["furthest"][4])[0][0])
-            pair = int(np.searchsorted(bounds, first, side="right")) - 1
-            warn_outside(self, int((~in_range).sum()), len(in_range), pred["furthest"],
+            if outside.any():
+                first = int(np.nonzero(pred["outside"][uinv])[0][0]) if pred["furthest"] is None else \
+                    int(np.nonzero(uinv == pred["furthest"][4])[0][0])
+                pair = int(np.searchsorted(bounds, first, side="right")) - 1
+            else:
+                pair = int(np.nonzero(disagree)[0][0])
+            warn_outside(self, outside, disagree, pred["furthest"],
                          f"{nets[net_idx[pair]].name} on {hws[hw_idx[pair]].name}")
         memory = np.array([f.memory_bytes for f in figs], dtype=float)
         if self.mode == "measured":
@@ -243,13 +262,19 @@ class Estimator:
             net = ds.layer_network_figures()
         pred = self.predict_layers(lay, hw_rows, net)
         outside, furthest = pred.pop("outside"), pred.pop("furthest")
+        member_cycles = pred.pop("member_cycles", None)
         start = ds.pairs["layer_start"]
         total = {k: np.add.reduceat(v, start) for k, v in pred.items()}
-        in_range = ~np.logical_or.reduceat(outside, start)
+        pair_outside = np.logical_or.reduceat(outside, start)
+        in_range, disagree = _judge(pair_outside, None if member_cycles is None
+                                    else np.add.reduceat(member_cycles, start, axis=1))
         if out_of_range == "warn" and not in_range.all():
-            row = furthest[4] if furthest is not None else int(np.nonzero(outside)[0][0])
-            pair = int(np.searchsorted(start, row, side="right")) - 1
-            warn_outside(self, int((~in_range).sum()), len(in_range), furthest,
+            if pair_outside.any():
+                row = furthest[4] if furthest is not None else int(np.nonzero(outside)[0][0])
+                pair = int(np.searchsorted(start, row, side="right")) - 1
+            else:
+                pair = int(np.nonzero(disagree)[0][0])
+            warn_outside(self, pair_outside, disagree, furthest,
                          f"{ds.pairs['name'][pair]} on {ds.hardware['name'][ds.pairs['hw_row'][pair]]}")
         if self.mode == "measured":
             return {**total, "in_range": in_range}
@@ -259,17 +284,9 @@ class Estimator:
 
     # ---------------------------------------------------------------------------- files
     def save(self, path: "str | Path") -> None:
-        fams = {}
-        for name, fm in self.families.items():
-            fams[name] = {"state": {k: v.detach().clone() for k, v in fm.mlp.state_dict().items()},
-                          "x_mean": torch.from_numpy(fm.x_mean.astype(np.float64)),
-                          "x_std": torch.from_numpy(fm.x_std.astype(np.float64)),
-                          "hidden": fm.hidden, "depth": fm.depth}
-            if fm.x_min is not None:
-                fams[name]["x_min"] = torch.from_numpy(fm.x_min.astype(np.float64))
-                fams[name]["x_max"] = torch.from_numpy(fm.x_max.astype(np.float64))
         blob = {"codesign_version": __version__, "mode": self.mode, "outputs": list(OUTPUTS[self.mode]),
-                "schema": F.schema(), "families": fams,
+                "schema": F.schema(), "families": _families_blob(self.families),
+                "members": [_families_blob(m) for m in self.members],
                 "metadata": _plain(self.metadata), "output_scale": float(self.output_scale),
                 "reference_hardware": self.reference_hardware.name if self.reference_hardware else ""}
         save_checkpoint(path, blob, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
@@ -290,43 +307,84 @@ class Estimator:
         mode = blob.get("mode")
         if mode not in MODES or list(blob.get("outputs", [])) != list(OUTPUTS[mode]):
             raise CodesignError(f"{path}: unknown estimator mode {mode!r} or outputs {blob.get('outputs')}")
-        families = {}
         try:
-            for name, fb in blob["families"].items():
-                if name not in F.FAMILIES:
-                    raise CodesignError(f"{path}: unknown operator family {name!r} in checkpoint")
-                mlp = MLP(len(F.FEATURE_NAMES), int(fb["hidden"]), int(fb["depth"]), len(OUTPUTS[mode]))
-                mlp.load_state_dict(fb["state"])
-                mlp.eval()
-                families[name] = FamilyModel(mlp, fb["x_mean"].numpy().astype(np.float64),
-                                             fb["x_std"].numpy().astype(np.float64), int(fb["hidden"]), int(fb["depth"]))
-                if "x_min" in fb:
-                    families[name].x_min = fb["x_min"].numpy().astype(np.float64)
-                    families[name].x_max = fb["x_max"].numpy().astype(np.float64)
+            families = _families_from_blob(blob["families"], path, mode)
+            members = tuple(_families_from_blob(m, path, mode) for m in blob.get("members") or ())
+            if any(set(m) != set(families) for m in members):
+                raise CodesignError(f"{path}: malformed estimator weights (members cover other families)")
         except (KeyError, RuntimeError, TypeError, AttributeError) as exc:
             raise CodesignError(f"{path}: malformed estimator weights ({str(exc).splitlines()[0]})") from None
         ref = blob.get("reference_hardware") or ""
         return cls(mode, families, dict(blob.get("metadata") or {}), load_hardware(ref) if ref else None,
-                   float(blob.get("output_scale", 1.0)))
+                   float(blob.get("output_scale", 1.0)), members)
 
 
-def outside_message(count: int, total: int, furthest, where: str) -> str:
-    """One line: how many predictions are extrapolations, and the feature furthest outside."""
-    what = f"{count} of {total} prediction{'s' if total != 1 else ''}"
+def _families_blob(families: dict) -> dict:
+    """Family models as plain tensors and numbers (a checkpoint's ``families`` or one of its ``members``)."""
+    fams = {}
+    for name, fm in families.items():
+        fams[name] = {"state": {k: v.detach().clone() for k, v in fm.mlp.state_dict().items()},
+                      "x_mean": torch.from_numpy(fm.x_mean.astype(np.float64)),
+                      "x_std": torch.from_numpy(fm.x_std.astype(np.float64)),
+                      "hidden": fm.hidden, "depth": fm.depth}
+        if fm.x_min is not None:
+            fams[name]["x_min"] = torch.from_numpy(fm.x_min.astype(np.float64))
+            fams[name]["x_max"] = torch.from_numpy(fm.x_max.astype(np.float64))
+    return fams
+
+
+def _families_from_blob(blob: dict, path, mode: str) -> dict:
+    families = {}
+    for name, fb in blob.items():
+        if name not in F.FAMILIES:
+            raise CodesignError(f"{path}: unknown operator family {name!r} in checkpoint")
+        mlp = MLP(len(F.FEATURE_NAMES), int(fb["hidden"]), int(fb["depth"]), len(OUTPUTS[mode]))
+        mlp.load_state_dict(fb["state"])
+        mlp.eval()
+        families[name] = FamilyModel(mlp, fb["x_mean"].numpy().astype(np.float64),
+                                     fb["x_std"].numpy().astype(np.float64), int(fb["hidden"]), int(fb["depth"]))
+        if "x_min" in fb:
+            families[name].x_min = fb["x_min"].numpy().astype(np.float64)
+            families[name].x_max = fb["x_max"].numpy().astype(np.float64)
+    return families
+
+
+def _judge(outside: np.ndarray, member_totals: "np.ndarray | None") -> tuple[np.ndarray, np.ndarray]:
+    """(in_range, disagree) per pair: a pair is in range when none of its layers lies outside the trained
+    ranges and the ensemble's members (``[member, pair]`` totals) agree within ``DISAGREEMENT``."""
+    disagree = np.zeros(len(outside), dtype=bool)
+    if member_totals is not None and len(outside):
+        disagree = member_totals.max(axis=0) > (1 + DISAGREEMENT) * member_totals.min(axis=0)
+    return ~(outside | disagree), disagree
+
+
+def outside_message(count: int, total: int, furthest, where: str, disagree: int = 0, members: int = 1) -> str:
+    """One line: how many predictions lie outside the trained ranges (``count``) with the feature furthest
+    out, and on how many more the ensemble's members disagree (``disagree``)."""
+    if not count:
+        return (f"estimator: its {members} members differ by over {DISAGREEMENT:.0%} on {disagree} of {total} "
+                f"prediction{'s' if total != 1 else ''} (e.g. {where})")
+    text = f"estimator: {count} of {total} prediction{'s' if total != 1 else ''} lie outside the ranges it was trained on"
     if furthest is None:
-        return f"estimator: {what} lie outside the ranges it was trained on (e.g. {where})"
-    name, value, lo, hi, _ = furthest
-    side = f"{value - hi:.3g} above" if value > hi else f"{lo - value:.3g} below"
-    return (f"estimator: {what} lie outside the ranges it was trained on; furthest: {where}, feature {name} = "
-            f"{value:.4g}, {side} the trained {lo:.4g}..{hi:.4g}")
+        text += f" (e.g. {where})"
+    else:
+        name, value, lo, hi, _ = furthest
+        side = f"{value - hi:.3g} above" if value > hi else f"{lo - value:.3g} below"
+        text += f"; furthest: {where}, feature {name} = {value:.4g}, {side} the trained {lo:.4g}..{hi:.4g}"
+    if disagree:
+        text += f"; on {disagree} more its {members} members differ by over {DISAGREEMENT:.0%}"
+    return text
 
 
-def warn_outside(est: "Estimator", count: int, total: int, furthest, where: str) -> None:
+def warn_outside(est: "Estimator", outside: np.ndarray, disagree: np.ndarray, furthest, where: str) -> None:
+    """One EstimatorRangeWarning for a call whose pairs ``outside`` / ``disagree`` are uncertain."""
     import warnings
     hint = ("; these are extrapolations: retrain on data that covers them, or score with "
             "scorer: {estimator: ..., fallback: engine}" if est.mode == "simulator" else
             "; these are extrapolations: add measurements that cover them")
-    warnings.warn(outside_message(count, total, furthest, where) + hint, EstimatorRangeWarning, stacklevel=3)
+    message = outside_message(int(outside.sum()), len(outside), furthest, where, int((disagree & ~outside).sum()),
+                              1 + len(est.members))
+    warnings.warn(message + hint, EstimatorRangeWarning, stacklevel=3)
 
 
 def _plain(obj):
@@ -513,12 +571,31 @@ def _hardware_range(ds) -> dict:
     return {k: [float(np.min(v)), float(np.max(v))] for k, v in cols.items()}
 
 
-def train_estimator(ds, cfg: TrainConfig = TrainConfig(), progress: bool = True, log=None) -> Estimator:
+def train_estimator(ds, cfg: TrainConfig = TrainConfig(), progress: bool = True, log=None,
+                    members: int = 1) -> Estimator:
     """Train the simulator-mode estimator on a loaded :class:`~codesign.estimator.dataset.Dataset`.
 
     Model selection (the best epoch) uses ``cfg.val_fraction`` of the *workloads* of ``ds``; the
     held-out evaluation data (``codesign validate-estimator``) is a separate dataset never seen here.
+    ``members`` > 1 trains an ensemble: member k is the estimator of seed ``cfg.seed + k`` (its own
+    validation split and initial weights); predictions are the members' geometric mean, and a
+    network they disagree on by more than ``DISAGREEMENT`` is flagged like an extrapolation.
     """
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        raise CodesignError(f"training: members: expected a whole number >= 1, got {members!r}")
+    t0 = time.perf_counter()
+    est = _train_one(ds, cfg, progress, log)
+    extra = []
+    for k in range(1, members):
+        if log:
+            log(f"member {k + 1} of {members} (seed {cfg.seed + k})")
+        extra.append(_train_one(ds, dataclasses.replace(cfg, seed=cfg.seed + k), progress, log).families)
+    est.members = tuple(extra)
+    est.metadata.update(members=members, seconds=time.perf_counter() - t0)
+    return est
+
+
+def _train_one(ds, cfg: TrainConfig, progress: bool, log) -> Estimator:
     torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
     data = training_rows(ds)
