@@ -200,47 +200,22 @@ def fit_measured(networks: list, targets: np.ndarray, train: np.ndarray, val: np
     if np.any(targets[train | val] <= 0) or not np.all(np.isfinite(targets[train | val])):
         raise CodesignError("measured training: targets must be positive finite latencies")
     ref = load_hardware(reference_hw)
-    lay, start, sizes = F.network_layer_table(networks)
-    uniq, inverse = np.unique(lay.T, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    U = np.ascontiguousarray(uniq.T)
-    eng = F.engineered(U, F.take_rows(F.hardware_table([ref]), np.zeros(U.shape[1], np.int64)))
-    # sample x unique-layer counts
-    sample_of_row = np.repeat(np.arange(len(networks)), sizes)
-    code = sample_of_row * U.shape[1] + inverse
-    ucode, counts = np.unique(code, return_counts=True)
-    s_idx = torch.from_numpy(ucode // U.shape[1])
-    u_idx = torch.from_numpy(ucode % U.shape[1])
-    cnt = torch.from_numpy(counts.astype(np.float32))
-    base = torch.from_numpy(np.where(eng["free"], 0.0, eng["base_cycles"]).astype(np.float32))
-    base_sum = np.zeros(len(networks))
-    np.add.at(base_sum, ucode // U.shape[1], counts * np.where(eng["free"], 0.0, eng["base_cycles"])[ucode % U.shape[1]])
+    sums = layer_sums(networks, ref)
+    base_sum = sums.S[:, sums.terms.index(("base", "all"))]
     scale = float(np.exp(np.median(np.log(targets[train] / np.maximum(base_sum[train], 1e-9)))))
-
-    families, params, rows_of = {}, [], {}
-    X = torch.from_numpy(eng["X"])
-    for f, name in enumerate(F.FAMILIES):
-        m = np.nonzero(eng["family"] == f)[0]
-        if len(m) == 0:
-            continue
-        fm = new_family_model(eng["X"][m], cfg.hidden, cfg.depth, 1)
-        families[name] = fm
-        rows_of[name] = torch.from_numpy(m)
-        params += list(fm.mlp.parameters())
+    model = _PerLayerModel(sums, cfg, scale)
+    families = model.families
+    s_idx, u_idx = torch.from_numpy(sums.s_idx), torch.from_numpy(sums.u_idx)
+    cnt = torch.from_numpy(sums.cnt.astype(np.float32))
+    every = np.arange(len(networks))
     y = torch.from_numpy(np.log(np.where(targets > 0, targets, 1.0)).astype(np.float32))
     tr = torch.from_numpy(np.asarray(train, dtype=bool))
     va = torch.from_numpy(np.asarray(val, dtype=bool))
 
     def predict_log():
-        out = torch.zeros(U.shape[1])
-        for name, fm in families.items():
-            r = rows_of[name]
-            out = out.index_put((r,), fm.torch_forward(X[r]).reshape(-1))
-        per_layer = base * torch.exp(out) * scale
-        tot = torch.zeros(len(networks)).index_add(0, s_idx, cnt * per_layer[u_idx])
-        return torch.log(torch.clamp(tot, min=1e-12))
+        return model.network_log(model.out(), every, s_idx, u_idx, cnt)
 
-    opt = torch.optim.Adam(params, lr=cfg.lr)
+    opt = torch.optim.Adam(model.params(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
     best = (float("inf"), None, -1)
     sel = va if bool(va.any()) else tr
@@ -263,7 +238,7 @@ def fit_measured(networks: list, targets: np.ndarray, train: np.ndarray, val: np
         fm.mlp.eval()
     meta = {"trained_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": time.perf_counter() - t0,
             "samples": int(np.sum(train)), "selection_samples": int(np.sum(val)), "best_step": best[2],
-            "val_mse_log": best[0], "unique_layers": int(U.shape[1]), "reference_hardware": ref.name,
+            "val_mse_log": best[0], "unique_layers": int(sums.U.shape[1]), "reference_hardware": ref.name,
             "config": dict(cfg.__dict__), "steps": steps, **(metadata or {})}
     return Estimator("measured", families, meta, ref, scale)
 
