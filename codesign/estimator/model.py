@@ -230,19 +230,11 @@ class Estimator:
         def total(v):
             return np.add.reduceat(v[uinv], bounds) if len(uinv) else np.zeros(len(net_idx))
 
-        outside = (np.logical_or.reduceat(pred["outside"][uinv], bounds) if len(uinv)
-                   else np.zeros(len(net_idx), dtype=bool))
-        members = np.stack([total(c) for c in pred["member_cycles"]]) if "member_cycles" in pred else None
-        in_range, disagree = _judge(outside, members)
-        if out_of_range == "warn" and not in_range.all():
-            if outside.any():
-                first = int(np.nonzero(pred["outside"][uinv])[0][0]) if pred["furthest"] is None else \
-                    int(np.nonzero(uinv == pred["furthest"][4])[0][0])
-                pair = int(np.searchsorted(bounds, first, side="right")) - 1
-            else:
-                pair = int(np.nonzero(disagree)[0][0])
-            warn_outside(self, outside, disagree, pred["furthest"],
-                         f"{nets[net_idx[pair]].name} on {hws[hw_idx[pair]].name}")
+        furthest = pred["furthest"]
+        in_range = self._in_range(pred["outside"][uinv], bounds,
+                                  pred["member_cycles"][:, uinv] if "member_cycles" in pred else None,
+                                  furthest, None if furthest is None else int(np.nonzero(uinv == furthest[4])[0][0]),
+                                  out_of_range, lambda pair: f"{nets[net_idx[pair]].name} on {hws[hw_idx[pair]].name}")
         memory = np.array([f.memory_bytes for f in figs], dtype=float)
         if self.mode == "measured":
             return {"latency": total(pred["latency"]), "memory_bytes": memory, "in_range": in_range}
@@ -265,22 +257,33 @@ class Estimator:
         member_cycles = pred.pop("member_cycles", None)
         start = ds.pairs["layer_start"]
         total = {k: np.add.reduceat(v, start) for k, v in pred.items()}
-        pair_outside = np.logical_or.reduceat(outside, start)
-        in_range, disagree = _judge(pair_outside, None if member_cycles is None
-                                    else np.add.reduceat(member_cycles, start, axis=1))
-        if out_of_range == "warn" and not in_range.all():
-            if pair_outside.any():
-                row = furthest[4] if furthest is not None else int(np.nonzero(outside)[0][0])
-                pair = int(np.searchsorted(start, row, side="right")) - 1
-            else:
-                pair = int(np.nonzero(disagree)[0][0])
-            warn_outside(self, pair_outside, disagree, furthest,
-                         f"{ds.pairs['name'][pair]} on {ds.hardware['name'][ds.pairs['hw_row'][pair]]}")
+        in_range = self._in_range(outside, start, member_cycles, furthest, None if furthest is None else furthest[4],
+                                  out_of_range, lambda pair: f"{ds.pairs['name'][pair]} on "
+                                                             f"{ds.hardware['name'][ds.pairs['hw_row'][pair]]}")
         if self.mode == "measured":
             return {**total, "in_range": in_range}
         clock = ds.hardware["clock_mhz"][ds.pairs["hw_row"]]
         return {"cycles": total["cycles"], "latency_ms": total["cycles"] / (clock * 1e3),
                 "energy_mj": total["energy_pj"] * 1e-9, "dram_bytes": total["dram_bytes"], "in_range": in_range}
+
+    def _in_range(self, outside_rows, starts, member_rows, furthest, furthest_row, out_of_range, describe):
+        """``in_range`` per pair from per-layer-row flags ``outside_rows`` (rows in pair order, pair i's
+        rows from ``starts[i]``) and the members' per-row cycles ``member_rows`` (``[member, row]`` or
+        None); with ``out_of_range="warn"``, one warning naming ``describe(pair)`` of the pair that holds
+        the row furthest out (``furthest_row``), else of the first uncertain pair."""
+        if len(outside_rows) == 0:
+            return np.ones(len(starts), dtype=bool)
+        outside = np.logical_or.reduceat(outside_rows, starts)
+        in_range, disagree = _judge(outside, None if member_rows is None
+                                    else np.add.reduceat(member_rows, starts, axis=1))
+        if out_of_range == "warn" and not in_range.all():
+            if outside.any():
+                row = furthest_row if furthest_row is not None else int(np.nonzero(outside_rows)[0][0])
+                pair = int(np.searchsorted(starts, row, side="right")) - 1
+            else:
+                pair = int(np.nonzero(disagree)[0][0])
+            warn_outside(self, outside, disagree, furthest, describe(pair))
+        return in_range
 
     # ---------------------------------------------------------------------------- files
     def save(self, path: "str | Path") -> None:
@@ -384,7 +387,7 @@ def warn_outside(est: "Estimator", outside: np.ndarray, disagree: np.ndarray, fu
             "; these are extrapolations: add measurements that cover them")
     message = outside_message(int(outside.sum()), len(outside), furthest, where, int((disagree & ~outside).sum()),
                               1 + len(est.members))
-    warnings.warn(message + hint, EstimatorRangeWarning, stacklevel=3)
+    warnings.warn(message + hint, EstimatorRangeWarning, stacklevel=4)
 
 
 def _plain(obj):
