@@ -1,5 +1,11 @@
 """Hardware description: YAML (or a SCALE-Sim ``.cfg``) -> validated, frozen dataclasses.
 
+A config is of one of two kinds (``kind:``): ``systolic`` (the default: a MAC array, a vector unit and
+SRAM buffers) or ``roofline`` (a processor described by peak rates per op class and format, DRAM
+bandwidth, a cache and a per-layer overhead; its array, vector, sram and area fields are None). Either
+may carry a ``calibration:`` section (per-layer overhead, per-op-class efficiency), left out of the
+YAML form at its defaults. :func:`require_kind` is the one-line error for code that needs one kind.
+
 Every field carries a unit, a one-line description and its bounds in its metadata, from which
 :data:`HARDWARE_SCHEMA` (JSON Schema, see :mod:`accelsim.schema`) is built: it checks every path that
 builds a config (a file, a SCALE-Sim ``.cfg``, ``Hardware.replace``, a search space's candidates)
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +35,16 @@ from .io import read_yaml
 
 DATAFLOWS = ("os", "ws", "is")
 ACTIVATION_POLICIES = ("dram", "resident", "fused")
+KINDS = ("systolic", "roofline")   # what the config describes: a MAC array, or a processor by its rates
+OP_CLASSES = ("dense", "depthwise", "elementwise")   # what calibration efficiencies and roofline rates are per
 # Upper ends of the sane ranges (documented per key in the README's config reference).
 MAX_ARRAY_SIDE = 65536       # PE rows, columns, vector lanes
 MAX_SRAM_KB = 2 ** 30        # 1 TiB per buffer
 MAX_ENERGY_PJ = 1e6          # per MAC, op or byte
 MAX_AREA_MM2 = 1e6           # per PE, lane, KiB or fixed block
+MAX_GOPS = 1e8               # 100 Pop/s, per op class and format
+MAX_OVERHEAD_US = 1e6        # one second per layer
+MAX_OUTPUTS = 2 ** 40        # output elements of one layer
 
 
 _f = schema.field   # unit, meaning, sign bound and sane range of a field: the schema is built from them
@@ -129,6 +141,76 @@ class AreaConfig:
 
 
 @dataclass(frozen=True)
+class RooflineFormat:
+    """One numeric format of a roofline device: its peak rate per op class (1 MAC = 2 ops)."""
+
+    name: str = _f("-", "format name", minimum=None, choices=prec.NAMES)
+    dense_gops: float = _f("Gop/s", "peak rate of dense layers (conv with groups 1, conv-transpose, matmul); "
+                           "1 MAC = 2 ops", high=MAX_GOPS)
+    depthwise_gops: float = _f("Gop/s", "peak rate of grouped and depthwise convs; 1 MAC = 2 ops", high=MAX_GOPS)
+    elementwise_gops: float = _f("Gop/s", "peak rate of pool, add, multiply, activation and upsample layers; "
+                                 "one op per window tap or per extra operand of an output element", high=MAX_GOPS)
+    energy_per_op_pj: float = _f("pJ", "dynamic energy of one op (a MAC is 2 ops)", strict=False,
+                                 high=MAX_ENERGY_PJ)
+    bytes_per_element: float = _f("B", "storage size of one element (default: int4 0.5, int8 1, "
+                                  "int16/fp16/bf16 2, fp32 4)", default=None, high=64)
+
+    def __post_init__(self):
+        if self.bytes_per_element is None:
+            object.__setattr__(self, "bytes_per_element", prec.BYTES_PER_ELEMENT[self.name])
+
+    def gops(self, op_class: str) -> float:
+        return getattr(self, f"{op_class}_gops")
+
+
+@dataclass(frozen=True)
+class RooflineConfig:
+    """A processor (GPU, CPU core, DSP) described by its peak rates, DRAM bandwidth and cache, not by a
+    MAC array: a layer takes max(ops / (peak x efficiency), DRAM bytes / bandwidth) + overhead."""
+
+    clock_mhz: float = _f("MHz", "clock that turns time into the reported cycles (cycles = seconds x clock)",
+                          low=1e-3, high=1e6)
+    cache_kb: float = _f("KiB", "last-level cache: when a layer's weights and one input row band do not fit, "
+                         "its input is read ceil(weight bytes / half the cache) times", high=MAX_SRAM_KB)
+    layer_overhead_us: float = _f("µs", "fixed launch or dispatch time of every layer that runs, not overlapped",
+                                  strict=False, high=MAX_OVERHEAD_US)
+    half_outputs: float = _f("elements", "output elements at which a layer reaches half the peak rate: "
+                             "efficiency = outputs / (outputs + half_outputs); 0 = always the peak",
+                             strict=False, high=MAX_OUTPUTS)
+    area_mm2: float = _f("mm²", "silicon area, when known (absent: area is unknown, nan)", default=None,
+                         high=MAX_AREA_MM2)
+
+
+@dataclass(frozen=True)
+class EfficiencyConfig:
+    """Share of the modelled compute rate each op class reaches: its compute time is divided by this."""
+
+    dense: float = _f("-", "conv with groups 1, conv-transpose and matmul layers; default 1", high=1.0,
+                      default=1.0)
+    depthwise: float = _f("-", "grouped and depthwise convs; default 1", high=1.0, default=1.0)
+    elementwise: float = _f("-", "pool, add, multiply, activation and upsample layers; default 1", high=1.0,
+                            default=1.0)
+
+    def of(self, op_class: str) -> float:
+        return getattr(self, op_class)
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """Corrections fitted to a measured device, for either kind; the defaults change nothing."""
+
+    layer_overhead_us: float = _f("µs", "fixed time added to every layer that runs, not overlapped with "
+                                  "anything (for kind roofline, added to roofline.layer_overhead_us); default 0",
+                                  strict=False, high=MAX_OVERHEAD_US, default=0.0)
+    efficiency: EfficiencyConfig = _f("-", "per op class, the share of the modelled compute rate reached",
+                                      minimum=None, default=EfficiencyConfig())
+
+    @property
+    def is_default(self) -> bool:
+        return self == CalibrationConfig()
+
+
+@dataclass(frozen=True)
 class Hardware:
     """A complete accelerator description; frozen and hashable, so it can key caches."""
 
@@ -158,6 +240,14 @@ class Hardware:
                                 "(back-to-back requests); default false", minimum=None, default=False)
     channel_alignment: int = _f("elements", "activations and weights are stored with channels padded to a "
                                 "multiple of this; default 1 (no padding)", default=1, high=4096)
+    # Appended with defaults for the same reason. A roofline config has no array, vector unit, SRAM or
+    # area model (those fields are None); its formats (``precisions``) are RooflineFormat entries.
+    kind: str = _f("-", "what the config describes: systolic (a MAC array with a vector unit and SRAM "
+                   "buffers, the default) or roofline (a processor described by peak rates per op class, "
+                   "DRAM bandwidth and a cache)", minimum=None, choices=KINDS, default="systolic")
+    roofline: RooflineConfig = _f("-", "the roofline model (kind roofline only)", minimum=None, default=None)
+    calibration: CalibrationConfig = _f("-", "corrections fitted to a measured device", minimum=None,
+                                        default=CalibrationConfig())
 
     # ---- derived quantities (units converted once, here) ----
     def precision(self, name: str) -> PrecisionConfig:
@@ -171,25 +261,43 @@ class Hardware:
         return tuple(p.name for p in self.precisions)
 
     @property
+    def clock_mhz(self) -> float:
+        """The clock cycles are counted in: the array's, or a roofline device's reporting clock."""
+        return self.roofline.clock_mhz if self.kind == "roofline" else self.array.clock_mhz
+
+    @property
     def dram_bytes_per_cycle(self) -> float:
-        return self.dram.bandwidth_gb_per_s * 1e3 / self.array.clock_mhz
+        return self.dram.bandwidth_gb_per_s * 1e3 / self.clock_mhz
 
     @property
     def dram_latency_cycles(self) -> float:
-        return self.dram.latency_ns * self.array.clock_mhz / 1e3
+        return self.dram.latency_ns * self.clock_mhz / 1e3
+
+    @property
+    def layer_overhead_us(self) -> float:
+        """Fixed time of every layer that runs: the calibration's, plus a roofline device's own."""
+        own = self.roofline.layer_overhead_us if self.kind == "roofline" else 0.0
+        return own + self.calibration.layer_overhead_us
 
     @property
     def peak_macs_per_cycle(self) -> dict:
+        """Per format, the MACs per cycle of dense layers (a roofline device's dense rate / 2)."""
+        if self.kind == "roofline":
+            return {p.name: p.dense_gops * 1e3 / self.clock_mhz / 2 for p in self.precisions}
         pe = self.array.rows * self.array.cols
         return {p.name: pe * p.macs_per_pe_per_cycle for p in self.precisions}
 
     @property
     def peak_tops(self) -> dict:
         """Peak tera-operations per second per format (1 MAC = 2 ops)."""
-        return {k: 2 * v * self.array.clock_mhz * 1e6 / 1e12 for k, v in self.peak_macs_per_cycle.items()}
+        return {k: 2 * v * self.clock_mhz * 1e6 / 1e12 for k, v in self.peak_macs_per_cycle.items()}
 
     @property
     def area_mm2(self) -> float:
+        """Silicon area: the systolic area model, or a roofline device's ``roofline.area_mm2`` (nan when
+        it gives none)."""
+        if self.kind == "roofline":
+            return math.nan if self.roofline.area_mm2 is None else self.roofline.area_mm2
         a = self.area
         return (self.array.rows * self.array.cols * a.pe_mm2 + self.sram.total_kb * a.sram_mm2_per_kb
                 + self.vector.lanes * a.vector_lane_mm2 + a.fixed_mm2)
@@ -201,7 +309,8 @@ class Hardware:
         ``memory__activation_policy="fused"``, ``energy__static_power_mw=20``,
         ``precisions__int8__energy_per_mac_pj=0.1``) or an attribute spelling (``array__rows=64``,
         ``sram__ifmap_kb=256``, ``memory_budget_mb=4``, ``static_power_mw=20``, ``activation_policy=...``,
-        ``precisions=(PrecisionConfig, ...)``, ``array=ArrayConfig(...)``). None means the key is absent,
+        ``precisions=(PrecisionConfig, ...)``, ``array=ArrayConfig(...)``; ``calibration__layer_overhead_us=5``,
+        ``calibration__efficiency__dense=0.8``, ``roofline__clock_mhz=1500``). None means the key is absent,
         as ``key: null`` in YAML (``sram__unified_kb=None``). Errors read as the loader's, from the source
         ``<name replaced>``: ``<neural_engine replaced>: dram.bandwidth_gb_per_s: expected a positive
         number, got -1``.
@@ -226,21 +335,27 @@ class Hardware:
 # ---------------------------------------------------------------------------------------------
 # Parsing and validation
 # ---------------------------------------------------------------------------------------------
-_NESTED = {"array": ArrayConfig, "vector": VectorConfig, "sram": SramConfig, "dram": DramConfig,
-           "area": AreaConfig}
-
-
 # Top-level YAML keys; sram, the budget and the activation/weight placement sit under ``memory``.
-_TOP_KEYS = ("name", "description", "array", "precisions", "vector", "memory", "dram", "energy", "area")
+_TOP_KEYS = ("name", "description", "array", "precisions", "vector", "memory", "dram", "energy", "area", "kind",
+             "roofline", "calibration")
 _MEMORY_KEYS = ("sram", "memory_budget_mb", "activation_policy", "weights_resident", "channel_alignment")
 _HARDWARE_FIELDS = {f.name: f for f in dataclasses.fields(Hardware)}
 _SECTION = "missing required section"
+_ROOFLINE_NOTE = " (kind roofline)"
 
 
-def _hardware_schema() -> dict:
-    """The hardware YAML's schema, built from the field declarations above."""
-    top = {f.name: schema.field_schema(f) for f in dataclasses.fields(Hardware)
-           if f.name in ("name", "description", "memory_budget_mb", "static_power_mw") + _MEMORY_KEYS[2:]}
+def _calibration_schema() -> dict:
+    cal = {f.name: f for f in dataclasses.fields(CalibrationConfig)}
+    efficiency = schema.dataclass_schema(EfficiencyConfig)
+    efficiency["description"] = cal["efficiency"].metadata["help"]
+    node = schema.obj({"layer_overhead_us": schema.field_schema(cal["layer_overhead_us"]), "efficiency": efficiency},
+                      help=_HARDWARE_FIELDS["calibration"].metadata["help"])
+    node["x-expected"] = "a mapping with layer_overhead_us, efficiency"
+    return node
+
+
+def _systolic_schema(top: dict, calibration: dict) -> dict:
+    """The schema of a systolic config (kind absent or systolic)."""
     vector_fields = {f.name: f for f in dataclasses.fields(VectorConfig)}
     ops = schema.field_schema(vector_fields["ops_per_lane_per_cycle"], kind="number")
     ops_map = {"type": "object", "description": ops["description"], "x-unit": ops["x-unit"],
@@ -267,15 +382,62 @@ def _hardware_schema() -> dict:
     energy = schema.obj({"static_power_mw": top["static_power_mw"]}, help="energy model beyond per-op energies",
                         expected="a mapping with static_power_mw")
     required = ("name", "array", "precisions", "vector", "memory", "dram", "area")
-    root = schema.obj({"name": top["name"], "description": top["description"],
+    root = schema.obj({"name": top["name"], "description": top["description"], "kind": top["kind"],
                        "array": schema.dataclass_schema(ArrayConfig), "precisions": precisions, "vector": vector,
                        "memory": memory, "dram": schema.dataclass_schema(DramConfig), "energy": energy,
-                       "area": schema.dataclass_schema(AreaConfig)},
+                       "area": schema.dataclass_schema(AreaConfig), "calibration": calibration},
                       required=required, sorted_keys=True,
                       missing_words={k: _SECTION for k in required if k != "name"},
                       help="An accelerator: MAC array, formats, vector unit, memories, energy and area.")
     root["x-expected"] = "a mapping at the top level"
     return root
+
+
+def _roofline_schema(top: dict, calibration: dict) -> dict:
+    """The schema of a roofline config (kind: roofline): peak rates per op class and format, DRAM
+    bandwidth, a cache and a per-layer overhead instead of an array, a vector unit and SRAM buffers."""
+    fmt = schema.dataclass_schema(RooflineFormat, skip=("name",))
+    throughput = {"type": "object", "description": "formats the device computes in (mapping format -> {...})",
+                  "x-expected": "a non-empty mapping of format -> {dense_gops, depthwise_gops, elementwise_gops, "
+                                "energy_per_op_pj}",
+                  "x-key-name": "<format>", "minProperties": 1,
+                  "propertyNames": {"enum": list(prec.NAMES), "x-unknown": "format"},
+                  "additionalProperties": fmt}
+    roofline = schema.dataclass_schema(RooflineConfig)
+    roofline["properties"]["throughput"] = throughput
+    roofline["required"] = roofline["required"] + ["throughput"]
+    dram_fields = {f.name: f for f in dataclasses.fields(DramConfig)}
+    dram = schema.obj({k: schema.field_schema(dram_fields[k]) for k in ("bandwidth_gb_per_s", "energy_per_byte_pj")},
+                      required=("bandwidth_gb_per_s", "energy_per_byte_pj"),
+                      help="off-chip memory (its latency is part of roofline.layer_overhead_us)")
+    memory = schema.obj({"memory_budget_mb": top["memory_budget_mb"]}, required=("memory_budget_mb",),
+                        expected="a mapping with memory_budget_mb")
+    energy = schema.obj({"static_power_mw": top["static_power_mw"]}, help="energy model beyond per-op energies",
+                        expected="a mapping with static_power_mw")
+    kind = dict(top["kind"])
+    required = ("name", "kind", "roofline", "memory", "dram")
+    root = schema.obj({"name": top["name"], "description": top["description"], "kind": kind, "roofline": roofline,
+                       "memory": memory, "dram": dram, "energy": energy, "calibration": calibration},
+                      required=required, sorted_keys=True,
+                      missing_words={k: _SECTION for k in required if k not in ("name", "kind")},
+                      help="A processor described by its rates: peak ops per op class and format, DRAM "
+                           "bandwidth, a cache and a per-layer overhead.")
+    root["x-expected"] = "a mapping at the top level"
+    root["x-reference-note"] = _ROOFLINE_NOTE
+    return root
+
+
+def _hardware_schema() -> dict:
+    """The hardware YAML's schema, built from the field declarations above: the systolic form, or the
+    roofline form when ``kind: roofline``."""
+    top = {f.name: schema.field_schema(f) for f in dataclasses.fields(Hardware)
+           if f.name in ("name", "description", "memory_budget_mb", "static_power_mw", "kind") + _MEMORY_KEYS[2:]}
+    calibration = _calibration_schema()
+    return {"type": "object", "x-expected": "a mapping at the top level",
+            "description": "A hardware config: a systolic accelerator, or (kind: roofline) a processor "
+                           "described by its rates.",
+            "if": {"not": {"properties": {"kind": {"const": "roofline"}}, "required": ["kind"]}},
+            "then": _systolic_schema(top, calibration), "else": _roofline_schema(top, calibration)}
 
 
 HARDWARE_SCHEMA = _hardware_schema()
@@ -292,9 +454,25 @@ def _make(cls, data: Mapping, **extra):
     return cls(**kwargs)
 
 
+def _calibration(data: Mapping) -> CalibrationConfig:
+    return CalibrationConfig(float(data.get("layer_overhead_us", 0.0)),
+                             _make(EfficiencyConfig, data.get("efficiency", {})))
+
+
 def hardware_from_dict(data: Mapping, source: str = "<dict>") -> Hardware:
     """Check a parsed YAML mapping against :data:`HARDWARE_SCHEMA` and build a :class:`Hardware`."""
     data = schema.check(data, HARDWARE_SCHEMA, source)
+    calibration = _calibration(data.get("calibration", {}))
+    if data.get("kind") == "roofline":
+        rdata = data["roofline"]
+        return Hardware(name=data["name"], array=None,
+                        precisions=tuple(_make(RooflineFormat, p, name=n) for n, p in rdata["throughput"].items()),
+                        vector=None, sram=None, dram=DramConfig(float(data["dram"]["bandwidth_gb_per_s"]), 0.0,
+                                                                float(data["dram"]["energy_per_byte_pj"])),
+                        memory_budget_mb=float(data["memory"]["memory_budget_mb"]),
+                        static_power_mw=float(data.get("energy", {}).get("static_power_mw", 0.0)), area=None,
+                        description=data.get("description", ""), kind="roofline",
+                        roofline=_make(RooflineConfig, rdata), calibration=calibration)
     precisions = tuple(_make(PrecisionConfig, p, name=n) for n, p in data["precisions"].items())
     vdata = data["vector"]
     ops = tuple((n, float(v)) for n, v in vdata.get("ops_per_lane_per_cycle", {}).items()) if vdata["lanes"] else ()
@@ -304,7 +482,8 @@ def hardware_from_dict(data: Mapping, source: str = "<dict>") -> Hardware:
                   dram=_make(DramConfig, data["dram"]), memory_budget_mb=float(mem["memory_budget_mb"]),
                   static_power_mw=float(data.get("energy", {}).get("static_power_mw", 0.0)),
                   area=_make(AreaConfig, data["area"]), description=data.get("description", ""),
-                  **{k: (int(mem[k]) if k == "channel_alignment" else mem[k]) for k in _MEMORY_KEYS[2:] if k in mem})
+                  **{k: (int(mem[k]) if k == "channel_alignment" else mem[k]) for k in _MEMORY_KEYS[2:] if k in mem},
+                  calibration=calibration)
     validate(hw, source)
     return hw
 
@@ -316,15 +495,37 @@ def _section_dict(obj) -> dict:
         if obj.bytes_per_element != prec.BYTES_PER_ELEMENT.get(obj.name):  # only when not the format's default
             d["bytes_per_element"] = obj.bytes_per_element
         return d
+    if isinstance(obj, RooflineFormat):
+        d = {k: getattr(obj, k) for k in ("dense_gops", "depthwise_gops", "elementwise_gops", "energy_per_op_pj")}
+        if obj.bytes_per_element != prec.BYTES_PER_ELEMENT.get(obj.name):
+            d["bytes_per_element"] = obj.bytes_per_element
+        return d
     if isinstance(obj, VectorConfig):
         return {"lanes": obj.lanes, "ops_per_lane_per_cycle": dict(obj.ops_per_lane_per_cycle),
                 "energy_per_op_pj": obj.energy_per_op_pj}
+    if isinstance(obj, CalibrationConfig):
+        return {"layer_overhead_us": obj.layer_overhead_us, "efficiency": _section_dict(obj.efficiency)}
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if getattr(obj, f.name) is not None}
 
 
 def hardware_to_dict(hw: Hardware) -> dict:
     """``hw`` in its YAML form: fresh plain dicts (safe to edit, ``yaml.safe_dump``-able) such that
-    ``hardware_from_dict(hardware_to_dict(hw)) == hw``."""
+    ``hardware_from_dict(hardware_to_dict(hw)) == hw``. ``kind`` and ``calibration`` are left out at
+    their defaults (systolic; no correction), so a config that does not use them reads as before."""
+    extra = {} if hw.calibration.is_default else {"calibration": _section_dict(hw.calibration)}
+    if hw.kind == "roofline":
+        return {
+            "name": hw.name,
+            "description": hw.description,
+            "kind": hw.kind,
+            "roofline": {**_section_dict(hw.roofline),
+                         "throughput": {p.name: _section_dict(p) for p in hw.precisions}},
+            "memory": {"memory_budget_mb": hw.memory_budget_mb},
+            "dram": {"bandwidth_gb_per_s": hw.dram.bandwidth_gb_per_s,
+                     "energy_per_byte_pj": hw.dram.energy_per_byte_pj},
+            "energy": {"static_power_mw": hw.static_power_mw},
+            **extra,
+        }
     return {
         "name": hw.name,
         "description": hw.description,
@@ -337,6 +538,7 @@ def hardware_to_dict(hw: Hardware) -> dict:
         "dram": _section_dict(hw.dram),
         "energy": {"static_power_mw": hw.static_power_mw},
         "area": _section_dict(hw.area),
+        **extra,
     }
 
 
@@ -375,6 +577,9 @@ def _yaml_value(path: tuple, value):
     if path == ("vector", "ops_per_lane_per_cycle") and isinstance(value, (tuple, list)) and \
             all(isinstance(p, (tuple, list)) and len(p) == 2 for p in value):
         return dict(value)
+    if path == ("roofline", "throughput") and isinstance(value, (tuple, list)) and \
+            all(isinstance(p, RooflineFormat) for p in value):
+        return {p.name: _section_dict(p) for p in value}
     return value  # anything else goes to the loader as written, which checks it
 
 
@@ -382,6 +587,8 @@ def validate(hw: Hardware, source: str) -> None:
     """Cross-field rules that a single key cannot express (every key on its own was checked against
     :data:`HARDWARE_SCHEMA` already)."""
     where = f"{source}: "
+    if hw.kind != "systolic":
+        return   # a roofline config has no cross-field rules
     s = hw.sram
     sep = (s.ifmap_kb, s.filter_kb, s.ofmap_kb)
     if s.unified_kb is not None and any(v is not None for v in sep):
@@ -396,6 +603,17 @@ def validate(hw: Hardware, source: str) -> None:
             if pname not in names:
                 raise ConfigError(f"{where}vector.ops_per_lane_per_cycle.{pname}: the MAC array does not "
                                   f"support {pname} (precisions lists {', '.join(names)})")
+
+
+def require_kind(hw: Hardware, kind: str, what: str) -> None:
+    """Raise one ConfigError line unless ``hw`` is of ``kind``: for code that reads one kind's fields
+    (``what`` names it), e.g. ``require_kind(hw, "systolic", "estimator features")`` before reading the
+    array, vector unit or SRAM of a config, which a roofline config does not have."""
+    if kind not in KINDS:
+        raise ValueError(f"require_kind: kind {kind!r}: expected one of {', '.join(KINDS)}")
+    if hw.kind != kind:
+        raise ConfigError(f"{what}: hardware {hw.name!r} is of kind {hw.kind}; only kind {kind} configs are "
+                          f"supported here")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def plot_report(report, path) -> None:
     x = np.arange(n)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 4.8), gridspec_kw={"width_ratios": [2.2, 1]})
     on_vec = pl[T.O_UNIT] == T.UNIT_VECTOR
-    us = 1e-3 / hw.array.clock_mhz * 1e3  # microseconds per cycle
+    us = 1e-3 / hw.clock_mhz * 1e3  # microseconds per cycle
     ax1.bar(x[~on_vec], pl[T.O_COMPUTE, ~on_vec] * us, color="#2b6cb0", label="compute (array)")
     ax1.bar(x[on_vec], pl[T.O_COMPUTE, on_vec] * us, color="#38a169", label="compute (vector)")
     ax1.bar(x, pl[T.O_STALL] * us, bottom=pl[T.O_COMPUTE] * us, color="#e53e3e", label="DMA stall")

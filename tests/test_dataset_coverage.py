@@ -24,7 +24,8 @@ HW_CONFIGS = Path(__file__).resolve().parent.parent / "hw_configs"
 def test_every_shipped_config_lies_inside_the_dataset_ranges():
     """A new shipped config outside the default ranges fails here: widen DatasetHardwareSpace."""
     space = DatasetHardwareSpace()
-    paths = sorted(HW_CONFIGS.glob("*.yaml"))
+    # the dataset's configs are systolic; roofline configs (kind: roofline) have no array to range over
+    paths = [p for p in sorted(HW_CONFIGS.glob("*.yaml")) if accelsim.load_hardware(p).kind == "systolic"]
     assert len(paths) >= 7
     outside = {p.name: space.outside(accelsim.load_hardware(p)) for p in paths}
     assert outside == {p.name: [] for p in paths}

@@ -32,7 +32,7 @@ def group_layers(report, by: str) -> list[dict]:
         for f in _SUMMED:
             g[f] += rec[f] or 0   # None marks a non-finite value (an infeasible layer)
     total = sum(g["total_cycles"] for g in groups.values())
-    ms_per_cycle = 1.0 / (report.hardware.array.clock_mhz * 1e3)
+    ms_per_cycle = 1.0 / (report.hardware.clock_mhz * 1e3)
     out = []
     for g in groups.values():
         g["latency_ms"] = g["total_cycles"] * ms_per_cycle

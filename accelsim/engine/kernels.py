@@ -14,6 +14,13 @@ Model, per layer (phase 1, each layer on its own, as SCALE-Sim sees it):
 4. **Energy**: MACs and vector ops x per-op energy, SRAM and DRAM bytes x per-byte energy, plus
    static power over the layer's cycles.
 
+Calibration (``calibration:`` in the YAML, both kinds): a layer's compute cycles are divided by its op
+class's efficiency (dense, depthwise or elementwise, :func:`op_class`) before the DMA walk, so the
+overlap with transfers is walked on the slower compute (fused chains likewise, per layer); and
+``layer_overhead_us`` is added to every layer that runs after everything else (residency and chains
+are decided without it; it adds the same to every layer either way), as stall: time the unit does
+not compute.
+
 Then, per network (``memory.activation_policy``):
 - ``dram``: phase 1 is the answer (every tensor goes through DRAM).
 - ``resident`` (phase 2): tensors are visited in production order; one stays on chip from its
@@ -38,6 +45,9 @@ Then, per network (``memory.activation_policy``):
 filter buffer, or beside the largest activation working set in a unified buffer): the walks then
 load no weights.
 
+A roofline config (``kind: roofline``) takes none of the above: each layer costs
+max(compute, DRAM bytes / bandwidth) + overhead on its own (:func:`roofline_cost`).
+
 All functions are pure and take plain floats/arrays; ``accelsim.engine.reference`` restates the
 same model in plain Python for tests.
 """
@@ -50,17 +60,18 @@ import numpy as np
 from numba import njit, prange
 
 from . import folds as folds_model
-from .tables import (FUSE_CACHE, FUSE_NONE, FUSE_RECOMPUTE, FUSE_RECOMPUTE_ROWS, H_ALIGN, H_BW,
-                     H_COLS, H_DATAFLOW, H_E_DRAM, H_E_SRAM, H_E_VEC, H_FILTER_B, H_IFMAP_B, H_LANES, H_LAT, H_OFMAP_B, H_POLICY, H_ROWS,
-                     H_STATIC_PJ, H_UNIFIED, H_UNIFIED_B, H_WEIGHTS_RESIDENT, L_APREC, L_FILTER_ELEMS,
-                     L_GROUPS, L_IN0_SHARE, L_IN_C, L_IN_FACTOR, L_IN_H, L_IN_W, L_KH, L_KH_EXT, L_KW,
-                     L_KW_EXT, L_LAST_USE, L_N_CONSUMERS, L_OP, L_OPS_PER_OUT, L_OUT_C, L_OUT_H, L_OUT_W,
-                     L_RESIDENT_OK, L_SH, L_SRC0, L_SRC1, L_SW, L_WPREC, N_OUT_FIELDS, O_ARRAY_CYCLES,
-                     O_COMPUTE, O_DRAM_R, O_DRAM_W, O_ENERGY, O_FOLDS, O_FUSE_MODE, O_FUSED_CHAIN,
-                     O_INPUT_ON_CHIP, O_MAP_EFF, O_OPS, O_OUTPUT_ON_CHIP, O_SRAM_R, O_SRAM_W, O_STALL,
-                     O_STATUS, O_TILES, O_TOTAL, O_UNIT, O_UTIL, O_VECTOR_CYCLES, O_WEIGHTS_ON_CHIP, OP_CONCAT,
-                     OP_CONV, OP_CONV_T, OP_MATMUL, OP_POOL, OP_UPSAMPLE, POLICY_DRAM, POLICY_FUSED, STATUS_NO_TILING,
-                     STATUS_NO_UNIT, UNIT_ARRAY, UNIT_VECTOR)
+from .tables import (CLASS_DENSE, CLASS_DEPTHWISE, CLASS_ELEMENTWISE, FUSE_CACHE, FUSE_NONE, FUSE_RECOMPUTE,
+                     FUSE_RECOMPUTE_ROWS, H_ALIGN, H_BW, H_CACHE_B, H_COLS, H_DATAFLOW, H_EFF, H_E_DRAM, H_E_SRAM,
+                     H_E_VEC, H_FILTER_B, H_HALF_OUTPUTS, H_IFMAP_B, H_KIND, H_LANES, H_LAT, H_OFMAP_B, H_OVERHEAD,
+                     H_PEAK, H_POLICY, H_ROWS, H_STATIC_PJ, H_UNIFIED, H_UNIFIED_B, H_WEIGHTS_RESIDENT,
+                     KIND_ROOFLINE, L_APREC, L_FILTER_ELEMS, L_GROUPS, L_IN0_SHARE, L_IN_C, L_IN_FACTOR, L_IN_H,
+                     L_IN_W, L_KH, L_KH_EXT, L_KW, L_KW_EXT, L_LAST_USE, L_N_CONSUMERS, L_OP, L_OPS_PER_OUT,
+                     L_OUT_C, L_OUT_H, L_OUT_W, L_RESIDENT_OK, L_SH, L_SRC0, L_SRC1, L_SW, L_WPREC, N_FORMATS,
+                     N_OUT_FIELDS, OP_CONCAT, OP_CONV, OP_CONV_T, OP_MATMUL, OP_POOL, OP_UPSAMPLE, O_ARRAY_CYCLES,
+                     O_COMPUTE, O_DRAM_R, O_DRAM_W, O_ENERGY, O_FOLDS, O_FUSED_CHAIN, O_FUSE_MODE, O_INPUT_ON_CHIP,
+                     O_MAP_EFF, O_OPS, O_OUTPUT_ON_CHIP, O_SRAM_R, O_SRAM_W, O_STALL, O_STATUS, O_TILES, O_TOTAL,
+                     O_UNIT, O_UTIL, O_VECTOR_CYCLES, O_WEIGHTS_ON_CHIP, POLICY_DRAM, POLICY_FUSED,
+                     STATUS_NO_TILING, STATUS_NO_UNIT, UNIT_ARRAY, UNIT_NONE, UNIT_VECTOR)
 
 INF = np.inf
 TIE = 1e-9   # relative difference below which two cycle or byte totals are equal
@@ -133,6 +144,18 @@ def cols_in(op, w, lay_i):
 def has_filter(op):
     """Convolutions (plain or transposed): a kxk filter of weights per output channel, in groups."""
     return op == OP_CONV or op == OP_CONV_T
+
+
+@njit(cache=True)
+def op_class(op, groups):
+    """The op class calibration efficiencies and roofline rates are given for: dense (a conv or
+    conv-transpose with one group, a matmul), depthwise (grouped and depthwise convs) or elementwise
+    (everything else: pool, add, multiply, activation, upsample)."""
+    if op == OP_MATMUL or (has_filter(op) and groups == 1):
+        return CLASS_DENSE
+    if has_filter(op):
+        return CLASS_DEPTHWISE
+    return CLASS_ELEMENTWISE
 
 
 @njit(cache=True)
@@ -504,6 +527,9 @@ def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out, sc):
     vec = INF
     if vector_ok:
         vec = vector_cycles(lanes, v_ops, out_c, pixels, lay_i[L_OPS_PER_OUT])
+    # calibration: both units' cycles slow down alike, so the unit choice does not change
+    class_eff = hw[H_EFF + op_class(op, groups)]
+    arr, vec = arr / class_eff, vec / class_eff
     out[O_ARRAY_CYCLES] = arr
     out[O_VECTOR_CYCLES] = vec
     if not array_ok and not vector_ok:
@@ -749,7 +775,7 @@ def chain_compute(lay, start, i, j, h, wt, mode, hw, macs_pe, vops, out, res, sc
              + calls_cycles(ll, hw, macs_pe, vops, on_array, r_full * c_last, r_e * c_el)
              + calls_cycles(ll, hw, macs_pe, vops, on_array, r_last * c_full, r_el * c_e)
              + calls_cycles(ll, hw, macs_pe, vops, on_array, r_last * c_last, r_el * c_el))
-        res[q] = c - 1.0
+        res[q] = (c - 1.0) / hw[H_EFF + op_class(int(ll[L_OP]), ll[L_GROUPS])]
         scale[q] = (r_full * r_e + r_last * r_el) * (c_full * c_e + c_last * c_el) / (ll[L_OUT_H] * ll[L_OUT_W])
     return n_r, n_c
 
@@ -1072,6 +1098,40 @@ def fuse_chains(lay, start, n, hw, macs_pe, vops, sc, out, occ, cap, keep_out, i
 
 
 @njit(cache=True)
+def planned_traffic_rows(lay, hwt, pbytes, on_array, out):
+    """Per row ``r`` (layer ``lay[:, r]`` on hardware column ``hwt[:, r]``, formats' bytes
+    ``pbytes[:, r]``, unit ``on_array[r]``): the DRAM bytes and tile count of the tiling
+    ``layer_cost`` chooses, every operand through DRAM, at its largest row extent (no DMA walk).
+    ``out[0, r]`` bytes, ``out[1, r]`` tiles; 0 and 0 for a free layer or one no tiling fits.
+    A cheap, exact account of re-fetches when operands outgrow their buffers (the estimator's prior)."""
+    for r in range(lay.shape[1]):
+        lay_i = lay[:, r]
+        hw = hwt[:, r]
+        out[0, r] = 0.0
+        out[1, r] = 0.0
+        op = int(lay_i[L_OP])
+        if op == OP_CONCAT:
+            continue
+        wp, ap = int(lay_i[L_WPREC]), int(lay_i[L_APREC])
+        ab = pbytes[ap, r]
+        fb = pbytes[wp, r] if op != OP_MATMUL else ab
+        dense = (has_filter(op) and lay_i[L_GROUPS] == 1) or op == OP_MATMUL
+        align_tile = min(hw[H_COLS] if on_array[r] else hw[H_LANES], lay_i[L_OUT_C])
+        align = hw[H_ALIGN]
+        h_t, w_t, m_t, c_t, order = choose_tiling(op, dense, lay_i, ab, fb, align_tile, align, hw, False)
+        if h_t == 0:
+            h_t, w_t, m_t, c_t, order = choose_tiling(op, dense, lay_i, ab, fb, align_tile, align, hw, True)
+        if h_t == 0:
+            continue
+        n_s = cdiv(lay_i[L_OUT_H], h_t) * cdiv(lay_i[L_OUT_W], w_t)
+        n_m, n_c = cdiv(lay_i[L_OUT_C], m_t), cdiv(reduction(op, lay_i), c_t)
+        i_b, f_b, o_b = traffic(order, dense, n_s, n_m, n_c,
+                                *planned_bytes(op, dense, h_t, w_t, m_t, c_t, lay_i, ab, fb, align))
+        out[0, r] = i_b + f_b + o_b
+        out[1, r] = n_s * n_m * n_c
+
+
+@njit(cache=True)
 def layer_status(lay_i, hw, macs_pe, vops, pbytes):
     """Whether a layer can run, without simulating it: STATUS_NO_UNIT when no unit takes its formats,
     STATUS_NO_TILING when not even its smallest tile (one output, one output channel, the fewest
@@ -1081,6 +1141,8 @@ def layer_status(lay_i, hw, macs_pe, vops, pbytes):
     if op == OP_CONCAT:
         return 0
     wp, ap = int(lay_i[L_WPREC]), int(lay_i[L_APREC])
+    if hw[H_KIND] == KIND_ROOFLINE:
+        return 0 if roofline_peak(hw, op, lay_i[L_GROUPS], wp, ap) > 0.0 else STATUS_NO_UNIT
     array_ok, vector_ok = runnable_units(op, lay_i[L_GROUPS], lay_i[L_IN_C], macs_pe[wp], macs_pe[ap], vops[wp],
                                          vops[ap], hw[H_LANES])
     if not array_ok and not vector_ok:
@@ -1102,15 +1164,112 @@ def status_pairs(lay, layer_start, layer_end, hwt, macs_pe, vops, pbytes, pair_n
                                                                      pbytes[:, h])
 
 
+# ------------------------------------------------------------------------------------------------
+# Roofline devices
+# ------------------------------------------------------------------------------------------------
+@njit(cache=True)
+def roofline_peak(hw, op, groups, wp, ap):
+    """Peak ops per cycle of a layer's op class: the slower of its weights' and activations' formats
+    for a conv or matmul, its activations' format otherwise; 0 when the device lacks one."""
+    base = H_PEAK + op_class(op, groups) * N_FORMATS
+    peak = hw[base + ap]
+    if has_filter(op) or op == OP_MATMUL:
+        peak = min(peak, hw[base + wp])
+    return peak
+
+
+@njit(cache=True)
+def roofline_cost(lay_i, hw, emac, pbytes, out, sc):
+    """One layer on a roofline device (kind roofline), before the per-layer overhead:
+
+    - compute = ops / (peak x outputs / (outputs + half_outputs) x calibration efficiency), ops the
+      layer's MACs x 2 (dense and depthwise) or its element ops (elementwise);
+    - DRAM bytes = input x passes + weights + output, each once (a matmul's second operand counts as
+      its weights); passes = 1, or ceil(weights / half the cache) when the weights and the input rows
+      one output row reads do not fit in the cache together (weights in half-cache chunks, the input
+      streamed once per chunk);
+    - total = max(compute, DRAM bytes / bandwidth).
+
+    Dense and depthwise layers report unit "array", elementwise ones "vector"; ``mapping_efficiency``
+    is the curve's efficiency and ``tiles`` the input passes. Energy: ops x energy per op (the larger of
+    the two formats') + DRAM bytes x energy per byte + static power; SRAM bytes are the DRAM bytes
+    passing through the cache, at no energy of their own.
+    """
+    for f in range(N_OUT_FIELDS):
+        out[f] = 0.0
+    for f in range(N_SCRATCH):
+        sc[f] = 0.0
+    op = int(lay_i[L_OP])
+    if op == OP_CONCAT:
+        out[O_UNIT] = UNIT_NONE
+        return
+    wp, ap = int(lay_i[L_WPREC]), int(lay_i[L_APREC])
+    cls = op_class(op, lay_i[L_GROUPS])
+    peak = roofline_peak(hw, op, lay_i[L_GROUPS], wp, ap)
+    if peak <= 0.0:
+        out[O_ARRAY_CYCLES] = INF
+        out[O_VECTOR_CYCLES] = INF
+        out[O_STATUS] = STATUS_NO_UNIT
+        return
+    macs = has_filter(op) or op == OP_MATMUL
+    per_op = 2.0 if macs else 1.0   # a MAC is two ops of the device's rate
+    ab = pbytes[ap]
+    fb = pbytes[wp] if op != OP_MATMUL else ab
+    outputs = lay_i[L_OUT_H] * lay_i[L_OUT_W] * lay_i[L_OUT_C]
+    n_ops = outputs * lay_i[L_OPS_PER_OUT]
+    if op == OP_CONV_T:   # a mean per output: back to the whole count of useful MACs
+        n_ops = float(math.floor(n_ops + 0.5))
+    curve = outputs / (outputs + hw[H_HALF_OUTPUTS])
+    compute = per_op * n_ops / (peak * curve * hw[H_EFF + cls])
+    row_bytes = lay_i[L_IN_W] * lay_i[L_IN_C] * ab * lay_i[L_IN_FACTOR]
+    in_bytes = lay_i[L_IN_H] * row_bytes
+    w_bytes = lay_i[L_FILTER_ELEMS] * fb
+    passes = 1.0
+    if w_bytes + rows_in(op, 1, lay_i) * row_bytes > hw[H_CACHE_B]:
+        passes = max(1.0, float(cdiv(w_bytes, hw[H_CACHE_B] / 2.0)))
+    dram_r = in_bytes * passes + w_bytes
+    dram_w = outputs * ab
+    unit = UNIT_VECTOR if cls == CLASS_ELEMENTWISE else UNIT_ARRAY
+    out[O_ARRAY_CYCLES] = compute if unit == UNIT_ARRAY else INF
+    out[O_VECTOR_CYCLES] = compute if unit == UNIT_VECTOR else INF
+    out[O_COMPUTE] = compute
+    out[O_TOTAL] = max(compute, (dram_r + dram_w) / hw[H_BW])
+    out[O_OPS] = n_ops
+    out[O_UNIT] = unit
+    out[O_DRAM_R] = dram_r
+    out[O_DRAM_W] = dram_w
+    out[O_TILES] = passes
+    out[O_MAP_EFF] = curve
+    sc[S_DYN] = per_op * n_ops * (max(emac[wp], emac[ap]) if macs else emac[ap])
+    sc[S_PEAK] = peak / per_op   # in the units of ``ops``: MACs for dense and depthwise layers
+    finish(out, sc, hw)
+
+
 @njit(cache=True)
 def run_one_pair(lay, layer_start, layer_end, hwt, macs_pe, vops, emac, pbytes, n, h, row0, out):
-    """Every layer of network ``n`` on hardware ``h`` into ``out[:, row0:...]``."""
+    """Every layer of network ``n`` on hardware ``h`` into ``out[:, row0:...]``; then the per-layer
+    overhead (the calibration's, and a roofline device's own) on every layer that ran."""
     start, end = layer_start[n], layer_end[n]
     count = end - start
     hw = hwt[:, h]
-    m_pe, v_op, e_mac, pb = macs_pe[:, h], vops[:, h], emac[:, h], pbytes[:, h]
     res = out[:, row0:row0 + count]
     sc = np.zeros((N_SCRATCH, count))
+    if hw[H_KIND] == KIND_ROOFLINE:
+        for i in range(count):
+            roofline_cost(lay[:, start + i], hw, emac[:, h], pbytes[:, h], res[:, i], sc[:, i])
+    else:
+        systolic_layers(lay, start, count, hw, macs_pe[:, h], vops[:, h], emac[:, h], pbytes[:, h], res, sc)
+    overhead = hw[H_OVERHEAD]
+    if overhead > 0.0:
+        for i in range(count):
+            if lay[L_OP, start + i] != OP_CONCAT and res[O_STATUS, i] == 0:
+                res[O_TOTAL, i] += overhead
+                finish(res[:, i], sc[:, i], hw)
+
+
+@njit(cache=True)
+def systolic_layers(lay, start, count, hw, m_pe, v_op, e_mac, pb, res, sc):
+    """Every layer of one network on one systolic config: phase 1, then the memory policy's phases."""
     failed = False
     for i in range(count):
         layer_cost(lay[:, start + i], hw, m_pe, v_op, e_mac, pb, res[:, i], sc[:, i])

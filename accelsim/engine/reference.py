@@ -19,6 +19,12 @@ formulation is natural it uses one, so that a test comparing the two checks the 
   accepted chains): the cheapest schedule wins (the kernel runs a dynamic programme over the
   network); a chain's per-layer compute is a list of unit calls.
 
+* Calibration: the efficiency of a layer's op class divides its compute cycles (phase 1 and a
+  chain's per-layer cycles); the per-layer overhead is added last, as in the kernel.
+* A roofline device (``kind: roofline``) is restated by :func:`roofline_layer` from the layer's own
+  MAC count (a transposed conv's counted the scatter way), shapes and weights, not from the packed
+  per-output numbers.
+
 Where the kernel's model is a deliberate simplification, it is restated as such (with a comment):
 e.g. a grouped conv tile of ``m`` outputs reads ``ceil(m / outputs_per_group)`` groups of input
 channels wherever it starts, and a matmul's second operand streams as its filter without its batch.
@@ -92,8 +98,11 @@ def scalesim_cycles(dataflow: str, rows: int, cols: int, k_red, pixels, m, group
 
 def _format_numbers(hw: Hardware, fmt: str):
     """(MACs per PE per cycle, vector ops per lane per cycle, energy per MAC, bytes per element) of a
-    format on ``hw``; formats the config lacks cannot compute and keep their default storage size."""
+    format on ``hw``; formats the config lacks cannot compute and keep their default storage size.
+    On a roofline device: no MACs per PE or vector ops, and the energy of one op."""
     for p in hw.precisions:
+        if p.name == fmt and hw.kind == "roofline":
+            return 0, 0.0, p.energy_per_op_pj, p.bytes_per_element
         if p.name == fmt:
             vops = dict(hw.vector.ops_per_lane_per_cycle).get(fmt, 0.0) if hw.vector.lanes else 0.0
             return p.macs_per_pe_per_cycle, vops, p.energy_per_mac_pj, p.bytes_per_element
@@ -116,6 +125,18 @@ def span(op, n, size_in, size_out, k_ext, stride):
     else:
         need = n * k_ext                  # disjoint windows (a strided 1x1 reads every s-th row)
     return min(need, size_in)
+
+
+def op_class(layer: Layer) -> str:
+    """The op class (``config.OP_CLASSES``) calibration and roofline rates are given for."""
+    if layer.op == "matmul" or (layer.op in ("conv", "conv_transpose") and layer.groups == 1):
+        return "dense"
+    return "depthwise" if layer.op in ("conv", "conv_transpose") else "elementwise"
+
+
+def class_efficiency(layer: Layer, hw: Hardware) -> float:
+    """The calibration's share of the modelled compute rate for the layer's op class."""
+    return hw.calibration.efficiency.of(op_class(layer))
 
 
 class LayerModel:
@@ -490,6 +511,8 @@ def phase1(model: LayerModel) -> LayerRun:
         folds, efficiency = float(n_folds), used / (n_folds * hw.array.rows * hw.array.cols)
     if (model.depthwise or not mm) and hw.vector.lanes > 0 and model.v_ops > 0:
         vector = unit_cycles(model, pixels, "vector")
+    # calibration: the op class's efficiency slows both units alike
+    array, vector = array / class_efficiency(model.layer, hw), vector / class_efficiency(model.layer, hw)
     rec["array_cycles"], rec["vector_cycles"] = array, vector
     if array == INF and vector == INF:
         rec["status"] = "no_unit"
@@ -762,7 +785,8 @@ class Chain:
         rec_r, rec_c = self.recomputed(mode)
         cycles, factors = [], []
         for run, model, rows, cols in zip(self.runs, self.models, self.calls(0, h, rec_r), self.calls(1, w, rec_c)):
-            cycles.append(sum(unit_cycles(model, r * c, run.rec["unit"]) + 1 for r in rows for c in cols) - 1)
+            calls = sum(unit_cycles(model, r * c, run.rec["unit"]) + 1 for r in rows for c in cols) - 1
+            cycles.append(calls / class_efficiency(model.layer, model.hw))
             factors.append(sum(rows) * sum(cols) / (model.out_h * model.out_w))
         return cycles, factors
 
@@ -869,6 +893,15 @@ class NetworkModel:
         self.kept, self.capacity, self.in_share = [], [0.0] * len(layers), [0.0] * len(layers)
 
     def run(self):
+        self.place()
+        overhead = self.hw.layer_overhead_us * self.hw.clock_mhz   # calibration: every layer that ran
+        if overhead > 0:
+            for run in self.runs:
+                if run.model.op != "concat" and run.ok:
+                    run.rec["total_cycles"] += overhead
+                    finish(run)
+
+    def place(self):
         hw, runs = self.hw, self.runs
         if not all(r.ok for r in runs):
             return   # a network that cannot run keeps phase 1's numbers
@@ -995,11 +1028,60 @@ class NetworkModel:
 # ------------------------------------------------------------------------------------------------
 # Entry points
 # ------------------------------------------------------------------------------------------------
+def roofline_layer(model: LayerModel) -> dict:
+    """One layer on a roofline device: the larger of its compute time and its DRAM time, plus the
+    per-layer overhead, in cycles of the reporting clock.
+
+    compute: ops / (peak rate x efficiency curve x calibration), a MAC being two ops of the rate; the
+    rate is the op class's in the slower of the layer's formats (its activations' alone for element
+    ops); curve = outputs / (outputs + half_outputs). DRAM: every operand once, the input again for
+    every half-cache chunk of the weights when the weights and one output row's input rows overflow
+    the cache.
+    """
+    rec = _empty_record()
+    layer, hw = model.layer, model.hw
+    if layer.op == "concat":
+        return rec
+    rates = {p.name: p for p in hw.precisions}
+    cls = op_class(layer)
+    mac_op = layer.op in ("conv", "conv_transpose", "matmul")
+    formats = (layer.weight_precision, layer.act_precision) if mac_op else (layer.act_precision,)
+    if any(f not in rates for f in formats):
+        rec.update(status="no_unit", array_cycles=INF, vector_cycles=INF)
+        return rec
+    peak_ops_per_s = min(rates[f].gops(cls) for f in formats) * 1e9
+    ops = model.ops * (2 if mac_op else 1)
+    outputs = layer.output_elements
+    curve = outputs / (outputs + hw.roofline.half_outputs)
+    seconds = ops / (peak_ops_per_s * curve * hw.calibration.efficiency.of(cls))
+    compute = seconds * hw.clock_mhz * 1e6
+    input_bytes = model.in_h * model.in_w * model.in_c * model.ab * model.in_factor
+    band = model.rows_read(1) * model.in_w * model.in_c * model.ab * model.in_factor
+    weights = model.filter_elems * model.fb
+    cache = hw.roofline.cache_kb * 1024
+    passes = max(1, ceil_div(weights, cache / 2)) if weights + band > cache else 1
+    read, write = input_bytes * passes + weights, outputs * model.ab
+    memory = (read + write) / hw.dram.bandwidth_gb_per_s / 1e9 * hw.clock_mhz * 1e6
+    total = max(compute, memory) + hw.layer_overhead_us * hw.clock_mhz
+    unit = "vector" if cls == "elementwise" else "array"
+    e_op = max(rates[f].energy_per_op_pj for f in formats)
+    rec.update(unit=unit, compute_cycles=compute, total_cycles=total, stall_cycles=total - compute, ops=model.ops,
+               array_cycles=compute if unit == "array" else INF, vector_cycles=compute if unit == "vector" else INF,
+               dram_read_bytes=read, dram_write_bytes=write, sram_read_bytes=write, sram_write_bytes=read,
+               tiles=float(passes), mapping_efficiency=curve,
+               utilization=ops / (seconds * peak_ops_per_s) * compute / total,
+               energy_pj=ops * e_op + (read + write) * hw.dram.energy_per_byte_pj
+               + total * hw.static_power_mw * 1e3 / hw.clock_mhz)
+    return rec
+
+
 def simulate_network(net: Network, hw: Hardware) -> list[dict]:
     """One record per layer (keys ``OUT_NAMES``)."""
     shapes = {INPUT: net.input_shape}
     for layer in net.layers:
         shapes[layer.name] = layer.out_shape
+    if hw.kind == "roofline":
+        return [roofline_layer(LayerModel(layer, hw, shapes)) for layer in net.layers]
     model = NetworkModel(list(net.layers), shapes, hw)
     model.run()
     return [r.rec for r in model.runs]
@@ -1012,6 +1094,8 @@ def simulate_layer(layer: Layer, hw: Hardware, shapes: dict | None = None) -> di
     for src in layer.inputs:
         shapes.setdefault(src, layer.in_shape)
     shapes[layer.name] = layer.out_shape
+    if hw.kind == "roofline":
+        return roofline_layer(LayerModel(layer, hw, shapes))
     model = NetworkModel([layer], shapes, hw)
     model.run()
     return model.runs[0].rec

@@ -94,6 +94,8 @@ def _status_error(net: Network, hw: Hardware, layer_index: int, status: int) -> 
     problem = _precision_problem(net, hw)
     if problem:
         return MappingError(problem)
+    if hw.kind == "roofline":
+        return MappingError(f"layer {layer.name!r} of {net.name} ({layer.op}) has no rate on hardware {hw.name!r}")
     return MappingError(f"layer {layer.name!r} of {net.name} ({layer.op}) has no unit to run on hardware "
                         f"{hw.name!r} (vector unit: {hw.vector.lanes} lanes, formats "
                         f"{', '.join(n for n, _ in hw.vector.ops_per_lane_per_cycle) or 'none'})")
@@ -141,7 +143,7 @@ class Report:
 
     @property
     def latency_ms(self) -> float:
-        return self.total_cycles / (self.hardware.array.clock_mhz * 1e3)
+        return self.total_cycles / (self.hardware.clock_mhz * 1e3)
 
     @property
     def energy_pj(self) -> float:
@@ -262,8 +264,7 @@ class Report:
                          f"{r['energy_pj'] / 1e6:>11.2f}")
         t = self.totals()
         lines += ["-" * len(head),
-                  f"{self.network.name} on {self.hardware.name} ({t['activation_policy']} activations"
-                  f"{', weights on chip' if t['weights_on_chip'] else ''}): {t['latency_ms']:.4f} ms "
+                  f"{self.network.name} on {self.hardware.name} ({self._memory_words(t)}): {t['latency_ms']:.4f} ms "
                   f"({t['total_cycles']:,.0f} cycles = {t['compute_cycles']:,.0f} compute + "
                   f"{t['stall_cycles']:,.0f} stall), utilisation {t['utilization']:.1%}, "
                   f"energy {t['energy_mj']:.4f} mJ, DRAM {t['dram_bytes'] / MIB:.2f} MiB",
@@ -272,6 +273,11 @@ class Report:
                   f"{(t['param_bytes'] + t['peak_activation_bytes']) / MIB:.2f} MiB of "
                   f"{self.hardware.memory_budget_mb:g} MiB budget: {'OK' if t['budget_ok'] else 'OVER BUDGET'}"]
         return "\n".join(lines)
+
+    def _memory_words(self, t: dict) -> str:
+        if self.hardware.kind == "roofline":
+            return "roofline"
+        return f"{t['activation_policy']} activations{', weights on chip' if t['weights_on_chip'] else ''}"
 
     # ---- grouped records ----
     def by_block(self) -> list[dict]:
@@ -335,7 +341,7 @@ class ManyResult:
 
     @property
     def latency_ms(self) -> np.ndarray:
-        clock = np.array([h.array.clock_mhz for h in self.hardware])[self.pair_hw].reshape(self.shape)
+        clock = np.array([h.clock_mhz for h in self.hardware])[self.pair_hw].reshape(self.shape)
         return self.total_cycles / (clock * 1e3)
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import precision as prec
-from ..config import DATAFLOWS
+from ..config import DATAFLOWS, KINDS, OP_CLASSES
 from ..workload.ir import OP_CODE, Network
 
 # ---- operator codes (same numbers as accelsim.workload.ir.OP_CODE) ----
@@ -30,11 +30,21 @@ DF_OS, DF_WS, DF_IS = 0, 1, 2
 N_LAYER_FIELDS = 25
 
 # ---- hardware table rows ----
+# The first N_HW_FIELDS rows are the systolic model's (the estimator's features read exactly these);
+# the rows after them hold the config's kind, its calibration and the roofline model's numbers.
 (H_ROWS, H_COLS, H_DATAFLOW, H_LANES, H_UNIFIED, H_IFMAP_B, H_FILTER_B, H_OFMAP_B, H_UNIFIED_B,
  H_BW, H_LAT, H_E_VEC, H_E_SRAM, H_E_DRAM, H_STATIC_PJ, H_POLICY, H_WEIGHTS_RESIDENT, H_ALIGN) = range(18)
 N_HW_FIELDS = 18
 POLICY_DRAM, POLICY_RESIDENT, POLICY_FUSED = 0, 1, 2
 POLICIES = ("dram", "resident", "fused")
+# H_OVERHEAD: cycles added to every layer that runs; H_EFF + class: the calibration efficiency of an op
+# class; H_CACHE_B, H_HALF_OUTPUTS: the roofline cache (bytes) and efficiency curve; H_PEAK + class x
+# formats + format: a roofline device's peak ops per cycle.
+H_KIND, H_OVERHEAD, H_EFF, H_CACHE_B, H_HALF_OUTPUTS, H_PEAK = 18, 19, 20, 23, 24, 25
+KIND_SYSTOLIC, KIND_ROOFLINE = 0, 1
+CLASS_DENSE, CLASS_DEPTHWISE, CLASS_ELEMENTWISE = 0, 1, 2   # the order of config.OP_CLASSES
+N_FORMATS = prec.COUNT
+N_HW_ROWS = H_PEAK + len(OP_CLASSES) * N_FORMATS
 
 # ---- per-layer output rows ----
 (O_COMPUTE, O_STALL, O_TOTAL, O_OPS, O_UNIT, O_UTIL, O_SRAM_R, O_SRAM_W, O_DRAM_R, O_DRAM_W,
@@ -148,17 +158,27 @@ def _prod(shape) -> int:
 
 def pack_hardware(hws) -> tuple:
     """Returns (hwt, macs_per_pe[fmt, hw], vector_ops[fmt, hw], energy_per_mac[fmt, hw],
-    bytes_per_element[fmt, hw]); formats a config lacks keep the default storage size."""
+    bytes_per_element[fmt, hw]); formats a config lacks keep the default storage size. A roofline
+    config fills only the DRAM, energy and budget rows of the systolic part (no MACs per PE, no vector
+    ops) and its own rows; its ``energy_per_mac`` entry is the energy of one op."""
     n = len(hws)
-    hwt = np.zeros((N_HW_FIELDS, n), dtype=np.float64)
+    hwt = np.zeros((N_HW_ROWS, n), dtype=np.float64)
     macs = np.zeros((prec.COUNT, n), dtype=np.float64)
     vops = np.zeros((prec.COUNT, n), dtype=np.float64)
     emac = np.zeros((prec.COUNT, n), dtype=np.float64)
     pbytes = np.repeat(PRECISION_BYTES[:, None], n, axis=1)
     for j, hw in enumerate(hws):
+        _pack_kind_rows(hwt[:, j], hw)
+        if hw.kind == "roofline":
+            hwt[H_BW, j], hwt[H_E_DRAM, j] = hw.dram_bytes_per_cycle, hw.dram.energy_per_byte_pj
+            hwt[H_STATIC_PJ, j], hwt[H_ALIGN, j] = hw.static_power_mw * 1e3 / hw.clock_mhz, 1.0
+            for p in hw.precisions:
+                emac[prec.INDEX[p.name], j] = p.energy_per_op_pj
+                pbytes[prec.INDEX[p.name], j] = p.bytes_per_element
+            continue
         s = hw.sram
         kb = 1024.0
-        hwt[:, j] = (hw.array.rows, hw.array.cols, DATAFLOWS.index(hw.array.dataflow), hw.vector.lanes,
+        hwt[:N_HW_FIELDS, j] = (hw.array.rows, hw.array.cols, DATAFLOWS.index(hw.array.dataflow), hw.vector.lanes,
                      1.0 if s.unified else 0.0,
                      (s.ifmap_kb or 0) * kb, (s.filter_kb or 0) * kb, (s.ofmap_kb or 0) * kb,
                      (s.unified_kb or 0) * kb, hw.dram_bytes_per_cycle, hw.dram_latency_cycles,
@@ -176,3 +196,18 @@ def pack_hardware(hws) -> tuple:
                 vops[prec.INDEX[name], j] = v
     return hwt, macs, vops, emac, pbytes
 
+
+
+def _pack_kind_rows(col: np.ndarray, hw) -> None:
+    """The rows after the systolic ones: kind, calibration, and a roofline device's numbers."""
+    col[H_KIND] = KINDS.index(hw.kind)
+    col[H_OVERHEAD] = hw.layer_overhead_us * hw.clock_mhz
+    for c, name in enumerate(OP_CLASSES):
+        col[H_EFF + c] = hw.calibration.efficiency.of(name)
+    if hw.kind != "roofline":
+        return
+    col[H_CACHE_B] = hw.roofline.cache_kb * 1024.0
+    col[H_HALF_OUTPUTS] = hw.roofline.half_outputs
+    for p in hw.precisions:
+        for c, name in enumerate(OP_CLASSES):
+            col[H_PEAK + c * prec.COUNT + prec.INDEX[p.name]] = p.gops(name) * 1e3 / hw.clock_mhz

@@ -288,7 +288,7 @@ class SystemModel:
                  record: bool = True):
         self.scenario = scenario
         self.hw = hardware
-        self.clock_hz = hardware.array.clock_mhz * 1e6
+        self.clock_hz = hardware.clock_mhz * 1e6
         self.horizon = duration_s * self.clock_hz
         self.env = env = simpy.Environment()
         bw = hardware.dram_bytes_per_cycle

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from array import array
 from dataclasses import dataclass
 
@@ -154,12 +155,20 @@ def sweep(scenario: "Scenario | str", hardware_list, *, duration=None, seed: int
 
 
 def smallest_meeting(rows: list[SweepRow], max_miss: float = 0.0) -> SweepRow | None:
-    ok = [r for r in rows if r.meets(max_miss)]
+    """The smallest config that meets the deadlines, among those whose area is known (a roofline
+    config may leave its area out: nan)."""
+    ok = [r for r in rows if r.meets(max_miss) and not math.isnan(r.area_mm2)]
     return min(ok, key=lambda r: r.area_mm2) if ok else None
 
 
+def _by_area(row: SweepRow) -> tuple:
+    """Smallest area first; configs of unknown area (nan) last."""
+    return (math.isnan(row.area_mm2), 0.0 if math.isnan(row.area_mm2) else row.area_mm2)
+
+
 def sweep_table(rows: list[SweepRow], max_miss: float = 0.0) -> str:
-    """One row per config, smallest area first, and the smallest config that meets every deadline."""
+    """One row per config, smallest area first (unknown areas last), and the smallest config that
+    meets every deadline."""
     streams = []
     for r in rows:
         if r.result is not None:
@@ -168,7 +177,7 @@ def sweep_table(rows: list[SweepRow], max_miss: float = 0.0) -> str:
     head = f"{'hardware':<20}{'area mm2':>10}{'engine':>8}{'DRAM':>7}" + "".join(
         f"{(n[:10] + ' p99'):>16}{'miss':>7}" for n in streams) + f"{'meets':>7}"
     lines = [head, "-" * len(head)]
-    for r in sorted(rows, key=lambda r: r.area_mm2):
+    for r in sorted(rows, key=_by_area):
         if r.result is None:
             lines.append(f"{r.hardware[:19]:<20}{r.area_mm2:>10.2f}  cannot run: {r.error}")
             continue

@@ -100,7 +100,7 @@ class StreamService:
             return cache[key]
         pl = self.report.per_layer
         bw = hw.dram_bytes_per_cycle
-        clock_hz = hw.array.clock_mhz * 1e6
+        clock_hz = hw.clock_mhz * 1e6
         host_ops_per_cycle = host.gops * 1e9 / clock_hz
         handoff = host.handoff_s * clock_hz
         out = []
