@@ -67,6 +67,18 @@ def test_engineered_compute_and_energy_equal_the_engine(trained):
     assert np.all(eng["base_cycles"][through_dram] <= L["total_cycles"][through_dram] * (1 + 1e-9)
                   + 2 * hw_rows["dram_latency_cycles"][through_dram])
     assert np.all(eng["dram_min"][through_dram] <= dram[through_dram] * (1 + 1e-9))
+    # the planned bytes (the engine's tiling at its largest extent, no DMA walk) count the re-fetches:
+    # at least the compulsory bytes, at most what the walk moved (smaller tiles add halo rows), and
+    # exactly what it moved wherever the walk kept the planned tiles (hundreds of them re-fetching)
+    plan = eng["dram_plan"]
+    on_array = eng["X"][:, F.FEATURE_NAMES.index("on_array")] > 0
+    plan_bytes, plan_tiles = F.planned_traffic(lay, hw_rows, on_array)
+    assert np.array_equal(plan[ok], np.maximum(plan_bytes, eng["dram_min"])[ok])
+    assert np.all(plan[ok] >= eng["dram_min"][ok] * (1 - 1e-12))
+    assert np.all(plan[through_dram] <= dram[through_dram] * (1 + 1e-9))
+    kept = through_dram & (L["tiles"] == plan_tiles)
+    assert kept.sum() > 1000 and (kept & (plan > 1.2 * eng["dram_min"])).sum() > 100
+    assert np.allclose(plan_bytes[kept], dram[kept], rtol=1e-12, atol=0)
     assert set(np.unique(eng["family"][ok & (L["op"] != T.OP_CONCAT)])) <= set(range(len(F.FAMILIES)))
 
 

@@ -6,8 +6,8 @@ depend on the constant.
 
 - ``macs``: MACs / (rows x cols x MACs per PE) — FLOPs normalised by the config's peak rate;
 - ``roofline``: per layer max(operations at the unit's peak rate, compulsory DRAM bytes / bandwidth);
-- ``analytic``: per layer max(SCALE-Sim compute cycles, compulsory bytes / bandwidth) + DRAM latency
-  — the base the estimator's MLPs correct, so the gap to it is what learning adds.
+- ``analytic``: per layer max(SCALE-Sim compute cycles, bytes of the engine's tiling / bandwidth) +
+  two DRAM latencies — the base the estimator's MLPs correct, so the gap to it is what learning adds.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 from accelsim import precision as prec
+from accelsim.config import require_kind
+from accelsim.errors import ConfigError
+from accelsim.engine import kernels as K
 from accelsim.engine import tables as T
 from accelsim.engine.folds import array_folds_rows, runnable_units, sram_traffic_rows, vector_cycles
 
@@ -56,8 +59,11 @@ check_engine_tables()
 
 
 def hardware_table(hws) -> dict:
-    """One row per config: name -> array, in ``HW_COLUMNS`` order."""
+    """One row per config: name -> array, in ``HW_COLUMNS`` order. Only what the features read: a
+    systolic config without a calibration section (one ConfigError line otherwise)."""
     hws = list(hws)
+    for h in hws:
+        check_estimable(h)
     hwt, macs, vops, emac, pbytes = T.pack_hardware(hws)
     out = {name: hwt[i].copy() for i, name in enumerate(HW_TABLE_COLUMNS)}
     for kind, arr in (("macs_pe", macs), ("vops", vops), ("emac", emac), ("bytes", pbytes)):
@@ -68,6 +74,17 @@ def hardware_table(hws) -> dict:
     out["memory_budget_mb"] = np.array([h.memory_budget_mb for h in hws], dtype=float)
     out["area_mm2"] = np.array([h.area_mm2 for h in hws], dtype=float)
     return out
+
+
+def check_estimable(hw) -> None:
+    """The estimator's features describe a systolic config as the engine runs it without corrections:
+    a roofline config, or one with a calibration section (overhead, per-class efficiency), is one
+    ConfigError line saying to simulate it instead."""
+    require_kind(hw, "systolic", "estimator")
+    if not hw.calibration.is_default:
+        raise ConfigError(f"estimator: hardware {hw.name!r} has a calibration section (per-layer overhead or "
+                          "per-class efficiency), which the estimator's features do not see; simulate it with "
+                          "the engine instead")
 
 
 def take_rows(table: dict, index: np.ndarray) -> dict:
@@ -129,7 +146,13 @@ FEATURE_NAMES = (
     # whether the network's weights stay on chip (memory.weights_resident) is one decision for the whole
     # network: its stored parameter bytes (and peak activations) against the buffer that would hold them
     "log_net_weight_fill", "log_net_memory_fill", "net_weights_fit",
+    # the engine's tiling, every operand through DRAM: its bytes against the compulsory ones (the
+    # re-fetches when a layer's filters or inputs outgrow their buffers), against compute, and its
+    # tile count (a DMA latency per tile)
+    "log_plan_refetch", "log_plan_mem_cycles", "log_compute_over_plan", "log_plan_tiles",
+    "log_plan_latency_over_base",
 )
+LOG_NEGLIGIBLE = -12.0   # a share below 2^-12 of a layer's time reads as this (no latency: any base alike)
 NET_COLUMNS = ("param_bytes", "peak_activation_bytes")   # per row: the row's network, stored on the row's config
 
 
@@ -139,8 +162,9 @@ def engineered(lay: np.ndarray, hw: dict, net: dict | None = None) -> dict:
     config that keeps weights on chip reads as if the network's weights did not fit).
 
     Returns a dict with ``X`` (``[row, feature]`` float32, ``FEATURE_NAMES``), ``family``,
-    ``base_cycles`` (roofline: max(compute, compulsory bytes / bandwidth) + two DRAM latencies),
-    ``dram_min`` (compulsory DRAM bytes) and the pieces the energy composition needs.
+    ``base_cycles`` (max(compute, bytes of the engine's tiling / bandwidth) + two DRAM latencies),
+    ``dram_min`` (compulsory DRAM bytes), ``dram_plan`` (bytes of the engine's tiling, ≥ ``dram_min``)
+    and the pieces the energy composition needs.
     """
     lay = np.asarray(lay, dtype=np.float64)
     n = lay.shape[1]
@@ -194,7 +218,11 @@ def engineered(lay: np.ndarray, hw: dict, net: dict | None = None) -> dict:
     ofmap_b = pixels * out_cp * ab
     dram_min = ifmap_b + filt_b + ofmap_b
     mem_cycles = dram_min / bw
-    base_cycles = np.maximum(compute, mem_cycles) + 2 * lat
+    # the bytes of the tiling the engine chooses (re-fetches when operands outgrow their buffers)
+    plan, plan_tiles = planned_traffic(lay, hw, on_array)
+    plan = np.where(plan > 0, np.maximum(plan, dram_min), dram_min)
+    plan_cycles = plan / bw
+    base_cycles = np.maximum(compute, plan_cycles) + 2 * lat
 
     # how the operands compare with the (double-buffered) SRAM
     unified = hw["unified"] > 0
@@ -252,7 +280,10 @@ def engineered(lay: np.ndarray, hw: dict, net: dict | None = None) -> dict:
         "log_in_pool_fill": _log(ifmap_b / pool), "log_out_pool_fill": _log(ofmap_b / pool),
         "log_in_out_pool_fill": _log((ifmap_b + ofmap_b) / pool),
         "log_tile_latency": _log(2 * lat * row_tiles + 1),
-        "log_tile_latency_over_base": _log(2 * lat * row_tiles + 1) - _log(base_cycles + 1),
+        "log_tile_latency_over_base": np.maximum(_log(2 * lat * row_tiles + 1) - _log(base_cycles + 1), LOG_NEGLIGIBLE),
+        "log_plan_refetch": _log(plan / dram_min), "log_plan_mem_cycles": _log(plan_cycles),
+        "log_compute_over_plan": _log(compute + 1) - _log(plan_cycles), "log_plan_tiles": _log(plan_tiles + 1),
+        "log_plan_latency_over_base": np.maximum(_log(lat * plan_tiles + 1) - _log(base_cycles + 1), LOG_NEGLIGIBLE),
         **_network_columns(hw, net, n),
     })
     X = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)
@@ -270,12 +301,26 @@ def engineered(lay: np.ndarray, hw: dict, net: dict | None = None) -> dict:
     macs = np.where(mm, pixels * out_c * in_c, np.where(conv, n_ops, 0.0))
     peak_cycles = np.maximum(np.where(on_array, macs, n_ops) / peak_rate, mem_cycles)
     return {"X": X, "family": family_of(lay), "base_cycles": np.where(free, 0.0, base_cycles),
-            "dram_min": np.where(free, 0.0, dram_min), "compute": compute, "free": free,
+            "dram_min": np.where(free, 0.0, dram_min), "dram_plan": np.where(free, 0.0, plan),
+            "compute": compute, "free": free,
             "dyn_energy": np.where(free, 0.0, dyn), "sram_base": np.where(free, 0.0, sram_base),
             "e_sram": hw["e_sram_pj_per_byte"], "e_dram": hw["e_dram_pj_per_byte"],
             "static": hw["static_pj_per_cycle"], "macs": macs,
             "macs_at_peak": np.where(k_pe > 0, macs / (rows * cols * np.maximum(k_pe, 1e-9)), 0.0),
             "mem_cycles": np.where(free, 0.0, mem_cycles), "peak_cycles": np.where(free, 0.0, peak_cycles)}
+
+
+def planned_traffic(lay: np.ndarray, hw: dict, on_array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DRAM bytes and tile count per row of the tiling the engine chooses, every operand through DRAM
+    (``accelsim.engine.kernels.planned_traffic_rows``); 0 where no tiling fits."""
+    n = lay.shape[1]
+    out = np.zeros((2, n))
+    if n:
+        hwt = np.ascontiguousarray(np.stack([np.asarray(hw[c], dtype=np.float64) for c in HW_TABLE_COLUMNS]))
+        pbytes = np.ascontiguousarray(np.stack([np.asarray(hw[f"bytes_{name}"], dtype=np.float64)
+                                                for name in prec.NAMES]))
+        K.planned_traffic_rows(np.ascontiguousarray(lay), hwt, pbytes, np.asarray(on_array, dtype=np.bool_), out)
+    return out[0], out[1]
 
 
 def _network_columns(hw: dict, net: dict | None, n: int) -> dict:

@@ -166,7 +166,7 @@ class Estimator:
             lat = np.where(eng["free"], 0.0, eng["base_cycles"] * np.exp(np.clip(out[0], -30, 30)) * self.output_scale)
             return {"latency": lat, **where}
         cycles = np.where(eng["free"], 0.0, eng["base_cycles"] * np.exp(np.clip(out[0], -20, 20)))
-        dram = np.where(eng["free"], 0.0, eng["dram_min"] * np.exp(np.clip(out[1], -20, 20)))
+        dram = np.where(eng["free"], 0.0, eng["dram_plan"] * np.exp(np.clip(out[1], -20, 20)))
         if "member_out" in eng:   # each member's cycles, for the spread of network totals
             where["member_cycles"] = np.where(eng["free"], 0.0,
                                               eng["base_cycles"] * np.exp(np.clip(eng["member_out"], -20, 20)))
@@ -555,11 +555,11 @@ def training_rows(ds) -> dict:
     total = ds.layers["total_cycles"][rows]
     dram = ds.layers["dram_read_bytes"][rows] + ds.layers["dram_write_bytes"][rows]
     keep &= (total > 0) & (eng["base_cycles"] > 0)
-    # a layer whose tensors all stay on chip moves no DRAM bytes: its target is a thousandth of the
-    # compulsory bytes (not log 0), so the target stays within a few units of 0
-    dram_min = np.maximum(eng["dram_min"], 1e-9)
+    # DRAM bytes relative to the engine's tiling; a layer whose tensors all stay on chip moves none:
+    # its target is a thousandth of the planned bytes (not log 0), so the target stays near 0
+    dram_plan = np.maximum(eng["dram_plan"], 1e-9)
     Y = np.stack([np.log(np.maximum(total, 1e-9) / np.maximum(eng["base_cycles"], 1e-9)),
-                  np.log(np.maximum(dram, 1e-3 * dram_min) / dram_min)], axis=1)
+                  np.log(np.maximum(dram, 1e-3 * dram_plan) / dram_plan)], axis=1)
     return {"X": eng["X"][keep], "Y": Y[keep], "family": eng["family"][keep], "rows": rows[keep],
             "workload": ds.pairs["workload"][pair[rows[keep]]], "hw": ds.pairs["hw"][pair[rows[keep]]]}
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from accelsim import precision as prec
 from accelsim import schema
-from accelsim.config import ACTIVATION_POLICIES, DATAFLOWS, Hardware, PrecisionConfig, load_hardware
+from accelsim.config import ACTIVATION_POLICIES, DATAFLOWS, Hardware, PrecisionConfig, load_hardware, require_kind
 from accelsim.errors import WorkloadError, quote
 from accelsim.workload import heads as task_heads
 from accelsim.workload.ir import Network, NetworkBuilder
@@ -687,6 +687,7 @@ HARDWARE_SPACE_SCHEMA = HardwareSpace._schema = _space_schema(HardwareSpace)
 def build_hardware(base: Hardware, g: HardwareGenome) -> Hardware:
     """``base`` with the genome's array, vector, SRAM, DRAM, formats and, where the genome sets them, DRAM
     latency, MACs/PE and vector ops per format, placement and alignment (validated by Hardware.replace)."""
+    require_kind(base, "systolic", "hardware space")
     for key in ("macs_per_pe", "vector_ops"):
         if getattr(g, key) and len(getattr(g, key)) != len(g.precisions):
             raise CodesignError(f"hardware genome: {key}: expected one number per format of precisions "
@@ -829,6 +830,8 @@ class DatasetHardwareSpace:
     def outside(self, hw: Hardware) -> list:
         """What of config ``hw`` lies outside these ranges, one ``"key: value (expected ...)"`` per
         field; empty when the training data covers it."""
+        if hw.kind != "systolic":
+            return [f"kind: {hw.kind} (expected systolic)"]
         out = []
 
         def check_range(key, value, text=None):
