@@ -8,6 +8,7 @@
 True
 """
 
+from .calibration import FitReport, calibrate
 from .config import Hardware, load_hardware
 from .engine import ManyResult, Report, simulate, simulate_many
 from .errors import AccelsimError, ConfigError, MappingError, WorkloadError
@@ -16,4 +17,4 @@ from .workload import Layer, Network, NetworkBuilder, load_model, load_topology
 __version__ = "0.1.0"
 __all__ = ["Hardware", "load_hardware", "Report", "ManyResult", "simulate", "simulate_many", "Network",
            "NetworkBuilder", "Layer", "load_model", "load_topology", "AccelsimError", "ConfigError",
-           "MappingError", "WorkloadError"]
+           "MappingError", "WorkloadError", "calibrate", "FitReport"]

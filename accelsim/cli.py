@@ -176,8 +176,10 @@ def cmd_compare(args) -> int:
     print("-" * len(head))
     for name, r in rows:
         hw = r.hardware
-        print(f"{name[:19]:<20}{f'{hw.array.rows}x{hw.array.cols}':>9}{hw.array.dataflow:>4}"
-              f"{hw.array.clock_mhz:>6.0f}{r.latency_ms:>12.4f}{r.total_cycles:>13,.0f}"
+        shape, dataflow = (f"{hw.array.rows}x{hw.array.cols}", hw.array.dataflow) if hw.kind == "systolic" else \
+            ("roofline", "-")
+        print(f"{name[:19]:<20}{shape:>9}{dataflow:>4}"
+              f"{hw.clock_mhz:>6.0f}{r.latency_ms:>12.4f}{r.total_cycles:>13,.0f}"
               f"{100 * r.stall_cycles / r.total_cycles:>9.1f}{r.utilization:>7.1%}{r.energy_mj:>11.4f}"
               f"{r.dram_bytes / 2**20:>10.2f}{hw.area_mm2:>10.2f}{'ok' if r.budget_ok else 'OVER':>8}")
     return 0
@@ -191,6 +193,11 @@ def cmd_list(args) -> int:
         try:
             hw = load_hardware(path)
             tops = ", ".join(f"{k} {v:.2f}" for k, v in hw.peak_tops.items())
+            if hw.kind == "roofline":
+                print(f"  {name:<22}roofline @ {hw.clock_mhz:g} MHz, cache {hw.roofline.cache_kb:g} KiB, "
+                      f"DRAM {hw.dram.bandwidth_gb_per_s:g} GB/s, {hw.roofline.layer_overhead_us:g} us per layer, "
+                      f"dense TOPS: {tops}")
+                continue
             print(f"  {name:<22}{hw.array.rows}x{hw.array.cols} {hw.array.dataflow} @ {hw.array.clock_mhz:g} MHz, "
                   f"SRAM {hw.sram.total_kb:g} KiB, DRAM {hw.dram.bandwidth_gb_per_s:g} GB/s, TOPS: {tops}")
         except AccelsimError as exc:
@@ -349,6 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="no progress bar (shown on a terminal when a run takes over a second) and no table; "
                          "write the results with --json")
     sy.set_defaults(func=cmd_system)
+
+    ca = sub.add_parser("calibrate", help="fit a config's numbers to latencies measured on a device",
+                        description="Fit numeric keys of a hardware config so its simulated latencies match a "
+                                    "table of measured ones; report on the rows not used.")
+    from .calibration import add_arguments as calibrate_arguments, run_command as calibrate_command
+    calibrate_arguments(ca)
+    ca.set_defaults(func=calibrate_command)
 
     md = sub.add_parser("models", help="list the model zoo with MACs, parameters and default input shape")
     md.set_defaults(func=cmd_models)

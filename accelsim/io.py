@@ -86,6 +86,24 @@ def leftover_temporaries(path: "str | os.PathLike") -> "list[Path]":
                   if name.fullmatch(p.name) and p.is_file())
 
 
+def check_out_file(arg: str, path: "str | os.PathLike") -> None:
+    """A file a command writes at the end: its folder must already exist and be writable (a mistyped
+    folder is an error rather than a new directory tree), and it must not be a folder. Commands check
+    this before any work; a problem is one :class:`AccelsimError` line naming ``arg``."""
+    p = Path(path)
+    text = str(path) if len(str(path)) <= 60 else str(path)[:57] + "..."
+    if p.is_dir():
+        raise AccelsimError(f"{arg}: expected a file path, got a folder: {text}")
+    parent = p.parent
+    folder = str(parent) if len(str(parent)) <= 60 else str(parent)[:57] + "..."
+    if not parent.is_dir():
+        raise AccelsimError(f"{arg}: folder {folder} does not exist (create it first), for {text}")
+    if not os.access(parent, os.W_OK):
+        raise AccelsimError(f"{arg}: folder {folder} is not writable, for {text}")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise AccelsimError(f"{arg}: {text} exists and is not writable")
+
+
 def write_atomic(path: "str | os.PathLike", data: "str | bytes") -> None:
     """Write via a temporary file in the same folder and rename, so a reader never sees half a file.
     ``bytes`` (a rendered figure, a checkpoint) are written as they are, text in text mode."""

@@ -48,19 +48,13 @@ def _at_least(arg: str, value, low: int = 1) -> None:
 
 
 def _check_out_file(arg: str, path) -> None:
-    """A file to write at the end: its folder must already exist and be writable (a mistyped folder is
-    an error rather than a new directory tree), and it must not be a folder. Checked before any work."""
-    import os
-    p = Path(path)
-    if p.is_dir():
-        _fail(f"{arg}: expected a file path, got a folder: {_short(path)}")
-    parent = p.parent
-    if not parent.is_dir():
-        _fail(f"{arg}: folder {_short(parent)} does not exist (create it first), for {_short(path)}")
-    if not os.access(parent, os.W_OK):
-        _fail(f"{arg}: folder {_short(parent)} is not writable, for {_short(path)}")
-    if p.exists() and not os.access(p, os.W_OK):
-        _fail(f"{arg}: {_short(path)} exists and is not writable")
+    """A file to write at the end (:func:`accelsim.io.check_out_file`), checked before any work."""
+    from accelsim.errors import AccelsimError
+    from accelsim.io import check_out_file
+    try:
+        check_out_file(arg, path)
+    except AccelsimError as exc:
+        _fail(str(exc))
 
 
 def _check_out_dir(arg: str, path) -> None:

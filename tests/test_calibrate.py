@@ -1,0 +1,147 @@
+"""accelsim calibrate: recover known parameters from latencies the engine produced, the report's
+numbers, the calibrated YAML, and bad input (one line naming file, row and column)."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+
+import numpy as np
+import pytest
+import yaml
+
+import accelsim
+from accelsim.calibration import accuracy, choose_samples, latency_ms, parameters
+from accelsim.cli import main
+from accelsim.errors import ConfigError
+from accelsim.workload.nb201 import nb201_network
+
+OPS = ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3", "none")
+KEYS = ["array.clock_mhz", "dram.bandwidth_gb_per_s", "dram.latency_ns"]
+TRUTH = {"array__clock_mhz": 700.0, "dram__bandwidth_gb_per_s": 12.0, "dram__latency_ns": 300.0}
+
+
+def _archs(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        o = [OPS[i] for i in rng.integers(0, len(OPS), 6)]
+        out.append(f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|")
+    return out
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    archs = _archs(40)
+    nets = [nb201_network(a, form="compiled") for a in archs]   # the graph the table reader builds
+    truth = accelsim.load_hardware("neural_engine").replace(**TRUTH)
+    return {"archs": archs, "nets": nets, "truth": truth, "y": latency_ms(truth, nets)}
+
+
+def test_fit_recovers_the_parameters_the_latencies_came_from(synthetic):
+    nets, y = synthetic["nets"], synthetic["y"]
+    hw, rep = accelsim.calibrate("neural_engine", nets[:20], y[:20], fit=KEYS)   # 4 starts: 2 can stop short
+    assert rep.keys == tuple(KEYS)
+    assert rep.base_values == (1000.0, 25.6, 100.0)
+    for key, want in zip(KEYS, (700.0, 12.0, 300.0)):
+        assert rep.values[KEYS.index(key)] == pytest.approx(want, rel=1e-3)
+    assert hw.array.clock_mhz == pytest.approx(700.0, rel=1e-3)
+    assert hw.name == "neural_engine_calibrated"
+    # the uncalibrated config is far off; the calibrated one predicts the 20 networks it never saw
+    assert rep.train_before["mape_pct"] > 20
+    assert rep.train["mape_pct"] < 0.1
+    held = accuracy(latency_ms(hw, nets[20:]), y[20:])
+    assert held["mape_pct"] < 0.1 and held["spearman"] > 0.999 and held["within_10_pct"] == 100.0
+    # one batched engine call per trial: every call simulated several configs at once
+    assert rep.evaluations > rep.engine_calls > 0
+
+
+def test_same_inputs_and_seed_give_the_same_fit(synthetic):
+    nets, y = synthetic["nets"][:8], synthetic["y"][:8] * np.linspace(0.9, 1.1, 8)
+    a = accelsim.calibrate("neural_engine", nets, y, fit=KEYS, starts=2, seed=3)[1]
+    b = accelsim.calibrate("neural_engine", nets, y, fit=KEYS, starts=2, seed=3)[1]
+    assert a.values == b.values
+
+
+def test_accuracy_numbers_by_hand():
+    m = accuracy(np.array([1.0, 2.2, 2.7, 5.0]), np.array([1.0, 2.0, 3.0, 4.0]))
+    assert m["mape_pct"] == pytest.approx(100 * (0 + 0.1 + 0.1 + 0.25) / 4)
+    assert m["within_10_pct"] == 75.0   # 0, 10 % and 10 % are within; 25 % is not
+    assert m["spearman"] == pytest.approx(1.0) and m["kendall"] == pytest.approx(1.0)
+
+
+def test_sample_rules():
+    macs = np.arange(100, 0, -1) * 1e6
+    idx = choose_samples(100, 5, "flops", 0, macs)
+    # evenly spread over the MAC ranks: the largest and the smallest network are both in
+    assert len(idx) == 5 and 0 in idx and 99 in idx
+    r = choose_samples(100, 10, "random", 1)
+    assert len(set(r)) == 10 and np.array_equal(r, choose_samples(100, 10, "random", 1))
+    assert not np.array_equal(r, choose_samples(100, 10, "random", 2))
+    with pytest.raises(ConfigError, match="expected 1 to 100"):
+        choose_samples(100, 101)
+
+
+@pytest.mark.parametrize("keys, match", [
+    (["array.dataflow"], "array.dataflow: not a numeric field"),
+    (["array.nosuch"], "array.nosuch: no such numeric key"),
+    (["dram.bandwidth_gb_per_s", "dram.bandwidth_gb_per_s"], "given twice"),
+])
+def test_bad_fit_keys_are_one_line(keys, match):
+    with pytest.raises(ConfigError, match=match) as e:
+        parameters(accelsim.load_hardware("neural_engine"), keys)
+    assert "\n" not in str(e.value)
+
+
+def test_bad_latencies_are_one_line(synthetic):
+    nets = synthetic["nets"][:3]
+    with pytest.raises(ConfigError, match=r"latency 1 .* is -1.0; expected a positive number of ms"):
+        accelsim.calibrate("neural_engine", nets, [1.0, -1.0, 2.0], fit=KEYS)
+    with pytest.raises(ConfigError, match="3 networks but 2 latencies"):
+        accelsim.calibrate("neural_engine", nets, [1.0, 2.0], fit=KEYS)
+
+
+# ------------------------------------------------------------------------------------------ command
+def _table(path, synthetic, rows=30, bad=None):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arch_str", "dev"])
+        for i, (a, v) in enumerate(itertools.islice(zip(synthetic["archs"], synthetic["y"]), rows)):
+            w.writerow([a, bad if (bad is not None and i == 4) else f"{v:.9g}"])
+    return path
+
+
+def test_command_writes_a_calibrated_config_that_loads(tmp_path, synthetic, capsys):
+    table = _table(tmp_path / "t.csv", synthetic)
+    out, js = tmp_path / "cal.yaml", tmp_path / "cal.json"
+    rc = main(["calibrate", "--hw", "neural_engine", "--measured", str(table), "--target", "dev", "--samples", "5",
+               "10", "--fit", *KEYS, "--no-estimator", "--out", str(out), "--json", str(js)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "| 10 | calibrated |" in text and "| 10 | FLOPs |" in text
+    head = out.read_text()
+    assert head.startswith("# Calibrated from neural_engine by accelsim calibrate on t.csv column dev.")
+    assert "#   array.clock_mhz: 1000 -> 700" in head
+    hw = accelsim.load_hardware(out)
+    assert hw.dram.bandwidth_gb_per_s == pytest.approx(12.0, rel=1e-3)
+    data = yaml.safe_load(js.read_text())
+    assert [r["samples"] for r in data["results"]] == [5, 10]
+    assert data["results"][1]["held_out"]["calibrated"]["mape_pct"] < 0.5
+    assert data["results"][1]["test_rows"] == 20
+
+
+@pytest.mark.parametrize("args, bad, match", [
+    (["--target", "nosuch"], None, "no latency column 'nosuch'"),
+    (["--target", "dev"], "-2", r"row 6: column 'dev'"),
+    (["--target", "dev", "--samples", "30"], None, "30 usable rows; --samples 30 leaves none to test on"),
+    (["--target", "dev", "--fit", "array.dataflow"], None, "array.dataflow: not a numeric field"),
+    (["--target", "dev", "--out", "nodir/cal.yaml"], None, "--out: folder nodir does not exist"),
+])
+def test_command_bad_input_is_one_line_before_any_fit(tmp_path, synthetic, capsys, monkeypatch, args, bad, match):
+    monkeypatch.chdir(tmp_path)
+    table = _table(tmp_path / "t.csv", synthetic, bad=bad)
+    rc = main(["calibrate", "--hw", "neural_engine", "--measured", str(table), "--no-estimator", *args])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert err.startswith("accelsim: error:")
+    assert match in err, err
