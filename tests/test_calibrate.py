@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import accelsim
-from accelsim.calibration import accuracy, choose_samples, latency_ms, parameters
+from accelsim.calibration import accuracy, choose_samples, default_fit, latency_ms, parameters
 from accelsim.cli import main
 from accelsim.errors import ConfigError
 from accelsim.workload.nb201 import nb201_network
@@ -54,6 +54,25 @@ def test_fit_recovers_the_parameters_the_latencies_came_from(synthetic):
     assert held["mape_pct"] < 0.1 and held["spearman"] > 0.999 and held["within_10_pct"] == 100.0
     # one batched engine call per trial: every call simulated several configs at once
     assert rep.evaluations > rep.engine_calls > 0
+
+
+def test_roofline_default_keys_recover_a_device(synthetic):
+    """The default keys of a roofline config are those the networks can tell apart (NB201 has no
+    depthwise layer, so no depthwise rate); latencies of a config with other rates, bandwidth, overhead
+    and efficiency curve give those numbers back."""
+    from accelsim.workload.precision_policy import uniform
+    nets = [uniform(n, "fp32") for n in synthetic["nets"]]
+    base = accelsim.load_hardware("mobile_cpu_like")
+    keys = default_fit(base, nets)
+    assert keys == ("roofline.throughput.fp32.dense_gops", "roofline.throughput.fp32.elementwise_gops",
+                    "dram.bandwidth_gb_per_s", "roofline.layer_overhead_us", "roofline.half_outputs")
+    truth = base.replace(roofline__throughput__fp32__dense_gops=20.0, roofline__throughput__fp32__elementwise_gops=3.0,
+                         dram__bandwidth_gb_per_s=9.0, roofline__layer_overhead_us=40.0, roofline__half_outputs=2000.0)
+    y = latency_ms(truth, nets)
+    hw, rep = accelsim.calibrate(base, nets[:20], y[:20])
+    assert rep.train["mape_pct"] < 0.01
+    assert accuracy(latency_ms(hw, nets[20:]), y[20:])["mape_pct"] < 0.05
+    assert rep.values[0] == pytest.approx(20.0, rel=1e-3) and rep.values[3] == pytest.approx(40.0, rel=1e-3)
 
 
 def test_same_inputs_and_seed_give_the_same_fit(synthetic):
@@ -107,7 +126,10 @@ def _table(path, synthetic, rows=30, bad=None):
         w = csv.writer(f)
         w.writerow(["arch_str", "dev"])
         for i, (a, v) in enumerate(itertools.islice(zip(synthetic["archs"], synthetic["y"]), rows)):
-            w.writerow([a, bad if (bad is not None and i == 4) else f"{v:.9g}"])
+            if bad == "ARCH" and i == 4:
+                w.writerow(["|nor_conv_9x9~0|+|none~0|none~1|+|none~0|none~1|none~2|", f"{v:.9g}"])
+            else:
+                w.writerow([a, bad if (bad is not None and i == 4) else f"{v:.9g}"])
     return path
 
 
@@ -133,6 +155,7 @@ def test_command_writes_a_calibrated_config_that_loads(tmp_path, synthetic, caps
 @pytest.mark.parametrize("args, bad, match", [
     (["--target", "nosuch"], None, "no latency column 'nosuch'"),
     (["--target", "dev"], "-2", r"row 6: column 'dev'"),
+    (["--target", "dev"], "ARCH", r"row 6: column 'arch_str': expected a NAS-Bench-201 arch string"),
     (["--target", "dev", "--samples", "30"], None, "30 usable rows; --samples 30 leaves none to test on"),
     (["--target", "dev", "--fit", "array.dataflow"], None, "array.dataflow: not a numeric field"),
     (["--target", "dev", "--out", "nodir/cal.yaml"], None, "--out: folder nodir does not exist"),
