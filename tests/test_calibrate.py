@@ -146,6 +146,17 @@ def test_command_writes_a_calibrated_config_that_loads(tmp_path, synthetic, caps
     assert "#   array.clock_mhz: 1000 -> 700" in head
     hw = accelsim.load_hardware(out)
     assert hw.dram.bandwidth_gb_per_s == pytest.approx(12.0, rel=1e-3)
+    # the calibrated config is an ordinary config: compare and a search take it as they take any other
+    assert main(["compare", "--hw", str(out), "neural_engine", "--model", "mobilenet_v2"]) == 0
+    assert capsys.readouterr().out.count("\nneural_engine") == 2   # the calibrated row and the base row
+    from codesign.cli import main as codesign_main
+    run = tmp_path / "run.yaml"
+    run.write_text(yaml.safe_dump({
+        "name": "on_calibrated", "hardware": str(out), "objectives": ["latency_ms", "macs_m"],
+        "space": {"network": {"type": "mobile", "resolutions": [128], "depths": [1], "expansions": [3]}},
+        "algorithm": {"name": "random"}, "budget": 4, "batch_size": 4, "seed": 0}))
+    assert codesign_main(["search", "--config", str(run), "--out", str(tmp_path / "run")]) == 0
+    assert "neural_engine_calibrated" in capsys.readouterr().out
     data = yaml.safe_load(js.read_text())
     assert [r["samples"] for r in data["results"]] == [5, 10]
     assert data["results"][1]["held_out"]["calibrated"]["mape_pct"] < 0.5
