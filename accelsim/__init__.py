@@ -6,15 +6,21 @@
 >>> report = accelsim.simulate(net, hw)
 >>> round(report.latency_ms, 3) > 0
 True
+
+The public names load on first use (:mod:`accelsim._lazy`): ``import accelsim`` imports neither numpy
+nor numba, so ``accelsim --help``, ``accelsim list`` and a config error start in a fraction of a
+second; the Numba kernels load when the engine is first called (``accelsim warmup`` compiles them
+once after an install).
 """
 
-from .calibration import FitReport, calibrate
-from .config import Hardware, load_hardware
-from .engine import ManyResult, Report, simulate, simulate_many
-from .errors import AccelsimError, ConfigError, MappingError, WorkloadError
-from .workload import Layer, Network, NetworkBuilder, load_model, load_topology
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
-__all__ = ["Hardware", "load_hardware", "Report", "ManyResult", "simulate", "simulate_many", "Network",
-           "NetworkBuilder", "Layer", "load_model", "load_topology", "AccelsimError", "ConfigError",
-           "MappingError", "WorkloadError", "calibrate", "FitReport"]
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "calibration": ("FitReport", "calibrate"),
+    "config": ("Hardware", "load_hardware"),
+    "engine": ("ManyResult", "Report", "simulate", "simulate_many"),
+    "errors": ("AccelsimError", "ConfigError", "MappingError", "WorkloadError"),
+    "workload": ("Layer", "Network", "NetworkBuilder", "load_model", "load_topology"),
+}, submodules=True)

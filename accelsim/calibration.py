@@ -28,7 +28,6 @@ from typing import Sequence
 import numpy as np
 
 from .config import Hardware, hardware_to_dict, load_hardware
-from .engine.simulate import simulate_many
 from .errors import ConfigError
 from .extras import require
 from .workload.ir import Network
@@ -176,6 +175,7 @@ def latency_ms(hw: "Hardware | Sequence[Hardware]", networks: Sequence[Network])
     (``[network, config]``) in one batched engine call; inf where a network cannot run."""
     many = not isinstance(hw, (Hardware, str))
     hws = list(hw) if many else [hw]
+    from .engine.simulate import simulate_many   # here, so that the command's input errors never load numba
     lat = simulate_many(list(networks), hws).latency_ms
     return lat if many else lat[:, 0]
 
@@ -469,6 +469,8 @@ def run_command(args) -> int:
     if max(samples) >= n_rows:
         raise ConfigError(f"{args.measured}: column {args.target!r} has {n_rows} usable rows; --samples "
                           f"{max(samples)} leaves none to test on (expected at most {n_rows - 1})")
+    from .engine.warmup import say_if_cold
+    say_if_cold()
     base_all = latency_ms(hw0, nets)
     bad = np.nonzero(~np.isfinite(base_all))[0]
     if bad.size:

@@ -3,6 +3,12 @@
 Every input error prints one line (``accelsim: error: ...``) and exits with status 2; files are
 written only when asked for, atomically. When the reader of stdout goes away (``accelsim simulate |
 head -1``) the command stops quietly with status 1: no traceback, and the output is incomplete.
+
+Start-up stays cheap: this module imports only ``accelsim.errors`` at the top, and each command imports
+what it uses when it needs it, so ``--help``, ``list``, ``schema`` and every argument or config error
+finish without importing numba, scipy, torch or matplotlib (tests/test_startup.py checks it). On a
+terminal, a command that simulates prints one line on stderr before the kernels compile on a cold
+Numba cache (:mod:`accelsim.engine.warmup`).
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ import sys
 import warnings
 
 from .errors import AccelsimError, one_line, quote
-from .io import write_atomic
 
 EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 1   # stdout's reader left early (``| head``): output is incomplete, so not 0
@@ -38,6 +43,28 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         if len(head) + len(text) + len(tail) > self.MAX_CHARS:
             text = text[:max(0, self.MAX_CHARS - len(head) - len(tail) - 3)] + "..."
         self.exit(EXIT_USAGE, head + text + tail + "\n")
+
+    def defer_arguments(self, adder: str) -> None:
+        """Add this (sub)parser's arguments only when it parses or prints its help: ``adder`` is
+        ``"module:function"``, called with the parser. A command whose options are defined beside a
+        heavy library module (``accelsim calibrate``) then costs nothing to ``accelsim --help``."""
+        self._deferred = adder
+
+    def _add_deferred(self) -> None:
+        adder = getattr(self, "_deferred", None)
+        if adder:
+            import importlib
+            self._deferred = None
+            module, _, function = adder.partition(":")
+            getattr(importlib.import_module(module), function)(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._add_deferred()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self):
+        self._add_deferred()
+        return super().format_help()
 
     def parse_args(self, args=None, namespace=None):
         parsed, extras = self.parse_known_args(args, namespace)
@@ -127,9 +154,12 @@ def _apply_policy(net, policy: str):
 
 def cmd_simulate(args) -> int:
     from .config import load_hardware
-    from .engine import simulate
+    from .io import write_atomic
     hw = load_hardware(args.hw)
     net = _load_network(args)
+    from .engine import simulate   # after the inputs are checked: an input error never loads numba
+    from .engine.warmup import say_if_cold
+    say_if_cold()
     report = simulate(net, hw)
     groups = None
     if args.group:
@@ -162,11 +192,13 @@ def cmd_simulate(args) -> int:
 
 def cmd_compare(args) -> int:
     from .config import load_hardware
-    from .engine import simulate
     net = _load_network(args)
+    hws = [load_hardware(name) for name in args.hw]   # every config checked before the first simulation
+    from .engine import simulate
+    from .engine.warmup import say_if_cold
+    say_if_cold()
     rows = []
-    for name in args.hw:
-        hw = load_hardware(name)
+    for hw in hws:
         r = simulate(net, hw)
         rows.append((hw.name, r))
     head = (f"{'hardware':<20}{'array':>9}{'df':>4}{'MHz':>6}{'latency ms':>12}{'cycles':>13}{'stall %':>9}"
@@ -223,7 +255,8 @@ def cmd_system(args) -> int:
     import json
 
     from . import system
-    from .config import available_hardware
+    from .config import available_hardware, load_hardware
+    from .io import write_atomic
     scenario = system.load_scenario(args.scenario)
     if args.policy or args.preemption is not None:
         sched = scenario.scheduler
@@ -241,6 +274,8 @@ def cmd_system(args) -> int:
         if args.trace or args.gantt:
             raise AccelsimError("--trace and --gantt describe one run; use them with --hw, not --sweep")
         names = args.sweep or list(available_hardware())
+        from .engine.warmup import say_if_cold
+        say_if_cold()
         rows = system.sweep(scenario, names, duration=args.duration, seed=args.seed, progress=not args.quiet)
         if not args.quiet:
             print(system.sweep_table(rows, args.max_miss))
@@ -253,8 +288,11 @@ def cmd_system(args) -> int:
                              for r in rows]}
             write_atomic(args.json, json.dumps(data, indent=1))
         return 0
+    hw = load_hardware(args.hw or "neural_engine")   # a config error before the engine loads
+    from .engine.warmup import say_if_cold
+    say_if_cold()
     # the DRAM bandwidth log only feeds the trace and the Gantt chart; a long run without them skips it
-    result = system.simulate_system(scenario, args.hw or "neural_engine", duration=args.duration, seed=args.seed,
+    result = system.simulate_system(scenario, hw, duration=args.duration, seed=args.seed,
                                     record=bool(args.trace or args.gantt), progress=False if args.quiet else None)
     if not args.quiet:
         print(result.table())
@@ -265,6 +303,11 @@ def cmd_system(args) -> int:
     if args.gantt:
         system.plot_gantt(result, args.gantt, window)
     return 0
+
+
+def cmd_calibrate(args) -> int:
+    from .calibration import run_command
+    return run_command(args)
 
 
 def cmd_models(args) -> int:
@@ -288,6 +331,25 @@ def cmd_models(args) -> int:
               f"{doc[0] if doc else ''}")
     if missing:
         print(f"(-: a model traced from PyTorch; its figures need torch: {install_command('torch')})")
+    return 0
+
+
+def cmd_warmup(args) -> int:
+    import time
+
+    from .engine.warmup import cache_folder, warmup
+
+    def progress(label: str, seconds) -> None:
+        if seconds is None:
+            print(f"{label} ... ", end="", flush=True)
+        else:
+            print(f"{seconds:.1f} s", flush=True)
+
+    start = time.perf_counter()
+    warmup(progress)
+    where = cache_folder()
+    print(f"kernels ready in {time.perf_counter() - start:.1f} s; cached in {where}" if where else
+          "NUMBA_DISABLE_JIT is set: nothing to compile")
     return 0
 
 
@@ -360,9 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     ca = sub.add_parser("calibrate", help="fit a config's numbers to latencies measured on a device",
                         description="Fit numeric keys of a hardware config so its simulated latencies match a "
                                     "table of measured ones; report on the rows not used.")
-    from .calibration import add_arguments as calibrate_arguments, run_command as calibrate_command
-    calibrate_arguments(ca)
-    ca.set_defaults(func=calibrate_command)
+    ca.defer_arguments("accelsim.calibration:add_arguments")   # the module imports numpy: only when asked
+    ca.set_defaults(func=cmd_calibrate)
 
     md = sub.add_parser("models", help="list the model zoo with MACs, parameters and default input shape")
     md.set_defaults(func=cmd_models)
@@ -376,6 +437,12 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("name", choices=sorted(SCHEMAS), help="config type")
     sc.add_argument("--markdown", action="store_true", help="the reference table (key, unit, range, meaning)")
     sc.set_defaults(func=cmd_schema)
+
+    wu = sub.add_parser("warmup", help="compile the simulator's Numba kernels once, after an install (optional)",
+                        description="Compile, or load from Numba's cache, every kernel signature the engine uses, "
+                                    "printing each group's seconds. Without it the first simulation compiles them "
+                                    "(tens of seconds, said on stderr); later runs load them from the cache.")
+    wu.set_defaults(func=cmd_warmup)
     return p
 
 

@@ -283,6 +283,7 @@ def _schema(args) -> int:
 
 
 def _search(args) -> int:
+    _at_least("--workers", args.workers)   # before the imports below, which load the engine
     from .search.runconfig import load_run_config
     from .search.runs import describe, execute
     overrides = {}
@@ -290,7 +291,6 @@ def _search(args) -> int:
         overrides["budget"] = args.budget
     if args.seed is not None:
         overrides["seed"] = args.seed
-    _at_least("--workers", args.workers)
     if args.threads is not None:
         from .search.runconfig import MAX_THREADS
         if not 1 <= args.threads <= MAX_THREADS:
@@ -339,11 +339,11 @@ def _sweep(args) -> int:
 
 
 def _dataset(args) -> int:
-    from .estimator.dataset import DatasetRequest, _default_network_spaces, generate
-    from .spaces.space import DatasetHardwareSpace
-    _at_least("--workers", args.workers)
+    _at_least("--workers", args.workers)   # before the imports below, which load the engine
     _at_least("--oversample", args.oversample)
     _check_out_dir("--out", args.out)
+    from .estimator.dataset import DatasetRequest, _default_network_spaces, generate
+    from .spaces.space import DatasetHardwareSpace
     req = DatasetRequest(seed=args.seed, operators=args.operators, blocks=args.blocks, networks=args.networks,
                          zoo=tuple(args.zoo), hardware=args.hardware, hardware_seed=args.hardware_seed,
                          hw_per_network=args.hw_per_network, network_spaces=_default_network_spaces(),

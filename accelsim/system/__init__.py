@@ -7,17 +7,20 @@ boundaries), batching, host-CPU fallback and DRAM contention. Events are per lay
 >>> from accelsim.system import load_scenario, simulate_system
 >>> result = simulate_system("smart_display", "neural_engine", duration="2s")   # doctest: +SKIP
 >>> print(result.table())                                                       # doctest: +SKIP
+
+Its names load on first use (:mod:`accelsim._lazy`): reading a scenario, and its errors, import neither
+the engine nor SimPy.
 """
 
-from .plots import plot_gantt
-from .results import StreamRecord, SystemResult
-from .run import SweepRow, simulate_system, smallest_meeting, sweep, sweep_table
-from .scenario import (ArrivalSpec, BatchSpec, HostSpec, Scenario, SchedulerSpec, StreamSpec, available_scenarios,
-                       build_networks, load_scenario, reference_markdown, scenario_from_dict)
-from .service import StreamService, build_service
-from .units import parse_duration, parse_rate
+from .._lazy import lazy_exports
 
-__all__ = ["simulate_system", "sweep", "sweep_table", "smallest_meeting", "SweepRow", "SystemResult", "StreamRecord",
-           "plot_gantt", "Scenario", "StreamSpec", "ArrivalSpec", "BatchSpec", "HostSpec", "SchedulerSpec",
-           "load_scenario", "scenario_from_dict", "available_scenarios", "build_networks", "reference_markdown",
-           "StreamService", "build_service", "parse_duration", "parse_rate"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "plots": ("plot_gantt",),
+    "results": ("StreamRecord", "SystemResult"),
+    "run": ("SweepRow", "simulate_system", "smallest_meeting", "sweep", "sweep_table"),
+    "scenario": ("ArrivalSpec", "BatchSpec", "HostSpec", "Scenario", "SchedulerSpec", "StreamSpec",
+                 "available_scenarios", "build_networks", "load_scenario", "reference_markdown",
+                 "scenario_from_dict"),
+    "service": ("StreamService", "build_service"),
+    "units": ("parse_duration", "parse_rate"),
+}, submodules=True)

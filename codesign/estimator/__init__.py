@@ -18,7 +18,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
         "remove_stale_temporaries", "run_shard", "sample_block", "sample_operator", "shard_name",
         "write_shard",),
     "features": ("FAMILIES", "FEATURE_NAMES", "FORMAT_COLUMNS", "FREE", "HW_COLUMNS", "HW_INFO_COLUMNS",
-        "HW_TABLE_COLUMNS", "LAYER_COLUMNS", "LOG_NEGLIGIBLE", "NET_COLUMNS", "OUT_COLUMNS", "check_engine_tables",
+        "HW_TABLE_COLUMNS", "LAYER_COLUMNS", "LOG_NEGLIGIBLE", "NET_COLUMNS", "OUT_COLUMNS", "check_engine_tables", "check_estimable",
         "compose_energy", "engineered", "family_of", "hardware_table", "network_layer_table", "planned_traffic",
         "schema", "take_rows",),
     "measured": ("DEFAULT_TRAIN_SHARE", "FBNET_BLOCKS", "FBNET_BLOCK_NAMES", "FBNET_CHANNELS", "FBNET_LAYERS",
