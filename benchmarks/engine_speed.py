@@ -1,18 +1,28 @@
 """Engine speed: one network warm, a batch of hardware configs, and the ratios to the plain-Python
-reference model and (when available) to SCALE-Sim on the same layers.
+reference model and (when available) to SCALE-Sim on the same layers; then the kernels against
+their state before the faster tiling search and DMA walk (``tests/_kernels_before.py``).
 
     python benchmarks/engine_speed.py [--configs 1000] [--scalesim-python /path/to/venv/bin/python]
+                                      [--rounds 5] [--never-seen 300]
 
 Targets: MobileNetV2 on one config <= 1 ms warm under the default (resident) placement; >= 2,000
 (network, hardware) evaluations per second batched on 2 cores; on-chip placement (resident, fused)
 no slower than 1.5x the per-layer dram model in a batch. Each policy is timed in the same run,
 interleaved (min of medians over rounds). First calls (JIT compile or cache load) are excluded by
 warming up.
+
+Before and after, in CPU time (process time: every thread's), the two kernels interleaved round by
+round so that a loaded machine slows both alike: ``simulate()`` of MobileNetV2 on neural_engine,
+warm (target <= 60 us), its wrapper as it was (the format check before the kernel) against today's;
+and batches of configs never seen before, drawn from the estimator's dataset hardware space, each
+batch packed and run through one kernel's serial driver (evaluations per CPU second; building the
+configs, the same for both, is timed on its own). Both run on one thread whatever NUMBA_NUM_THREADS.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import statistics
 import subprocess
@@ -25,6 +35,7 @@ import numpy as np
 
 import accelsim
 from accelsim.engine import reference
+from accelsim.engine import tables as T
 from accelsim.workload import Network
 from accelsim.workload.scalesim import load_topology, to_topology
 
@@ -131,6 +142,8 @@ def main(argv=None) -> int:
     ap.add_argument("--scalesim-python", help="a Python interpreter with scalesim==3.0.0 installed")
     ap.add_argument("--scalesim-layers", type=int, default=0,
                     help="compare on the first N dense layers only (0 = all; all takes SCALE-Sim minutes)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the before/after comparison")
+    ap.add_argument("--never-seen", type=int, default=300, help="configs per batch in the before/after comparison")
     args = ap.parse_args(argv)
 
     hw = accelsim.load_hardware("neural_engine")
@@ -184,7 +197,89 @@ def main(argv=None) -> int:
     for name, value, target, met in rows:
         print(f"{name:<48}{value:>26}  {target:<18}{'' if met is None else ('yes' if met else 'NO'):>5}")
     print(f"\ncores: {os.cpu_count()}, numba threads: {_numba_threads()}")
+    before_after(args.rounds, args.never_seen)
     return 0
+
+
+def _old_simulate(before, net, hw):
+    """``simulate()`` as it was: the format check, then the kernels of ``before``."""
+    sim = importlib.import_module("accelsim.engine.simulate")
+    problem = sim._precision_problem(net, hw)
+    if problem:
+        raise accelsim.MappingError(problem)
+    lay = sim.packed_network(net)
+    hwt, macs, vops, emac, pbytes = sim.packed_hardware(hw)
+    n = lay.shape[1]
+    out = np.empty((T.N_OUT_FIELDS, n))
+    zero = np.zeros(1, dtype=np.int64)
+    before.run_pairs(lay, zero, np.array([n], dtype=np.int64), hwt, macs, vops, emac, pbytes, zero, zero, zero, out)
+    return out
+
+
+def _batch(kernels, net, hws) -> np.ndarray:
+    """One batch, packed as simulate_many packs it, through ``kernels``' serial driver."""
+    sim = importlib.import_module("accelsim.engine.simulate")
+    _, _, lay, start, end, tables, pair_net, pair_hw, row_start, n_rows, _ = sim._pairs_layout(net, hws, False, "b")
+    out = np.empty((T.N_OUT_FIELDS, n_rows))
+    kernels.run_pairs_serial(lay, start, end, *tables, pair_net, pair_hw, row_start, out)
+    return out
+
+
+def _cpu(fn) -> float:
+    t = time.process_time()
+    fn()
+    return time.process_time() - t
+
+
+def before_after(rounds: int, configs: int) -> None:
+    """The kernels before and after (see the module docstring), interleaved; prints a table."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    try:
+        import _kernels_before as before
+    except ImportError:
+        print("\nbefore/after: tests/_kernels_before.py not found (a source checkout has it)")
+        return
+    from accelsim.engine import kernels as after
+    from codesign.spaces.space import DatasetHardwareSpace
+
+    net = accelsim.load_model("mobilenet_v2")
+    hw = accelsim.load_hardware("neural_engine")
+    space = DatasetHardwareSpace()
+    base = space.base_hardware()
+    rng = np.random.default_rng(0)
+
+    def fresh(n):
+        return [space.build(space.sample(rng), base) for _ in range(n)]
+
+    warm_old, warm_new = _old_simulate(before, net, hw), accelsim.simulate(net, hw).per_layer   # compile or load
+    hws = fresh(8)
+    same = np.array_equal(warm_old, warm_new) and np.array_equal(_batch(before, net, hws), _batch(after, net, hws))
+    one = {"before": [], "after": []}
+    rate = {"before": [], "after": []}
+    build = []
+    for _ in range(rounds):
+        for _ in range(200):
+            one["before"].append(_cpu(lambda: _old_simulate(before, net, hw)))
+            one["after"].append(_cpu(lambda: accelsim.simulate(net, hw)))
+        t = time.process_time()
+        hws = fresh(configs)
+        build.append((time.process_time() - t) / configs)
+        rate["before"].append(configs / _cpu(lambda: _batch(before, net, hws)))
+        rate["after"].append(configs / _cpu(lambda: _batch(after, net, hws)))
+    print(f"\nbefore / after (CPU time, {rounds} interleaved rounds; outputs equal bit for bit: "
+          f"{'yes' if same else 'NO'})")
+    print(f"{'measurement':<76}{'before':>11}{'after':>11}{'ratio':>8}")
+    print("-" * 106)
+    for stat, pick in (("min", min), ("median", statistics.median)):
+        b, a = pick(one["before"]) * 1e6, pick(one["after"]) * 1e6
+        print(f"{f'simulate(), MobileNetV2 on neural_engine, warm, {stat} (us; target <= 60)':<76}{b:>11.1f}{a:>11.1f}"
+              f"{b / a:>7.1f}x")
+    for stat, pick in (("best", max), ("median", statistics.median)):
+        b, a = pick(rate["before"]), pick(rate["after"])
+        print(f"{f'{configs} never-seen configs x MobileNetV2, {stat} (evals per CPU-s)':<76}"
+              f"{b:>11,.0f}{a:>11,.0f}{a / b:>7.1f}x")
+    print(f"{'building one never-seen config (codesign, the same for both; ms)':<76}"
+          f"{statistics.median(build) * 1e3:>22.3f}")
 
 
 def load_topology_text(text: str) -> Network:

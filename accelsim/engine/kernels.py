@@ -50,6 +50,14 @@ max(compute, DRAM bytes / bandwidth) + overhead on its own (:func:`roofline_cost
 
 All functions are pure and take plain floats/arrays; ``accelsim.engine.reference`` restates the
 same model in plain Python for tests.
+
+Speed, without changing a bit of the model (``tests/test_kernel_equivalence.py`` holds the kernels
+to a frozen copy of their slower form): the largest fitting extent is solved for and confirmed by
+the fits() test (:func:`max_extent`); the tiling search stops once no tiling left can beat the best
+(:func:`traffic_floor`); a walk steps across steady states exactly (:func:`steady_repeats`); a layer
+equal to one shortly before it takes that layer's results (:func:`systolic_layers`); and kernels that
+allocate nothing are compiled without numba's reference counting (``kernel``), the arrays they
+work in being made by the two drivers' :func:`run_one_pair` (or :func:`dma_walk`).
 """
 
 from __future__ import annotations
@@ -73,6 +81,11 @@ from .tables import (CLASS_DENSE, CLASS_DEPTHWISE, CLASS_ELEMENTWISE, FUSE_CACHE
                      O_UNIT, O_UTIL, O_VECTOR_CYCLES, O_WEIGHTS_ON_CHIP, POLICY_DRAM, POLICY_FUSED,
                      STATUS_NO_TILING, STATUS_NO_UNIT, UNIT_ARRAY, UNIT_NONE, UNIT_VECTOR)
 
+# Every kernel that allocates no array is compiled without numba's reference counting: with it,
+# each call of a function taking arrays counts their references up and down with atomic operations,
+# which cost about as much as everything else the engine does.
+kernel = njit(cache=True, _nrt=False)
+
 INF = np.inf
 TIE = 1e-9   # relative difference below which two cycle or byte totals are equal
 MAX_CHAIN = 4  # longest chain of layers the fused policy runs depth-first
@@ -83,12 +96,12 @@ MAX_CHAIN = 4  # longest chain of layers the fused policy runs depth-first
 N_SCRATCH = 17
 
 
-@njit(cache=True)
+@kernel
 def cdiv(a, b):
     return math.ceil(a / b)
 
 
-@njit(cache=True)
+@kernel
 def pad(c, align):
     """Channels as stored: ``c`` rounded up to a multiple of ``align``."""
     if align <= 1.0:
@@ -98,12 +111,12 @@ def pad(c, align):
 
 # SCALE-Sim's compute-cycle formulas and the formats rule live in accelsim.engine.folds (numpy calls
 # the same source).
-_array_folds = njit(cache=True)(folds_model.array_folds)
-vector_cycles = njit(cache=True)(folds_model.vector_cycles)
-runnable_units = njit(cache=True)(folds_model.runnable_units)   # the formats rule: which unit can run a layer
+_array_folds = kernel(folds_model.array_folds)
+vector_cycles = kernel(folds_model.vector_cycles)
+runnable_units = kernel(folds_model.runnable_units)   # the formats rule: which unit can run a layer
 
 
-@njit(cache=True)
+@kernel
 def array_cycles(dataflow, rows, cols, k_red, pixels, m, groups, macs_per_pe):
     """SCALE-Sim compute cycles: (cycles, folds, mapping efficiency) for ``groups`` GEMMs, each
     (pixels x k_red) @ (k_red x m) (see :func:`accelsim.engine.folds.array_folds`)."""
@@ -111,7 +124,7 @@ def array_cycles(dataflow, rows, cols, k_red, pixels, m, groups, macs_per_pe):
     return cycles, folds, eff
 
 
-@njit(cache=True)
+@kernel
 def span_in(op, n, size_in, size_out, k_ext, s):
     """Input rows (or columns) one tile of ``n`` output rows reads (halo included, padding not read).
     A transposed conv's ``n`` rows read a window of n+k-1 rows of its zero-inserted input, of which
@@ -127,12 +140,12 @@ def span_in(op, n, size_in, size_out, k_ext, s):
     return min(r, size_in)
 
 
-@njit(cache=True)
+@kernel
 def rows_in(op, h, lay_i):
     return span_in(op, h, lay_i[L_IN_H], lay_i[L_OUT_H], lay_i[L_KH_EXT], lay_i[L_SH])
 
 
-@njit(cache=True)
+@kernel
 def cols_in(op, w, lay_i):
     """A tile as wide as the output reads every input column (as before width tiling existed)."""
     if w >= lay_i[L_OUT_W]:
@@ -140,13 +153,13 @@ def cols_in(op, w, lay_i):
     return span_in(op, w, lay_i[L_IN_W], lay_i[L_OUT_W], lay_i[L_KW_EXT], lay_i[L_SW])
 
 
-@njit(cache=True)
+@kernel
 def has_filter(op):
     """Convolutions (plain or transposed): a kxk filter of weights per output channel, in groups."""
     return op == OP_CONV or op == OP_CONV_T
 
 
-@njit(cache=True)
+@kernel
 def op_class(op, groups):
     """The op class calibration efficiencies and roofline rates are given for: dense (a conv or
     conv-transpose with one group, a matmul), depthwise (grouped and depthwise convs) or elementwise
@@ -158,7 +171,7 @@ def op_class(op, groups):
     return CLASS_ELEMENTWISE
 
 
-@njit(cache=True)
+@kernel
 def reduction(op, lay_i):
     """The dimension a tile's ``c`` splits: input channels per group (conv, matmul), or for pooling
     the window rows one output row reads (a large window accumulates over row slices)."""
@@ -169,14 +182,14 @@ def reduction(op, lay_i):
     return lay_i[L_IN_C] / lay_i[L_GROUPS]
 
 
-@njit(cache=True)
+@kernel
 def splits_reduction(op, dense, by_cols):
     """Dense convs and matmuls may split their input channels; a pool split its window's rows, but
     only for tiles one output row high (the last resort, with width tiling)."""
     return dense or (op == OP_POOL and by_cols)
 
 
-@njit(cache=True)
+@kernel
 def ifmap_channels(op, dense, m_t, c_t, lay_i, align):
     """Stored input channels one tile reads: its reduction slice (dense), the groups feeding its
     outputs (grouped/depthwise), or its own channels (channel-wise vector ops)."""
@@ -188,7 +201,7 @@ def ifmap_channels(op, dense, m_t, c_t, lay_i, align):
     return pad(m_t, align)
 
 
-@njit(cache=True)
+@kernel
 def filter_bytes(op, dense, m_t, c_t, lay_i, fb, align):
     if op == OP_MATMUL:
         return pad(m_t, align) * pad(c_t, align) * fb
@@ -198,7 +211,7 @@ def filter_bytes(op, dense, m_t, c_t, lay_i, fb, align):
     return 0.0
 
 
-@njit(cache=True)
+@kernel
 def tile_bytes(op, dense, h, w, m_t, c_t, lay_i, ab, fb, align):
     """(ifmap, filter, ofmap) bytes of one tile: ``h`` x ``w`` outputs, ``m_t`` outputs, ``c_t`` inputs
     (for a pool whose window is split, ``c_t`` of its window rows)."""
@@ -211,7 +224,7 @@ def tile_bytes(op, dense, h, w, m_t, c_t, lay_i, ab, fb, align):
     return ifmap, filt, ofmap
 
 
-@njit(cache=True)
+@kernel
 def fits(ifmap, filt, ofmap, hw):
     """Double buffering: each operand's tile may use half of its buffer."""
     if hw[H_UNIFIED] > 0:
@@ -219,65 +232,194 @@ def fits(ifmap, filt, ofmap, hw):
     return 2.0 * ifmap <= hw[H_IFMAP_B] and 2.0 * filt <= hw[H_FILTER_B] and 2.0 * ofmap <= hw[H_OFMAP_B]
 
 
-@njit(cache=True)
+@kernel
+def extent_fits(op, dense, by_cols, e, m_t, c_t, lay_i, ab, fb, align, hw):
+    """Whether a tile of ``e`` output rows (full width) or, with ``by_cols``, of ``e`` output columns
+    (one row) fits."""
+    if by_cols:
+        i_b, f_b, o_b = tile_bytes(op, dense, 1, e, m_t, c_t, lay_i, ab, fb, align)
+    else:
+        i_b, f_b, o_b = tile_bytes(op, dense, e, lay_i[L_OUT_W], m_t, c_t, lay_i, ab, fb, align)
+    return fits(i_b, f_b, o_b, hw)
+
+
+@kernel
+def span_line(op, size_in, size_out, k_ext, s):
+    """(slope, offset) of :func:`span_in`: ``n`` outputs read about slope x n + offset inputs (rounded
+    up to whole ones, and at most ``size_in``)."""
+    if op == OP_UPSAMPLE:
+        return size_in / size_out, k_ext - 1.0
+    if op == OP_CONV_T:
+        return 1.0 / s, (k_ext - 1.0) / s
+    if k_ext > s:
+        return s, k_ext - s
+    return k_ext, 0.0
+
+
+@kernel
+def extent_guess(op, dense, by_cols, m_t, c_t, lay_i, ab, fb, align, hw):
+    """The extent at which a tile's bytes reach the SRAM, solved with its input rows (or columns) taken
+    as the straight line of :func:`span_line`, capped at the input's size: a real number within a
+    row or so of the largest extent that fits (whole-row rounding, the cap), unclamped."""
+    chans = ifmap_channels(op, dense, m_t, c_t, lay_i, align)
+    filt = filter_bytes(op, dense, m_t, c_t, lay_i, fb, align)
+    if by_cols:   # one row, e columns
+        rows = rows_in(op, 1, lay_i)
+        if op == OP_POOL and c_t < reduction(op, lay_i):
+            rows = c_t
+        per_in = rows * chans * ab * lay_i[L_IN_FACTOR]
+        per_out = pad(m_t, align) * ab
+        size_in = lay_i[L_IN_W]
+        slope, offset = span_line(op, size_in, lay_i[L_OUT_W], lay_i[L_KW_EXT], lay_i[L_SW])
+    else:         # e rows, full width
+        per_in = lay_i[L_IN_W] * chans * ab * lay_i[L_IN_FACTOR]
+        per_out = lay_i[L_OUT_W] * pad(m_t, align) * ab
+        size_in = lay_i[L_IN_H]
+        slope, offset = span_line(op, size_in, lay_i[L_OUT_H], lay_i[L_KH_EXT], lay_i[L_SH])
+        if op == OP_POOL and c_t < reduction(op, lay_i):   # a slice of the window's rows, whatever the extent
+            slope, offset, size_in = 0.0, c_t, c_t
+    if per_in <= 0.0 or per_out <= 0.0:
+        return INF
+    if hw[H_UNIFIED] > 0:
+        room = hw[H_UNIFIED_B] / 2.0 - filt
+        if room < 0.0:
+            return 0.0
+        growing = room - offset * per_in     # input still growing with the extent
+        capped = room - size_in * per_in     # input already the whole of it
+        guess = growing / (slope * per_in + per_out) if growing > 0.0 else 0.0
+        if capped > 0.0:
+            guess = max(guess, capped / per_out)
+        return guess
+    if 2.0 * filt > hw[H_FILTER_B]:
+        return 0.0
+    guess = hw[H_OFMAP_B] / 2.0 / per_out
+    rows_max = hw[H_IFMAP_B] / 2.0 / per_in
+    if size_in > rows_max:
+        guess = min(guess, (rows_max - offset) / slope if slope > 0.0 else 0.0)
+    return guess
+
+
+@kernel
 def max_extent(op, dense, by_cols, m_t, c_t, lay_i, ab, fb, align, hw):
     """Largest number of output rows (full width) or, with ``by_cols``, of output columns (one row)
-    per tile that fits; 0 if not even one fits."""
+    per tile that fits; 0 if not even one fits.
+
+    Tile bytes grow with the extent, so what fits is every extent up to the answer. Starting from
+    :func:`extent_guess`, steps of 1, 2, 4, ... towards the answer bracket it and a binary search
+    closes the bracket, each probe the same :func:`fits` test: the answer is the one a binary search
+    over all extents finds, in two tests when the guess is right (as it is but for rounding).
+    """
     lo, hi = 0, int(lay_i[L_OUT_W] if by_cols else lay_i[L_OUT_H])
+    guess = extent_guess(op, dense, by_cols, m_t, c_t, lay_i, ab, fb, align, hw)
+    e = 1
+    if guess >= hi:
+        e = hi
+    elif guess >= 2.0:
+        e = int(guess)
+    step = 1
+    if extent_fits(op, dense, by_cols, e, m_t, c_t, lay_i, ab, fb, align, hw):
+        lo = e
+        while lo < hi:
+            t = min(lo + step, hi)
+            if not extent_fits(op, dense, by_cols, t, m_t, c_t, lay_i, ab, fb, align, hw):
+                hi = t - 1
+                break
+            lo = t
+            step *= 2
+    else:
+        hi = e - 1
+        while lo < hi:
+            t = max(hi - step + 1, lo + 1)
+            if extent_fits(op, dense, by_cols, t, m_t, c_t, lay_i, ab, fb, align, hw):
+                lo = t
+                break
+            hi = t - 1
+            step *= 2
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if by_cols:
-            i_b, f_b, o_b = tile_bytes(op, dense, 1, mid, m_t, c_t, lay_i, ab, fb, align)
-        else:
-            i_b, f_b, o_b = tile_bytes(op, dense, mid, lay_i[L_OUT_W], m_t, c_t, lay_i, ab, fb, align)
-        if fits(i_b, f_b, o_b, hw):
+        if extent_fits(op, dense, by_cols, mid, m_t, c_t, lay_i, ab, fb, align, hw):
             lo = mid
         else:
             hi = mid - 1
     return lo
 
 
-@njit(cache=True)
+@kernel
 def tiles_sum(total, t, value_full, value_last):
     """Sum of a per-tile value over the tiles of ``total`` in steps of ``t`` (the last one partial)."""
     n = cdiv(total, t)
     return (n - 1) * value_full + value_last
 
 
-@njit(cache=True)
-def planned_bytes(op, dense, h_t, w_t, m_t, c_t, lay_i, ab, fb, align):
-    """(ifmap bytes of one pass over all tiles, filter bytes, ofmap bytes), exactly as the walk sums them."""
+@kernel
+def rows_sum(op, h_t, lay_i):
+    """Input rows all row tiles of ``h_t`` output rows read, as tiles_sum adds them."""
+    out_h = lay_i[L_OUT_H]
+    n_h = cdiv(out_h, h_t)
+    rows = rows_in(op, out_h - (n_h - 1) * h_t, lay_i)
+    if n_h > 1:   # with one tile, tiles_sum's 0 x full + last is the last
+        rows = (n_h - 1) * rows_in(op, h_t, lay_i) + rows
+    return rows
+
+
+@kernel
+def cols_sum(op, w_t, lay_i):
+    """Input columns all column tiles of ``w_t`` output columns read, as tiles_sum adds them."""
+    out_w = lay_i[L_OUT_W]
+    n_w = cdiv(out_w, w_t)
+    cols = cols_in(op, out_w - (n_w - 1) * w_t, lay_i)
+    if n_w > 1:
+        cols = (n_w - 1) * cols_in(op, w_t, lay_i) + cols
+    return cols
+
+
+@kernel
+def planned_parts(op, dense, h_t, w_t, m_t, c_t, lay_i, ab, fb, align):
+    """:func:`planned_bytes` before the ifmap product: (input rows, input columns, stored input
+    channels, filter bytes, ofmap bytes)."""
     out_h, out_w, out_c = lay_i[L_OUT_H], lay_i[L_OUT_W], lay_i[L_OUT_C]
     c_red = reduction(op, lay_i)
-    last_h = out_h - (cdiv(out_h, h_t) - 1) * h_t
-    last_w = out_w - (cdiv(out_w, w_t) - 1) * w_t
-    last_m = out_c - (cdiv(out_c, m_t) - 1) * m_t
-    last_c = c_red - (cdiv(c_red, c_t) - 1) * c_t
-    rows = tiles_sum(out_h, h_t, rows_in(op, h_t, lay_i), rows_in(op, last_h, lay_i))
-    cols = tiles_sum(out_w, w_t, cols_in(op, w_t, lay_i), cols_in(op, last_w, lay_i))
+    n_m, n_c = cdiv(out_c, m_t), cdiv(c_red, c_t)
+    last_m = out_c - (n_m - 1) * m_t
+    last_c = c_red - (n_c - 1) * c_t
+    c_sum = pad(last_c, align)   # stored input channels over the c tiles
+    if n_c > 1:
+        c_sum = (n_c - 1) * pad(c_t, align) + c_sum
     if dense:
-        chans = tiles_sum(c_red, c_t, pad(c_t, align), pad(last_c, align))
+        chans = c_sum
     else:
-        chans = tiles_sum(out_c, m_t, ifmap_channels(op, dense, m_t, c_t, lay_i, align),
-                          ifmap_channels(op, dense, last_m, c_t, lay_i, align))
-    i_pass = rows * cols * chans * ab * lay_i[L_IN_FACTOR]
+        chans = ifmap_channels(op, dense, last_m, c_t, lay_i, align)
+        if n_m > 1:
+            chans = (n_m - 1) * ifmap_channels(op, dense, m_t, c_t, lay_i, align) + chans
     if align <= 1.0 and op != OP_MATMUL:
         w_total = lay_i[L_FILTER_ELEMS] * fb
         o_total = out_h * out_w * out_c * ab
     else:
-        ms = tiles_sum(out_c, m_t, pad(m_t, align), pad(last_m, align))
+        ms = pad(last_m, align)
+        if n_m > 1:
+            ms = (n_m - 1) * pad(m_t, align) + ms
         if op == OP_MATMUL:
-            w_total = ms * tiles_sum(c_red, c_t, pad(c_t, align), pad(last_c, align)) * fb
+            w_total = ms * c_sum * fb
         elif has_filter(op):
-            per_out = tiles_sum(c_red, c_t, pad(c_t, align), pad(last_c, align)) if dense else c_red
+            per_out = c_sum if dense else c_red
             w_total = ms * lay_i[L_KH] * lay_i[L_KW] * per_out * fb
         else:
             w_total = 0.0
         o_total = out_h * out_w * ms * ab
-    return i_pass, w_total, o_total
+    return rows_sum(op, h_t, lay_i), cols_sum(op, w_t, lay_i), chans, w_total, o_total
 
 
-@njit(cache=True)
+@kernel
+def planned_bytes(op, dense, h_t, w_t, m_t, c_t, lay_i, ab, fb, align):
+    """(ifmap bytes of one pass over all tiles, filter bytes, ofmap bytes), exactly as the walk sums them.
+
+    Each sum over tiles is :func:`tiles_sum`'s (n - 1) x full + last; with one tile (n = 1) that is
+    the last tile's value, taken without working out the full one's."""
+    rows, cols, chans, w_total, o_total = planned_parts(op, dense, h_t, w_t, m_t, c_t, lay_i, ab, fb, align)
+    return rows * cols * chans * ab * lay_i[L_IN_FACTOR], w_total, o_total
+
+
+@kernel
 def traffic(order, dense, n_s, n_m, n_c, i_pass, w_total, o_total):
     """DRAM bytes of a tiling: a tile operand reloads whenever its tile index changes between steps.
 
@@ -293,7 +435,46 @@ def traffic(order, dense, n_s, n_m, n_c, i_pass, w_total, o_total):
     return i_pass * i_mult, w_total * f_mult, o_total
 
 
-@njit(cache=True)
+@kernel
+def traffic_floor(op, dense, by_cols, c_t, lay_i, ab, fb, align):
+    """A lower bound on the DRAM bytes (:func:`traffic` of :func:`planned_bytes`) of every tiling with
+    input-channel tile ``c_t``, whatever its output-channel tile and extent: the bytes of one tile
+    spanning all rows (or, with ``by_cols``, all columns) and all output channels, each operand once.
+
+    Each factor is at most the planned one: a sum over tiles of the rows (columns, stored channels)
+    they read is at least what one tile spanning them all reads (rounding up to whole rows or
+    channel multiples can only add, halos overlap, a shared cap counts once), and every operand is
+    read at least once. The factors multiply and add in planned_bytes' order, so the bound holds in
+    floating point too (rounding is monotone).
+    """
+    out_h, out_w, out_c = lay_i[L_OUT_H], lay_i[L_OUT_W], lay_i[L_OUT_C]
+    c_red = reduction(op, lay_i)
+    if by_cols:   # tiles one row high: every tiling reads the same rows
+        rows = tiles_sum(out_h, 1, rows_in(op, 1, lay_i), rows_in(op, 1, lay_i))
+        cols = span_in(op, out_w, lay_i[L_IN_W], out_w, lay_i[L_KW_EXT], lay_i[L_SW])
+    else:         # tiles as wide as the output: every tiling reads every column once
+        rows = rows_in(op, out_h, lay_i)
+        cols = lay_i[L_IN_W]
+    last_c = c_red - (cdiv(c_red, c_t) - 1) * c_t
+    c_sum = tiles_sum(c_red, c_t, pad(c_t, align), pad(last_c, align))
+    chans = c_sum if dense else ifmap_channels(op, dense, out_c, c_t, lay_i, align)
+    i_least = rows * cols * chans * ab * lay_i[L_IN_FACTOR]
+    if align <= 1.0 and op != OP_MATMUL:
+        w_least = lay_i[L_FILTER_ELEMS] * fb
+        o_least = out_h * out_w * out_c * ab
+    else:
+        ms = pad(out_c, align)
+        if op == OP_MATMUL:
+            w_least = ms * c_sum * fb
+        elif has_filter(op):
+            w_least = ms * lay_i[L_KH] * lay_i[L_KW] * (c_sum if dense else c_red) * fb
+        else:
+            w_least = 0.0
+        o_least = out_h * out_w * ms * ab
+    return i_least + w_least + o_least
+
+
+@kernel
 def choose_tiling(op, dense, lay_i, ab, fb, align_tile, align, hw, by_cols):
     """Best (h_t, w_t, m_t, c_t, order) by DRAM bytes, then by fewer tiles; h_t = 0 if nothing fits.
 
@@ -305,7 +486,9 @@ def choose_tiling(op, dense, lay_i, ab, fb, align_tile, align, hw, by_cols):
     best_cost, best_tiles = INF, INF
     best = (0, 0, 0, 0, 0)
     c_t = c_red
+    least_spatial = out_h if by_cols else 1   # spatial tiles of any tiling: one row each with by_cols
     while True:
+        floor = -1.0   # traffic_floor of this c_t, once something fits
         m_t = out_c
         while True:
             ext = max_extent(op, dense, by_cols, m_t, c_t, lay_i, ab, fb, align, hw)
@@ -324,19 +507,30 @@ def choose_tiling(op, dense, lay_i, ab, fb, align_tile, align, hw, by_cols):
             if m_t <= 1:
                 break
             m_t = next_tile(m_t, align_tile)
+            # The tilings left move at least ``floor`` bytes in at least this many tiles (m_t only shrinks):
+            # once the best moves no more in no more tiles, none of them can replace it, ties included.
+            if best_cost < INF and best_tiles <= least_spatial * cdiv(out_c, m_t) * cdiv(c_red, c_t):
+                if floor < 0.0:
+                    floor = traffic_floor(op, dense, by_cols, c_t, lay_i, ab, fb, align)
+                if best_cost <= floor:
+                    break
         if best[0] > 0 or not splits_reduction(op, dense, by_cols) or c_t <= 1:
             break
         c_t = cdiv(c_t, 2)
     return best
 
 
-@njit(cache=True)
+@kernel
 def next_tile(m_t, align):
     """Halve a channel tile, keeping it a multiple of ``align`` while it is larger than ``align``."""
     half = cdiv(m_t, 2)
     if half > align:
         return cdiv(half, align) * align
     return half
+
+
+STEADY_MIN_REPEATS = 16   # a loop with this many alike iterations is looked at for steady states
+MANTISSA, IMPLICIT, ULPS = (1 << 52) - 1, 1 << 52, 1 << 53
 
 
 @njit(cache=True)
@@ -349,13 +543,110 @@ def dma_walk(op, dense, h_t, w_t, m_t, c_t, order, lay_i, ab, fb, align, compute
     and its output buffer (step i-2's) has drained. The first load and the last stores are exposed.
     ``in_keep``/``f_keep``/``out_keep`` are the shares of ifmap, filter and ofmap bytes that go
     through DRAM (1 under the dram policy; less when a tensor or the weights stay on chip).
+
+    The steps are nested loops over tiles, outermost first: output channels, rows, columns, input
+    channels (order 0), or rows, columns, output channels, input channels (order 1). A tile is full
+    or the last along each dimension, so its bytes and compute take a few values, worked out once.
+    In a long walk, the iterations of a loop between its first and its last partial one are alike:
+    once one moves the whole state by exactly the shift the one before did, the rest are stepped
+    across at once (:func:`steady_repeats` says when that is exact to the bit).
     """
-    out_h, out_w, out_c = lay_i[L_OUT_H], lay_i[L_OUT_W], lay_i[L_OUT_C]
+    return tile_walk(op, dense, h_t, w_t, m_t, c_t, order, lay_i, ab, fb, align, compute, hw, in_keep, f_keep,
+                     out_keep, np.empty((2, 8)))
+
+
+@kernel
+def tile_walk(op, dense, h_t, w_t, m_t, c_t, order, lay_i, ab, fb, align, compute, hw, in_keep, f_keep, out_keep,
+              scratch):
+    """:func:`dma_walk` given a (2, 8) scratch array for the steady-state search (kernels compiled
+    without reference counting cannot allocate it)."""
+    return walk_tiles(op, dense, h_t, w_t, channel_tiles(op, dense, m_t, c_t, lay_i, fb, align), order, lay_i, ab,
+                      compute, hw, in_keep, f_keep, out_keep, scratch)
+
+
+@kernel
+def channel_tiles(op, dense, m_t, c_t, lay_i, fb, align):
+    """What a walk's tiles are along output and input channels, whatever its rows and columns: (n_m,
+    n_c, then for a full and for the last tile: output channels, input channels, stored output
+    channels, their shares of the layer's, then input channels stored and filter bytes for each
+    (output, input) of (full, full), (full, last), (last, full), (last, last)). Written as tile_bytes
+    and the compute share write them, so every value is the same. Where one tile spans a dimension,
+    it is the last tile (the full values are then never used, and set to the last's)."""
+    out_c = lay_i[L_OUT_C]
     c_red = reduction(op, lay_i)
-    n_w = cdiv(out_w, w_t)
-    n_s, n_m, n_c = cdiv(out_h, h_t) * n_w, cdiv(out_c, m_t), cdiv(c_red, c_t)
+    n_m, n_c = cdiv(out_c, m_t), cdiv(c_red, c_t)
+    m_f, c_f = float(m_t), float(c_t)
+    m_l = min(m_f, out_c - (n_m - 1) * m_f)
+    c_l = min(c_f, c_red - (n_c - 1) * c_f)
+    pm_l = pad(m_l, align)
+    fm_l = m_l / out_c if n_m > 1 else 1.0   # m_l is out_c then: the share is exactly 1
+    fc_l = c_l / c_red if n_c > 1 else 1.0
+    pm_f, fm_f, fc_f = pm_l, fm_l, fc_l
+    if n_m > 1:
+        pm_f, fm_f = pad(m_f, align), m_f / out_c
+    if n_c > 1:
+        fc_f = c_f / c_red
+    ich_ll = ifmap_channels(op, dense, m_l, c_l, lay_i, align)
+    fil_ll = filter_bytes(op, dense, m_l, c_l, lay_i, fb, align)
+    ich_lf, fil_lf = ich_ll, fil_ll
+    if n_c > 1:
+        ich_lf, fil_lf = ifmap_channels(op, dense, m_l, c_f, lay_i, align), filter_bytes(op, dense, m_l, c_f, lay_i,
+                                                                                        fb, align)
+    ich_fl, fil_fl, ich_ff, fil_ff = ich_ll, fil_ll, ich_lf, fil_lf
+    if n_m > 1:
+        ich_fl, fil_fl = ifmap_channels(op, dense, m_f, c_l, lay_i, align), filter_bytes(op, dense, m_f, c_l, lay_i,
+                                                                                        fb, align)
+        ich_ff, fil_ff = ich_fl, fil_fl
+        if n_c > 1:
+            ich_ff, fil_ff = ifmap_channels(op, dense, m_f, c_f, lay_i, align), filter_bytes(op, dense, m_f, c_f,
+                                                                                            lay_i, fb, align)
+    return (n_m, n_c, m_f, m_l, c_f, c_l, pm_f, pm_l, fm_f, fm_l, fc_f, fc_l,
+            ich_ff, ich_fl, ich_lf, ich_ll, fil_ff, fil_fl, fil_lf, fil_ll)
+
+
+@kernel
+def walk_tiles(op, dense, h_t, w_t, chan, order, lay_i, ab, compute, hw, in_keep, f_keep, out_keep, scratch):
+    """:func:`tile_walk` given its :func:`channel_tiles` ``chan``."""
+    (n_m, n_c, m_f, m_l, c_f, c_l, pm_f, pm_l, fm_f, fm_l, fc_f, fc_l,
+     ich_ff, ich_fl, ich_lf, ich_ll, fil_ff, fil_fl, fil_lf, fil_ll) = chan
+    out_h, out_w = lay_i[L_OUT_H], lay_i[L_OUT_W]
+    c_red = reduction(op, lay_i)
+    n_h, n_w = cdiv(out_h, h_t), cdiv(out_w, w_t)
     bw, lat = hw[H_BW], hw[H_LAT]
-    n = n_s * n_m * n_c
+    factor = lay_i[L_IN_FACTOR]
+    # full and last tiles along rows and columns, as channel_tiles has them along channels
+    h_f, w_f = float(h_t), float(w_t)
+    h_l = min(h_f, out_h - (n_h - 1) * h_f)
+    w_l = min(w_f, out_w - (n_w - 1) * w_f)
+    rows_l, cols_l = rows_in(op, h_l, lay_i), cols_in(op, w_l, lay_i)
+    fh_l = h_l / out_h if n_h > 1 else 1.0
+    fw_l = w_l / out_w if n_w > 1 else 1.0
+    rows_f, cols_f, fh_f, fw_f = rows_l, cols_l, fh_l, fw_l
+    if n_h > 1:
+        rows_f, fh_f = rows_in(op, h_f, lay_i), h_f / out_h
+    if n_w > 1:
+        cols_f, fw_f = cols_in(op, w_f, lay_i), w_f / out_w
+    split_f = op == OP_POOL and c_f < c_red   # a pool's tile reads its slice of the window's rows
+    split_l = op == OP_POOL and c_l < c_red
+    # the loops, outermost first, and the last of each loop's alike iterations (see steady_repeats)
+    if order == 0:
+        n0, n1, n2 = n_m, n_h, n_w
+        alike0, alike1, alike2 = (n_m - 1 if m_l == m_f else n_m - 2), (n_h - 1 if h_l == h_f else n_h - 2), \
+            (n_w - 1 if w_l == w_f else n_w - 2)
+    else:
+        n0, n1, n2 = n_h, n_w, n_m
+        alike0, alike1, alike2 = (n_h - 1 if h_l == h_f else n_h - 2), (n_w - 1 if w_l == w_f else n_w - 2), \
+            (n_m - 1 if m_l == m_f else n_m - 2)
+    n = n0 * n1 * n2 * n_c
+    # Steady states are looked for in the loop with the most alike iterations (the outer one of equals),
+    # if it has STEADY_MIN_REPEATS; snap: the state at the start of one of its iterations, and which.
+    jump_level, most = -1, STEADY_MIN_REPEATS - 1
+    for level, alike in ((0, alike0), (1, alike1), (2, alike2)):
+        if alike > most:
+            jump_level, most = level, alike
+    snap = scratch[0]
+    snap[7] = -1.0
+    cell, bits = scratch[1], scratch[1].view(np.int64)   # where steady_repeats reads a double's bits
     dram_r = 0.0
     dram_w = 0.0
     dma_free = 0.0
@@ -364,41 +655,175 @@ def dma_walk(op, dense, h_t, w_t, m_t, c_t, order, lay_i, ab, fb, align, compute
     out1 = 0.0   # output bytes step i-1 produced (0 if its tile is not finished)
     out2 = 0.0
     prev_i, prev_f = -1, -1
-    # a tile is full or the last along each of its four dimensions: its bytes take at most 16 values
-    sizes = np.full((16, 3), -1.0)
-    for step in range(n):
-        ci = step % n_c
-        rest = step // n_c
+    a0, a1, a2, ci = 0, 0, 0, 0
+    while True:
         if order == 0:
-            si, mi = rest % n_s, rest // n_s
+            mi, hi, wi = a0, a1, a2
         else:
-            mi, si = rest % n_m, rest // n_m
-        hi, wi = si // n_w, si % n_w
-        h = min(h_t, out_h - hi * h_t)
-        w = min(w_t, out_w - wi * w_t)
-        m = min(m_t, out_c - mi * m_t)
-        c = min(c_t, c_red - ci * c_t)
-        key = (8 if h < h_t else 0) + (4 if w < w_t else 0) + (2 if m < m_t else 0) + (1 if c < c_t else 0)
-        if sizes[key, 0] < 0.0:
-            sizes[key, 0], sizes[key, 1], sizes[key, 2] = tile_bytes(op, dense, h, w, m, c, lay_i, ab, fb, align)
-        i_b, f_b, o_b = sizes[key, 0], sizes[key, 1], sizes[key, 2]
-        i_id = (si * n_c + ci) if dense else (si * n_m + mi) * n_c + ci
-        f_id = mi * n_c + ci
+            hi, wi, mi = a0, a1, a2
+        last_h, last_w, last_m, last_c = hi == n_h - 1, wi == n_w - 1, mi == n_m - 1, ci == n_c - 1
+        i_id, f_id = tile_ids(dense, hi * n_w + wi, mi, ci, n_m, n_c)
         load = 0.0
         if i_id != prev_i:
-            load += i_b * in_keep
-        if f_id != prev_f and f_b > 0:
-            load += f_b * f_keep
+            if last_c:
+                rows = c_l if split_l else (rows_l if last_h else rows_f)
+                ich = ich_ll if last_m else ich_fl
+            else:
+                rows = c_f if split_f else (rows_l if last_h else rows_f)
+                ich = ich_lf if last_m else ich_ff
+            load += rows * (cols_l if last_w else cols_f) * ich * ab * factor * in_keep
+        if f_id != prev_f:
+            f_b = (fil_ll if last_c else fil_lf) if last_m else (fil_fl if last_c else fil_ff)
+            if f_b > 0:
+                load += f_b * f_keep
         prev_i, prev_f = i_id, f_id
         dram_r += load
         start, dma_free = dma_step(load, out2, dma_free, end1, end2, lat, bw)
-        end2, end1 = end1, start + compute * (h / out_h) * (m / out_c) * (c / c_red) * (w / out_w)
-        out2, out1 = out1, (o_b * out_keep if ci == n_c - 1 else 0.0)
+        end2, end1 = end1, start + compute * (fh_l if last_h else fh_f) * (fm_l if last_m else fm_f) * \
+            (fc_l if last_c else fc_f) * (fw_l if last_w else fw_f)
+        out2 = out1
+        out1 = (h_l if last_h else h_f) * (w_l if last_w else w_f) * (pm_l if last_m else pm_f) * ab * out_keep \
+            if last_c else 0.0
         dram_w += out1
+        # next step
+        ci += 1
+        if ci < n_c:
+            continue
+        ci = 0
+        a2 += 1
+        level = 2
+        if a2 == n2:
+            a2 = 0
+            a1 += 1
+            level = 1
+            if a1 == n1:
+                a1 = 0
+                a0 += 1
+                level = 0
+                if a0 == n0:
+                    break
+        if level > jump_level:   # (no loop to look in: -1) an iteration of a loop inside it starts
+            continue
+        if level < jump_level:   # a loop outside it moved on: its iterations start afresh
+            snap[7] = -1.0
+            continue
+        # iteration k of the loop starts
+        k, count, alike = (a0, n0, alike0) if level == 0 else ((a1, n1, alike1) if level == 1 else (a2, n2, alike2))
+        if k > alike - 2:   # too few alike iterations left to step across
+            snap[7] = -1.0
+            continue
+        kind, times, span = SHIFT_NONE, 0, 1
+        if snap[7] >= 1.0:
+            span = k - int(snap[7])   # iterations since the snapshot
+            room = min(alike - k + 1, count - 1 - k) // span   # leave the last iteration to the loop
+            kind, times = steady_repeats(snap, dma_free, end1, end2, out1, out2, dram_r, dram_w, room, cell, bits)
+        if kind == SHIFT_ODD and span < 4:
+            continue   # keep the snapshot: the shift over more iterations is even
+        if kind == SHIFT_EXACT and times > 0:
+            d_t, d_r, d_w = dma_free - snap[0], dram_r - snap[5], dram_w - snap[6]
+            dma_free += times * d_t
+            end1 += times * d_t
+            end2 += times * d_t
+            dram_r += times * d_r
+            dram_w += times * d_w
+            k += times * span
+            # the ids of the step before iteration k: the last of iteration k - 1
+            b0, b1, b2 = a0, a1, a2
+            if level == 0:
+                a0 = k
+                b0, b1, b2 = k - 1, n1 - 1, n2 - 1
+            elif level == 1:
+                a1 = k
+                b1, b2 = k - 1, n2 - 1
+            else:
+                a2 = k
+                b2 = k - 1
+            if order == 0:
+                prev_i, prev_f = tile_ids(dense, b1 * n_w + b2, b0, n_c - 1, n_m, n_c)
+            else:
+                prev_i, prev_f = tile_ids(dense, b0 * n_w + b1, b2, n_c - 1, n_m, n_c)
+        snap[0], snap[1], snap[2], snap[3], snap[4] = dma_free, end1, end2, out1, out2
+        snap[5], snap[6], snap[7] = dram_r, dram_w, k
     return dma_drain(out1, out2, dma_free, end1, end2, lat, bw), dram_r, dram_w, float(n)
 
 
-@njit(cache=True)
+@kernel
+def tile_ids(dense, si, mi, ci, n_m, n_c):
+    """Which input and which filter tile a step reads: (ifmap id, filter id); a tile loads when its id
+    differs from the step before's. A dense layer's input tile serves every output-channel tile."""
+    i_id = (si * n_c + ci) if dense else (si * n_m + mi) * n_c + ci
+    return i_id, mi * n_c + ci
+
+
+SHIFT_NONE, SHIFT_ODD, SHIFT_EXACT = 0, 1, 2
+
+
+@kernel
+def ulps(x, cell, bits):
+    """(binade, position in it) of a positive double ``x``: its biased exponent and its significand as
+    a whole number in [2^52, 2^53), read from its bits (written to ``cell[0]``, read as ``bits[0]``).
+    Two doubles of one binade lie the difference of their positions apart in ulps."""
+    cell[0] = x
+    b = bits[0]
+    return b >> 52, (b & MANTISSA) | IMPLICIT
+
+
+@kernel
+def total_room(before, now, cell, bits):
+    """(times the change of a running byte total from ``before`` to ``now`` may repeat within its
+    binade, whether the change is an odd number of ulps); a total that did not move (it added
+    nothing, or what it added vanished in rounding) does the same again, any number of times."""
+    if now == before:
+        return ULPS, False
+    e0, q0 = ulps(before, cell, bits)
+    e1, q1 = ulps(now, cell, bits)
+    if e0 == 0 or e1 != e0:
+        return 0, False
+    if (q1 - q0) % 2 != 0:
+        return 0, True
+    return (ULPS - 1 - q1) // (q1 - q0), False
+
+
+@kernel
+def steady_repeats(snap, dma_free, end1, end2, out1, out2, dram_r, dram_w, room, cell, bits):
+    """Whether the walk, now in state (dma_free, end1, end2, out1, out2, dram_r, dram_w), repeats the
+    steps since it was in state ``snap[:7]`` exactly by adding the shift they made, and how many
+    more times: (SHIFT_NONE, 0), (SHIFT_ODD, 0) or (SHIFT_EXACT, times <= room).
+
+    Within one binade [2^e, 2^(e+1)) doubles are whole multiples of one ulp, and a sum rounds to the
+    nearest multiple (a tie to the even one), so moving every operand by an even number of ulps
+    moves the rounded sum by exactly as much. A step only takes maxima of times and adds constants
+    (transfer and compute cycles) to them, and adds loads and stores to the byte totals. So when the
+    times all moved by one shift, the byte totals each by theirs, the stores in flight are the same,
+    every time met lies in one binade (times only grow: between the oldest of the snapshot and the
+    newest after the last repeat) and so does each total, and every shift is an even number of ulps,
+    the same steps from here move the state by the same shifts, bit for bit, as many times as the
+    binades hold. An odd shift may round a tie the other way: SHIFT_ODD (the caller compares over
+    more steps; a repeating state's shift over two is even).
+    """
+    if out1 != snap[3] or out2 != snap[4]:
+        return SHIFT_NONE, 0
+    shift = dma_free - snap[0]
+    if end1 - snap[1] != shift or end2 - snap[2] != shift:
+        return SHIFT_NONE, 0
+    e0, q0 = ulps(min(snap[0], min(snap[1], snap[2])), cell, bits)
+    e1, q1 = ulps(max(dma_free, max(end1, end2)), cell, bits)
+    if e0 == 0 or e1 != e0:   # not one binade: the differences above may have rounded, and do not count
+        return SHIFT_NONE, 0
+    t_room = ULPS
+    if shift > 0.0:
+        qs = ulps(dma_free, cell, bits)[1] - ulps(snap[0], cell, bits)[1]
+        if qs % 2 != 0:
+            return SHIFT_ODD, 0
+        t_room = (ULPS - 1 - q1) // qs
+    r_room, r_odd = total_room(snap[5], dram_r, cell, bits)
+    w_room, w_odd = total_room(snap[6], dram_w, cell, bits)
+    if r_odd or w_odd:
+        return SHIFT_ODD, 0
+    return SHIFT_EXACT, min(room, min(t_room, min(r_room, w_room)))
+
+
+@kernel
 def dma_step(load, out2, dma_free, end1, end2, lat, bw):
     """One step of the double-buffered walk: its inputs (``load`` bytes) go into the buffer step i-2
     used, so they start once step i-2 has computed; step i-2's output (``out2`` bytes) stores then
@@ -414,7 +839,7 @@ def dma_step(load, out2, dma_free, end1, end2, lat, bw):
     return max(max(end1, load_done), drained), dma_free
 
 
-@njit(cache=True)
+@kernel
 def dma_drain(out1, out2, dma_free, end1, end2, lat, bw):
     """End of a walk: the last two output stores, exposed."""
     if out2 > 0:
@@ -427,8 +852,8 @@ def dma_drain(out1, out2, dma_free, end1, end2, lat, bw):
 H_CHOICES = 4  # row-tile (or column-tile) sizes tried for the chosen tiling: the largest, /2, /4, /8
 
 
-@njit(cache=True)
-def best_walk(op, dense, h_max, w_max, m_t, c_t, order, lay_i, ab, fb, align, compute, hw):
+@kernel
+def best_walk(op, dense, h_max, w_max, m_t, c_t, order, lay_i, ab, fb, align, compute, hw, scratch):
     """Among a few row-tile sizes (fewer rows = more overlap, more halo; columns when the tiling
     splits the width), the fastest walk, every operand through DRAM: (total cycles, read bytes,
     write bytes, tiles, the row or column extent it used)."""
@@ -437,22 +862,31 @@ def best_walk(op, dense, h_max, w_max, m_t, c_t, order, lay_i, ab, fb, align, co
     e = w_max if by_cols else h_max
     out_h, out_w, out_c = lay_i[L_OUT_H], lay_i[L_OUT_W], lay_i[L_OUT_C]
     n_m, n_c = cdiv(out_c, m_t), cdiv(reduction(op, lay_i), c_t)
+    chan = channel_tiles(op, dense, m_t, c_t, lay_i, fb, align)   # the same for every extent
+    parts, planned = (0.0, 0.0, 0.0, 0.0, 0.0), False   # planned_parts, once needed: only rows (columns) change
     for _ in range(H_CHOICES):
         h, w = (h_max, e) if by_cols else (e, w_max)
         # A walk takes at least its compute, and at least its transfers one after another on the DMA
         # queue: its bytes (the planner's, equal to the walk's) and a latency per output tile stored.
         # One that cannot even tie the best so far is not walked (same choice, fewer walks).
-        n_s = cdiv(out_h, h) * cdiv(out_w, w)
-        i_b, f_b, o_b = traffic(order, dense, n_s, n_m, n_c,
-                                *planned_bytes(op, dense, h, w, m_t, c_t, lay_i, ab, fb, align))
-        bound = max(compute, (i_b + f_b + o_b) / hw[H_BW] + hw[H_LAT] * n_s * n_m)
-        if bound > best_total * (1.0 + TIE):
-            if e == 1:
-                break
-            e = cdiv(e, 2)
-            continue
-        total, r, wr, n = dma_walk(op, dense, h, w, m_t, c_t, order, lay_i, ab, fb, align, compute, hw,
-                                   1.0, 1.0, 1.0)
+        if best_total < INF:   # (the first is always walked)
+            n_s = cdiv(out_h, h) * cdiv(out_w, w)
+            if not planned:
+                parts, planned = planned_parts(op, dense, h, w, m_t, c_t, lay_i, ab, fb, align), True
+            rows, cols, chans, w_total, o_total = parts
+            if by_cols:
+                cols = cols_sum(op, w, lay_i)
+            else:
+                rows = rows_sum(op, h, lay_i)
+            i_b, f_b, o_b = traffic(order, dense, n_s, n_m, n_c, rows * cols * chans * ab * lay_i[L_IN_FACTOR],
+                                    w_total, o_total)
+            bound = max(compute, (i_b + f_b + o_b) / hw[H_BW] + hw[H_LAT] * n_s * n_m)
+            if bound > best_total * (1.0 + TIE):
+                if e == 1:
+                    break
+                e = cdiv(e, 2)
+                continue
+        total, r, wr, n = walk_tiles(op, dense, h, w, chan, order, lay_i, ab, compute, hw, 1.0, 1.0, 1.0, scratch)
         # Totals within a relative 1e-9 are a tie (the walk sums floats in varying order); a tie
         # goes to the walk that moves fewer bytes.
         if total < best_total * (1.0 - TIE) or (total <= best_total * (1.0 + TIE) and r + wr < best_r + best_w):
@@ -464,10 +898,10 @@ def best_walk(op, dense, h_max, w_max, m_t, c_t, order, lay_i, ab, fb, align, co
 
 
 # Array-side SRAM (read, write) bytes for a conv/GEMM under the given dataflow (accelsim.engine.folds).
-sram_traffic = njit(cache=True)(folds_model.sram_traffic)
+sram_traffic = kernel(folds_model.sram_traffic)
 
 
-@njit(cache=True)
+@kernel
 def unit_cycles(lay_i, hw, macs_pe, vops, pixels, on_array):
     """Compute cycles of the layer's unit for ``pixels`` output pixels (all channels)."""
     op = int(lay_i[L_OP])
@@ -484,8 +918,8 @@ def unit_cycles(lay_i, hw, macs_pe, vops, pixels, on_array):
     return vector_cycles(hw[H_LANES], v_ops, out_c, pixels, lay_i[L_OPS_PER_OUT])
 
 
-@njit(cache=True)
-def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out, sc):
+@kernel
+def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out, sc, scratch):
     """Phase 1: fill ``out[:]`` (N_OUT_FIELDS values) and the scratch column ``sc`` for one layer
     on one hardware column, every operand through DRAM."""
     for f in range(N_OUT_FIELDS):
@@ -546,7 +980,7 @@ def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out, sc):
         out[O_STATUS] = STATUS_NO_TILING
         return
     total, dram_r, dram_w, tiles, ext = best_walk(op, dense, h_t, w_t, m_t, c_t, order, lay_i, ab, fb, align,
-                                                  compute, hw)
+                                                  compute, hw, scratch)
     if w_t < out_w:
         w_t = ext
     else:
@@ -589,7 +1023,7 @@ def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out, sc):
     finish(out, sc, hw)
 
 
-@njit(cache=True)
+@kernel
 def finish(out, sc, hw):
     """Stall, SRAM bytes, energy and utilisation from a layer's cycles and DRAM bytes."""
     total = out[O_TOTAL]
@@ -607,7 +1041,7 @@ def finish(out, sc, hw):
 # ------------------------------------------------------------------------------------------------
 # Network-level placement
 # ------------------------------------------------------------------------------------------------
-@njit(cache=True)
+@kernel
 def activation_capacity(hw, need_f, weight_bytes):
     """SRAM for activations beside one layer's filter tiles (or beside all weights when they stay on
     chip): separate ifmap + ofmap buffers act as one pool (their roles swap between layers)."""
@@ -616,7 +1050,7 @@ def activation_capacity(hw, need_f, weight_bytes):
     return hw[H_IFMAP_B] + hw[H_OFMAP_B]
 
 
-@njit(cache=True)
+@kernel
 def weights_fit(lay, start, n, sc, hw):
     """Total stored parameter bytes if all of them stay on chip across inferences, else 0."""
     total = 0.0
@@ -631,7 +1065,7 @@ def weights_fit(lay, start, n, sc, hw):
     return total if total <= hw[H_FILTER_B] else 0.0
 
 
-@njit(cache=True)
+@kernel
 def residency_delta(lay, start, p, j, sc):
     """Extra SRAM at layer j if tensor p stays on chip: its bytes, less the streamed tile space it replaces."""
     d = sc[S_OUT_BYTES, p]
@@ -645,13 +1079,13 @@ def residency_delta(lay, start, p, j, sc):
     return d
 
 
-@njit(cache=True)
+@kernel
 def reads(lay_j, field, j, p):
     """Layer j reads layer p's output through the operand in ``field`` (L_SRC0 or L_SRC1)."""
     return lay_j[field] > 0 and j - lay_j[field] == p
 
 
-@njit(cache=True)
+@kernel
 def place_resident(lay, start, n, sc, hw, wbytes, occ, cap, keep_out, in_chip):
     """Phase 2: greedy, in production order, which tensors stay on chip (``keep_out[p]``) and what
     share of each layer's input they supply (``in_chip[j]``); ``occ[j]`` ends as the SRAM in use."""
@@ -681,19 +1115,19 @@ def place_resident(lay, start, n, sc, hw, wbytes, occ, cap, keep_out, in_chip):
                     in_chip[j] += 1.0 - lj[L_IN0_SHARE]
 
 
-@njit(cache=True)
-def rewalk(lay_i, hw, sc, out, in_chip, keep_out, f_keep):
+@kernel
+def rewalk(lay_i, hw, sc, out, in_chip, keep_out, f_keep, scratch):
     """Re-walk a layer with some operands on chip, on phase 1's tiling and row (or column) tiles:
     the same steps with fewer transfers, so never slower and never more bytes than phase 1."""
     op = int(lay_i[L_OP])
     dense = (has_filter(op) and lay_i[L_GROUPS] == 1) or op == OP_MATMUL
-    total, r, w, n = dma_walk(op, dense, int(sc[S_H]), int(sc[S_W]), sc[S_M], sc[S_C], int(sc[S_ORDER]), lay_i,
-                              sc[S_AB], sc[S_FB], hw[H_ALIGN], out[O_COMPUTE], hw, 1.0 - in_chip,
-                              f_keep if op != OP_MATMUL else 1.0, 1.0 - keep_out)
+    total, r, w, n = tile_walk(op, dense, int(sc[S_H]), int(sc[S_W]), sc[S_M], sc[S_C], int(sc[S_ORDER]), lay_i,
+                               sc[S_AB], sc[S_FB], hw[H_ALIGN], out[O_COMPUTE], hw, 1.0 - in_chip,
+                               f_keep if op != OP_MATMUL else 1.0, 1.0 - keep_out, scratch)
     out[O_TOTAL], out[O_DRAM_R], out[O_DRAM_W], out[O_TILES] = total, r, w, n
 
 
-@njit(cache=True)
+@kernel
 def chainable(lay, start, j):
     """Layer j may continue a depth-first chain from layer j-1: both are convolutions and j is the
     only reader of j-1's output."""
@@ -702,7 +1136,7 @@ def chainable(lay, start, j):
             and lp[L_RESIDENT_OK] > 0)
 
 
-@njit(cache=True)
+@kernel
 def axis_geometry(ll, axis):
     """(input size, output size, effective kernel, stride) of a layer along rows (0) or columns (1)."""
     if axis == 0:
@@ -710,7 +1144,7 @@ def axis_geometry(ll, axis):
     return ll[L_IN_W], ll[L_OUT_W], ll[L_KW_EXT], ll[L_SW]
 
 
-@njit(cache=True)
+@kernel
 def tile_extents(lay, start, i, j, axis, t, recompute, ext, ext_last):
     """Output extent along ``axis`` each chain layer computes per tile of ``t`` outputs of layer j:
     ``ext[l - i]`` for a full tile, ``ext_last[l - i]`` for the last one; returns the tile count.
@@ -734,7 +1168,7 @@ def tile_extents(lay, start, i, j, axis, t, recompute, ext, ext_last):
     return n
 
 
-@njit(cache=True)
+@kernel
 def axis_calls(n, size_out, e, e_last, recompute):
     """A layer's unit calls along one axis: (full calls, their extent, 0 or 1 last call, its extent).
     Recomputed: one call per tile. Cached: calls of the new extent while whole ones fit in the
@@ -746,14 +1180,14 @@ def axis_calls(n, size_out, e, e_last, recompute):
     return full, e, (1.0 if rest > 0 else 0.0), rest
 
 
-@njit(cache=True)
+@kernel
 def calls_cycles(ll, hw, macs_pe, vops, on_array, n_calls, pixels):
     if n_calls <= 0:
         return 0.0
     return n_calls * (unit_cycles(ll, hw, macs_pe, vops, pixels, on_array) + 1.0)
 
 
-@njit(cache=True)
+@kernel
 def chain_compute(lay, start, i, j, h, wt, mode, hw, macs_pe, vops, out, res, scale, ext, ext_last):
     """Compute cycles of each chain layer run in tiles of ``h`` x ``wt`` outputs of layer j
     (``res[l - i]``) and the outputs it computes per output it has (``scale[l - i]``, 1 unless halos
@@ -780,7 +1214,7 @@ def chain_compute(lay, start, i, j, h, wt, mode, hw, macs_pe, vops, out, res, sc
     return n_r, n_c
 
 
-@njit(cache=True)
+@kernel
 def chain_footprint(lay, start, i, j, mode, ext, in_res, out_res, sc, align):
     """SRAM one tile of the chain needs: double-buffered input and output tiles (unless those tensors
     are kept on chip anyway) and one buffer per intermediate tensor holding its consumer's window.
@@ -816,7 +1250,7 @@ def chain_footprint(lay, start, i, j, mode, ext, in_res, out_res, sc, align):
     return foot
 
 
-@njit(cache=True)
+@kernel
 def input_span(li, axis, n, e, e_last, recompute):
     """(input rows or columns of the chain's first layer loaded in all, by the first tile)."""
     size_in, size_out, k, s = axis_geometry(li, axis)
@@ -827,7 +1261,7 @@ def input_span(li, axis, n, e, e_last, recompute):
     return size_in, span_in(OP_CONV, e if n > 1 else size_out, size_in, size_out, k, s)
 
 
-@njit(cache=True)
+@kernel
 def chain_cost(lay, start, i, j, h, wt, mode, hw, macs_pe, vops, sc, out, in_res, out_res, f_keep, res, scale,
                ext, ext_last, dma):
     """Depth-first run of layers i..j in tiles of ``h`` x ``wt`` outputs of layer j (row bands, each
@@ -864,7 +1298,7 @@ def chain_cost(lay, start, i, j, h, wt, mode, hw, macs_pe, vops, sc, out, in_res
     b = 0
     while b < n_r:
         if 1 <= b < n_r - 1:   # the middle bands are alike: once one shifts the state, the rest do too
-            before[:] = st
+            copy_state(before, st)
             band_steps(st, dma[2], in_later, n_c, in_later, h * wt * out_px, h * last_w * out_px, per_tile, lat, bw)
             b += 1
             if b < n_r - 1 and shifted(before, st):
@@ -880,7 +1314,14 @@ def chain_cost(lay, start, i, j, h, wt, mode, hw, macs_pe, vops, sc, out, in_res
     return dma_drain(st[3], st[4], st[0], st[1], st[2], lat, bw), dram_r, dram_w, float(n_t), dram_r - w_bytes
 
 
-@njit(cache=True)
+@kernel
+def copy_state(dst, src):
+    """``dst[:] = src`` for a walk state (a slice assignment may allocate, which kernels cannot)."""
+    for q in range(src.shape[0]):
+        dst[q] = src[q]
+
+
+@kernel
 def tile_step(st, load, store, compute, lat, bw):
     """One step of the double-buffered DMA on the state ``st`` = (DMA queue free, end of the last
     compute, end of the one before, the last store's bytes, the one before's), in place."""
@@ -889,7 +1330,7 @@ def tile_step(st, load, store, compute, lat, bw):
     st[4], st[3] = st[3], store
 
 
-@njit(cache=True)
+@kernel
 def shifted(before, after):
     """Whether ``after`` is ``before`` with every time moved by the same amount and the same store
     sizes. The DMA step is a max-plus map (it commutes with moving all times), so the same steps
@@ -900,7 +1341,7 @@ def shifted(before, after):
             and abs(after[2] - before[2] - d) <= tol)
 
 
-@njit(cache=True)
+@kernel
 def jump(st, before, repeats):
     """Apply ``repeats`` more times the shift that took ``before`` to ``st``."""
     d = st[0] - before[0]
@@ -908,14 +1349,14 @@ def jump(st, before, repeats):
         st[k] += repeats * d
 
 
-@njit(cache=True)
+@kernel
 def band_steps(st, before, first_load, n_c, load, store, store_last, compute, lat, bw):
     """A band of ``n_c`` column tiles: the first loads ``first_load``, the others ``load``; all but
     the last store ``store`` bytes, the last ``store_last``."""
     tile_step(st, first_load, store if n_c > 1 else store_last, compute, lat, bw)
     k = 1
     while k < n_c - 1:
-        before[:] = st
+        copy_state(before, st)
         tile_step(st, load, store, compute, lat, bw)
         k += 1
         if k < n_c - 1 and shifted(before, st):
@@ -925,7 +1366,7 @@ def band_steps(st, before, first_load, n_c, load, store, store_last, compute, la
         tile_step(st, load, store_last, compute, lat, bw)
 
 
-@njit(cache=True)
+@kernel
 def chain_space(lay, start, i, j, hw, sc, occ, cap, keep_out, in_chip, wbytes):
     """SRAM bytes a depth-first chain i..j may use for its tiles and buffers: at each of its
     layers, the activation SRAM less the tensors kept on chip that are not the chain's own
@@ -951,7 +1392,7 @@ def chain_space(lay, start, i, j, hw, sc, occ, cap, keep_out, in_chip, wbytes):
     return avail
 
 
-@njit(cache=True)
+@kernel
 def largest_band(lay, start, i, j, wt, mode, avail, in_res, out_res, sc, align, ext, ext_last):
     """The tallest band of ``wt``-wide tiles whose footprint fits in ``avail`` (0 when none)."""
     rec_r, rec_c = mode != FUSE_CACHE, mode == FUSE_RECOMPUTE
@@ -967,7 +1408,7 @@ def largest_band(lay, start, i, j, wt, mode, avail, in_res, out_res, sc, align, 
     return lo
 
 
-@njit(cache=True)
+@kernel
 def try_heights(lay, start, i, j, h, wt, mode, hw, macs_pe, vops, sc, out, in_res, out_res, f_keep, res, scale,
                 ext, ext_last, dma, best):
     """``best`` or a faster schedule among bands of ``h`` rows of ``wt``-wide tiles and its halves (a
@@ -983,7 +1424,7 @@ def try_heights(lay, start, i, j, h, wt, mode, hw, macs_pe, vops, sc, out, in_re
     return best
 
 
-@njit(cache=True)
+@kernel
 def best_chain(lay, start, i, j, hw, macs_pe, vops, sc, out, occ, cap, keep_out, in_chip, wbytes, f_keep, res,
                scale, ext, ext_last, dma):
     """The fastest depth-first schedule of layers i..j that fits: (cycles, read, write, tiles, band
@@ -1097,7 +1538,7 @@ def fuse_chains(lay, start, n, hw, macs_pe, vops, sc, out, occ, cap, keep_out, i
         k = i
 
 
-@njit(cache=True)
+@kernel
 def planned_traffic_rows(lay, hwt, pbytes, on_array, out):
     """Per row ``r`` (layer ``lay[:, r]`` on hardware column ``hwt[:, r]``, formats' bytes
     ``pbytes[:, r]``, unit ``on_array[r]``): the DRAM bytes and tile count of the tiling
@@ -1131,7 +1572,7 @@ def planned_traffic_rows(lay, hwt, pbytes, on_array, out):
         out[1, r] = n_s * n_m * n_c
 
 
-@njit(cache=True)
+@kernel
 def layer_status(lay_i, hw, macs_pe, vops, pbytes):
     """Whether a layer can run, without simulating it: STATUS_NO_UNIT when no unit takes its formats,
     STATUS_NO_TILING when not even its smallest tile (one output, one output channel, the fewest
@@ -1155,7 +1596,7 @@ def layer_status(lay_i, hw, macs_pe, vops, pbytes):
     return 0 if fits(i_b, f_b, o_b, hw) else STATUS_NO_TILING
 
 
-@njit(cache=True)
+@kernel
 def status_pairs(lay, layer_start, layer_end, hwt, macs_pe, vops, pbytes, pair_net, pair_hw, row_start, status):
     for p in range(pair_net.shape[0]):
         n, h = pair_net[p], pair_hw[p]
@@ -1167,7 +1608,7 @@ def status_pairs(lay, layer_start, layer_end, hwt, macs_pe, vops, pbytes, pair_n
 # ------------------------------------------------------------------------------------------------
 # Roofline devices
 # ------------------------------------------------------------------------------------------------
-@njit(cache=True)
+@kernel
 def roofline_peak(hw, op, groups, wp, ap):
     """Peak ops per cycle of a layer's op class: the slower of its weights' and activations' formats
     for a conv or matmul, its activations' format otherwise; 0 when the device lacks one."""
@@ -1178,7 +1619,7 @@ def roofline_peak(hw, op, groups, wp, ap):
     return peak
 
 
-@njit(cache=True)
+@kernel
 def roofline_cost(lay_i, hw, emac, pbytes, out, sc):
     """One layer on a roofline device (kind roofline), before the per-layer overhead:
 
@@ -1248,17 +1689,74 @@ def roofline_cost(lay_i, hw, emac, pbytes, out, sc):
 @njit(cache=True)
 def run_one_pair(lay, layer_start, layer_end, hwt, macs_pe, vops, emac, pbytes, n, h, row0, out):
     """Every layer of network ``n`` on hardware ``h`` into ``out[:, row0:...]``; then the per-layer
-    overhead (the calibration's, and a roofline device's own) on every layer that ran."""
+    overhead (the calibration's, and a roofline device's own) on every layer that ran. The arrays the
+    passes work in are made here: the passes are kernels, which allocate nothing."""
     start, end = layer_start[n], layer_end[n]
     count = end - start
     hw = hwt[:, h]
     res = out[:, row0:row0 + count]
     sc = np.zeros((N_SCRATCH, count))
     if hw[H_KIND] == KIND_ROOFLINE:
-        for i in range(count):
-            roofline_cost(lay[:, start + i], hw, emac[:, h], pbytes[:, h], res[:, i], sc[:, i])
+        roofline_layers(lay, start, count, hw, emac[:, h], pbytes[:, h], res, sc)
     else:
-        systolic_layers(lay, start, count, hw, macs_pe[:, h], vops[:, h], emac[:, h], pbytes[:, h], res, sc)
+        # per layer: SRAM in use, SRAM for activations, output kept, input kept, and its phase-1 twin (see
+        # systolic_layers)
+        place = np.zeros((6, count))
+        occ, cap, keep_out, in_chip = place[0], place[1], place[2], place[3]
+        m_pe, v_op = macs_pe[:, h], vops[:, h]
+        placed, wbytes, f_keep = systolic_layers(lay, start, count, hw, m_pe, v_op, emac[:, h], pbytes[:, h], res,
+                                                 sc, occ, cap, keep_out, in_chip, place[4:], np.empty((2, 8)))
+        if placed:
+            if hw[H_POLICY] == POLICY_FUSED:
+                fuse_chains(lay, start, count, hw, m_pe, v_op, sc, res, occ, cap, keep_out, in_chip, wbytes, f_keep)
+            finish_layers(lay, start, count, hw, res, sc)
+    add_overhead(lay, start, count, hw, res, sc)
+
+
+PHASE1_FIELDS = L_KW_EXT + 1   # the layer fields phase 1 reads (the others place it in the network)
+TWIN_WINDOW = 32   # how many layers back a twin is looked for
+
+
+@kernel
+def phase1_key(lay, col):
+    """A number equal for layers equal in their PHASE1_FIELDS (and seldom for others): a first test."""
+    return ((((lay[L_OP, col] * 8191.0 + lay[L_IN_H, col]) * 8191.0 + lay[L_IN_W, col]) * 8191.0
+             + lay[L_IN_C, col]) * 8191.0 + lay[L_OUT_C, col]) * 8191.0 + lay[L_KH, col]
+
+
+@kernel
+def phase1_twin(lay, start, i, key):
+    """The latest of the TWIN_WINDOW layers before layer i equal to it in every PHASE1_FIELDS field, or -1
+    (``key``: :func:`phase1_key` of each layer up to i)."""
+    for j in range(i - 1, max(i - 1 - TWIN_WINDOW, -1), -1):
+        if key[j] != key[i]:
+            continue
+        same = True
+        for f in range(PHASE1_FIELDS):
+            if lay[f, start + j] != lay[f, start + i]:
+                same = False
+                break
+        if same:
+            return j
+    return -1
+
+
+@kernel
+def roofline_layers(lay, start, count, hw, emac, pbytes, res, sc):
+    for i in range(count):
+        roofline_cost(lay[:, start + i], hw, emac, pbytes, res[:, i], sc[:, i])
+
+
+@kernel
+def finish_layers(lay, start, count, hw, res, sc):
+    for i in range(count):
+        if lay[L_OP, start + i] != OP_CONCAT:
+            finish(res[:, i], sc[:, i], hw)
+
+
+@kernel
+def add_overhead(lay, start, count, hw, res, sc):
+    """The per-layer overhead on every layer that ran."""
     overhead = hw[H_OVERHEAD]
     if overhead > 0.0:
         for i in range(count):
@@ -1267,38 +1765,55 @@ def run_one_pair(lay, layer_start, layer_end, hwt, macs_pe, vops, emac, pbytes, 
                 finish(res[:, i], sc[:, i], hw)
 
 
-@njit(cache=True)
-def systolic_layers(lay, start, count, hw, m_pe, v_op, e_mac, pb, res, sc):
-    """Every layer of one network on one systolic config: phase 1, then the memory policy's phases."""
+@kernel
+def systolic_layers(lay, start, count, hw, m_pe, v_op, e_mac, pb, res, sc, occ, cap, keep_out, in_chip, twins,
+                    scratch):
+    """Every layer of one network on one systolic config: phase 1, then the placement of phase 2 (into
+    the zeroed ``occ``, ``cap``, ``keep_out``, ``in_chip``). Returns (whether phase 2 ran, the weight
+    bytes kept on chip, the share of weights loaded); when it ran, the fused policy's phase 3 and
+    :func:`finish_layers` follow. ``twins``: (2, count) to work in; ``scratch``: the DMA walks' (see
+    :func:`tile_walk`).
+
+    Phase 1 and the re-walks are pure functions of a layer's own fields (the first PHASE1_FIELDS),
+    the config and, for a re-walk, which operands stay on chip; networks repeat blocks, so a layer
+    equal in those to one shortly before it (its twin, :func:`phase1_twin`) takes the twin's results
+    instead of working them out again: the same numbers, bit for bit."""
+    key, twin = twins[0], twins[1]
     failed = False
     for i in range(count):
-        layer_cost(lay[:, start + i], hw, m_pe, v_op, e_mac, pb, res[:, i], sc[:, i])
+        key[i] = phase1_key(lay, start + i)
+        j = phase1_twin(lay, start, i, key)
+        twin[i] = j
+        if j >= 0:
+            for f in range(N_OUT_FIELDS):
+                res[f, i] = res[f, j]
+            for f in range(N_SCRATCH):
+                sc[f, i] = sc[f, j]
+        else:
+            layer_cost(lay[:, start + i], hw, m_pe, v_op, e_mac, pb, res[:, i], sc[:, i], scratch)
         if res[O_STATUS, i] != 0:
             failed = True
     policy = int(hw[H_POLICY])
     if failed or (policy == POLICY_DRAM and hw[H_WEIGHTS_RESIDENT] == 0):
-        return
+        return False, 0.0, 1.0
     wbytes = weights_fit(lay, start, count, sc, hw) if hw[H_WEIGHTS_RESIDENT] > 0 else 0.0
     f_keep = 0.0 if wbytes > 0 else 1.0
-    occ = np.zeros(count)
-    cap = np.zeros(count)
-    keep_out = np.zeros(count)
-    in_chip = np.zeros(count)
     if policy != POLICY_DRAM:
         place_resident(lay, start, count, sc, hw, wbytes, occ, cap, keep_out, in_chip)
     for i in range(count):
         if lay[L_OP, start + i] == OP_CONCAT:
             continue
         if in_chip[i] > 0 or keep_out[i] > 0 or f_keep == 0.0:
-            rewalk(lay[:, start + i], hw, sc[:, i], res[:, i], in_chip[i], keep_out[i], f_keep)
+            j = int(twin[i])
+            if j >= 0 and in_chip[j] == in_chip[i] and keep_out[j] == keep_out[i]:   # re-walked alike
+                for f in (O_TOTAL, O_DRAM_R, O_DRAM_W, O_TILES):
+                    res[f, i] = res[f, j]
+            else:
+                rewalk(lay[:, start + i], hw, sc[:, i], res[:, i], in_chip[i], keep_out[i], f_keep, scratch)
         res[O_INPUT_ON_CHIP, i] = in_chip[i]
         res[O_OUTPUT_ON_CHIP, i] = keep_out[i]
         res[O_WEIGHTS_ON_CHIP, i] = 1.0 - f_keep if sc[S_W_BYTES, i] > 0 else 0.0
-    if policy == POLICY_FUSED:
-        fuse_chains(lay, start, count, hw, m_pe, v_op, sc, res, occ, cap, keep_out, in_chip, wbytes, f_keep)
-    for i in range(count):
-        if lay[L_OP, start + i] != OP_CONCAT:
-            finish(res[:, i], sc[:, i], hw)
+    return True, wbytes, f_keep
 
 
 # Two drivers: launching numba's thread pool costs milliseconds, so small batches (a single

@@ -39,6 +39,14 @@ def packed_hardware(hw: Hardware) -> tuple:
     return _cached(hw, "_accelsim_hwt", lambda h: T.pack_hardware([h]))
 
 
+def _layer_end(net: Network) -> np.ndarray:
+    """``[number of layers]``: the network's end in the layer table, as the batch driver takes it."""
+    return _cached(net, "_accelsim_end", lambda n: np.array([len(n.layers)], dtype=np.int64))
+
+
+_ZERO = np.zeros(1, dtype=np.int64)   # one pair: network 0 on hardware 0, from row 0 (kernels only read it)
+
+
 @dataclass(frozen=True)
 class MemoryFigures:
     """What a network needs of a hardware config's memory, stored the config's way (channels padded
@@ -71,7 +79,7 @@ def _precision_problem(net: Network, hw: Hardware) -> str | None:
     """The error naming a format a layer uses (its weights' when it has any, its activations') that
     ``hw`` does not list, or None. Whether a layer can run is decided by the engine's one rule,
     :func:`accelsim.engine.folds.runnable_units` (a format the config lacks has no MACs or vector
-    ops there); this check only words that failure before simulating."""
+    ops there, so the kernel reports STATUS_NO_UNIT); this check only words that failure."""
     have = set(hw.precision_names)
     for layer in net.layers:
         if layer.op == "concat":
@@ -91,9 +99,6 @@ def _status_error(net: Network, hw: Hardware, layer_index: int, status: int) -> 
         return MappingError(f"layer {layer.name!r} of {net.name} ({layer.op} {layer.in_shape}->{layer.out_shape}) "
                             f"fits no tiling in the SRAM of hardware {hw.name!r} "
                             f"({hw.sram.total_kb:g} KiB); not even one filter window of one output fits")
-    problem = _precision_problem(net, hw)
-    if problem:
-        return MappingError(problem)
     if hw.kind == "roofline":
         return MappingError(f"layer {layer.name!r} of {net.name} ({layer.op}) has no rate on hardware {hw.name!r}")
     return MappingError(f"layer {layer.name!r} of {net.name} ({layer.op}) has no unit to run on hardware "
@@ -292,20 +297,23 @@ class Report:
 
 
 def simulate(network: Network, hardware: "Hardware | str") -> Report:
-    """Simulate one network on one hardware config; raises MappingError if a layer cannot run."""
+    """Simulate one network on one hardware config; raises MappingError if a layer cannot run.
+
+    The error is worded only when the kernel reports a layer it could not run (a non-zero status):
+    a format the config lacks leaves the layer no unit (STATUS_NO_UNIT), so checking the formats
+    first, as the error's wording does, finds every such case and names the first format missing."""
     hw = load_hardware(hardware)
-    problem = _precision_problem(network, hw)
-    if problem:
-        raise MappingError(problem)
     lay = packed_network(network)
     hwt, macs, vops, emac, pbytes = packed_hardware(hw)
-    n = lay.shape[1]
-    out = np.empty((T.N_OUT_FIELDS, n))
-    zero = np.zeros(1, dtype=np.int64)
-    run_pairs(lay, zero, np.array([n], dtype=np.int64), hwt, macs, vops, emac, pbytes, zero, zero, zero, out)
-    bad = np.nonzero(out[T.O_STATUS])[0]
-    if bad.size:
-        raise _status_error(network, hw, int(bad[0]), int(out[T.O_STATUS, bad[0]]))
+    out = np.empty((T.N_OUT_FIELDS, lay.shape[1]))
+    run_pairs(lay, _ZERO, _layer_end(network), hwt, macs, vops, emac, pbytes, _ZERO, _ZERO, _ZERO, out)
+    status = out[T.O_STATUS]
+    if status.any():
+        problem = _precision_problem(network, hw)
+        if problem:
+            raise MappingError(problem)
+        bad = int(np.flatnonzero(status)[0])
+        raise _status_error(network, hw, bad, int(status[bad]))
     return Report(network, hw, out)
 
 
