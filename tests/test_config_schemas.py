@@ -127,7 +127,7 @@ FORMATS = "int4, int8, int16, fp16, bf16, fp32"
     ({"accuracy": {"source": "train", "data": "missing.npz"}},
      "accuracy.data: expected an existing .npz file, got 'missing.npz'"),
     # scorer, algorithm, runner: a name or a mapping
-    ({"scorer": "oracle"}, "scorer: expected engine or {estimator: PATH, fallback: engine}, got 'oracle'"),
+    ({"scorer": "oracle"}, "scorer: expected engine or {estimator: PATH, fallback: engine, prefer: auto}, got 'oracle'"),
     ({"scorer": {"model": "e.pt"}}, "scorer.model: unknown key; expected one of estimator"),
     ({"scorer": {"estimator": "missing.pt"}},
      "scorer.estimator: expected an existing estimator checkpoint, got 'missing.pt'"),

@@ -100,11 +100,11 @@ def test_every_shipped_config_is_within_5_percent_or_flagged(est):
     assert not pred["in_range"].all()   # this checkpoint saw one array shape: most shipped configs are outside
 
 
-def _problem(model, fallback):
+def _problem(model, fallback, prefer="estimator"):
     ws = accelsim.load_hardware("neural_engine").replace(name="ws_engine", array__dataflow="ws")
     space = NetworkSpace()
     return P.SearchProblem(P.MobileAxis(space), P.FixedHardware(ws), objectives=("latency_ms", "energy_mj"),
-                           estimator=model, estimator_fallback=fallback), ws
+                           estimator=model, estimator_fallback=fallback, estimator_prefer=prefer), ws
 
 
 def test_fallback_engine_simulates_what_the_estimator_cannot_cover(est):
@@ -137,7 +137,7 @@ def test_fallback_is_refused_for_a_measured_estimator_and_for_an_unknown_word(es
 
 def test_run_config_scorer_fallback(est, tmp_path):
     base = {"name": "t", "space": {"network": {"type": "mobile"}}, "objectives": ["latency_ms", "energy_mj"],
-            "budget": 4, "scorer": {"estimator": str(est["path"]), "fallback": "engine"}}
+            "budget": 4, "scorer": {"estimator": str(est["path"]), "fallback": "engine", "prefer": "estimator"}}
     f = tmp_path / "run.yaml"
     f.write_text(yaml.safe_dump(base))
     cfg = load_run_config(f)
@@ -148,6 +148,33 @@ def test_run_config_scorer_fallback(est, tmp_path):
         load_run_config(f)
     f.write_text(yaml.safe_dump({**base, "scorer": {"estimator": str(est["path"])}}))
     assert load_run_config(f).estimator_fallback == "none"
+    f.write_text(yaml.safe_dump({**base, "scorer": {"estimator": str(est["path"]), "prefer": "never"}}))
+    with pytest.raises(CodesignError, match=r"scorer.prefer.*never"):
+        load_run_config(f)
+
+
+def test_auto_scores_with_the_engine_instead_of_an_estimator_trained_on_it(est, tmp_path):
+    """The engine is exact and faster than an estimator of itself (benchmarks/estimator_speed.py):
+    prefer: auto (the default) scores with it and says so; the run's identity says engine."""
+    rng = np.random.default_rng(4)
+    with pytest.warns(UserWarning, match="trained on the engine, which scores exactly and faster"):
+        prob, ws = _problem(est["model"], "none", prefer="auto")
+    assert prob.estimator is None and prob.estimator_replaced
+    genomes = [{k: v[int(rng.integers(len(v)))] for k, v in prob.choices.items()} for _ in range(3)]
+    got = prob.evaluate(genomes)
+    r = accelsim.simulate_many([prob.network(g) for g in genomes], [ws] * 3, pairs=True)
+    assert [m["latency_ms"] for m in got] == r.latency_ms.ravel().tolist()
+    base = {"name": "t", "space": {"network": {"type": "mobile"}}, "objectives": ["latency_ms", "energy_mj"],
+            "budget": 4}
+    f = tmp_path / "run.yaml"
+    ids = {}
+    for name, scorer in (("engine", "engine"), ("auto", {"estimator": str(est["path"])}),
+                         ("estimator", {"estimator": str(est["path"]), "prefer": "estimator"})):
+        f.write_text(yaml.safe_dump({**base, "scorer": scorer}))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ids[name] = load_run_config(f).identity()
+    assert ids["auto"] == ids["engine"] != ids["estimator"]
 
 
 def test_unique_rows_equals_numpy_unique_up_to_order(monkeypatch):
@@ -171,7 +198,7 @@ def test_cli_search_says_in_one_line_which_designs_the_engine_scored(est, tmp_pa
     (tmp_path / "ws.yaml").write_text(yaml.safe_dump(hardware_to_dict(ws), sort_keys=False))
     run = {"name": "t", "hardware": str(tmp_path / "ws.yaml"), "space": {"network": {"type": "mobile"}},
            "objectives": ["latency_ms", "energy_mj"], "budget": 4, "batch_size": 4, "algorithm": "random",
-           "scorer": {"estimator": str(est["path"]), "fallback": "engine"}}
+           "scorer": {"estimator": str(est["path"]), "fallback": "engine", "prefer": "estimator"}}
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(run))
     assert main(["search", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     err = capsys.readouterr().err

@@ -37,6 +37,10 @@ from ..spaces.space import (HardwareGenome, HardwareSpace, NetworkGenome, Networ
 
 MIB = 1024 * 1024
 SCORER_FALLBACKS = ("none", "engine")   # designs outside an estimator's training ranges: keep, simulate
+# Who scores when an estimator is given: auto (the engine where the estimator only predicts the engine,
+# which is exact and, measured by benchmarks/estimator_speed.py, faster; the estimator otherwise) or
+# estimator (always the estimator)
+SCORER_PREFER = ("auto", "estimator")
 MAPPING_FAILURE = 10.0   # violation of a pair none of whose layers the engine can run; a pair with some
                          # failing layers gets this times their share, so a search can climb out of it
 
@@ -494,7 +498,7 @@ class SearchProblem:
 
     def __init__(self, network_axis, hardware_axis, objectives=("latency_ms", "accuracy"), constraints=(),
                  accuracy: AccuracySource | None = None, estimator=None, cache_size: int = 4096, threads: int = 1,
-                 baseline=None, estimator_fallback: str = "none"):
+                 baseline=None, estimator_fallback: str = "none", estimator_prefer: str = "auto"):
         self.net_axis, self.hw_axis = network_axis, hardware_axis
         self.threads = threads   # torch threads of the estimator's predictions (the accuracy source has its own)
         self.metrics = tuple(objectives)
@@ -518,6 +522,14 @@ class SearchProblem:
             raise CodesignError("scorer.fallback: engine needs an estimator trained on the engine; this one was "
                                 "trained on measurements, which the engine cannot stand in for")
         self.estimator_fallback = estimator_fallback
+        if estimator_prefer not in SCORER_PREFER:
+            raise CodesignError(f"scorer.prefer: expected one of {', '.join(SCORER_PREFER)}, got {estimator_prefer!r}")
+        self.estimator_replaced = False   # an estimator was given, and the engine scores instead (prefer: auto)
+        if estimator is not None and estimator.mode == "simulator" and estimator_prefer == "auto":
+            import warnings
+            warnings.warn("scorer: this estimator was trained on the engine, which scores exactly and faster; "
+                          "scoring with the engine (scorer.prefer: estimator keeps the estimator)", stacklevel=2)
+            self.estimator, self.estimator_fallback, self.estimator_replaced = None, "none", True
         self.choices = {**network_axis.choices, **hardware_axis.choices}
         if not self.choices:
             raise CodesignError("space: nothing to search (give space.network and/or space.hardware)")

@@ -244,15 +244,21 @@ def _run_config_schema() -> dict:
                    "x-unit": "-", "x-expected": "a mapping metric -> {max: X} / {min: X} / budget",
                    "propertyNames": {"enum": metrics, "x-unknown": "metric"},
                    "properties": {m: _constraint_schema(m) for m in metrics}}
-    scorer_words = "engine or {estimator: PATH, fallback: engine}"
-    scorer = {"description": "engine (default) or {estimator: checkpoint.pt, fallback: engine}", "x-unit": "-",
+    scorer_words = "engine or {estimator: PATH, fallback: engine, prefer: auto}"
+    scorer = {"description": "engine (default) or {estimator: checkpoint.pt, fallback: engine, prefer: auto}",
+              "x-unit": "-",
               "if": {"type": "string"}, "then": {"const": "engine", "x-expected": scorer_words},
               "else": schema.obj({"estimator": schema.scalar("string", "-", "estimator checkpoint",
                                                              expected="an estimator checkpoint path"),
                                   "fallback": schema.scalar("string", "-", "designs outside the estimator's "
                                                             "training ranges: engine (simulate them) or none "
                                                             "(keep the extrapolation; the default)",
-                                                            choices=P.SCORER_FALLBACKS)},
+                                                            choices=P.SCORER_FALLBACKS),
+                                  "prefer": schema.scalar("string", "-", "auto (the default: the engine scores "
+                                                          "instead of an estimator trained on it, exact and "
+                                                          "faster; a measured-device estimator scores) or "
+                                                          "estimator (the estimator always scores)",
+                                                          choices=P.SCORER_PREFER)},
                                  required=("estimator",), expected=scorer_words)}
     algorithm = _name_or_mapping(ALGORITHMS, f"one of {_one_of(ALGORITHMS)} or {{name: ..., options}}",
                                  "search algorithm: a name or {name: ..., options}")
@@ -327,6 +333,7 @@ class RunConfig:
     accuracy: dict | None = None
     estimator: str | None = None
     estimator_fallback: str = "none"   # designs outside the estimator's training ranges: engine or none
+    estimator_prefer: str = "auto"     # auto: the engine instead of an estimator trained on it; estimator
     algorithm: str = "nsga2"
     algorithm_options: dict = field(default_factory=dict)
     budget: int = 1000
@@ -343,8 +350,11 @@ class RunConfig:
     def torch_scored(self) -> bool:
         """Whether evaluations go through torch (a proxy or training accuracy source, or an estimator),
         whose results can depend on the thread count."""
-        return bool(self.estimator) or (self.accuracy is not None
-                                        and self.accuracy["source"] in P.AccuracySource.TORCH_SOURCES)
+        return bool(self.estimator) or self._torch_accuracy
+
+    @property
+    def _torch_accuracy(self) -> bool:
+        return self.accuracy is not None and self.accuracy["source"] in P.AccuracySource.TORCH_SOURCES
 
     @property
     def scoring_threads(self) -> int:
@@ -406,7 +416,8 @@ class RunConfig:
         try:
             return P.SearchProblem(net_axis, hw_axis, self.objectives, self.constraints, acc, est,
                                    threads=self.scoring_threads, baseline=baseline,
-                                   estimator_fallback=self.estimator_fallback)
+                                   estimator_fallback=self.estimator_fallback,
+                                   estimator_prefer=self.estimator_prefer)
         except CodesignError as exc:
             raise CodesignError(f"{where}: {exc}") from None
 
@@ -472,13 +483,15 @@ class RunConfig:
         settings = {"objectives": list(self.objectives),
                     "constraints": {c.metric: _constraint_identity(c) for c in problem.constraints},
                     "accuracy": None,
-                    "scorer": ("engine" if not self.estimator else "estimator" if self.estimator_fallback == "none"
-                               else f"estimator, fallback {self.estimator_fallback}"),
+                    "scorer": ("engine" if not self.estimator or problem.estimator_replaced
+                               else ("estimator" if self.estimator_fallback == "none"
+                                     else f"estimator, fallback {self.estimator_fallback}")
+                               + (f", prefer {self.estimator_prefer}" if self.estimator_prefer != "auto" else "")),
                     "algorithm": self.algorithm, "algorithm_options": dict(self.algorithm_options),
                     "seed": self.seed, "batch_size": self.batch_size}
-        if self.torch_scored:
+        if self.torch_scored and not (problem.estimator_replaced and not self._torch_accuracy):
             settings["threads"] = self.scoring_threads
-        if self.estimator:
+        if self.estimator and not problem.estimator_replaced:
             files["estimator checkpoint"] = self.estimator
         if self.accuracy is not None:
             settings["accuracy"] = {k: v for k, v in self.accuracy.items() if k not in ("table", "data")}
@@ -628,7 +641,10 @@ def parse_run_config(data: dict, source: str = "<run config>") -> RunConfig:
             raise bad("scorer.estimator", "an existing estimator checkpoint", scorer["estimator"])
         cfg.estimator = str(p.resolve())
         cfg.estimator_fallback = scorer.get("fallback", "none")
-        cfg.raw["scorer"] = {"estimator": cfg.estimator, **({"fallback": cfg.estimator_fallback} if "fallback" in scorer else {})}
+        cfg.estimator_prefer = scorer.get("prefer", "auto")
+        cfg.raw["scorer"] = {"estimator": cfg.estimator,
+                             **({"fallback": cfg.estimator_fallback} if "fallback" in scorer else {}),
+                             **({"prefer": cfg.estimator_prefer} if "prefer" in scorer else {})}
 
     algo = checked.get("algorithm", "nsga2")
     algo = {"name": algo} if isinstance(algo, str) else algo
