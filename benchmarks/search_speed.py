@@ -86,7 +86,8 @@ def main(argv=None) -> int:
         est = train_estimator(load_dataset(tmp / "small"), TrainConfig(epochs=1, threads=args.threads), progress=False)
     for name in ("network search (IBN/fused-IBN) on neural_engine", "joint network x hardware"):
         base = problems[name]
-        prob = P.SearchProblem(base.net_axis, base.hw_axis, base.metrics, estimator=est, estimator_prefer="estimator")
+        prob = P.SearchProblem(base.net_axis, base.hw_axis, base.metrics, estimator=est,
+                               estimator_prefer="estimator")   # the estimator itself, not the engine
         rows.append((name, "estimator", "cold batches", cold_rate(prob)))
 
     # zero-shot proxies: a torch forward/backward per network
