@@ -14,7 +14,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
         "non_dominated",),
     "problems": ("AccuracySource", "Constraint", "FixedHardware", "FixedNetwork", "HardwareAxis",
         "MAPPING_FAILURE", "METRICS", "MIB", "MobileAxis", "ModelAxis", "NB201Axis", "PROXY_LABELS", "SCORER_FALLBACKS",
-        "SearchProblem",
+        "SCORER_PREFER", "SearchProblem",
         "describe_genome",
         "hardware_genome_of", "metric_label", "objective_key",),
     "runconfig": ("BASELINE_PATTERN", "LIST_ELEMENTS", "MAX_THREADS", "RUN_CONFIG_SCHEMA", "RunConfig", "TOP_KEYS",
