@@ -25,19 +25,25 @@ BASE = {
 }
 
 
-def make_hw(**changes):
-    """BASE with nested changes given as 'array.rows'=16 style keys (dots become nesting)."""
-    data = copy.deepcopy(BASE)
+def hardware_with(base: dict, **changes):
+    """The config of YAML mapping ``base`` with nested changes given as 'array.rows'=16 style keys
+    (dots become nesting, a missing section is added; None removes a key)."""
+    data = copy.deepcopy(base)
     for key, value in changes.items():
         node = data
         parts = key.split(".")
         for p in parts[:-1]:
-            node = node[p]
+            node = node.setdefault(p, {})
         if value is None:
             node.pop(parts[-1], None)
         else:
             node[parts[-1]] = value
     return hardware_from_dict(data, source="<test>")
+
+
+def make_hw(**changes):
+    """BASE with nested changes given as 'array.rows'=16 style keys (dots become nesting)."""
+    return hardware_with(BASE, **changes)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ kind; one batch mixing both kinds; the kernel against the reference; round trips
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 
@@ -20,7 +19,7 @@ from accelsim.engine import tables as T
 from accelsim.errors import ConfigError, MappingError
 from accelsim.workload.ir import NetworkBuilder
 
-from conftest import make_hw
+from conftest import hardware_with, make_hw
 from test_engine import (COMPOSITE_BLOCKS, SIMPLE_BLOCKS, assert_kernel_matches_reference, build_hw, build_network,
                          random_config, random_spec)
 
@@ -42,17 +41,7 @@ ROOF = {
 
 def roof(**changes):
     """ROOF with nested changes given as 'roofline.cache_kb'=1 style keys (None removes a key)."""
-    data = copy.deepcopy(ROOF)
-    for key, value in changes.items():
-        node = data
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        if value is None:
-            node.pop(parts[-1], None)
-        else:
-            node[parts[-1]] = value
-    return hardware_from_dict(data, source="<test>")
+    return hardware_with(ROOF, **changes)
 
 
 def conv_net(out_channels=32, in_channels=16, size=8, kernel=3, groups=1, weight_precision=None, precision="int8"):
