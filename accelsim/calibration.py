@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .config import Hardware, hardware_to_dict, load_hardware
+from .config import OP_CLASSES, CalibrationConfig, EfficiencyConfig, Hardware, hardware_to_dict, load_hardware
 from .errors import ConfigError
 from .extras import require
 from .workload.ir import Network
@@ -41,16 +41,12 @@ DEFAULT_FIT = {
                  "roofline.layer_overhead_us", "roofline.half_outputs"),
 }
 
-# Fields absent from a config's YAML at their defaults, with those defaults (a fit may start from them).
-ABSENT_DEFAULTS = {
-    "calibration.layer_overhead_us": 0.0,
-    "calibration.efficiency.dense": 1.0,
-    "calibration.efficiency.depthwise": 1.0,
-    "calibration.efficiency.elementwise": 1.0,
-}
-# Upper bounds a key's meaning sets (an efficiency is a share of the peak rate).
-KEY_MAX = {"calibration.efficiency.dense": 1.0, "calibration.efficiency.depthwise": 1.0,
-           "calibration.efficiency.elementwise": 1.0}
+# The calibration section's keys, absent from a config's YAML at their defaults: those defaults (a fit
+# may start from them) and the upper bounds their meaning sets (an efficiency is a share of the peak
+# rate), read from the config's own dataclasses.
+ABSENT_DEFAULTS = {"calibration.layer_overhead_us": CalibrationConfig().layer_overhead_us,
+                   **{f"calibration.efficiency.{c}": EfficiencyConfig().of(c) for c in OP_CLASSES}}
+KEY_MAX = {f"calibration.efficiency.{f.name}": f.metadata["high"] for f in dataclasses.fields(EfficiencyConfig)}
 LINEAR_KEYS = ("calibration.layer_overhead_us", "roofline.layer_overhead_us", "dram.latency_ns")   # may be 0
 SPAN = 1000.0           # a positive key may move to base / SPAN .. base x SPAN
 LINEAR_SPAN_US = 1e4    # a key that may be 0 moves in [0, max(10 x base, this)] (us, ns: its own unit)
@@ -74,14 +70,14 @@ def default_fit(hw: Hardware, networks: Sequence[Network]) -> tuple:
             cls = op_class(layer)
             fmts = {layer.act_precision} if cls == "elementwise" else {layer.weight_precision, layer.act_precision}
             used.setdefault(cls, set()).update(fmts)
-    kind = getattr(hw, "kind", "systolic")
+    kind = hw.kind
     if kind == "systolic":
         return ("array.clock_mhz", "dram.bandwidth_gb_per_s", "dram.latency_ns", "calibration.layer_overhead_us") \
-            + tuple(f"calibration.efficiency.{c}" for c in ("depthwise", "elementwise") if c in used)
+            + tuple(f"calibration.efficiency.{c}" for c in OP_CLASSES if c != "dense" and c in used)
     if kind == "roofline":
         have = set(hw.precision_names)
-        rates = tuple(f"roofline.throughput.{f}.{c}_gops" for c in ("dense", "depthwise", "elementwise")
-                      for f in sorted(used.get(c, ())) if f in have)
+        rates = tuple(f"roofline.throughput.{f}.{c}_gops" for c in OP_CLASSES for f in sorted(used.get(c, ()))
+                      if f in have)
         return rates + ("dram.bandwidth_gb_per_s", "roofline.layer_overhead_us", "roofline.half_outputs")
     raise ConfigError(f"calibrate: no default --fit keys for hardware kind {kind!r}; name the keys to fit")
 
@@ -232,7 +228,8 @@ def accuracy(pred: np.ndarray, measured: np.ndarray) -> dict:
     ok = np.isfinite(pred)
     err = np.where(ok, np.abs(pred / measured - 1), np.inf)
     out = {"n": int(len(measured)), "mape_pct": float(100 * np.mean(np.minimum(err, 1e6))),
-           "within_10_pct": float(100 * np.mean(err <= 0.10 + 1e-12)), "spearman": float("nan"), "kendall": float("nan"),
+           "within_10_pct": float(100 * np.mean(err <= 0.10 + 1e-12)), "spearman": float("nan"),
+           "kendall": float("nan"),
            "failed": int((~ok).sum())}
     if len(measured) >= 3 and ok.sum() >= 3 and np.ptp(pred[ok]) > 0:
         out["spearman"] = float(stats.spearmanr(pred[ok], measured[ok]).statistic)
