@@ -489,7 +489,7 @@ class RunConfig:
                                + (f", prefer {self.estimator_prefer}" if self.estimator_prefer != "auto" else "")),
                     "algorithm": self.algorithm, "algorithm_options": dict(self.algorithm_options),
                     "seed": self.seed, "batch_size": self.batch_size}
-        if self.torch_scored and not (problem.estimator_replaced and not self._torch_accuracy):
+        if self._torch_accuracy or (self.estimator and not problem.estimator_replaced):   # torch scores
             settings["threads"] = self.scoring_threads
         if self.estimator and not problem.estimator_replaced:
             files["estimator checkpoint"] = self.estimator
