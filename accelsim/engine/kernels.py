@@ -475,6 +475,16 @@ def traffic_floor(op, dense, by_cols, c_t, lay_i, ab, fb, align):
 
 
 @kernel
+def layer_tiling(op, dense, lay_i, ab, fb, align_tile, align, hw):
+    """The tiling a layer runs with: the best of full-width row tiles, or, when not even one output row
+    fits, of one-row column tiles (:func:`choose_tiling`); h_t = 0 when neither fits."""
+    h_t, w_t, m_t, c_t, order = choose_tiling(op, dense, lay_i, ab, fb, align_tile, align, hw, False)
+    if h_t == 0:
+        h_t, w_t, m_t, c_t, order = choose_tiling(op, dense, lay_i, ab, fb, align_tile, align, hw, True)
+    return h_t, w_t, m_t, c_t, order
+
+
+@kernel
 def choose_tiling(op, dense, lay_i, ab, fb, align_tile, align, hw, by_cols):
     """Best (h_t, w_t, m_t, c_t, order) by DRAM bytes, then by fewer tiles; h_t = 0 if nothing fits.
 
@@ -973,9 +983,7 @@ def layer_cost(lay_i, hw, macs_pe, vops, emac, pbytes, out, sc, scratch):
     compute = arr if on_array else vec
     unit = UNIT_ARRAY if on_array else UNIT_VECTOR
     align_tile = cols if on_array else lanes
-    h_t, w_t, m_t, c_t, order = choose_tiling(op, dense, lay_i, ab, fb, min(align_tile, out_c), align, hw, False)
-    if h_t == 0:
-        h_t, w_t, m_t, c_t, order = choose_tiling(op, dense, lay_i, ab, fb, min(align_tile, out_c), align, hw, True)
+    h_t, w_t, m_t, c_t, order = layer_tiling(op, dense, lay_i, ab, fb, min(align_tile, out_c), align, hw)
     if h_t == 0:
         out[O_STATUS] = STATUS_NO_TILING
         return
@@ -1559,9 +1567,7 @@ def planned_traffic_rows(lay, hwt, pbytes, on_array, out):
         dense = (has_filter(op) and lay_i[L_GROUPS] == 1) or op == OP_MATMUL
         align_tile = min(hw[H_COLS] if on_array[r] else hw[H_LANES], lay_i[L_OUT_C])
         align = hw[H_ALIGN]
-        h_t, w_t, m_t, c_t, order = choose_tiling(op, dense, lay_i, ab, fb, align_tile, align, hw, False)
-        if h_t == 0:
-            h_t, w_t, m_t, c_t, order = choose_tiling(op, dense, lay_i, ab, fb, align_tile, align, hw, True)
+        h_t, w_t, m_t, c_t, order = layer_tiling(op, dense, lay_i, ab, fb, align_tile, align, hw)
         if h_t == 0:
             continue
         n_s = cdiv(lay_i[L_OUT_H], h_t) * cdiv(lay_i[L_OUT_W], w_t)
