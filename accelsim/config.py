@@ -196,6 +196,22 @@ class EfficiencyConfig:
 
 
 @dataclass(frozen=True)
+class OverheadConfig:
+    """Fixed time of each layer of an op class, on top of the per-layer overhead: a runtime dispatches a
+    conv (algorithm choice, workspace, several kernels) at a different cost from an element-wise op."""
+
+    dense: float = _f("µs", "added to every conv with groups 1, conv-transpose and matmul layer; default 0",
+                      strict=False, high=MAX_OVERHEAD_US, default=0.0)
+    depthwise: float = _f("µs", "added to every grouped and depthwise conv; default 0", strict=False,
+                          high=MAX_OVERHEAD_US, default=0.0)
+    elementwise: float = _f("µs", "added to every pool, add, multiply, activation and upsample layer; default 0",
+                            strict=False, high=MAX_OVERHEAD_US, default=0.0)
+
+    def of(self, op_class: str) -> float:
+        return getattr(self, op_class)
+
+
+@dataclass(frozen=True)
 class CalibrationConfig:
     """Corrections fitted to a measured device, for either kind; the defaults change nothing."""
 
@@ -204,6 +220,8 @@ class CalibrationConfig:
                                   strict=False, high=MAX_OVERHEAD_US, default=0.0)
     efficiency: EfficiencyConfig = _f("-", "per op class, the share of the modelled compute rate reached",
                                       minimum=None, default=EfficiencyConfig())
+    overhead_us: OverheadConfig = _f("µs", "per op class, fixed time added to every layer of that class that "
+                                     "runs, on top of layer_overhead_us", minimum=None, default=OverheadConfig())
 
     @property
     def is_default(self) -> bool:
@@ -279,6 +297,11 @@ class Hardware:
         own = self.roofline.layer_overhead_us if self.kind == "roofline" else 0.0
         return own + self.calibration.layer_overhead_us
 
+    def overhead_us_of(self, op_class: str) -> float:
+        """Fixed time of every layer of ``op_class`` that runs: :attr:`layer_overhead_us` plus the
+        calibration's per-class overhead."""
+        return self.layer_overhead_us + self.calibration.overhead_us.of(op_class)
+
     @property
     def peak_macs_per_cycle(self) -> dict:
         """Per format, the MACs per cycle of dense layers (a roofline device's dense rate / 2)."""
@@ -348,9 +371,12 @@ def _calibration_schema() -> dict:
     cal = {f.name: f for f in dataclasses.fields(CalibrationConfig)}
     efficiency = schema.dataclass_schema(EfficiencyConfig)
     efficiency["description"] = cal["efficiency"].metadata["help"]
-    node = schema.obj({"layer_overhead_us": schema.field_schema(cal["layer_overhead_us"]), "efficiency": efficiency},
+    overhead = schema.dataclass_schema(OverheadConfig)
+    overhead["description"] = cal["overhead_us"].metadata["help"]
+    node = schema.obj({"layer_overhead_us": schema.field_schema(cal["layer_overhead_us"]), "efficiency": efficiency,
+                       "overhead_us": overhead},
                       help=_HARDWARE_FIELDS["calibration"].metadata["help"])
-    node["x-expected"] = "a mapping with layer_overhead_us, efficiency"
+    node["x-expected"] = "a mapping with layer_overhead_us, efficiency, overhead_us"
     return node
 
 
@@ -456,7 +482,8 @@ def _make(cls, data: Mapping, **extra):
 
 def _calibration(data: Mapping) -> CalibrationConfig:
     return CalibrationConfig(float(data.get("layer_overhead_us", 0.0)),
-                             _make(EfficiencyConfig, data.get("efficiency", {})))
+                             _make(EfficiencyConfig, data.get("efficiency", {})),
+                             _make(OverheadConfig, data.get("overhead_us", {})))
 
 
 def hardware_from_dict(data: Mapping, source: str = "<dict>") -> Hardware:
@@ -504,7 +531,10 @@ def _section_dict(obj) -> dict:
         return {"lanes": obj.lanes, "ops_per_lane_per_cycle": dict(obj.ops_per_lane_per_cycle),
                 "energy_per_op_pj": obj.energy_per_op_pj}
     if isinstance(obj, CalibrationConfig):
-        return {"layer_overhead_us": obj.layer_overhead_us, "efficiency": _section_dict(obj.efficiency)}
+        d = {"layer_overhead_us": obj.layer_overhead_us, "efficiency": _section_dict(obj.efficiency)}
+        if obj.overhead_us != OverheadConfig():   # written only when used, as the section itself
+            d["overhead_us"] = _section_dict(obj.overhead_us)
+        return d
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if getattr(obj, f.name) is not None}
 
 

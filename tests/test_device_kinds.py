@@ -230,6 +230,36 @@ def test_overhead_adds_overhead_times_clock_to_every_layer_that_runs(policy):
     assert more.total_cycles == pytest.approx(base.total_cycles + 1500.0 * runs.sum())
 
 
+@pytest.mark.parametrize("base", ["neural_engine", "gpu_like"])
+def test_class_overhead_adds_each_class_its_own_time(base):
+    """calibration.overhead_us: 4 us on every dense layer, 1 us on every depthwise and 0.5 us on every
+    element-wise one that runs, on top of the per-layer overhead; nothing else moves."""
+    hw = load_hardware(base)
+    net = accelsim.load_model("mobilenet_v2")
+    b = accelsim.simulate(net, hw)
+    more = accelsim.simulate(net, hw.replace(calibration__overhead_us__dense=4, calibration__overhead_us__depthwise=1,
+                                             calibration__overhead_us__elementwise=0.5))
+    us = np.array([0.0 if l.op == "concat" else 4.0 if l.op in ("conv", "matmul", "conv_transpose") and l.groups == 1
+                   else 1.0 if l.groups > 1 else 0.5 for l in net.layers])
+    assert (us == 4).sum() == 36 and (us == 1).sum() == 17 and (us == 0.5).sum() > 0   # MobileNetV2 by hand
+    np.testing.assert_allclose(more.column("total_cycles") - b.column("total_cycles"), us * hw.clock_mhz, rtol=1e-12,
+                               atol=1e-6)
+    np.testing.assert_array_equal(more.column("compute_cycles"), b.column("compute_cycles"))
+    np.testing.assert_array_equal(more.column("dram_read_bytes"), b.column("dram_read_bytes"))
+    assert hw.replace(calibration__overhead_us__dense=4).overhead_us_of("dense") == hw.layer_overhead_us + 4
+    back = hardware_from_dict(hardware_to_dict(hw.replace(calibration__overhead_us__elementwise=0.5)))
+    assert back.calibration.overhead_us.elementwise == 0.5 and back.calibration.overhead_us.dense == 0
+
+
+def test_class_overhead_is_checked():
+    with pytest.raises(ConfigError, match=r"calibration\.overhead_us\.dense"):
+        hardware_from_dict({**hardware_to_dict(load_hardware("neural_engine")),
+                            "calibration": {"overhead_us": {"dense": -1}}}, "x.yaml")
+    with pytest.raises(ConfigError, match=r"calibration\.overhead_us.*conv"):
+        hardware_from_dict({**hardware_to_dict(load_hardware("neural_engine")),
+                            "calibration": {"overhead_us": {"conv": 1}}}, "x.yaml")
+
+
 def test_defaults_give_the_shipped_numbers():
     """The README's neural_engine line (907,416 cycles = 723,076 compute + 184,340 stall, 0.4567 mJ),
     with the calibration section absent or written out at its defaults."""
@@ -299,7 +329,8 @@ def random_roofline(seed):
             "dram": {"bandwidth_gb_per_s": round(float(rng.uniform(0.5, 64)), 3), "energy_per_byte_pj": 10},
             "memory": {"memory_budget_mb": 1}, "energy": {"static_power_mw": pick([0, 25])},
             "calibration": {"layer_overhead_us": pick([0, 0.25]),
-                            "efficiency": {k: pick([1.0, 0.7, 0.3]) for k in ("dense", "depthwise", "elementwise")}}}
+                            "efficiency": {k: pick([1.0, 0.7, 0.3]) for k in ("dense", "depthwise", "elementwise")},
+                            "overhead_us": {k: pick([0, 0, 0.4]) for k in ("dense", "depthwise", "elementwise")}}}
 
 
 def calibrated(spec, seed):
@@ -307,6 +338,8 @@ def calibrated(spec, seed):
     eff = [1.0, 0.8, 0.5, 0.2]
     return build_hw(spec).replace(calibration__layer_overhead_us=float([0, 0.05, 1][int(rng.integers(3))]),
                                   **{f"calibration__efficiency__{k}": eff[int(rng.integers(4))]
+                                     for k in ("dense", "depthwise", "elementwise")},
+                                  **{f"calibration__overhead_us__{k}": float([0, 0, 0.3][int(rng.integers(3))])
                                      for k in ("dense", "depthwise", "elementwise")})
 
 
@@ -373,7 +406,7 @@ BAD = [
     ("neural_engine", {"calibration": {"efficiency": {"elementwise": -0.5}}},
      "calibration.efficiency.elementwise: expected a positive number, got -0.5"),
     ("neural_engine", {"calibration": {"efficency": {"dense": 0.5}}},
-     "calibration.efficency: unknown key; expected one of layer_overhead_us, efficiency"),
+     "calibration.efficency: unknown key; expected one of layer_overhead_us, efficiency, overhead_us"),
     ("gpu_like", {"roofline": {"throughput": {"int8": {"dense_gops": 10, "elementwise_gops": 1,
                                                        "energy_per_op_pj": 1}}}},
      "roofline.throughput.int8.depthwise_gops: missing required key (peak rate of grouped and depthwise convs; "
@@ -429,7 +462,7 @@ def test_cli_simulates_lists_and_compares_roofline_configs(capsys):
 
 
 def test_kind_rows_sit_after_the_systolic_ones():
-    assert (T.N_HW_FIELDS, T.H_KIND, T.N_HW_ROWS) == (18, 18, 18 + 7 + 3 * T.N_FORMATS)
+    assert (T.N_HW_FIELDS, T.H_KIND, T.N_HW_ROWS) == (18, 18, 18 + 9 + 3 * T.N_FORMATS)
     hwt = T.pack_hardware([load_hardware("neural_engine"), load_hardware("gpu_like")])[0]
     assert hwt.shape == (T.N_HW_ROWS, 2) and list(hwt[T.H_KIND]) == [T.KIND_SYSTOLIC, T.KIND_ROOFLINE]
     assert hwt[T.H_OVERHEAD, 1] == 5 * 2520 and hwt[T.H_CACHE_B, 1] == 73728 * 1024

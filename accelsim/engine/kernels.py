@@ -1762,11 +1762,12 @@ def finish_layers(lay, start, count, hw, res, sc):
 
 @kernel
 def add_overhead(lay, start, count, hw, res, sc):
-    """The per-layer overhead on every layer that ran."""
-    overhead = hw[H_OVERHEAD]
-    if overhead > 0.0:
+    """The per-layer overhead of its op class on every layer that ran."""
+    if hw[H_OVERHEAD] > 0.0 or hw[H_OVERHEAD + 1] > 0.0 or hw[H_OVERHEAD + 2] > 0.0:
         for i in range(count):
-            if lay[L_OP, start + i] != OP_CONCAT and res[O_STATUS, i] == 0:
+            op = int(lay[L_OP, start + i])
+            overhead = hw[H_OVERHEAD + op_class(op, lay[L_GROUPS, start + i])]
+            if op != OP_CONCAT and res[O_STATUS, i] == 0 and overhead > 0.0:
                 res[O_TOTAL, i] += overhead
                 finish(res[:, i], sc[:, i], hw)
 

@@ -20,7 +20,7 @@ formulation is natural it uses one, so that a test comparing the two checks the 
   network); a chain's per-layer compute is a list of unit calls.
 
 * Calibration: the efficiency of a layer's op class divides its compute cycles (phase 1 and a
-  chain's per-layer cycles); the per-layer overhead is added last, as in the kernel.
+  chain's per-layer cycles); the per-layer overhead of its op class is added last, as in the kernel.
 * A roofline device (``kind: roofline``) is restated by :func:`roofline_layer` from the layer's own
   MAC count (a transposed conv's counted the scatter way), shapes and weights, not from the packed
   per-output numbers.
@@ -894,12 +894,11 @@ class NetworkModel:
 
     def run(self):
         self.place()
-        overhead = self.hw.layer_overhead_us * self.hw.clock_mhz   # calibration: every layer that ran
-        if overhead > 0:
-            for run in self.runs:
-                if run.model.op != "concat" and run.ok:
-                    run.rec["total_cycles"] += overhead
-                    finish(run)
+        for run in self.runs:   # calibration: every layer that ran, its op class's overhead
+            overhead = self.hw.overhead_us_of(op_class(run.model.layer)) * self.hw.clock_mhz
+            if overhead > 0 and run.model.op != "concat" and run.ok:
+                run.rec["total_cycles"] += overhead
+                finish(run)
 
     def place(self):
         hw, runs = self.hw, self.runs
@@ -1030,7 +1029,7 @@ class NetworkModel:
 # ------------------------------------------------------------------------------------------------
 def roofline_layer(model: LayerModel) -> dict:
     """One layer on a roofline device: the larger of its compute time and its DRAM time, plus the
-    per-layer overhead, in cycles of the reporting clock.
+    per-layer overhead of its op class, in cycles of the reporting clock.
 
     compute: ops / (peak rate x efficiency curve x calibration), a MAC being two ops of the rate; the
     rate is the op class's in the slower of the layer's formats (its activations' alone for element
@@ -1062,7 +1061,7 @@ def roofline_layer(model: LayerModel) -> dict:
     passes = max(1, ceil_div(weights, cache / 2)) if weights + band > cache else 1
     read, write = input_bytes * passes + weights, outputs * model.ab
     memory = (read + write) / hw.dram.bandwidth_gb_per_s / 1e9 * hw.clock_mhz * 1e6
-    total = max(compute, memory) + hw.layer_overhead_us * hw.clock_mhz
+    total = max(compute, memory) + hw.overhead_us_of(cls) * hw.clock_mhz
     unit = "vector" if cls == "elementwise" else "array"
     e_op = max(rates[f].energy_per_op_pj for f in formats)
     rec.update(unit=unit, compute_cycles=compute, total_cycles=total, stall_cycles=total - compute, ops=model.ops,

@@ -37,10 +37,10 @@ N_LAYER_FIELDS = 25
 N_HW_FIELDS = 18
 POLICY_DRAM, POLICY_RESIDENT, POLICY_FUSED = 0, 1, 2
 POLICIES = ("dram", "resident", "fused")
-# H_OVERHEAD: cycles added to every layer that runs; H_EFF + class: the calibration efficiency of an op
-# class; H_CACHE_B, H_HALF_OUTPUTS: the roofline cache (bytes) and efficiency curve; H_PEAK + class x
-# formats + format: a roofline device's peak ops per cycle.
-H_KIND, H_OVERHEAD, H_EFF, H_CACHE_B, H_HALF_OUTPUTS, H_PEAK = 18, 19, 20, 23, 24, 25
+# H_OVERHEAD + class: cycles added to every layer of an op class that runs; H_EFF + class: the
+# calibration efficiency of an op class; H_CACHE_B, H_HALF_OUTPUTS: the roofline cache (bytes) and
+# efficiency curve; H_PEAK + class x formats + format: a roofline device's peak ops per cycle.
+H_KIND, H_OVERHEAD, H_EFF, H_CACHE_B, H_HALF_OUTPUTS, H_PEAK = 18, 19, 22, 25, 26, 27
 KIND_SYSTOLIC, KIND_ROOFLINE = 0, 1
 CLASS_DENSE, CLASS_DEPTHWISE, CLASS_ELEMENTWISE = 0, 1, 2   # the order of config.OP_CLASSES
 N_FORMATS = prec.COUNT
@@ -201,8 +201,8 @@ def pack_hardware(hws) -> tuple:
 def _pack_kind_rows(col: np.ndarray, hw) -> None:
     """The rows after the systolic ones: kind, calibration, and a roofline device's numbers."""
     col[H_KIND] = KINDS.index(hw.kind)
-    col[H_OVERHEAD] = hw.layer_overhead_us * hw.clock_mhz
     for c, name in enumerate(OP_CLASSES):
+        col[H_OVERHEAD + c] = hw.overhead_us_of(name) * hw.clock_mhz
         col[H_EFF + c] = hw.calibration.efficiency.of(name)
     if hw.kind != "roofline":
         return
