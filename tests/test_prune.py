@@ -232,3 +232,22 @@ def test_activations_with_parameters_are_not_merged():
     b.add(b.activation(x, "batchnorm", name="bn_a"), b.activation(x, "batchnorm", name="bn_b"), name="s")
     net = b.build()
     assert net.prune_dead().layers == net.layers      # two batch norms of x: different scales and shifts
+
+
+def test_nb201_eager_graph_counted_by_hand():
+    """The eager form of one cell: 2 conv edges x (ReLU, conv, batch norm) + 2 'none' multiplies + 1 pool
+    + sums of 1, 2 and 3 edges (an add of 0, then one add per further edge: 6) = 15 layers; 15 cells, a
+    stem of 2, two reductions of 9 and a head of 4 make 249. The convs are the compiled form's."""
+    arch = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
+    eager = nb201_network(arch, form="eager")
+    cell = [layer for layer in eager.layers if layer.name.startswith("cells.0.")]
+    kinds = sorted(dict(layer.attrs).get("kind", layer.op) for layer in cell)
+    assert kinds == sorted(["relu", "conv", "batchnorm"] * 2 + ["mul_const"] * 2 + ["avg"]
+                           + ["add_const"] * 3 + ["add"] * 3)
+    assert len(eager.layers) == 15 * 15 + 2 + 2 * 9 + 4 == 249
+    assert eager.macs == nb201_network(arch, form="compiled").macs
+    # an all-'none' cell keeps its multiplies: eager frameworks prune nothing
+    zero = nb201_network("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", form="eager")
+    assert sum(dict(layer.attrs).get("kind") == "mul_const" for layer in zero.layers) == 6 * 15
+    with pytest.raises(WorkloadError, match="expected one of traced, compiled, eager"):
+        nb201_network(arch, form="jit")

@@ -10,6 +10,11 @@ one cell walk, written out in one of two forms:
 - ``form="compiled"`` builds the graph an inference compiler runs for the same cell: batch norms folded
   away, a ReLU layer and a conv per ReLU-conv-BN edge, n-ary sums. Measured latency tables
   (:mod:`codesign.estimator.measured`) are fitted on this form.
+- ``form="eager"`` builds the graph an eager framework (PyTorch without a compiler) dispatches for
+  the reference NB201 code: every module call that launches work is a layer -- ReLU, conv and batch
+  norm of each ReLU-conv-BN edge, each pool, a multiply by 0 per 'none' edge (NB201's Zero op) -- and a
+  node's ``sum()`` over its edges is one element-wise add per edge (Python's ``sum`` starts from 0, so
+  even a one-edge node adds); only identity edges launch nothing of their own.
 
 A node whose inputs are all 'none' is zero (NB201's Zero op computes ``x * 0``); it is marked as a zero
 layer, so ``prune=True`` -- :meth:`Network.prune_dead`, the general graph pass -- removes it together with
@@ -27,7 +32,7 @@ from .ir import Network, NetworkBuilder
 from .lowering import Op, lower
 from .nb201_arch import NB201_DEFAULT_ARCH, NB201_OP_TABLE, parse_nb201
 
-FORMS = ("traced", "compiled")
+FORMS = ("traced", "compiled", "eager")
 
 
 def nb201_network(arch: str = NB201_DEFAULT_ARCH, channels: int = 16, cells: int = 5, num_classes: int = 10,
@@ -45,7 +50,7 @@ def nb201_network(arch: str = NB201_DEFAULT_ARCH, channels: int = 16, cells: int
         raise WorkloadError(str(exc)) from None
     if form not in FORMS:
         raise WorkloadError(f"NAS-Bench-201 network: form {form!r}: expected one of {', '.join(FORMS)}")
-    emit = _Traced(resolution, precision) if form == "traced" else _Compiled(resolution, precision)
+    emit = {"traced": _Traced, "compiled": _Compiled, "eager": _Eager}[form](resolution, precision)
     net = _skeleton(emit, nodes, channels, cells, num_classes)
     return net.prune_dead() if prune else net
 
@@ -70,14 +75,16 @@ def _cell(emit, nodes, x, c: int, scope: str):
         terms = []
         for op, i in node:
             kind, k = NB201_OP_TABLE[op]
-            if kind == "identity":
+            if kind == "zero" and emit.zero_edges:
+                terms.append(emit.zero(states[i], scope, j, i))
+            elif kind == "identity":
                 terms.append(emit.identity(states[i], scope, j, i))
             elif kind == "avg_pool":
                 terms.append(emit.avg_pool(states[i], k, scope, j, i))
             elif kind == "relu_conv_bn":
                 terms.append(emit.relu_conv_edge(states[i], c, k, scope, j, i))
         if not terms:   # every input edge is 'none': NB201Net computes states[0] * 0
-            terms = [emit.zero(states[0], scope, j)]
+            terms = [emit.zero(states[0], scope, j, 0)]
         states.append(emit.sum(terms, scope, j))
     return emit.cell_output(x, states[-1], scope)
 
@@ -85,6 +92,8 @@ def _cell(emit, nodes, x, c: int, scope: str):
 class _Traced:
     """Writes the ops a torch.fx trace of NB201Net records (fx names each call site's result 'add',
     'add_1', ... with one counter per function across the whole graph), then lowers them."""
+
+    zero_edges = False   # a 'none' edge adds no term to its node's sum
 
     def __init__(self, resolution: int, precision: str):
         self.ops: list[Op] = []
@@ -148,7 +157,7 @@ class _Traced:
     def relu_conv_edge(self, x, c, k, scope, j, i):
         return self._relu_conv_bn(x, f"{scope}.edges.{j}_{i}", c, k)
 
-    def zero(self, x, scope, j):
+    def zero(self, x, scope, j, i):
         return self._fn("mul", "const", (x,), self.shape[x], scope, f"{scope} (NB201Cell)", kind="mul", value=0.0)
 
     def sum(self, terms, scope, j):
@@ -176,6 +185,8 @@ class _Compiled:
     """Builds the compiler's graph with the NetworkBuilder: no batch norms, a ReLU layer and a conv per
     ReLU-conv-BN edge, a zero node as a multiply by 0 (priced as a global pool and a multiply)."""
 
+    zero_edges = False
+
     def __init__(self, resolution: int, precision: str):
         self.b = NetworkBuilder("nb201", (resolution, resolution, 3), precision)
 
@@ -201,7 +212,7 @@ class _Compiled:
     def relu_conv_edge(self, x, c, k, scope, j, i):
         return self._relu_conv(x, c, k, 1, f"{scope}.e{j}_{i}")
 
-    def zero(self, x, scope, j):
+    def zero(self, x, scope, j, i):
         return self.b.mul(x, self.b.global_avg_pool(x, name=f"{scope}.n{j}.gap"), name=f"{scope}.n{j}.zero",
                           zero=True)
 
@@ -217,3 +228,32 @@ class _Compiled:
         x = self.b.global_avg_pool(x, name="gap")
         self.b.linear(x, num_classes, name="classifier")
         return self.b.build()
+
+
+class _Eager(_Compiled):
+    """Builds what an eager framework dispatches for the reference NB201 module: the compiled graph's
+    layers plus a batch norm after every conv but the shortcut's, a multiply by 0 per 'none' edge, and
+    a node's ``sum()`` as an add of 0 and then one add per further edge; no layer is folded or pruned."""
+
+    zero_edges = True
+
+    def _relu_conv(self, x, cout, k, s, name):
+        return self.b.activation(super()._relu_conv(x, cout, k, s, name), "batchnorm", name=f"{name}.bn")
+
+    def stem(self, channels):
+        return self.b.activation(super().stem(channels), "batchnorm", name="stem.bn")
+
+    def zero(self, x, scope, j, i):
+        return self.b.activation(x, "mul_const", name=f"{scope}.e{j}_{i}.zero", zero=True)
+
+    def sum(self, terms, scope, j):
+        s = self.b.activation(terms[0], "add_const", name=f"{scope}.n{j}.sum0")
+        for t, term in enumerate(terms[1:], start=1):
+            s = self.b.add(s, term, name=f"{scope}.n{j}.sum{t}")
+        return s
+
+    def cell_output(self, x, out, scope):
+        return out
+
+    def head(self, x, c, num_classes):
+        return super().head(self.b.activation(x, "batchnorm", name="lastact.bn"), c, num_classes)
