@@ -27,7 +27,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .config import OP_CLASSES, CalibrationConfig, EfficiencyConfig, Hardware, hardware_to_dict, load_hardware
+from .config import (OP_CLASSES, CalibrationConfig, EfficiencyConfig, Hardware, OverheadConfig, hardware_to_dict,
+                     load_hardware)
 from .errors import ConfigError
 from .extras import require
 from .workload.ir import Network
@@ -36,18 +37,20 @@ from .workload.ir import Network
 # memory, a fixed cost per layer (dispatch), and how the op classes the networks use compare.
 DEFAULT_FIT = {
     "systolic": ("array.clock_mhz", "dram.bandwidth_gb_per_s", "dram.latency_ns", "calibration.layer_overhead_us",
-                 "calibration.efficiency.<class>"),
+                 "calibration.overhead_us.<class>", "calibration.efficiency.<class>"),
     "roofline": ("roofline.throughput.<format>.<class>_gops", "dram.bandwidth_gb_per_s",
-                 "roofline.layer_overhead_us", "roofline.half_outputs"),
+                 "roofline.layer_overhead_us", "calibration.overhead_us.<class>", "roofline.half_outputs"),
 }
 
 # The calibration section's keys, absent from a config's YAML at their defaults: those defaults (a fit
 # may start from them) and the upper bounds their meaning sets (an efficiency is a share of the peak
 # rate), read from the config's own dataclasses.
 ABSENT_DEFAULTS = {"calibration.layer_overhead_us": CalibrationConfig().layer_overhead_us,
-                   **{f"calibration.efficiency.{c}": EfficiencyConfig().of(c) for c in OP_CLASSES}}
+                   **{f"calibration.efficiency.{c}": EfficiencyConfig().of(c) for c in OP_CLASSES},
+                   **{f"calibration.overhead_us.{c}": OverheadConfig().of(c) for c in OP_CLASSES}}
 KEY_MAX = {f"calibration.efficiency.{f.name}": f.metadata["high"] for f in dataclasses.fields(EfficiencyConfig)}
-LINEAR_KEYS = ("calibration.layer_overhead_us", "roofline.layer_overhead_us", "dram.latency_ns")   # may be 0
+LINEAR_KEYS = ("calibration.layer_overhead_us", "roofline.layer_overhead_us", "dram.latency_ns",   # may be 0
+               *(f"calibration.overhead_us.{c}" for c in OP_CLASSES))
 SPAN = 1000.0           # a positive key may move to base / SPAN .. base x SPAN
 LINEAR_SPAN_US = 1e4    # a key that may be 0 moves in [0, max(10 x base, this)] (us, ns: its own unit)
 FAILED_RESIDUAL = 10.0  # log error charged to a network the trial config cannot run (e^10 off)
@@ -57,10 +60,13 @@ SAMPLE_RULES = ("random", "flops")
 def default_fit(hw: Hardware, networks: Sequence[Network]) -> tuple:
     """The keys fitted when none are given, only those the networks can tell apart.
 
-    systolic: clock (every compute rate), DRAM bandwidth and latency, per-layer overhead, and the
-    efficiency of the depthwise and element-wise classes the networks have (dense stays 1: the clock
-    carries it). roofline: the peak rate of each (format, class) the networks' layers use, DRAM
-    bandwidth, per-layer overhead and the efficiency curve's half point."""
+    systolic: clock (every compute rate), DRAM bandwidth and latency, per-layer overhead, and for the
+    dense and depthwise classes the networks have, the extra overhead of a layer of that class (a
+    runtime dispatches a conv at a different cost from an element-wise op; the per-layer overhead is
+    the element-wise one); and the efficiency of the depthwise and element-wise classes the networks
+    have (dense stays 1: the clock carries it). roofline: the peak rate of each (format, class) the
+    networks' layers use, DRAM bandwidth, per-layer overhead, the same per-class extra overheads, and
+    the efficiency curve's half point."""
     from .engine.reference import op_class
     used = {}
     for net in networks:
@@ -71,14 +77,15 @@ def default_fit(hw: Hardware, networks: Sequence[Network]) -> tuple:
             fmts = {layer.act_precision} if cls == "elementwise" else {layer.weight_precision, layer.act_precision}
             used.setdefault(cls, set()).update(fmts)
     kind = hw.kind
+    extra = tuple(f"calibration.overhead_us.{c}" for c in OP_CLASSES if c != "elementwise" and c in used)
     if kind == "systolic":
         return ("array.clock_mhz", "dram.bandwidth_gb_per_s", "dram.latency_ns", "calibration.layer_overhead_us") \
-            + tuple(f"calibration.efficiency.{c}" for c in OP_CLASSES if c != "dense" and c in used)
+            + extra + tuple(f"calibration.efficiency.{c}" for c in OP_CLASSES if c != "dense" and c in used)
     if kind == "roofline":
         have = set(hw.precision_names)
         rates = tuple(f"roofline.throughput.{f}.{c}_gops" for c in OP_CLASSES for f in sorted(used.get(c, ()))
                       if f in have)
-        return rates + ("dram.bandwidth_gb_per_s", "roofline.layer_overhead_us", "roofline.half_outputs")
+        return rates + ("dram.bandwidth_gb_per_s", "roofline.layer_overhead_us") + extra + ("roofline.half_outputs",)
     raise ConfigError(f"calibrate: no default --fit keys for hardware kind {kind!r}; name the keys to fit")
 
 
@@ -191,6 +198,7 @@ class FitReport:
     engine_calls: int                # batched simulate_many calls
     seconds: float
     bounded: tuple = field(default=())   # keys that ended on a bound of their box
+    rms_log_error: float = math.nan       # root mean square of log(simulated / measured) on the samples, after
 
     def table(self) -> str:
         rows = ["| key | base | calibrated | ratio |", "|---|---:|---:|---:|"]
@@ -326,11 +334,14 @@ def calibrate(base: "Hardware | str", networks: Sequence[Network], latencies_ms,
         R = evaluate(pts)
         return (R[:, 1:] - R[:, :1]) / (pts[1:].diagonal() - x)[None, :]
 
-    x0 = np.clip(np.array([p.to_x(p.base) for p in params]), lo, hi)
+    # a key at a bound of its box (an overhead of 0) starts one difference step inside it: least
+    # squares started on a bound may take steps too small to leave it
+    x_base = np.clip(np.array([p.to_x(p.base) for p in params]), lo, hi)
+    x0 = np.clip(x_base, lo + step, hi - step)
     rng = np.random.default_rng(seed)
     inits = [x0] + [lo + rng.random(len(params)) * (hi - lo) for _ in range(starts - 1)]
-    before = evaluate(x0[None, :])[:, 0]
-    best_x, best_cost = x0, float(np.sum(before ** 2))
+    before = evaluate(x_base[None, :])[:, 0]
+    best_x, best_cost = x_base, float(np.sum(before ** 2))
     per_start = max(2, max_evaluations // (len(params) + 1))
     for x_init in inits:
         res = optimize.least_squares(fun, x_init, jac=jac, bounds=(lo, hi), method="trf", x_scale="jac",
@@ -350,7 +361,8 @@ def calibrate(base: "Hardware | str", networks: Sequence[Network], latencies_ms,
                        samples=len(nets), train=accuracy(y * np.exp(r_after), y),
                        train_before=accuracy(y * np.exp(before), y), starts=len(inits),
                        evaluations=counter["configs"], engine_calls=counter["calls"],
-                       seconds=time.perf_counter() - t0, bounded=bounded)
+                       seconds=time.perf_counter() - t0, bounded=bounded,
+                       rms_log_error=float(np.sqrt(np.mean(r_after ** 2))))
     return hw, report
 
 
@@ -403,24 +415,37 @@ def _plot(path, results: list, measured: np.ndarray, test_pred: dict, target: st
     plt.close(fig)
 
 
-def held_out_fit(table, nets: list, hw0: Hardware, keys, n: int, base_all: np.ndarray, *, rule: str = "random",
+def held_out_fit(table, nets, hw0: Hardware, keys, n: int, base_all: np.ndarray | None, *, rule: str = "random",
                  seed: int = 0, starts: int = 4, learned: bool = True, measured=None, test_rows: int | None = None):
-    """Calibrate ``hw0`` on ``n`` rows of a measured table (``codesign.estimator.measured.NetworkTable``;
-    ``nets`` its networks as simulated, ``base_all`` their latencies on ``hw0`` or None) chosen by ``rule``, and
-    score it on the other rows (``test_rows`` of them, a seeded draw, when given) beside the base config,
-    FLOPs and parameter counts scaled on the same rows and, with ``learned``, the measured-mode
-    estimator trained on the same rows. Returns (result dict, calibrated config, FitReport,
-    predictions on the test rows by predictor, test row indices)."""
+    """Calibrate ``hw0`` on ``n`` rows of a measured table (``codesign.estimator.measured.NetworkTable``)
+    chosen by ``rule``, and score it on the other rows (``test_rows`` of them, a seeded draw, when given)
+    beside the base config, FLOPs and parameter counts scaled on the same rows and, with ``learned``,
+    the measured-mode estimator trained on the same rows.
+
+    ``nets``: the table's networks as simulated, or ``{graph: networks}`` (the same rows built as
+    several graphs, see :func:`table_graphs`): then each graph is calibrated on the same rows and the
+    one whose fit is closest on those rows (RMS log error) is kept. ``keys``: the keys to fit, or None
+    for :func:`default_fit` of each graph. ``base_all``: the latencies of every row on ``hw0``, or None.
+    Returns (result dict, calibrated config, FitReport, predictions on the test rows by predictor,
+    test row indices)."""
     y = table.latency
-    n_rows = len(nets)
-    macs = np.array([m.macs for m in nets], dtype=float)
-    params = np.array([m.params for m in nets], dtype=float)
+    graphs = nets if isinstance(nets, dict) else {"": nets}
+    first = next(iter(graphs.values()))
+    n_rows = len(first)
+    macs = np.array([m.macs for m in first], dtype=float)
+    params = np.array([m.params for m in first], dtype=float)
     idx = choose_samples(n_rows, n, rule, seed, macs)
     test = np.setdiff1d(np.arange(n_rows), idx)
     if test_rows is not None and test_rows < len(test):
         test = np.sort(np.random.default_rng(seed + 1).choice(test, size=test_rows, replace=False))
-    hw, rep = calibrate(hw0, [nets[i] for i in idx], y[idx], keys, starts=starts, seed=seed)
-    pred = {"calibrated": latency_ms(hw, [nets[i] for i in test])}
+    fits = {}
+    for graph, gnets in graphs.items():
+        train_nets = [gnets[i] for i in idx]
+        fits[graph] = calibrate(hw0, train_nets, y[idx], keys or default_fit(hw0, train_nets), starts=starts,
+                                seed=seed)
+    graph = min(fits, key=lambda g: fits[g][1].rms_log_error)
+    hw, rep = fits[graph]
+    pred = {"calibrated": latency_ms(hw, [graphs[graph][i] for i in test])}
     if base_all is not None:
         pred[f"base ({hw0.name})"] = base_all[test]
     pred["FLOPs"] = _scaled_baseline(macs[idx], y[idx], macs[test])
@@ -432,7 +457,34 @@ def held_out_fit(table, nets: list, hw0: Hardware, keys, n: int, base_all: np.nd
     held = {name: accuracy(p, y[test]) for name, p in pred.items()}
     res = {"samples": int(n), "rows": [int(table.lines[i]) for i in idx], "fit": rep.to_dict(), "held_out": held,
            "test_rows": int(len(test))}
+    if graph:
+        res["graph"] = graph
+        res["graph_rms_log_error"] = {g: f[1].rms_log_error for g, f in fits.items()}
     return res, hw, rep, pred, test
+
+
+GRAPHS = ("compiled", "pruned", "eager")   # how a NAS-Bench-201 row is built (see table_graphs)
+
+
+def table_graphs(table, rows: list, graphs: Sequence[str]) -> dict:
+    """The networks of a measured table's rows built as each of ``graphs``: ``compiled`` (as written,
+    the graph an inference compiler runs before pruning), ``pruned`` (dead edges removed, constant cells
+    folded) or ``eager`` (every module call an eager framework dispatches: batch norms, a multiply per
+    'none' edge, one add per edge; :func:`accelsim.workload.nb201.nb201_network`). Only NAS-Bench-201
+    rows have more than one; any other table is ``compiled`` alone. ``rows``: the CSV's rows."""
+    from .workload.nb201 import nb201_network
+    out = {}
+    for g in graphs:
+        if g not in GRAPHS:
+            raise ConfigError(f"--graph {g}: expected one of {', '.join(GRAPHS)} or auto")
+        if g != "compiled" and table.format != "nb201":
+            raise ConfigError(f"--graph {g}: only for NAS-Bench-201 tables (an arch_str column); {table.path} has "
+                              f"a {table.column} column")
+        if g == "eager":
+            out[g] = [nb201_network(rows[line - 2][table.column].strip(), form="eager") for line in table.lines]
+        else:
+            out[g] = list(table.networks["pruned" if g == "pruned" else "as_written"])
+    return out
 
 
 def run_command(args) -> int:
@@ -455,12 +507,14 @@ def run_command(args) -> int:
     if args.starts < 1:
         raise ConfigError(f"--starts: expected an integer >= 1, got {args.starts}")
     measured = require("codesign.estimator.measured", "codesign", "accelsim calibrate --measured")
-    table = measured.read_network_table(args.measured, args.target)
-    variant = "pruned" if args.prune and "pruned" in table.networks else "as_written"
-    nets = list(table.networks[variant])
+    header, rows = measured.read_csv(args.measured)
+    table = measured.read_network_table(args.measured, args.target, header, rows)
+    graph = "pruned" if args.prune else args.graph
+    by_graph = table_graphs(table, rows, GRAPHS if graph == "auto" else [graph])
     if args.precision:
-        nets = [uniform(n, args.precision) for n in nets]
-    keys = tuple(args.fit) if args.fit else default_fit(hw0, nets)
+        by_graph = {g: [uniform(n, args.precision) for n in gnets] for g, gnets in by_graph.items()}
+    nets = by_graph[GRAPHS[0] if graph == "auto" else graph]
+    keys = tuple(args.fit) if args.fit else None
     y = table.latency
     n_rows = len(nets)
     if max(samples) >= n_rows:
@@ -468,20 +522,24 @@ def run_command(args) -> int:
                           f"{max(samples)} leaves none to test on (expected at most {n_rows - 1})")
     from .engine.warmup import say_if_cold
     say_if_cold()
-    base_all = latency_ms(hw0, nets)
-    bad = np.nonzero(~np.isfinite(base_all))[0]
-    if bad.size:
-        i = int(bad[0])
-        raise ConfigError(f"{args.measured}: row {table.lines[i]}: column {table.column!r}: network {nets[i].name} "
-                          f"cannot run on {hw0.name} (a format it lacks, or a layer no tiling fits); "
-                          "try --precision with a format the config has")
+    for gnets in by_graph.values():
+        base_all = latency_ms(hw0, gnets)
+        bad = np.nonzero(~np.isfinite(base_all))[0]
+        if bad.size:
+            i = int(bad[0])
+            raise ConfigError(f"{args.measured}: row {table.lines[i]}: column {table.column!r}: network "
+                              f"{gnets[i].name} cannot run on {hw0.name} (a format it lacks, or a layer no tiling "
+                              "fits); try --precision with a format the config has")
+    base_all = latency_ms(hw0, nets) if len(by_graph) == 1 else None
     results, last = [], None
     source = f"{Path(args.measured).name} column {args.target}"
     for n in samples:
-        res, hw, rep, pred, test = held_out_fit(table, nets, hw0, keys, n, base_all, rule=args.rule, seed=args.seed,
-                                                starts=args.starts, learned=not args.no_estimator, measured=measured)
+        res, hw, rep, pred, test = held_out_fit(table, by_graph if graph == "auto" else nets, hw0, keys, n, base_all,
+                                                rule=args.rule, seed=args.seed, starts=args.starts,
+                                                learned=not args.no_estimator, measured=measured)
         results.append(res)
-        print(f"{n:>5} samples: {rep.summary()}")
+        chosen = f" (graph {res['graph']}, the closest fit of {', '.join(GRAPHS)})" if "graph" in res else ""
+        print(f"{n:>5} samples: {rep.summary()}{chosen}")
         last = (hw, rep, pred, test)
     print()
     print(f"Held-out rows of {source} ({results[-1]['test_rows']} at the largest sample count; rule "
@@ -497,8 +555,8 @@ def run_command(args) -> int:
         print(f"wrote {args.out}")
     if args.json:
         write_json(args.json, {"hardware": hw0.name, "table": Path(args.measured).name, "target": args.target,
-                               "format": table.format, "variant": variant, "rule": args.rule, "seed": args.seed,
-                               "keys": list(keys), "results": results}, indent=1)
+                               "format": table.format, "graph": graph, "rule": args.rule, "seed": args.seed,
+                               "keys": list(results[-1]["fit"]["keys"]), "results": results}, indent=1)
     if args.plot:
         _plot(args.plot, results, y[test], {k: pred[k] for k in pred if k in ("calibrated", f"base ({hw0.name})")},
               args.target)
@@ -523,8 +581,12 @@ def add_arguments(sp) -> None:
     sp.add_argument("--seed", type=int, default=0, help="seed of the sample draw and of the fit's extra starts")
     sp.add_argument("--starts", type=int, default=4, help="fits from the base and starts-1 random points (default 4)")
     sp.add_argument("--precision", help="run every layer in this format (e.g. fp16 on a device without int8)")
-    sp.add_argument("--prune", action="store_true",
-                    help="NAS-Bench-201: the cell as a deployment compiler runs it (dead edges removed)")
+    sp.add_argument("--graph", choices=GRAPHS + ("auto",), default="compiled",
+                    help="NAS-Bench-201: how each cell is built -- compiled (as written, batch norms folded; the "
+                         "default), pruned (dead edges removed, as a deployment compiler runs it), eager (every "
+                         "module call an eager framework dispatches), or auto (calibrate each, keep the closest "
+                         "fit on the calibration rows)")
+    sp.add_argument("--prune", action="store_true", help="the same as --graph pruned")
     sp.add_argument("--no-estimator", action="store_true",
                     help="skip the learned estimator trained on the same rows (the slowest comparison)")
     sp.add_argument("--out", metavar="FILE.yaml", help="write the calibrated config (largest --samples)")
