@@ -19,6 +19,10 @@ it ends), never per cycle or per tile.
 - **Batching**: when a stream allows batches, a request starting on the engine takes up to
   ``batch.size - 1`` queued requests of its stream along (optionally after waiting ``batch.wait``
   for them); the batch then runs layer by layer as one job.
+- **Dropping late requests** (a stream's ``deadline_action: drop``): a request still waiting when
+  its absolute deadline passes (queued, forming a batch, or waiting for a host core) is dropped at
+  that instant: it leaves the queue and never runs. A request that has started always finishes.
+  With ``finish`` (the default) nothing of this runs, and late requests are served as any other.
 """
 
 from __future__ import annotations
@@ -234,6 +238,7 @@ class _Job:
     """One request, or a batch of requests of one stream, walking its layer steps."""
 
     __slots__ = ("stream", "reqs", "pos", "key", "started", "absorbed", "steps", "seq")
+    # absorbed: the job no longer runs on its own (taken into a batch, or every request of it dropped)
 
     def __init__(self, stream, reqs, key, seq):
         self.stream = stream
@@ -256,6 +261,10 @@ class _Stream:
         self.start = np.full(len(arrivals), np.nan)
         self.finish = np.full(len(arrivals), np.nan)
         self.batch_of = np.zeros(len(arrivals), dtype=np.int64)
+        self.dropped = np.zeros(len(arrivals), dtype=bool)
+        self.drops = spec.deadline_action == "drop"
+        self.job_of: dict = {}                   # drop only: request -> the unstarted job holding it
+        self.expire = None                       # drop only: the callback of a request's deadline event
         self.unstarted: deque = deque()
         self.forming: list = []
         self.form_gen = 0
@@ -314,6 +323,8 @@ class SystemModel:
             self.streams.append(_Stream(i, spec, services[spec.name], t * self.clock_hz))
         for s in self.streams:
             env.process(self._arrivals(s))
+            if s.drops:
+                s.expire = lambda event, s=s: self._expire(s, event.value)
         env.process(self._engine())
 
     # ---- requests and jobs ----
@@ -339,6 +350,8 @@ class SystemModel:
         for k, t in enumerate(s.arrival_cycles):
             if t > env.now:
                 yield env.timeout(t - env.now)
+            if s.drops:
+                env.timeout(s.spec.deadline_s * self.clock_hz, k).callbacks.append(s.expire)
             if batch.size > 1 and wait > 0:
                 s.forming.append(k)
                 if len(s.forming) >= batch.size:
@@ -358,6 +371,9 @@ class SystemModel:
         job = _Job(s, reqs, self._key(s, reqs[0]), self._seq)
         job.steps = self._steps(s, len(reqs))
         s.unstarted.append(job)
+        if s.drops:
+            for k in reqs:
+                s.job_of[k] = job
         if not job.steps:
             self._start(job)
             self._finish(job)
@@ -390,6 +406,28 @@ class SystemModel:
         for k in job.reqs:
             s.start[k] = now
             s.batch_of[k] = len(job.reqs)
+        if s.drops:
+            for k in job.reqs:
+                s.job_of.pop(k, None)
+
+    def _expire(self, s: _Stream, k: int):
+        """Request ``k``'s deadline has passed: drop it if it has not started (drop streams only)."""
+        if s.start[k] == s.start[k]:   # started (not NaN): it runs to the end
+            return
+        s.dropped[k] = True
+        if k in s.forming:
+            s.forming.remove(k)
+            return
+        job = s.job_of.pop(k)
+        job.reqs = [r for r in job.reqs if r != k]
+        if not job.reqs:   # nothing left to run: the ready heap and a waiting host core skip it
+            job.absorbed = True
+            try:
+                s.unstarted.remove(job)
+            except ValueError:
+                pass
+        else:              # a batch still waiting: its steps are those of the smaller batch
+            job.steps = self._steps(s, len(job.reqs))
 
     def _finish(self, job: _Job):
         now = self.env.now

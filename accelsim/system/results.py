@@ -1,15 +1,25 @@
 """What a system run produced: per-request times, layer logs, and the statistics drawn from them.
 
-All statistics are over the simulated window [0, duration):
+All statistics are over the simulated window [0, duration), and over every request that arrived in
+it, so that an overloaded stream does not read better than it is:
 
 - throughput: requests completed in the window / duration;
-- latency (p50/p95/p99/mean): completion - arrival, over completed requests;
-- queueing delay: first layer start - arrival, over started requests;
-- deadline-miss rate: requests that completed late, or were still unfinished when their deadline
-  passed inside the window, over all requests whose outcome is known by the end of the window
-  (requests still in flight with their deadline beyond the window are not counted either way);
+- backlog: requests neither completed nor dropped at the end (queued or running), and the age of
+  the oldest of them (end of the window - its arrival);
+- latency (p50/p95/p99/mean/max): completion - arrival over the requests not dropped; a request
+  unfinished at the end counts at its age then, a lower bound of its latency. ``completed_latency_*``
+  are the same over completed requests only;
+- queueing delay: first layer start - arrival over the requests not dropped; one not started by the
+  end counts at its age;
+- dropped (``deadline_action: drop``): requests still waiting when their deadline passed, never run;
+- deadline-miss rate: requests that completed late, were dropped, or were still unfinished when
+  their deadline passed inside the window, over all requests whose outcome is known by the end of
+  the window (requests in flight with their deadline beyond the window are not counted either way);
 - utilisation: engine busy time / duration; host busy core time / (cores x duration); DRAM bytes
   moved (engine, host and background) / (bandwidth x duration).
+
+A statistic with nothing to count (no request arrived, all were dropped, none started) is None, not
+NaN, and the stream's ``note`` says why; the table prints it as '–'.
 """
 
 from __future__ import annotations
@@ -23,13 +33,33 @@ from .scenario import Scenario
 from .units import format_duration
 
 
-def fmt(value: float, width: int, spec: str = ".3f") -> str:
-    """Right-aligned number, or '-' when there is none (no request completed)."""
-    return f"{'-':>{width}}" if value != value else f"{value:>{width}{spec}}"
+NONE = "–"   # printed for a statistic with nothing to count (the stream's note says why)
 
 
-def _pct(x: np.ndarray, q: float) -> float:
-    return float(np.percentile(x, q)) if x.size else float("nan")
+def fmt(value: "float | None", width: int, spec: str = ".3f") -> str:
+    """Right-aligned number, or '–' when there is none (None, or NaN)."""
+    return f"{NONE:>{width}}" if value is None or value != value else f"{value:>{width}{spec}}"
+
+
+def _ms(x: np.ndarray, q: "float | str") -> "float | None":
+    """Percentile ``q`` (or 'mean', 'max') of seconds ``x`` in milliseconds; None when ``x`` is empty."""
+    if not x.size:
+        return None
+    value = x.mean() if q == "mean" else x.max() if q == "max" else np.percentile(x, q)
+    return float(value) * 1e3
+
+
+def _note(arrived: int, served: int, started: int, completed: int, window: str) -> str:
+    """Why some of a stream's statistics are None ('' when all are numbers)."""
+    if not arrived:
+        return f"no request arrived in the {window} window"
+    if not served:
+        return f"all {arrived:,} requests were dropped (their deadline passed before they started)"
+    if not started:
+        return f"none of the {served:,} requests served started; latency is their age at the end"
+    if not completed:
+        return f"none of the {served:,} requests served completed; latency counts the unfinished at their age"
+    return ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +77,20 @@ class StreamRecord:
     priority: int
     alone_latency_s: float      # the engine's latency for one request (host fallback excluded)
     layer_names: tuple
+    dropped: "np.ndarray | None" = None   # True: dropped at its deadline, never run (None: none dropped)
+    deadline_action: str = "finish"
+
+    @property
+    def dropped_mask(self) -> np.ndarray:
+        return np.zeros(self.arrival.size, dtype=bool) if self.dropped is None else self.dropped
+
+    def in_system(self, horizon_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """When each request leaves the system (completion, drop at its deadline, else ``horizon_s``),
+        and which ones ran past their deadline while in it (completed late or still unfinished)."""
+        dropped = self.dropped_mask
+        done = ~np.isnan(self.finish)
+        leave = np.where(done, self.finish, np.where(dropped, self.arrival + self.deadline_s, horizon_s))
+        return leave, ~dropped & (leave - self.arrival > self.deadline_s)
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,30 +110,39 @@ class SystemResult:
 
     # ---- statistics ----
     def stream_stats(self) -> list[dict]:
+        """Per stream: counts, throughput, latency and queueing percentiles over every request (see the
+        module docstring), backlog, drops, misses; None (never NaN) where there is nothing to count."""
         out = []
         H = self.duration_s
         for s in self.streams:
+            dropped = s.dropped_mask
             done = ~np.isnan(s.finish)
-            lat = (s.finish - s.arrival)[done]
             started = ~np.isnan(s.start)
-            queue = (s.start - s.arrival)[started]
-            late_done = lat > s.deadline_s
-            overdue = ~done & (s.arrival + s.deadline_s < H)
-            decided = int(done.sum() + overdue.sum())
-            missed = int(late_done.sum() + overdue.sum())
+            served = ~dropped
+            backlog = served & ~done
+            age = H - s.arrival
+            latency = np.where(done, s.finish - s.arrival, age)
+            lat, lat_done = latency[served], latency[done]
+            queue = np.where(started, s.start - s.arrival, age)[served]
+            late_done = done & (latency > s.deadline_s)
+            overdue = backlog & (s.arrival + s.deadline_s < H)
+            decided = int(done.sum() + overdue.sum() + dropped.sum())
+            missed = int(late_done.sum() + overdue.sum() + dropped.sum())
             out.append({
                 "stream": s.name, "network": s.network, "rate_hz": s.rate_hz, "deadline_ms": s.deadline_s * 1e3,
+                "deadline_action": s.deadline_action,
                 "priority": s.priority, "alone_latency_ms": s.alone_latency_s * 1e3,
-                "arrived": int(s.arrival.size), "completed": int(done.sum()),
+                "arrived": int(s.arrival.size), "completed": int(done.sum()), "dropped": int(dropped.sum()),
+                "backlog": int(backlog.sum()), "backlog_oldest_age_ms": _ms(age[backlog], "max"),
                 "throughput_per_s": float(done.sum() / H),
-                "latency_p50_ms": _pct(lat, 50) * 1e3, "latency_p95_ms": _pct(lat, 95) * 1e3,
-                "latency_p99_ms": _pct(lat, 99) * 1e3,
-                "latency_mean_ms": float(lat.mean() * 1e3) if lat.size else float("nan"),
-                "latency_max_ms": float(lat.max() * 1e3) if lat.size else float("nan"),
-                "queue_mean_ms": float(queue.mean() * 1e3) if queue.size else float("nan"),
-                "queue_p95_ms": _pct(queue, 95) * 1e3,
+                "latency_p50_ms": _ms(lat, 50), "latency_p95_ms": _ms(lat, 95), "latency_p99_ms": _ms(lat, 99),
+                "latency_mean_ms": _ms(lat, "mean"), "latency_max_ms": _ms(lat, "max"),
+                "completed_latency_p50_ms": _ms(lat_done, 50), "completed_latency_p99_ms": _ms(lat_done, 99),
+                "queue_mean_ms": _ms(queue, "mean"), "queue_p95_ms": _ms(queue, 95),
                 "missed": missed, "decided": decided, "miss_rate": missed / decided if decided else 0.0,
-                "mean_batch": float(s.batch[started].mean()) if started.any() else float("nan"),
+                "mean_batch": float(s.batch[started].mean()) if started.any() else None,
+                "note": _note(int(s.arrival.size), int(served.sum()), int(started.sum()), int(done.sum()),
+                              format_duration(H)),
             })
         return out
 
@@ -122,21 +175,35 @@ class SystemResult:
         return json.dumps(self.to_dict(), indent=1)
 
     def table(self) -> str:
-        head = (f"{'stream':<14}{'network':<26}{'rate/s':>8}{'deadline':>10}{'done':>7}{'fps':>8}{'p50 ms':>9}"
-                f"{'p95 ms':>9}{'p99 ms':>9}{'queue ms':>10}{'miss':>8}{'batch':>7}")
+        """Per-stream rows (full stream and network names), then the system line; a 'dropped' column when
+        a stream drops late requests, and a line per stream whose statistics are '–' saying why."""
+        stats = self.stream_stats()
+        name_w = max([len("stream")] + [len(r["stream"]) for r in stats]) + 2
+        net_w = max([len("network")] + [len(r["network"]) for r in stats]) + 2
+        drops = any(r["deadline_action"] == "drop" or r["dropped"] for r in stats)
+        head = (f"{'stream':<{name_w}}{'network':<{net_w}}{'rate/s':>8}{'deadline':>10}{'done':>7}{'fps':>8}"
+                f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'queue ms':>10}{'backlog':>9}{'oldest ms':>11}"
+                + (f"{'dropped':>9}" if drops else "") + f"{'miss':>8}{'batch':>7}")
         lines = [head, "-" * len(head)]
-        for r in self.stream_stats():
-            lines.append(f"{r['stream'][:13]:<14}{r['network'][:25]:<26}{r['rate_hz']:>8.4g}"
+        for r in stats:
+            lines.append(f"{r['stream']:<{name_w}}{r['network']:<{net_w}}{r['rate_hz']:>8.4g}"
                          f"{format_duration(r['deadline_ms'] / 1e3):>10}{r['completed']:>7,}"
                          f"{r['throughput_per_s']:>8.2f}{fmt(r['latency_p50_ms'], 9)}{fmt(r['latency_p95_ms'], 9)}"
-                         f"{fmt(r['latency_p99_ms'], 9)}{fmt(r['queue_mean_ms'], 10)}{r['miss_rate']:>8.1%}"
-                         f"{fmt(r['mean_batch'], 7, '.2f')}")
+                         f"{fmt(r['latency_p99_ms'], 9)}{fmt(r['queue_mean_ms'], 10)}{r['backlog']:>9,}"
+                         f"{fmt(r['backlog_oldest_age_ms'], 11)}" + (f"{r['dropped']:>9,}" if drops else "")
+                         + f"{r['miss_rate']:>8.1%}{fmt(r['mean_batch'], 7, '.2f')}")
         s = self.system_stats()
         lines += ["-" * len(head),
                   f"{s['scenario']} on {s['hardware']} ({s['area_mm2']:.2f} mm2), {format_duration(s['duration_s'])} "
                   f"simulated, {s['policy']}{' preemptive' if s['preemption'] else ''}, seed {s['seed']}: "
                   f"engine {s['engine_utilization']:.1%} busy, DRAM {s['dram_utilization']:.1%} "
                   f"({s['dram_gb_per_s']:.2f} GB/s), host CPU {s['host_utilization']:.1%}"]
+        overdue = [r["stream"] for r in stats if r["backlog_oldest_age_ms"] is not None
+                   and r["backlog_oldest_age_ms"] > r["deadline_ms"]]
+        if overdue:
+            lines.append(f"backlog past its deadline at the end ({', '.join(overdue)}): latency and queue columns "
+                         "count unfinished requests at their age then (a lower bound)")
+        lines += [f"{r['stream']}: {NONE} {r['note']}" for r in stats if r["note"]]
         return "\n".join(lines)
 
     def chrome_trace(self) -> dict:
@@ -180,9 +247,11 @@ class SystemResult:
                            "dur": (b - a) * us, "args": {"batch": int(n), "job": int(job)}})
         for s in self.streams:
             lanes: list[float] = []   # end time of the last request on each lane
+            leave, _ = s.in_system(self.duration_s)
+            dropped = s.dropped_mask
             for k in range(s.arrival.size):
                 a, f = s.arrival[k], s.finish[k]
-                end = f if not np.isnan(f) else self.duration_s
+                end = float(leave[k])
                 lane = next((i for i, e in enumerate(lanes) if e <= a), None)
                 if lane is None:
                     lanes.append(end)
@@ -190,16 +259,19 @@ class SystemResult:
                 else:
                     lanes[lane] = end
                 tid = track(s.name if lane == 0 else f"{s.name} ({lane + 1})")
-                late = (end - a) > s.deadline_s
+                late = (end - a) > s.deadline_s or bool(dropped[k])
                 args = {"request": k, "deadline_ms": s.deadline_s * 1e3, "missed": bool(late),
                         "finished": bool(not np.isnan(f))}
+                if dropped[k]:
+                    args["dropped"] = True
                 if not np.isnan(s.start[k]):
                     args["queue_ms"] = (s.start[k] - a) * 1e3
                     args["batch"] = int(s.batch[k])
                 events.append({"ph": "X", "pid": pid, "tid": tid, "name": f"{s.name} #{k}", "cat": s.name,
                                "ts": a * us, "dur": (end - a) * us, "args": args})
                 if late and a + s.deadline_s < self.duration_s:
-                    events.append({"ph": "i", "pid": pid, "tid": tid, "name": "deadline miss", "s": "t",
+                    events.append({"ph": "i", "pid": pid, "tid": tid,
+                                   "name": "dropped" if dropped[k] else "deadline miss", "s": "t",
                                    "ts": (a + s.deadline_s) * us})
         return {"traceEvents": events, "displayTimeUnit": "ms",
                 "otherData": {"scenario": self.scenario.name, "hardware": self.hardware.name,

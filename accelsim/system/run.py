@@ -21,16 +21,17 @@ PROGRESS_DELAY_S = 1.0   # a run that takes longer than this shows a progress ba
 
 
 @contextlib.contextmanager
-def _progress_bar(progress: "bool | None", duration_s: float, desc: str):
-    """A tqdm bar over the simulated seconds, shown after PROGRESS_DELAY_S; None when not asked for or
-    (``progress=None``) when stderr is not a terminal."""
+def _progress_bar(progress: "bool | None", total: float, desc: str, *, models: bool = False):
+    """A tqdm bar over the simulated seconds (``models``: over the streams' networks and service times
+    being built), shown after PROGRESS_DELAY_S; None when not asked for or (``progress=None``) when
+    stderr is not a terminal."""
     if progress is False or (progress is None and not _stderr_is_tty()):
         yield None
         return
     from tqdm import tqdm
-    with tqdm(total=duration_s, desc=desc, unit="s", unit_scale=False, delay=PROGRESS_DELAY_S, leave=False,
-              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.4g}/{total:.4g} s simulated "
-                         "[{elapsed}<{remaining}]") as bar:
+    what = "{n:.0f}/{total:.0f} models and service times built" if models else "{n:.4g}/{total:.4g} s simulated"
+    with tqdm(total=total, desc=desc, unit="s", unit_scale=False, delay=PROGRESS_DELAY_S, leave=False,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| " + what + " [{elapsed}<{remaining}]") as bar:
         yield bar
 
 
@@ -58,10 +59,11 @@ def simulate_system(scenario: "Scenario | str", hardware: "Hardware | str" = "ne
     """Run ``scenario`` on ``hardware`` for ``duration`` (seconds or '60s'; default: the scenario's).
 
     ``networks`` ({stream name: Network}) skips building the models again (sweeps reuse them).
-    ``progress``: True shows a bar on stderr (simulated time reached against the duration) once the
-    run has taken PROGRESS_DELAY_S of wall-clock time, None does so only when stderr is a terminal,
-    False (the default) never; the results are the same either way. Ctrl-C (KeyboardInterrupt)
-    stops the run within one event and is raised again with a message saying how far it got.
+    ``progress``: True shows a bar on stderr (the streams' networks and service times being built,
+    then simulated time reached against the duration) once a phase has taken PROGRESS_DELAY_S, None
+    does so only when stderr is a terminal, False (the default) never; the results are the same
+    either way. Ctrl-C (KeyboardInterrupt) stops the run within one event and is raised again with a
+    message saying how far it got.
     """
     sc = load_scenario(scenario)
     hw = load_hardware(hardware)
@@ -72,9 +74,17 @@ def simulate_system(scenario: "Scenario | str", hardware: "Hardware | str" = "ne
     seed = sc.seed if seed is None else seed
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"--seed: expected a non-negative integer, got {seed!r}")
-    nets = networks if networks is not None else build_networks(sc)
-    hw_streams = shared_weights_hardware(hw, [nets[s.name] for s in sc.streams])
-    services = {s.name: build_service(s, nets[s.name], hw_streams, sc.source) for s in sc.streams}
+    # building the networks and their service times can take seconds (zoo builders, the engine)
+    steps = len(sc.streams) * (1 if networks is not None else 2)
+    with _progress_bar(progress, steps, f"{sc.name} on {hw.name}", models=True) as bar:
+        step = None if bar is None else bar.update
+        nets = networks if networks is not None else build_networks(sc, step)
+        hw_streams = shared_weights_hardware(hw, [nets[s.name] for s in sc.streams])
+        services = {}
+        for s in sc.streams:
+            services[s.name] = build_service(s, nets[s.name], hw_streams, sc.source)
+            if step is not None:
+                step(1)
     check_layer_events(sc, duration_s, {s.name: len(services[s.name].steps(1, hw, sc.host)) for s in sc.streams},
                        where)
     model = SystemModel(sc, hw, services, duration_s, int(seed), record=record)
@@ -104,7 +114,8 @@ def simulate_system(scenario: "Scenario | str", hardware: "Hardware | str" = "ne
             finish=st.finish / clock, batch=st.batch_of, deadline_s=st.spec.deadline_s,
             rate_hz=st.spec.arrival.rate_hz, priority=st.spec.priority,
             alone_latency_s=svc.engine_latency_cycles / clock,
-            layer_names=tuple(layer.name for layer in svc.network.layers)))
+            layer_names=tuple(layer.name for layer in svc.network.layers), dropped=st.dropped,
+            deadline_action=st.spec.deadline_action))
 
     def log_array(flat, ncols, time_cols):
         a = np.frombuffer(flat, dtype=np.float64).reshape(-1, ncols).T   # a view: no copy of a long log
@@ -135,7 +146,8 @@ def sweep(scenario: "Scenario | str", hardware_list, *, duration=None, seed: int
           progress: bool = False) -> list[SweepRow]:
     """Run the scenario on every config; a config that cannot run a model gives a row with ``error``."""
     sc = load_scenario(scenario)
-    nets = build_networks(sc)
+    with _progress_bar(None if progress else False, len(sc.streams), sc.name, models=True) as bar:
+        nets = build_networks(sc, None if bar is None else bar.update)
     rows = []
     items = list(hardware_list)
     if progress:
@@ -174,16 +186,19 @@ def sweep_table(rows: list[SweepRow], max_miss: float = 0.0) -> str:
         if r.result is not None:
             streams = [s.name for s in r.result.streams]
             break
-    head = f"{'hardware':<20}{'area mm2':>10}{'engine':>8}{'DRAM':>7}" + "".join(
-        f"{(n[:10] + ' p99'):>16}{'miss':>7}" for n in streams) + f"{'meets':>7}"
+    hw_w = max([len("hardware")] + [len(r.hardware) for r in rows]) + 2
+    widths = [max(16, len(n) + 6) for n in streams]   # full stream names: "<name> p99"
+    head = f"{'hardware':<{hw_w}}{'area mm2':>10}{'engine':>8}{'DRAM':>7}" + "".join(
+        f"{(n + ' p99'):>{wd}}{'miss':>7}" for n, wd in zip(streams, widths)) + f"{'meets':>7}"
     lines = [head, "-" * len(head)]
     for r in sorted(rows, key=_by_area):
         if r.result is None:
-            lines.append(f"{r.hardware[:19]:<20}{r.area_mm2:>10.2f}  cannot run: {r.error}")
+            lines.append(f"{r.hardware:<{hw_w}}{r.area_mm2:>10.2f}  cannot run: {r.error}")
             continue
         sysd = r.result.system_stats()
-        cells = "".join(f"{fmt(s['latency_p99_ms'], 13)} ms{s['miss_rate']:>7.1%}" for s in r.result.stream_stats())
-        lines.append(f"{r.hardware[:19]:<20}{r.area_mm2:>10.2f}{sysd['engine_utilization']:>8.1%}"
+        cells = "".join(f"{fmt(s['latency_p99_ms'], wd - 3)} ms{s['miss_rate']:>7.1%}"
+                        for s, wd in zip(r.result.stream_stats(), widths))
+        lines.append(f"{r.hardware:<{hw_w}}{r.area_mm2:>10.2f}{sysd['engine_utilization']:>8.1%}"
                      f"{sysd['dram_utilization']:>7.1%}{cells}{'yes' if r.meets(max_miss) else 'no':>7}")
     best = smallest_meeting(rows, max_miss)
     crit = "no deadline miss" if max_miss == 0 else f"miss rate <= {max_miss:.2%}"

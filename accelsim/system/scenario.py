@@ -31,6 +31,7 @@ from .units import parse_duration, parse_rate
 
 POLICIES = ("fifo", "priority", "edf")
 PROCESSES = ("periodic", "poisson")
+DEADLINE_ACTIONS = ("finish", "drop")
 # A run simulates every request one by one, layer by layer, and logs every layer: beyond these a
 # scenario (or --duration) is a unit mistake, and would run out of memory or run for hours. The model
 # handles roughly 50,000-100,000 layer events per second on one core and keeps about 100 bytes per
@@ -76,6 +77,8 @@ class StreamSpec:
     priority: int = 0               # higher runs first under the 'priority' policy
     batch: BatchSpec = BatchSpec()
     host_ops: tuple = ()            # op kinds or layer-name globs forced onto the host CPU
+    deadline_action: str = "finish"  # finish: a late request still runs; drop: one still waiting at its
+    #                                  deadline is dropped there, never run (a started one always finishes)
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,10 @@ def _scenario_schema() -> dict:
                      "x-unit": "-", "x-expected": "a list of op kinds or layer-name globs",
                      "items": {"type": "string", "minLength": 1,
                                "x-expected": "an op kind or layer-name glob (a non-empty string)"}},
+        "deadline_action": _choice(DEADLINE_ACTIONS, "what happens to a request still waiting (not started) when its "
+                                   "deadline passes: finish runs it anyway, drop removes it from the queue at that "
+                                   "instant and counts it as dropped (a started request always finishes); default "
+                                   "finish", default="finish"),
     }, required=("model", "arrival", "deadline"), help="one model serving one kind of request",
         missing_words={k: _REQUIRED for k in ("model", "arrival", "deadline")})
     streams = {"type": "object", "description": "the streams sharing the engine, by name",
@@ -283,7 +290,7 @@ def _stream(name: str, d: Mapping, where: str) -> StreamSpec:
         deadline_s=parse_duration(d["deadline"], f"{where}.deadline"),
         priority=int(d.get("priority", 0)),
         batch=_batch(d["batch"], f"{where}.batch") if "batch" in d else BatchSpec(),
-        host_ops=tuple(d.get("host_ops", ())))
+        host_ops=tuple(d.get("host_ops", ())), deadline_action=d.get("deadline_action", "finish"))
 
 
 def scenario_from_dict(data: Any, source: str = "<dict>") -> Scenario:
@@ -361,8 +368,9 @@ def load_scenario(name_or_path: "str | os.PathLike | Scenario") -> Scenario:
     return scenario_from_dict(data, source=str(path))
 
 
-def build_networks(scenario: Scenario) -> dict:
-    """Build each stream's network once (zoo builders can take a second); errors name file and key."""
+def build_networks(scenario: Scenario, step=None) -> dict:
+    """Build each stream's network once (zoo builders can take a second); errors name file and key.
+    ``step`` (a callable, e.g. a progress bar's update) is called with 1 after each network."""
     from ..workload.zoo import load_model
     nets = {}
     for s in scenario.streams:
@@ -374,4 +382,6 @@ def build_networks(scenario: Scenario) -> dict:
         except (WorkloadError, TypeError, ValueError) as exc:
             raise ConfigError(f"{where}.options: {exc}") from None
         nets[s.name] = net
+        if step is not None:
+            step(1)
     return nets
