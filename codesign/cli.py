@@ -236,6 +236,30 @@ def build_parser() -> argparse.ArgumentParser:
     gn.add_argument("--evaluation", type=int, help="with --run: the design's evaluation number (pareto.csv)")
     gn.add_argument("--out", help="genome file to write (.json); default: stdout")
 
+    m = sub.add_parser("monotonicity", help="latency rank correlation across devices, and proxy-front reuse",
+                       description="Spearman and Kendall rank correlation of every device pair's latencies in a "
+                                   "table (one row per architecture, one ms column per device; a pair uses the "
+                                   "rows both devices have, blank cells are left out) and, with --accuracy, how "
+                                   "much of each target device's true Pareto hypervolume (min latency, max "
+                                   "accuracy) the front found on each proxy device reaches there (reference: the "
+                                   "target front's nadir + 10 % of its range). Writes spearman.csv, pairs.csv, "
+                                   "spearman.png, front_reuse.csv and summary.json into --out.")
+    m.add_argument("table", metavar="TABLE.csv", help="latency table: an architecture column and one latency "
+                                                     "column (ms) per device; arch_index is not a device")
+    m.add_argument("--out", required=True, help="folder for the outputs (created if missing)")
+    m.add_argument("--accuracy", metavar="SOURCE",
+                   help="accuracy per architecture for front reuse: nb201[:DATASET] (the packaged NAS-Bench-201 "
+                        "table: cifar10, cifar100, imagenet16_120; the architectures must be NB201 arch strings), "
+                        "a column of TABLE.csv (then not a device), or FILE.csv:COLUMN (joined on the "
+                        "architecture column); a blank accuracy leaves that row out of front reuse")
+    m.add_argument("--arch-column", metavar="NAME",
+                   help="the architecture column (default: the first of arch_str, arch, architecture, network, "
+                        "model, genome, blocks, onnx)")
+    m.add_argument("--devices", nargs="+", metavar="NAME",
+                   help="the device columns to compare, in this order (default: every other column)")
+    m.add_argument("--min-shared", type=int, default=10, metavar="N",
+                   help="rows a device pair must both have, >= 3; fewer is an error (10)")
+
     sc = sub.add_parser("schema", help="print the JSON Schema of a codesign config file type (for editors and checks)",
                         description="Print the JSON Schema (draft 2020-12) every file of this type is checked "
                                     "against, or with --markdown its reference table. The hardware and scenario "
@@ -273,6 +297,20 @@ def _genome(args) -> int:
         write_atomic(Path(args.out), text)
     else:
         print(text, end="")
+    return 0
+
+
+def _monotonicity(args) -> int:
+    _at_least("--min-shared", args.min_shared, 3)
+    _check_out_dir("--out", args.out)
+    from . import monotonicity as M
+    table, accuracy, accuracy_source = M.load_inputs(args.table, arch_column=args.arch_column, devices=args.devices,
+                                                     accuracy=args.accuracy)
+    rc = M.rank_correlations(table, min_shared=args.min_shared)
+    fr = M.front_reuse(table, accuracy, min_shared=args.min_shared) if accuracy is not None else None
+    paths, s = M.write_outputs(args.out, table, rc, fr, accuracy_source, args.min_shared)
+    print(M.describe(s))
+    print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
 
@@ -520,7 +558,7 @@ def main(argv=None) -> int:
             require("torch", "codesign", f"codesign {args.command}")
         return {"dataset": _dataset, "train-estimator": _train, "validate-estimator": _validate,
                 "search": _search, "show": _show, "sweep": _sweep, "supernet": _supernet,
-                "schema": _schema, "genome": _genome}[args.command](args)
+                "schema": _schema, "genome": _genome, "monotonicity": _monotonicity}[args.command](args)
 
     return run_cli("codesign", build_parser(), argv, run,
                    lambda exc: " (a dataset or search run resumes where it stopped when run again)")

@@ -19,8 +19,8 @@ Two rules:
   of each import in it).
 - inside ``codesign`` imports run only downward through its layers (``CODESIGN_LAYERS``): the base
   modules, then ``spaces``, then ``estimator`` and ``accuracy``, then ``search`` and ``supernet``,
-  then the CLI. A module imports its own subpackage or a lower layer; two subpackages on one layer do
-  not import each other.
+  then ``monotonicity`` (it uses the Pareto code of ``search``), then the CLI. A module imports its
+  own subpackage or a lower layer; two subpackages on one layer do not import each other.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ CODESIGN_LAYERS = (("codesign", "codesign._lazy", "codesign.errors", "codesign.i
                    ("codesign.spaces",),
                    ("codesign.estimator", "codesign.accuracy"),
                    ("codesign.search", "codesign.supernet"),
+                   ("codesign.monotonicity",),
                    ("codesign.cli",))
 
 
