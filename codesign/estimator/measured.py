@@ -303,16 +303,29 @@ def fbnet_tables(path, dataset: str, device: str):
 
 
 def evaluate_fbnet(path, device: str, dataset: str = "cifar100", heldout_ops: float = 0.3, n_archs: int = 2000,
-                   seed: int = 0, cfg: TrainConfig | None = None) -> MeasuredResult:
+                   seed: int = 0, cfg: TrainConfig | None = None, heldout_keys=None) -> MeasuredResult:
     """Per-operator training on the FBNet LUT with ``heldout_ops`` of the distinct searchable operators
     left out (never measured, as far as training knows); test = random architectures, whose
-    latency is the LUT sum (stem + 22 chosen blocks + head conv + pool + FC)."""
+    latency is the LUT sum (stem + 22 chosen blocks + head conv + pool + FC). ``heldout_keys``: the
+    LUT keys to leave out instead of a random share (e.g. every shape of some block types); the
+    fixed parts (stem, head conv, pool, FC) are in every architecture and cannot be left out.
+
+    Most blocks of a random architecture were trained on, so its metrics say little about operators
+    never measured: ``extra["heldout_op_metrics"]`` scores the left-out operators themselves."""
     fixed, grid = fbnet_tables(path, dataset, device)
     for line, r in fixed + [c for row in grid for c in row]:
         _latency(r, device, path, line, allow_zero=True)
     rng = np.random.default_rng(seed)
     keys = sorted({r["lut_key"] for row in grid for _, r in row})
-    held = set(np.asarray(keys)[rng.random(len(keys)) < heldout_ops].tolist())
+    if heldout_keys is None:
+        held = set(np.asarray(keys)[rng.random(len(keys)) < heldout_ops].tolist())
+    else:
+        held = {str(k) for k in heldout_keys}
+        unknown = sorted(held - set(keys))
+        if unknown:
+            fixed_keys = {r["lut_key"] for _, r in fixed}
+            why = "a fixed part, in every architecture" if unknown[0] in fixed_keys else "not a searchable block"
+            raise CodesignError(f"{path}: dataset {dataset!r}: held-out key {unknown[0]!r} is {why}")
     by_key: dict[str, tuple] = {}
     for line, r in fixed + [c for row in grid for c in row]:
         by_key.setdefault(r["lut_key"], (line, r))
