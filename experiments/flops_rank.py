@@ -306,7 +306,7 @@ def main(argv=None) -> int:
     for flag, v in (("--nb201", n_nb201), ("--ibn", n_ibn)):
         if v is not None and v < 3:
             ap.error(f"{flag} {v}: expected at least 3 networks")
-    out = args.out or (ROOT / "experiments" / "results" / ("quick" if args.quick else ""))
+    out = args.out or (ROOT / "runs" / "quick" if args.quick else ROOT / "experiments" / "results")
     out.mkdir(parents=True, exist_ok=True)
     res = run(n_nb201, n_ibn, args.seed, args.configs)
     shown = ["python", "experiments/flops_rank.py"] + list(sys.argv[1:] if argv is None else argv)

@@ -450,8 +450,10 @@ def main(argv=None) -> int:
     ap.add_argument("--train-archs", type=int, help="training architectures of the whole-network table "
                     f"(default {FULL['train_archs']}, --quick {QUICK['train_archs']})")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
-    ap.add_argument("--out", type=Path, default=Path("experiments/results"), help="folder for the .md and .json")
+    ap.add_argument("--out", type=Path, help="folder for the .md and .json (default experiments/results; --quick: "
+                                             "runs/quick)")
     args = ap.parse_args(argv)
+    args.out = args.out or Path("runs/quick" if args.quick else "experiments/results")
     try:
         header, _ = M.read_csv(args.table)
         devices = args.devices.split(",") if args.devices else \
