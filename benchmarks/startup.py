@@ -1,12 +1,14 @@
 """Start-up cost of the two commands: CPU time of a whole process, from exec to exit.
 
-    python benchmarks/startup.py [--runs 7]
+    python benchmarks/startup.py [--runs 7] [--threads 1]
 
 Each command runs ``--runs`` times as a child process, one at a time; its CPU time is the user + system
 time the child used (``resource.getrusage(RUSAGE_CHILDREN)`` before and after, so the load of other
 processes on the machine does not count, as it would in wall time). The table gives the min / median
-over the runs. The child runs what the installed console script runs (``from accelsim.cli import
-main; sys.exit(main())``), from this checkout.
+over the runs. Each child gets ``--threads`` (1) as its Numba, OpenMP and BLAS thread count through
+the environment, so that no row depends on the machine's core count. The child runs what the
+installed console script runs (``from accelsim.cli import main; sys.exit(main())``), from this
+checkout.
 
 Before timing, ``accelsim warmup`` runs once, so the simulate row is a warm Numba cache (the kernels
 load from the cache, nothing compiles). Targets: ``accelsim --help`` <= 0.15 s CPU, and the whole
@@ -19,11 +21,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from _timing import child_run, header, pin_threads
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,10 +50,9 @@ def argv_of(program, args: list) -> list:
 
 def cpu_seconds(argv: list) -> float:
     """User + system CPU seconds of one run of ``argv`` (which must succeed)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(argv, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu, _, _ = child_run(argv, cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return cpu
 
 
 def verdict(value: float, target) -> str:
@@ -62,12 +64,15 @@ def verdict(value: float, target) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7, help="runs per command, >= 5 (7)")
+    ap.add_argument("--threads", type=int, default=1, help="Numba, OpenMP and BLAS threads of each child (1)")
     args = ap.parse_args()
     if args.runs < 5:
         ap.error(f"--runs: expected at least 5, got {args.runs}")
+    pin_threads(args.threads)   # the children inherit it
     subprocess.run(argv_of("accelsim", ["warmup"]), cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
-    print(f"CPU seconds (user + sys) of the whole process, min / median of {args.runs} runs:\n")
+    print(header("CPU seconds (user + sys, RUSAGE_CHILDREN) of the whole child process, one at a time",
+                 args.runs, f"{args.threads} per child (NUMBA_NUM_THREADS, OMP_NUM_THREADS)") + "\n")
     print("| command | min s | median s | target | |")
     print("|---|---:|---:|---:|---|")
     for label, program, cmd_args, target in COMMANDS:
