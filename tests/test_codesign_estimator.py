@@ -313,3 +313,18 @@ def test_features_refuse_transposed_convs_they_do_not_cover():
     b.conv_transpose(b.input, 8, 2, 2, name="up")
     with pytest.raises(CodesignError, match="no features for conv_transpose"):
         family_of(T.pack_network(b.build()))
+
+
+@pytest.mark.parametrize("epochs", [1, 3, 4, 10, 11])
+def test_short_fits_train(epochs):
+    """A fit of 1 to 11 steps (one batch per epoch) runs to the end with a finite validation loss: the
+    one-cycle schedule divided by zero at exactly 10 steps."""
+    from codesign.estimator.model import _fit_rows
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    Y = (X @ np.array([[1.0], [-2.0], [0.5]]))
+    val = np.zeros(64, dtype=bool)
+    val[:8] = True
+    fm, info = _fit_rows(X, Y, val, TrainConfig(hidden=8, depth=2, epochs=epochs, batch_size=512, threads=1),
+                         torch.Generator().manual_seed(0))
+    assert len(info["history"]) == epochs and np.isfinite(info["val_mse"]) and info["rows"] == 56

@@ -507,7 +507,12 @@ def _fit_rows(X: np.ndarray, Y: np.ndarray, val: np.ndarray, cfg: TrainConfig, g
     w = torch.from_numpy(np.minimum(1.0, var[0] / np.maximum(var, 1e-12)).astype(np.float32))
     opt = torch.optim.AdamW(fm.mlp.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = max(1, cfg.epochs * math.ceil(len(tr) / cfg.batch_size))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
+    # one-cycle schedule, warming up over the first 10 % of the steps; a short fit needs at least one
+    # step on each side of the peak (10 steps at 10 % would put the peak at step 0), and under 4 steps
+    # the rate stays constant
+    pct = 0.1 if steps > 10 else 2.0 / steps
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=pct) \
+        if steps >= 4 else None
     best = (float("inf"), None, -1)
     history = []
     for epoch in range(cfg.epochs):
@@ -519,7 +524,8 @@ def _fit_rows(X: np.ndarray, Y: np.ndarray, val: np.ndarray, cfg: TrainConfig, g
             opt.zero_grad()
             loss.backward()
             opt.step()
-            sched.step()
+            if sched is not None:
+                sched.step()
         fm.mlp.eval()
         with torch.no_grad():
             sel = va if len(va) else tr[:4096]
