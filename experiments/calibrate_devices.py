@@ -2,16 +2,21 @@
 config per device family, a few calibration architectures each, scored on all the others.
 
     python experiments/calibrate_devices.py TABLE.csv [--samples 20] [--curve 5 10 20 50 100]
-        [--curve-test 2000] [--seed 0] [--devices a,b,...] [--results experiments/results]
+        [--curve-test 2000] [--curve-devices a,b,...] [--seed 0] [--devices a,b,...] [--rows N]
+        [--quick] [--results experiments/results]
 
 ``TABLE.csv``: one row per NAS-Bench-201 architecture (``arch_str``) and one latency column (ms) per
 device, as HELP publishes it (Lee et al., NeurIPS 2021, ``HayeonLee/HELP``; batch size after the last
 underscore for the GPUs). For each device, :func:`accelsim.calibration.held_out_fit` draws ``--samples``
 architectures (seeded, the same rows for every device), calibrates the family's base config with the
-default keys (:func:`accelsim.calibration.default_fit`), and scores it on every other architecture
+default keys (:func:`accelsim.calibration.default_fit`) once per graph form of the cell (compiled,
+pruned, eager: :func:`accelsim.calibration.table_graphs`), keeps the form whose fit is closest on the
+calibration rows (``accelsim calibrate --graph auto``), and scores it on every other architecture
 beside FLOPs and parameter counts (one scale fitted on the same rows) and the measured-mode estimator
-trained on the same rows. ``--curve``: the same at other sample counts, scored on ``--curve-test``
-held-out architectures (a fixed seeded draw), for the sample-efficiency plot.
+trained on the same rows. ``--curve``: the same at other sample counts on the ``--curve-devices``
+(default HELP's six meta-test devices), scored on ``--curve-test`` held-out architectures (a fixed
+seeded draw), for the sample-efficiency plot. Killed, it resumes: ``<results>/calibrate_devices.partial.json``
+holds every finished device, and is used only by a run with the same table and arguments.
 
 Base configs (a stated rule, not a per-device choice): GPUs -> ``gpu_like`` (fp32), server and phone
 CPUs and the Raspberry Pi -> ``mobile_cpu_like`` (fp32), Eyeriss -> ``eyeriss_like`` (int16), the FPGA
@@ -22,6 +27,7 @@ atomically; the first line of the Markdown is the command that made it.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shlex
 import sys
@@ -30,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from accelsim.calibration import default_fit, held_out_fit
+from accelsim.calibration import GRAPHS, held_out_fit, table_graphs
 from accelsim.config import load_hardware
 from accelsim.io import atomic_open, write_atomic
 from accelsim.workload.precision_policy import uniform
@@ -43,6 +49,7 @@ FAMILIES = (   # (device-name prefixes, base config, format the networks run in)
     (("fpga",), "neural_engine", "int8"),
 )
 PREDICTORS = ("calibrated", "FLOPs", "learned estimator")
+CURVE_DEVICES = ("titan_rtx_256", "gold_6226", "fpga", "pixel2", "raspi4", "eyeriss")   # HELP's meta-test split
 
 
 def family(device: str) -> tuple:
@@ -66,14 +73,14 @@ def markdown(command: str, rows: list, curve: dict, args) -> str:
              "every other architecture of the column. Spearman's rho and Kendall's tau-b of predicted against measured "
              "latency; MAPE and the share within ±10 % of the calibrated config (FLOPs: one scale fitted on the same "
              "rows; learned estimator: the measured-mode estimator trained on the same rows).", "",
-             "| device | base | keys | fit s | calibrated Spearman | FLOPs | learned estimator | calibrated Kendall "
-             "| MAPE | within ±10 % | best |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| device | base | graph | keys | fit s | calibrated Spearman | FLOPs | learned estimator "
+             "| calibrated Kendall | MAPE | within ±10 % | best |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         h = r["held_out"]
         sp = {p: h[p]["spearman"] for p in PREDICTORS if p in h}
         best = max(sp, key=lambda p: sp[p])
-        lines.append(f"| {r['device']} | {r['base']} ({r['format']}) | {len(r['fit']['keys'])} | "
+        lines.append(f"| {r['device']} | {r['base']} ({r['format']}) | {r['graph']} | {len(r['fit']['keys'])} | "
                      f"{r['fit']['seconds']:.1f} | {sp['calibrated']:.3f} | {sp['FLOPs']:.3f} | "
                      f"{sp.get('learned estimator', float('nan')):.3f} | {h['calibrated']['kendall']:.3f} | "
                      f"{h['calibrated']['mape_pct']:.1f} % | {h['calibrated']['within_10_pct']:.1f} % | {best} |")
@@ -86,7 +93,8 @@ def markdown(command: str, rows: list, curve: dict, args) -> str:
               f"better than FLOPs on {beats_flops} of {len(rows)} devices and better than the learned estimator on "
               f"{beats_learned}."]
     if curve:
-        lines += ["", f"## Sample efficiency (median Spearman over devices, {args.curve_test} held-out architectures)",
+        lines += ["", f"## Sample efficiency (median Spearman over {args.curve_devices.replace(',', ', ')}; "
+                  f"{args.curve_test} held-out architectures each)",
                   "", "| samples | " + " | ".join(PREDICTORS) + " |", "|---:|" + "---:|" * len(PREDICTORS)]
         for n, per in sorted(curve.items()):
             lines.append(f"| {n} | " + " | ".join(f"{np.median(per[p]):.3f}" for p in PREDICTORS) + " |")
@@ -122,21 +130,49 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--curve", type=int, nargs="*", default=[5, 10, 20, 50, 100])
     ap.add_argument("--curve-test", type=int, default=2000)
+    ap.add_argument("--curve-devices", default=",".join(CURVE_DEVICES),
+                    help="comma-separated device columns the sample-efficiency curve is measured on (default: "
+                         "HELP's six meta-test devices, where HELP reports its 10-sample result)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--devices", help="comma-separated device columns (default: every one)")
-    ap.add_argument("--results", default="experiments/results")
+    ap.add_argument("--rows", type=int, help="use a seeded draw of this many architectures of the table (default: all)")
+    ap.add_argument("--results", help="output folder (default experiments/results; --quick: runs/quick)")
+    ap.add_argument("--quick", action="store_true",
+                    help="minutes, not an hour: 2,000 architectures, the curve devices only, curve at 5 and 20 "
+                         "samples on 500 held-out architectures")
     args = ap.parse_args()
-    out = Path(args.results)
+    if args.quick:
+        args.rows, args.devices = args.rows or 2000, args.devices or args.curve_devices
+        args.curve, args.curve_test = [5, 20], 500
+    out = Path(args.results or ("runs/quick" if args.quick else "experiments/results"))
     out.mkdir(parents=True, exist_ok=True)
     header, rows = M.read_csv(args.table)
+    if args.rows and args.rows < len(rows):
+        keep = np.sort(np.random.default_rng(args.seed).choice(len(rows), size=args.rows, replace=False))
+        rows = [rows[i] for i in keep]
     devices = args.devices.split(",") if args.devices else [h for h in header if h not in ("arch_index", "arch_str")]
     for d in devices:
         family(d)
-    cache, sums, results = {}, {}, []
-    curve = {n: {p: [] for p in PREDICTORS} for n in args.curve}
+    # one state file, rewritten after every device, lets a killed run resume; its fingerprint (the
+    # table's bytes and every argument that changes a number) keeps a resume from mixing inputs
+    state_path = out / "calibrate_devices.partial.json"
+    fingerprint = hashlib.sha256(Path(args.table).read_bytes() + json.dumps(
+        [args.samples, args.curve, args.curve_test, args.curve_devices, args.seed, args.rows, devices]).encode()
+    ).hexdigest()
+    state = {"fingerprint": fingerprint, "devices": {}, "curve": {}}
+    if state_path.is_file():
+        old = json.loads(state_path.read_text())
+        if old.get("fingerprint") == fingerprint:
+            state = old
+            print(f"resuming: {len(state['devices'])} of {len(devices)} devices already done", flush=True)
+        else:
+            print(f"{state_path.name}: made from other inputs; starting afresh", flush=True)
+    cache, sums = {}, {}
     nets_by = {}
     t0 = time.perf_counter()
     for d in devices:
+        if d in state["devices"]:
+            continue
         base, fmt = family(d)
         table = M.read_network_table(args.table, d, header, rows, cache)
         key = table.lines.tobytes()
@@ -146,21 +182,27 @@ def main() -> None:
             sums[key] = table.sums
         hw0 = load_hardware(base)
         if (key, fmt) not in nets_by:
-            nets_by[(key, fmt)] = [uniform(n, fmt) for n in table.networks["as_written"]]
+            nets_by[(key, fmt)] = {g: [uniform(n, fmt) for n in nets]
+                                   for g, nets in table_graphs(table, rows, GRAPHS).items()}
         nets = nets_by[(key, fmt)]
-        keys = default_fit(hw0, nets)
+        keys = None   # each graph's default keys
         res, *_ = held_out_fit(table, nets, hw0, keys, args.samples, None, seed=args.seed, measured=M)
         res.update({"device": d, "base": base, "format": fmt})
-        results.append(res)
         h = res["held_out"]
-        print(f"{d:<16} {base:<16} Spearman calibrated {h['calibrated']['spearman']:.3f}  FLOPs "
+        print(f"{d:<16} {base:<16} graph {res['graph']:<8} Spearman calibrated {h['calibrated']['spearman']:.3f}  FLOPs "
               f"{h['FLOPs']['spearman']:.3f}  learned {h['learned estimator']['spearman']:.3f}  "
               f"({res['fit']['seconds']:.1f} s fit, {time.perf_counter() - t0:.0f} s so far)", flush=True)
-        for n in args.curve:
+        per_n = {}
+        for n in (args.curve if d in args.curve_devices.split(",") else ()):
             r, *_ = held_out_fit(table, nets, hw0, keys, n, None, seed=args.seed, measured=M,
                                  test_rows=args.curve_test)
-            for p in PREDICTORS:
-                curve[n][p].append(r["held_out"][p]["spearman"])
+            per_n[str(n)] = {p: r["held_out"][p]["spearman"] for p in PREDICTORS}
+        state["devices"][d] = res
+        state["curve"][d] = per_n
+        write_atomic(state_path, json.dumps(state))
+    results = [state["devices"][d] for d in devices]
+    curve = {n: {p: [state["curve"][d][str(n)][p] for d in devices if str(n) in state["curve"][d]]
+                 for p in PREDICTORS} for n in args.curve}
     command = _cmd()
     write_atomic(out / "calibrate_devices.md", markdown(command, results, curve, args))
     write_atomic(out / "calibrate_devices.json", json.dumps(
@@ -168,6 +210,7 @@ def main() -> None:
          "seconds": time.perf_counter() - t0}, indent=1))
     if curve:
         plot(out / "calibrate_devices.png", curve)
+    state_path.unlink()
     print(markdown(command, results, curve, args))
 
 
