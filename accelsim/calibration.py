@@ -374,12 +374,15 @@ def _scaled_baseline(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarra
 
 
 def _markdown_table(results: list) -> str:
+    from .console import Blanks
+    blanks = Blanks()
+    undefined = "rank correlation undefined: fewer than 3 held-out rows, or all predictions equal"
     lines = ["| samples | predictor | MAPE | within ±10 % | Spearman | Kendall |", "|---:|---|---:|---:|---:|---:|"]
     for r in results:
         for name, m in r["held_out"].items():
             lines.append(f"| {r['samples']} | {name} | {m['mape_pct']:.1f} % | {m['within_10_pct']:.1f} % | "
-                         f"{m['spearman']:.3f} | {m['kendall']:.3f} |")
-    return "\n".join(lines)
+                         f"{blanks.cell(m['spearman'], '.3f', undefined)} | {blanks.cell(m['kendall'], '.3f', undefined)} |")
+    return "\n".join(lines + blanks.notes())
 
 
 def _plot(path, results: list, measured: np.ndarray, test_pred: dict, target: str) -> None:

@@ -4,11 +4,15 @@ Every input error prints one line (``accelsim: error: ...``) and exits with stat
 written only when asked for, atomically. When the reader of stdout goes away (``accelsim simulate |
 head -1``) the command stops quietly with status 1: no traceback, and the output is incomplete.
 
-Start-up stays cheap: this module imports only ``accelsim.errors`` at the top, and each command imports
-what it uses when it needs it, so ``--help``, ``list``, ``schema`` and every argument or config error
-finish without importing numba, scipy, torch or matplotlib (tests/test_startup.py checks it). On a
-terminal, a command that simulates prints one line on stderr before the kernels compile on a cold
-Numba cache (:mod:`accelsim.engine.warmup`).
+Start-up stays cheap: this module imports only ``accelsim.errors`` and ``accelsim.console`` at the top,
+and each command imports what it uses when it needs it, so ``--help``, ``list``, ``schema`` and every
+argument or config error finish without importing numba, scipy, torch or matplotlib
+(tests/test_startup.py checks it). On a terminal, a command that simulates prints one line on stderr
+before the kernels compile on a cold Numba cache (:mod:`accelsim.engine.warmup`).
+
+Both command lines print the same way (:mod:`accelsim.console`): ``--quiet`` drops progress bars and
+informational notes but never results, a missing number is ``–`` with its reason below the table, and
+an option's old name or use is accepted with one warning line on stderr.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import os
 import sys
 import warnings
 
+from . import __version__
+from .console import AREA_UNKNOWN, Blanks, deprecate, progress, quiet_help
 from .errors import AccelsimError, one_line, quote
 
 EXIT_USAGE = 2
@@ -152,25 +158,40 @@ def _apply_policy(net, policy: str):
                         ".yaml/.json map of layer name -> format")
 
 
+def _table_hidden(args) -> bool:
+    """``--no-table``; or ``--quiet`` without it, which hid the table before ``--no-table`` existed and
+    still does, with a deprecation note."""
+    if args.quiet and not args.no_table:
+        deprecate(args, f"{args.command} --quiet: hiding the table with --quiet alone is deprecated; add "
+                        "--no-table (--quiet will only drop progress bars and notes)")
+        return True
+    return args.no_table
+
+
 def cmd_simulate(args) -> int:
     from .config import load_hardware
     from .io import write_atomic
+    if args.html:   # bokeh installed and the page's folder there, before any work
+        from .html_report import check_page_path
+        check_page_path("--html", args.html, "accelsim simulate --html")
     hw = load_hardware(args.hw)
     net = _load_network(args)
     from .engine import simulate   # after the inputs are checked: an input error never loads numba
     from .engine.warmup import say_if_cold
-    say_if_cold()
+    if not args.quiet:
+        say_if_cold()
     report = simulate(net, hw)
     groups = None
     if args.group:
         from .engine.grouping import group_layers, grouped_table
         groups = group_layers(report, args.group)
-    if not args.quiet:
+    if not _table_hidden(args):
         if groups is None:
             print(report.table())
         else:
             print(f"{net.name} on {hw.name}, by {args.group}:")
             print(grouped_table(groups))
+    if not args.quiet:
         if net.pruned_layers:
             print(f"{net.name}: pruned {net.pruned_layers} layers (dead, constant or duplicate; "
                   "as a deployment compiler removes them)")
@@ -187,6 +208,9 @@ def cmd_simulate(args) -> int:
     if args.plot:
         from .plots import plot_report
         plot_report(report, args.plot)
+    if args.html:
+        from .html_report import write_report_page
+        write_report_page(report, args.html)
     return 0
 
 
@@ -196,9 +220,10 @@ def cmd_compare(args) -> int:
     hws = [load_hardware(name) for name in args.hw]   # every config checked before the first simulation
     from .engine import simulate
     from .engine.warmup import say_if_cold
-    say_if_cold()
+    if not args.quiet:
+        say_if_cold()
     rows = []
-    for hw in hws:
+    for hw in progress(hws, args.quiet, desc="compare", unit="config"):
         r = simulate(net, hw)
         rows.append((hw.name, r))
     head = (f"{'hardware':<20}{'array':>9}{'df':>4}{'MHz':>6}{'latency ms':>12}{'cycles':>13}{'stall %':>9}"
@@ -206,14 +231,20 @@ def cmd_compare(args) -> int:
     print(f"{net.name}: {net.macs / 1e6:,.1f} M MACs, {net.params / 1e6:.2f} M params")
     print(head)
     print("-" * len(head))
+    blanks = Blanks()
+    no_cycles = "no cycles simulated, so no stall share or utilisation"
     for name, r in rows:
         hw = r.hardware
         shape, dataflow = (f"{hw.array.rows}x{hw.array.cols}", hw.array.dataflow) if hw.kind == "systolic" else \
             ("roofline", "-")
+        stall = 100 * r.stall_cycles / r.total_cycles if r.total_cycles else None
         print(f"{name[:19]:<20}{shape:>9}{dataflow:>4}"
               f"{hw.clock_mhz:>6.0f}{r.latency_ms:>12.4f}{r.total_cycles:>13,.0f}"
-              f"{100 * r.stall_cycles / r.total_cycles:>9.1f}{r.utilization:>7.1%}{r.energy_mj:>11.4f}"
-              f"{r.dram_bytes / 2**20:>10.2f}{hw.area_mm2:>10.2f}{'ok' if r.budget_ok else 'OVER':>8}")
+              f"{blanks.cell(stall, '>9.1f', no_cycles)}{blanks.cell(r.utilization, '>7.1%', no_cycles)}"
+              f"{blanks.cell(r.energy_mj, '>11.4f')}{r.dram_bytes / 2**20:>10.2f}"
+              f"{blanks.cell(hw.area_mm2, '>10.2f', AREA_UNKNOWN)}{'ok' if r.budget_ok else 'OVER':>8}")
+    for line in blanks.notes():
+        print(line)
     return 0
 
 
@@ -275,9 +306,10 @@ def cmd_system(args) -> int:
             raise AccelsimError("--trace and --gantt describe one run; use them with --hw, not --sweep")
         names = args.sweep or list(available_hardware())
         from .engine.warmup import say_if_cold
-        say_if_cold()
-        rows = system.sweep(scenario, names, duration=args.duration, seed=args.seed, progress=not args.quiet)
         if not args.quiet:
+            say_if_cold()
+        rows = system.sweep(scenario, names, duration=args.duration, seed=args.seed, progress=not args.quiet)
+        if not _table_hidden(args):
             print(system.sweep_table(rows, args.max_miss))
         if args.json:
             best = system.smallest_meeting(rows, args.max_miss)
@@ -290,11 +322,12 @@ def cmd_system(args) -> int:
         return 0
     hw = load_hardware(args.hw or "neural_engine")   # a config error before the engine loads
     from .engine.warmup import say_if_cold
-    say_if_cold()
+    if not args.quiet:
+        say_if_cold()
     # the DRAM bandwidth log only feeds the trace and the Gantt chart; a long run without them skips it
     result = system.simulate_system(scenario, hw, duration=args.duration, seed=args.seed,
                                     record=bool(args.trace or args.gantt), progress=False if args.quiet else None)
-    if not args.quiet:
+    if not _table_hidden(args):
         print(result.table())
     if args.json:
         write_atomic(args.json, result.to_json())
@@ -313,24 +346,28 @@ def cmd_calibrate(args) -> int:
 def cmd_models(args) -> int:
     from .extras import MissingExtraError, install_command
     from .workload.zoo import MODELS, model_info
-    info, missing = {}, False
-    for name in MODELS:
+    info = {}
+    # every model is built for its figures (seconds in all): a bar on a terminal meanwhile
+    for name in progress(list(MODELS), args.quiet, desc="building the zoo", unit="model"):
         try:
             info.update(model_info([name]))
         except MissingExtraError:   # a traced model without torch: listed without its figures
-            missing = True
+            pass
     print(f"{'model':<24}{'input (H,W,C)':>16}{'layers':>8}{'MACs (M)':>12}{'params (M)':>12}  description")
+    blanks = Blanks()
+    no_torch = f"a model traced from PyTorch; its figures need torch: {install_command('torch')}"
     for name, fn in MODELS.items():
         doc = (fn.__doc__ or "").strip().splitlines()
         if name not in info:
-            print(f"{name:<24}{'-':>16}{'-':>8}{'-':>12}{'-':>12}  {doc[0] if doc else ''}")
+            cells = [blanks.cell(None, f">{width}", no_torch) for width in (16, 8, 12, 12)]
+            print(f"{name:<24}{''.join(cells)}  {doc[0] if doc else ''}")
             continue
         i = info[name]
         shape = ",".join(map(str, i["input_shape"]))
         print(f"{name:<24}{shape:>16}{i['layers']:>8}{i['macs'] / 1e6:>12.1f}{i['params'] / 1e6:>12.3f}  "
               f"{doc[0] if doc else ''}")
-    if missing:
-        print(f"(-: a model traced from PyTorch; its figures need torch: {install_command('torch')})")
+    for line in blanks.notes():
+        print(line)
     return 0
 
 
@@ -353,8 +390,13 @@ def cmd_warmup(args) -> int:
     return 0
 
 
+# --quiet of the commands whose table it hid before --no-table existed
+QUIET_HIDES_TABLE = "without --no-table it also hides the table, as it did before --no-table (deprecated)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineArgumentParser(prog="accelsim", description="Cycle-approximate neural-engine simulator.")
+    p.add_argument("--version", action="version", version=f"accelsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def workload_args(sp):
@@ -380,16 +422,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", metavar="FILE", help="write per-layer records and totals as JSON")
     s.add_argument("--csv", metavar="FILE", help="write per-layer records as CSV")
     s.add_argument("--plot", metavar="FILE.png", help="write a latency breakdown and roofline plot")
+    s.add_argument("--html", metavar="PAGE.html",
+                   help="write a self-contained interactive page: per-layer latency and energy bars, per-stage "
+                        "sums, a roofline with one roof per unit (array, vector, DRAM); needs bokeh (the "
+                        "codesign extra)")
     s.add_argument("--group", choices=("block", "stage"),
                    help="print per-block or per-stage sums (block ids such as s3.b1 or features.3; the stage is "
                         "the part before the first '.') instead of the per-layer table; with --json, add them "
                         "as 'groups'")
-    s.add_argument("--quiet", action="store_true", help="do not print the table")
+    s.add_argument("--no-table", action="store_true", help="do not print the table (or the --group sums)")
+    s.add_argument("--quiet", action="store_true", help=quiet_help(QUIET_HIDES_TABLE))
     s.set_defaults(func=cmd_simulate)
 
     c = sub.add_parser("compare", help="one model on several hardware configs, one row each")
     c.add_argument("--hw", nargs="+", required=True, help="hardware config names or paths")
     workload_args(c)
+    c.add_argument("--quiet", action="store_true", help=quiet_help())
     c.set_defaults(func=cmd_compare)
 
     sy = sub.add_parser("system", help="several models sharing one engine: latency, deadlines, utilisation",
@@ -414,9 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write a Chrome-trace / Perfetto timeline (engine, DRAM, host CPU, one track per stream)")
     sy.add_argument("--gantt", metavar="FILE.png", help="write a Gantt chart of the first --gantt-window")
     sy.add_argument("--gantt-window", metavar="TIME", help="time span the Gantt chart shows (default 500ms)")
-    sy.add_argument("--quiet", action="store_true",
-                    help="no progress bar (shown on a terminal when a run takes over a second) and no table; "
-                         "write the results with --json")
+    sy.add_argument("--no-table", action="store_true", help="do not print the table; write the results with --json")
+    sy.add_argument("--quiet", action="store_true", help=quiet_help(QUIET_HIDES_TABLE))
     sy.set_defaults(func=cmd_system)
 
     ca = sub.add_parser("calibrate", help="fit a config's numbers to latencies measured on a device",
@@ -426,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     ca.set_defaults(func=cmd_calibrate)
 
     md = sub.add_parser("models", help="list the model zoo with MACs, parameters and default input shape")
+    md.add_argument("--quiet", action="store_true", help=quiet_help())
     md.set_defaults(func=cmd_models)
 
     ls = sub.add_parser("list", help="list hardware configs and models")
@@ -450,7 +498,9 @@ def run_cli(prog: str, parser, argv, run, interrupted) -> int:
     """The frame both command lines share: parse ``argv`` (a usage error is one line and SystemExit(2),
     ``--help`` SystemExit(0)), ``run(args)``; an AccelsimError is one line and status 2, Ctrl-C one
     line (``interrupted(exc)`` completes it) and 130, and a closed stdout (``| head -1``) status 1
-    without a traceback: the rest of the output is dropped, files not yet written are not written."""
+    without a traceback: the rest of the output is dropped, files not yet written are not written.
+    Deprecation notes the command left (:func:`accelsim.console.deprecate`) are one line each on
+    stderr once it has run: an input error stays the only line."""
     try:
         try:
             args = parser.parse_args(argv)
@@ -461,7 +511,10 @@ def run_cli(prog: str, parser, argv, run, interrupted) -> int:
             with warnings.catch_warnings():   # a warning is one line too, not a source excerpt
                 warnings.showwarning = lambda message, *_a, **_k: print(f"{prog}: warning: {message}",
                                                                          file=sys.stderr)
-                return run(args)
+                status = run(args)
+            for note in getattr(args, "deprecations", ()):
+                print(f"{prog}: warning: {note}", file=sys.stderr)
+            return status
         except AccelsimError as exc:
             print(f"{prog}: error: {exc}", file=sys.stderr)
             return EXIT_USAGE

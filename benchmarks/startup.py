@@ -35,8 +35,8 @@ COMMANDS = (
     ("python -c pass (the interpreter alone)", None, [], None),
     ("accelsim --help", "accelsim", ["--help"], 0.15),
     ("accelsim list", "accelsim", ["list"], None),
-    ("accelsim simulate --hw neural_engine --model mobilenet_v2 --quiet (warm cache)", "accelsim",
-     ["simulate", "--hw", "neural_engine", "--model", "mobilenet_v2", "--quiet"], 0.35),
+    ("accelsim simulate --hw neural_engine --model mobilenet_v2 --quiet --no-table (warm cache)", "accelsim",
+     ["simulate", "--hw", "neural_engine", "--model", "mobilenet_v2", "--quiet", "--no-table"], 0.35),
     ("codesign --help", "codesign", ["--help"], None),
 )
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from accelsim.cli import OneLineArgumentParser, run_cli
+from accelsim.console import Blanks, RenamedOption, Steps, quiet_help, show_progress
 from accelsim.errors import AccelsimError
 
 from . import __version__
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Sample operators, blocks and networks x hardware configs, run the engine, and "
                                    "write records in shards (resumable; a repeated request is a cache hit). Configs "
                                    "vary clock, DRAM bandwidth and latency, SRAM sizes, array, vector unit, formats, "
-                                   "placement and alignment around --base, over ranges that hold every shipped config.")
+                                   "placement and alignment around --hw, over ranges that hold every shipped config.")
     d.add_argument("--out", required=True, help="dataset folder (created; holds manifest.json and shards/)")
     d.add_argument("--operators", type=_positive, default=20000, help="single operators, each on a fresh config (20000)")
     d.add_argument("--blocks", type=_positive, default=5000, help="IBN / fused-IBN / residual / SE blocks (5000)")
@@ -93,8 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hardware pool size; config 0 is the base, config i depends only on the hardware seed (64)")
     d.add_argument("--hardware-seed", type=int, default=0, help="seed of the hardware pool (0)")
     d.add_argument("--hw-per-network", type=_positive, default=4, help="pool configs per network, config 0 included (4)")
-    d.add_argument("--base", default="neural_engine", help="base hardware config whose clock, DRAM, SRAM, array, vector unit, formats, placement "
+    d.add_argument("--hw", default="neural_engine", help="base hardware config whose clock, DRAM, SRAM, array, vector unit, formats, placement "
                         "and alignment the dataset varies over ranges holding every shipped config (neural_engine)")
+    d.add_argument("--base", dest="hw", action=RenamedOption, new="--hw")   # the name before --hw
     d.add_argument("--seed", type=int, default=0, help="seed of the workload samples (0)")
     d.add_argument("--format", choices=("parquet", "npz"), default="parquet", help="table format (parquet)")
     d.add_argument("--runner", choices=("serial", "processes", "ray"), default="serial",
@@ -106,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--force-new", action="store_true",
                    help="start afresh: move a folder holding an earlier run aside to DIR.old-<time> "
                         "(nothing is deleted)")
-    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.add_argument("--quiet", action="store_true", help=quiet_help())
 
     t = sub.add_parser("train-estimator", help="train the estimator on dataset records or on a measured CSV",
                        description="Train per-operator-family MLPs on simulator records (--data) or on measured "
@@ -142,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=2, help="torch threads (2)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--report", metavar="DIR", help="--measured: write metrics.json and report.md here (created if missing)")
-    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--quiet", action="store_true", help=quiet_help("no training log lines"))
 
     v = sub.add_parser("validate-estimator", help="held-out accuracy of an estimator, with baselines, as a report",
                        description="MAPE, RMSE, within ±5/±10 %%, Spearman/Kendall on held-out networks and "
@@ -151,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data", nargs="+", required=True, metavar="DIR",
                    help="dataset folder(s) with networks the model never saw (another --seed)")
     v.add_argument("--report", required=True, metavar="DIR", help="folder for report.md, metrics.json, plots (created if missing)")
+    v.add_argument("--quiet", action="store_true", help=quiet_help())
 
     s = sub.add_parser("search", help="search networks, hardware or both from a run config (resumable)",
                        description="Run the search a YAML run config describes (space, objectives, constraints, "
@@ -171,11 +174,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force-new", action="store_true",
                    help="start afresh: move a folder holding an earlier run aside to DIR.old-<time> "
                         "(nothing is deleted)")
-    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--quiet", action="store_true", help=quiet_help())
 
     sh = sub.add_parser("show", help="summarise a run folder (finished or not): front, hypervolume, progress")
     sh.add_argument("run", help="run folder written by `codesign search`")
     sh.add_argument("--top", type=_positive, default=15, help="front rows to print (15)")
+    sh.add_argument("--html", metavar="PAGE.html",
+                    help="also write the run explorer: one self-contained page with every evaluation, the front, "
+                         "hover details, per-stage breakdowns on click and the hypervolume trace (needs bokeh: "
+                         "the codesign extra); its folder must exist")
+    sh.add_argument("--compare", nargs="+", metavar="RUN", default=[],
+                    help="with --html: overlay the fronts of these runs (same objectives), e.g. a search of the "
+                         "network alone on the fixed hardware beside a joint search")
 
     w = sub.add_parser("sweep", help="one search per hardware config or constraint value, then the winners table",
                        description="A sweep file names a run config (run:), the swept setting (sweep: {key: "
@@ -187,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--force-new", action="store_true",
                    help="start each run afresh: move a run folder holding an earlier run aside to "
                         "DIR.old-<time> (nothing is deleted)")
-    w.add_argument("--quiet", action="store_true")
+    w.add_argument("--quiet", action="store_true", help=quiet_help())
 
     n = sub.add_parser("supernet", help="ProxylessNAS-style single-shot search with the target's latency as a loss",
                        description="Train a supernet of IBN / fused-IBN candidates (kernel x expansion, skip) with "
@@ -222,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--force-new", action="store_true",
                    help="start afresh: move a folder holding an earlier run aside to DIR.old-<time> "
                         "(nothing is deleted)")
-    n.add_argument("--quiet", action="store_true")
+    n.add_argument("--quiet", action="store_true", help=quiet_help("no training log lines"))
 
     gn = sub.add_parser("genome", help="write a zoo model, or a design of a run's front, as a network genome file",
                         description="Print (or write with --out) a network genome as JSON: a zoo model's own stage "
@@ -339,7 +349,7 @@ def _search(args) -> int:
     cfg = load_run_config(args.config, overrides, runner)
     out = Path(args.out) if args.out else Path("runs") / cfg.name
     with _numba_threads(cfg.threads):
-        run = execute(cfg, out, progress=not args.quiet, force_new=args.force_new)
+        run = execute(cfg, out, progress=show_progress(args.quiet), force_new=args.force_new)
     print(describe(run, out, top=10))
     return 0
 
@@ -364,14 +374,25 @@ def _numba_threads(threads):
 
 def _show(args) -> int:
     from .search.runs import show
+    if args.compare and not args.html:
+        _fail("--compare: overlays runs on the explorer page; give --html PAGE.html too")
+    runs = None
+    if args.html:   # every input checked before any work
+        from .search.explorer import check_inputs
+        runs = check_inputs(args.run, args.compare, args.html)
     print(show(args.run, top=args.top))
+    if runs is not None:
+        from .search.explorer import write_runs_page
+        info = write_runs_page(runs, args.html, progress=True)
+        print(f"{args.html}: {info['points']} evaluations, {info['front']} on the front, per-stage breakdowns of "
+              f"{'every evaluation' if info['breakdowns'] == 'all' else 'the fronts'}; {info['bytes'] / 1e6:.2f} MB")
     return 0
 
 
 def _sweep(args) -> int:
     from .search.runs import sweep
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
-    sweep(args.config, out, progress=not args.quiet, force_new=args.force_new)
+    sweep(args.config, out, progress=show_progress(args.quiet), force_new=args.force_new)
     print((out / "winners.md").read_text(), end="")
     return 0
 
@@ -385,9 +406,9 @@ def _dataset(args) -> int:
     req = DatasetRequest(seed=args.seed, operators=args.operators, blocks=args.blocks, networks=args.networks,
                          zoo=tuple(args.zoo), hardware=args.hardware, hardware_seed=args.hardware_seed,
                          hw_per_network=args.hw_per_network, network_spaces=_default_network_spaces(),
-                         hardware_space=DatasetHardwareSpace(base=args.base), format=args.format,
+                         hardware_space=DatasetHardwareSpace(base=args.hw), format=args.format,
                          adaptive_model=args.adaptive_from, adaptive_oversample=args.oversample)
-    r = generate(req, args.out, runner=args.runner, workers=args.workers, progress=not args.quiet,
+    r = generate(req, args.out, runner=args.runner, workers=args.workers, progress=show_progress(args.quiet),
                  force_new=args.force_new)
     if r.moved_aside is not None:
         print(f"{args.out}: the old dataset folder was moved aside to {r.moved_aside}")
@@ -421,7 +442,7 @@ def _train(args) -> int:
         cfg = TrainConfig(hidden=args.hidden or 128, depth=args.depth or 3, epochs=args.epochs,
                           max_rows_per_family=args.max_rows, threads=args.threads, seed=args.seed)
         ds = load_dataset(args.data)
-        est = train_estimator(ds, cfg, progress=not args.quiet, log=None if args.quiet else print,
+        est = train_estimator(ds, cfg, progress=show_progress(args.quiet), log=None if args.quiet else print,
                               members=args.members)
         est.save(args.out)
         print(f"{args.out}: {len(est.families)} family models, {est.metadata['layer_rows']:,} layer rows, "
@@ -453,10 +474,13 @@ def _train(args) -> int:
     r.estimator.metadata["test_metrics"] = r.test
     r.estimator.metadata["baseline_metrics"] = r.baseline
     r.estimator.save(args.out)
+    blanks = Blanks()
     line = (f"{args.target} on {what}: within ±10 % {r.test['within_10_pct']:.1f} %, MAPE {r.test['mape_pct']:.2f} %, "
-            f"Spearman {r.test['spearman']:.4f}, Kendall {r.test['kendall']:.4f} "
+            f"Spearman {blanks.cell(r.test['spearman'], '.4f', _NO_SPEARMAN)}, Kendall "
+            f"{blanks.cell(r.test['kendall'], '.4f', _NO_KENDALL)} "
             f"(MACs x constant: within ±10 % {r.baseline['within_10_pct']:.1f} %, MAPE {r.baseline['mape_pct']:.2f} %, "
-            f"Spearman {r.baseline['spearman']:.4f})")
+            f"Spearman {blanks.cell(r.baseline['spearman'], '.4f', _NO_SPEARMAN)})")
+    line = "\n".join([line] + blanks.notes())
     print(line)
     if args.report:
         from accelsim.io import write_atomic
@@ -473,17 +497,38 @@ def _validate(args) -> int:
     from .estimator.model import Estimator
     from .estimator.validate import write_report
     _check_out_dir("--report", args.report)
-    est = Estimator.load(args.model)
-    ds = load_dataset(args.data)
-    summary = write_report(est, args.model, ds, args.report)
+    with Steps(args.quiet, "validate-estimator", 3) as steps:
+        steps.start("loading the estimator")
+        est = Estimator.load(args.model)
+        steps.start("loading the data")
+        ds = load_dataset(args.data)
+        steps.start(f"predicting {ds.n_pairs:,} pairs, writing the report")
+        summary = write_report(est, args.model, ds, args.report)
+    blanks = Blanks()
+    no_pairs = "no pair of the split has a positive, finite simulated latency"
     for name, r in summary.items():
-        m = r["latency"]
-        print(f"{name}: {r['pairs']:,} pairs, MAPE {m['mape_pct']:.2f} %, within ±5 % {m['within_5_pct']:.1f} %, "
-              f"±10 % {m['within_10_pct']:.1f} %, Spearman {m['spearman']:.4f} (per config "
-              f"{m.get('spearman_per_hw', float('nan')):.4f}); MACs baseline Spearman per config "
-              f"{r['baselines']['macs'].get('spearman_per_hw', float('nan')):.4f}")
+        m, macs = r["latency"], r["baselines"]["macs"]
+        print(f"{name}: {r['pairs']:,} pairs, MAPE {blanks.cell(m.get('mape_pct'), '.2f', no_pairs)} %, within ±5 % "
+              f"{blanks.cell(m.get('within_5_pct'), '.1f', no_pairs)} %, ±10 % "
+              f"{blanks.cell(m.get('within_10_pct'), '.1f', no_pairs)} %, Spearman "
+              f"{blanks.cell(m.get('spearman'), '.4f', _NO_SPEARMAN)} (per config "
+              f"{blanks.cell(m.get('spearman_per_hw'), '.4f', _no_spearman_per_hw(m))}); MACs baseline Spearman "
+              f"per config {blanks.cell(macs.get('spearman_per_hw'), '.4f', _no_spearman_per_hw(macs))}")
+    for line in blanks.notes():
+        print(line)
     print(f"report: {Path(args.report) / 'report.md'}")
     return 0
+
+
+_NO_SPEARMAN = "Spearman undefined: fewer than 2 pairs, or all latencies equal"
+_NO_KENDALL = "Kendall undefined: fewer than 2 pairs, or all latencies equal"
+
+
+def _no_spearman_per_hw(m: dict) -> str:
+    """Why a split's Spearman per config is missing (:func:`codesign.estimator.validate.metrics`)."""
+    if not m.get("per_hw_configs"):
+        return "Spearman per config undefined: no hardware config holds 5 or more of the split's pairs"
+    return "Spearman per config undefined: on every config with 5 or more pairs, all latencies are equal"
 
 
 # codesign supernet's defaults where they differ from SupernetConfig's: those of the documented experiment,
@@ -536,7 +581,8 @@ def _supernet(args) -> int:
         from .estimator.model import Estimator
         est = Estimator.load(args.estimator)
     r = S.train_in_folder(cfg, data, out, estimator=est, estimator_path=args.estimator, force_new=args.force_new,
-                          progress=not args.quiet, log=None if args.quiet else print, threads=args.threads)
+                          progress=show_progress(args.quiet), log=None if args.quiet else print,
+                          threads=args.threads)
     if r.moved_aside is not None:
         print(f"{out}: the old run folder was moved aside to {r.moved_aside}")
     for c in r.choices():

@@ -458,7 +458,8 @@ def test_cli_simulates_lists_and_compares_roofline_configs(capsys):
     assert "neural_engine         32x32 os @ 1000 MHz" in out
     assert main(["compare", "--hw", "gpu_like", "mobile_cpu_like", "--model", "ibn_block"]) == 0
     rows = capsys.readouterr().out.splitlines()
-    assert rows[3].split()[:3] == ["gpu_like", "roofline", "-"] and rows[4].split()[-2:] == ["nan", "ok"]
+    assert rows[3].split()[:3] == ["gpu_like", "roofline", "-"] and rows[4].split()[-2:] == ["–", "ok"]
+    assert rows[-1] == "–: area unknown: the config gives none (roofline.area_mm2)"
 
 
 def test_kind_rows_sit_after_the_systolic_ones():

@@ -63,8 +63,8 @@ def assert_one_line(res: subprocess.CompletedProcess, expected: str) -> None:
 
 
 def test_simulator_runs_without_any_extra(tmp_path):
-    res = run_cli("accelsim.cli", ["simulate", "--hw", "neural_engine", "--model", "mobilenet_v2", "--quiet"],
-                  tmp_path)
+    res = run_cli("accelsim.cli", ["simulate", "--hw", "neural_engine", "--model", "mobilenet_v2", "--quiet",
+                                   "--no-table"], tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stderr == ""
     assert res.stdout.strip().splitlines()[-1] == "imported: []"
@@ -88,7 +88,7 @@ def test_model_list_without_torch_marks_the_traced_models(tmp_path):
     assert "Traceback" not in res.stderr
     rows = {line.split()[0]: line for line in res.stdout.splitlines() if line.strip()}
     assert "300.8" in rows["mobilenet_v2"]                            # built in the IR: figures shown
-    assert rows["resnet18"].split()[1:5] == ["-", "-", "-", "-"]      # traced from PyTorch: none
+    assert rows["resnet18"].split()[1:5] == ["–", "–", "–", "–"]      # traced from PyTorch: none
     assert 'need torch: pip install "accelsim-codesign[torch]"' in res.stdout
 
 

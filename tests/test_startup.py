@@ -65,6 +65,7 @@ def bad_files(tmp_path_factory) -> dict:
 # (program, argv, expected exit status); argv entries in braces name a file of ``bad_files``
 CASES = [
     ("accelsim", ["--help"], 0),
+    ("accelsim", ["--version"], 0),
     ("accelsim", ["list"], 0),
     ("accelsim", ["schema", "hardware"], 0),
     ("accelsim", ["schema", "scenario", "--markdown"], 0),
@@ -186,12 +187,15 @@ def test_the_note_comes_before_the_first_engine_call_on_a_terminal(monkeypatch):
     monkeypatch.setattr(warmup, "cold_share", lambda: 1.0)
     real_run = simulate_module.run_pairs
     monkeypatch.setattr(simulate_module, "run_pairs", lambda *a: order.append(terminal.text) or real_run(*a))
-    assert main(["simulate", "--model", "ibn_block", "--quiet"]) == 0
+    assert main(["simulate", "--model", "ibn_block", "--no-table"]) == 0
     assert order and order[0].count("\n") == 1 and "compiling the simulator kernels once" in order[0]
 
     terminal.text = ""
+    assert main(["simulate", "--model", "ibn_block", "--no-table", "--quiet"]) == 0
+    assert terminal.text == ""                                 # --quiet: no note
+
     monkeypatch.setattr(warmup, "cold_share", lambda: 0.0)
-    assert main(["simulate", "--model", "ibn_block", "--quiet"]) == 0
+    assert main(["simulate", "--model", "ibn_block", "--no-table"]) == 0
     assert terminal.text == ""                                 # a warm cache says nothing
 
 
@@ -200,7 +204,7 @@ def test_the_note_stays_out_of_a_redirected_stderr(monkeypatch, capsys):
     from accelsim.engine import warmup
     monkeypatch.setattr(warmup, "cold_share", lambda: 1.0)
     capsys.readouterr()
-    assert main(["simulate", "--model", "ibn_block", "--quiet"]) == 0
+    assert main(["simulate", "--model", "ibn_block", "--no-table"]) == 0
     assert capsys.readouterr().err == ""
 
 

@@ -642,7 +642,8 @@ def test_quiet_system_run_prints_nothing_and_writes_json(tmp_path, capsys):
     path.write_text("name: one\nstreams:\n  kws:\n    model: ibn_block\n    arrival: {process: periodic, rate: 100Hz}\n"
                     "    deadline: 1ms\n")
     capsys.readouterr()
-    assert main(["system", "--scenario", str(path), "--duration", "0.1s", "--quiet", "--json", str(js)]) == 0
+    assert main(["system", "--scenario", str(path), "--duration", "0.1s", "--quiet", "--no-table", "--json",
+                 str(js)]) == 0
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
     assert json.loads(js.read_text())["streams"][0]["completed"] == 10

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..console import AREA_UNKNOWN
 from .scenario import Scenario
 from .units import format_duration
 
@@ -194,7 +195,8 @@ class SystemResult:
                          + f"{r['miss_rate']:>8.1%}{fmt(r['mean_batch'], 7, '.2f')}")
         s = self.system_stats()
         lines += ["-" * len(head),
-                  f"{s['scenario']} on {s['hardware']} ({s['area_mm2']:.2f} mm2), {format_duration(s['duration_s'])} "
+                  f"{s['scenario']} on {s['hardware']} ({fmt(s['area_mm2'], 0, '.2f')} mm2), "
+                  f"{format_duration(s['duration_s'])} "
                   f"simulated, {s['policy']}{' preemptive' if s['preemption'] else ''}, seed {s['seed']}: "
                   f"engine {s['engine_utilization']:.1%} busy, DRAM {s['dram_utilization']:.1%} "
                   f"({s['dram_gb_per_s']:.2f} GB/s), host CPU {s['host_utilization']:.1%}"]
@@ -204,6 +206,10 @@ class SystemResult:
             lines.append(f"backlog past its deadline at the end ({', '.join(overdue)}): latency and queue columns "
                          "count unfinished requests at their age then (a lower bound)")
         lines += [f"{r['stream']}: {NONE} {r['note']}" for r in stats if r["note"]]
+        if any(r["backlog_oldest_age_ms"] is None and not r["note"] for r in stats):
+            lines.append(f"{NONE}: oldest ms: no request was left waiting at the end")
+        if s["area_mm2"] is None or s["area_mm2"] != s["area_mm2"]:
+            lines.append(f"{NONE}: {AREA_UNKNOWN}")
         return "\n".join(lines)
 
     def chrome_trace(self) -> dict:

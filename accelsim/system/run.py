@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import Hardware, load_hardware
+from ..console import AREA_UNKNOWN
 from ..errors import AccelsimError, ConfigError
 from .model import ENGINE_COLUMNS, HOST_COLUMNS, SystemModel
-from .results import StreamRecord, SystemResult, fmt
+from .results import NONE, StreamRecord, SystemResult, fmt
 from .scenario import Scenario, build_networks, check_layer_events, check_load, load_scenario
 from .service import build_service, shared_weights_hardware
 from .units import format_duration, parse_duration
@@ -193,16 +194,20 @@ def sweep_table(rows: list[SweepRow], max_miss: float = 0.0) -> str:
     lines = [head, "-" * len(head)]
     for r in sorted(rows, key=_by_area):
         if r.result is None:
-            lines.append(f"{r.hardware:<{hw_w}}{r.area_mm2:>10.2f}  cannot run: {r.error}")
+            lines.append(f"{r.hardware:<{hw_w}}{fmt(r.area_mm2, 10, '.2f')}  cannot run: {r.error}")
             continue
         sysd = r.result.system_stats()
         cells = "".join(f"{fmt(s['latency_p99_ms'], wd - 3)} ms{s['miss_rate']:>7.1%}"
                         for s, wd in zip(r.result.stream_stats(), widths))
-        lines.append(f"{r.hardware:<{hw_w}}{r.area_mm2:>10.2f}{sysd['engine_utilization']:>8.1%}"
+        lines.append(f"{r.hardware:<{hw_w}}{fmt(r.area_mm2, 10, '.2f')}{sysd['engine_utilization']:>8.1%}"
                      f"{sysd['dram_utilization']:>7.1%}{cells}{'yes' if r.meets(max_miss) else 'no':>7}")
     best = smallest_meeting(rows, max_miss)
     crit = "no deadline miss" if max_miss == 0 else f"miss rate <= {max_miss:.2%}"
     lines.append("-" * len(head))
+    unknown_area = [r.hardware for r in rows if r.meets(max_miss) and math.isnan(r.area_mm2)]
     lines.append(f"smallest config with {crit} on every stream: "
-                 + (f"{best.hardware} ({best.area_mm2:.2f} mm2)" if best else "none"))
+                 + (f"{best.hardware} ({best.area_mm2:.2f} mm2)" if best else
+                    f"none of known area (met by {', '.join(unknown_area)}, area unknown)" if unknown_area else "none"))
+    if any(r.area_mm2 is None or r.area_mm2 != r.area_mm2 for r in rows):
+        lines.append(f"{NONE}: {AREA_UNKNOWN}")
     return "\n".join(lines)

@@ -9,6 +9,8 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "algorithms": ("ALGORITHMS", "ALGORITHM_OPTIONS", "AgingEvolution", "BUDGET_SPENT", "NSGA2", "Problem",
         "REPEAT_LIMIT", "RandomSearch", "STATIC_TRIES", "SearchError", "SearchResult", "baseline_genomes",
         "check_options", "genome_key", "mutate", "random_genome", "run_hash", "run_search",),
+    "explorer": ("BREAKDOWNS", "HW_FIELDS", "LoadedRun", "MAX_BREAKDOWN_ROWS", "check_inputs", "explorer_data",
+        "explorer_page", "write_explorer", "write_runs_page",),
     "journal": ("Journal", "JournalError", "read_journal",),
     "pareto": ("HypervolumeTracker", "hypervolume", "hypervolume_exact", "hypervolume_trace",
         "non_dominated",),

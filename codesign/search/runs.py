@@ -34,6 +34,7 @@ import numpy as np
 import yaml
 
 from accelsim import schema
+from accelsim.console import AREA_UNKNOWN, Blanks
 from accelsim.io import leftover_temporaries, write_atomic
 
 from . import problems as P
@@ -482,13 +483,25 @@ def _describe(cfg: RunConfig, evaluations: int, feasible: int, rows: list, hv: f
     lines.append("| # | " + " | ".join(_label(cfg, c) for c in cols)
                  + "".join(f" | {_label(cfg, m)} / baseline" for m in ratios) + " | network | hardware |")
     lines.append("|---" * (len(cols) + len(ratios) + 3) + "|")
+    blanks = Blanks()
     for r in ([base] if ratios else []) + rows[:top]:
-        lines.append(f"| {r['evaluation']} | " + " | ".join(f"{r[c]:.4g}" for c in cols if c in r)
-                     + "".join(f" | {_ratio_text(r.get(m), base[m])}" for m in ratios)
+        lines.append(f"| {r['evaluation']} | "
+                     + " | ".join(blanks.cell(r.get(c), ".4g", _missing_reason(c, _label(cfg, c))) for c in cols)
+                     + "".join(" | " + blanks.cell(_ratio(r.get(m), base[m]), ".3f", _missing_reason(m, _label(cfg, m)))
+                               for m in ratios)
                      + f" | {md_cell(r['network'])} | {md_cell(r['hardware'])} |")
     if len(rows) > top:
         lines.append(f"... {len(rows) - top} more in pareto.csv")
-    return "\n".join(lines)
+    return "\n".join(lines + blanks.notes())
+
+
+def _missing_reason(metric: str, name: str) -> str:
+    """Why ``metric`` (called ``name`` in the table) of a design is missing (NaN) in a run's tables."""
+    if metric == "area_mm2":
+        return AREA_UNKNOWN
+    if metric in ("energy_mj", "edp", "power_mw"):
+        return f"{name}: no energy figure (an estimator trained on measured latencies gives latency only)"
+    return f"{name}: not given for that design"
 
 
 def _ratio(value, baseline) -> "float | None":
@@ -623,13 +636,15 @@ def _write_winners(out: Path, key: str, metric: str, winners: list, names: dict)
     # the winner's own hardware description is 'design_hardware': the swept key may itself be 'hardware'
     wr.writerow([key, "front_size"] + heads + ["network", "design_hardware"])
     md = [f"| {key} | front | " + " | ".join(heads) + " | network | design hardware |", "|---" * (len(cols) + 4) + "|"]
+    blanks = Blanks()
     for w in winners:
         b = w["best"] or {}
         wr.writerow([w["value"], w["front"]] + [f"{b[c]:.6g}" if c in b else "" for c in cols]
                     + [b.get("network", ""), b.get("hardware", "")])
         md.append(f"| {md_cell(w['value'])} | {w['front']} | "
-                  + " | ".join(f"{b[c]:.4g}" if c in b else "-" for c in cols)
+                  + " | ".join(blanks.cell(b.get(c), ".4g", _missing_reason(c, names.get(c, c)) if b else
+                                           "no feasible design in that run") for c in cols)
                   + f" | {md_cell(b.get('network', 'no feasible design'))} | {md_cell(b.get('hardware', ''))} |")
     write_atomic(out / "winners.csv", buf.getvalue())
-    write_atomic(out / "winners.md", "\n".join(md) + "\n")
+    write_atomic(out / "winners.md", "\n".join(md + ([""] + blanks.notes() if blanks.reasons else [])) + "\n")
 
