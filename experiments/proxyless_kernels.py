@@ -33,11 +33,9 @@ from codesign.supernet import SKIP, SupernetConfig, latency_table, positions, sy
 HERE = Path(__file__).resolve().parent
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--hardware", nargs="+", default=["neural_engine", "datacenter_wide"],
-                   help="target configs (names in hw_configs/ or YAML paths); each gets its own search")
+def add_search_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of one supernet search (all but the targets and the output), shared with the
+    experiments that run this search (experiments/kernel_by_target.py)."""
     p.add_argument("--steps", type=int, default=400, help="weight steps per search (warm-up included)")
     p.add_argument("--warmup", type=int, default=None,
                    help="weight-only steps before alpha updates, shared by all targets (None: half of --steps)")
@@ -50,7 +48,6 @@ def parse_args(argv=None):
     p.add_argument("--arch-lr", type=float, default=0.05)
     p.add_argument("--weight-lr", type=float, default=0.1)
     p.add_argument("--width", type=float, default=1.0, help="multiply the skeleton's channel counts")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     # One intra-op thread by default: these convolutions are small, and on a shared machine a second
     # thread's barrier waits made every step several times slower (measured: 40 steps took 32 s with
@@ -59,6 +56,15 @@ def parse_args(argv=None):
     p.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoint writes")
     p.add_argument("--checkpoint-dir", type=Path, default=None,
                    help="keep checkpoints here, so a killed run resumes (default: a temporary folder)")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--hardware", nargs="+", default=["neural_engine", "datacenter_wide"],
+                   help="target configs (names in hw_configs/ or YAML paths); each gets its own search")
+    add_search_arguments(p)
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=HERE / "results" / "proxyless_kernels.md")
     return p.parse_args(argv)
 
@@ -99,6 +105,16 @@ def landscape(cfg: SupernetConfig, hws: list) -> tuple[list, dict]:
     lines += ["", "Mean latency ratio of one choice against another, the other choices held equal "
               "(over all positions):", "",
               "| ratio | " + " | ".join(hw_names) + " |", "|---|" + "---|" * len(hw_names)]
+    for label, by_hw in choice_ratios(cfg, tables).items():
+        lines.append(f"| {label} | " + " | ".join(f"{by_hw[h]:.2f}x" for h in hw_names) + " |")
+    fixed = ["", "Fixed stem + head: " + ", ".join(f"{h} {tables[h].fixed_ms * 1e3:.2f} us" for h in hw_names) + "."]
+    return lines + fixed, tables
+
+
+def choice_ratios(cfg: SupernetConfig, tables: dict) -> dict:
+    """{"kernel 7 / kernel 3": {config: ratio}, "expansion 6 / expansion 3": ..., "fused IBN / IBN": ...}:
+    the geometric mean over all positions of the latency ratio of one choice against another, the
+    other choices held equal (``tables``: {config name: LatencyTable})."""
     ks, es = sorted(cfg.kernels), sorted(cfg.expansions)
     pairs = []
     if len(ks) > 1:
@@ -110,19 +126,17 @@ def landscape(cfg: SupernetConfig, hws: list) -> tuple[list, dict]:
     if set(cfg.blocks) == {"ibn", "fused_ibn"}:
         pairs.append(("fused IBN / IBN", lambda c: c.block == "fused_ibn", lambda c: c.block == "ibn",
                       lambda c: (c.kernel, c.expansion)))
+    out = {}
     for label, num, den, key in pairs:
-        cells = []
-        for h in hw_names:
+        for h, table in tables.items():
             ratios = []
-            for p in pos:
-                lat = dict(zip(p.candidates, tables[h].block_ms[p.index]))
+            for p in positions(cfg):
+                lat = dict(zip(p.candidates, table.block_ms[p.index]))
                 a = {key(c): v for c, v in lat.items() if c.block != SKIP and num(c)}
                 b = {key(c): v for c, v in lat.items() if c.block != SKIP and den(c)}
                 ratios += [a[k] / b[k] for k in a if k in b]
-            cells.append(f"{np.exp(np.mean(np.log(ratios))):.2f}x")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    fixed = ["", "Fixed stem + head: " + ", ".join(f"{h} {tables[h].fixed_ms * 1e3:.2f} us" for h in hw_names) + "."]
-    return lines + fixed, tables
+            out.setdefault(label, {})[h] = float(np.exp(np.mean(np.log(ratios))))
+    return out
 
 
 # ------------------------------------------------------------------------------------ report
@@ -195,26 +209,21 @@ def report(args, cfg_text: str, land: list, results: dict, cross: dict, warm_sec
     return "\n".join(out)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    t0 = time.perf_counter()
-    hws = [accelsim.load_hardware(h) for h in args.hardware]
-    names = [h.name for h in hws]
-    cfg0 = make_config(args, names[0])
-    land, _ = landscape(cfg0, hws)
-    print("\n".join(land))
+def run_searches(args, hws: list, log=print) -> tuple[dict, float]:
+    """One search per config in ``hws`` with ``args.seed``, all from one shared warm-up (weights only,
+    alphas uniform: it does not depend on the target); returns ({config name: SupernetResult}, seconds
+    of the warm-up). Checkpoints go to ``args.checkpoint_dir`` (a killed run resumes) or a temporary
+    folder."""
+    cfg0 = make_config(args, hws[0].name)
     x, y = synthetic_dataset(args.samples, resolution=cfg0.resolution, num_classes=cfg0.num_classes,
                              seed=args.seed, noise=args.noise)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         ckdir = args.checkpoint_dir or Path(tmp)
         ckdir.mkdir(parents=True, exist_ok=True)
-        # The warm-up (weights only, alphas uniform) does not depend on the target, so it runs once
-        # and every target's search starts from the same weights.
         warm = ckdir / f"warmup-seed{args.seed}.pt"
         t_warm = time.perf_counter()
-        train_supernet(cfg0, (x, y), hws[0], checkpoint=warm, progress=True, log=print,
+        train_supernet(cfg0, (x, y), hws[0], checkpoint=warm, progress=True, log=log,
                        stop_after=cfg0.warmup_steps)
         t_warm = time.perf_counter() - t_warm
         for hw in hws:
@@ -222,21 +231,43 @@ def main(argv=None) -> int:
             ck = ckdir / f"search-{hw.name}-seed{args.seed}.pt"
             if not ck.exists():
                 shutil.copyfile(warm, ck)
-            r = train_supernet(cfg, (x, y), hw, checkpoint=ck, progress=True, log=print)
+            r = train_supernet(cfg, (x, y), hw, checkpoint=ck, progress=True, log=log)
             results[hw.name] = r
-            print(f"{hw.name}: {' '.join(r.derived.names)}; simulated {r.simulated_latency_ms:.4f} ms, "
-                  f"E[lat] {r.expected_latency_ms:.4f} ms, val acc {r.val_accuracy:.3f}, {r.seconds:.0f} s")
+            log(f"{hw.name}: {' '.join(r.derived.names)}; simulated {r.simulated_latency_ms:.4f} ms, "
+                f"E[lat] {r.expected_latency_ms:.4f} ms, val acc {r.val_accuracy:.3f}, {r.seconds:.0f} s")
+    return results, t_warm
+
+
+def cross_latency(results: dict, hws: list) -> dict:
+    """{searched for: {runs on: simulated ms}}: every derived network on every config."""
+    names = [h.name for h in hws]
     many = accelsim.simulate_many([results[n].derived.network for n in names], hws)
-    cross = {s: {run: float(many.latency_ms[i, k]) for k, run in enumerate(names)} for i, s in enumerate(names)}
-    cfg_text = (f"skeleton {cfg0.resolution}x{cfg0.resolution} input, stem {cfg0.stem_channels}, stages "
-                f"{list(cfg0.stage_channels)} x depths {list(cfg0.stage_depths)} (strides {list(cfg0.stage_strides)}), "
-                f"head {cfg0.head_channels}; candidates {'/'.join(cfg0.blocks)} x kernels {list(cfg0.kernels)} x "
-                f"expansions {list(cfg0.expansions)} (+ skip for non-first blocks); {cfg0.precision}. "
-                f"{args.samples} synthetic grating images (noise {args.noise}), {cfg0.num_classes} classes; "
-                f"{cfg0.steps} weight steps (batch {cfg0.batch_size}, lr {cfg0.weight_lr}), alpha steps after "
-                f"{cfg0.warmup_steps} (Adam lr {cfg0.arch_lr}); loss {cfg0.loss_form} with latency weight "
-                f"{cfg0.latency_weight}, T = expected latency at uniform alphas on each target; seed {cfg0.seed}.")
-    text = report(args, cfg_text, land, results, cross, t_warm, time.perf_counter() - t0)
+    return {s: {run: float(many.latency_ms[i, k]) for k, run in enumerate(names)} for i, s in enumerate(names)}
+
+
+def setup_text(args, cfg0: SupernetConfig) -> str:
+    """The search setup in one paragraph (skeleton, candidates, data, schedule, loss)."""
+    return (f"skeleton {cfg0.resolution}x{cfg0.resolution} input, stem {cfg0.stem_channels}, stages "
+            f"{list(cfg0.stage_channels)} x depths {list(cfg0.stage_depths)} (strides {list(cfg0.stage_strides)}), "
+            f"head {cfg0.head_channels}; candidates {'/'.join(cfg0.blocks)} x kernels {list(cfg0.kernels)} x "
+            f"expansions {list(cfg0.expansions)} (+ skip for non-first blocks); {cfg0.precision}. "
+            f"{args.samples} synthetic grating images (noise {args.noise}), {cfg0.num_classes} classes; "
+            f"{cfg0.steps} weight steps (batch {cfg0.batch_size}, lr {cfg0.weight_lr}), alpha steps after "
+            f"{cfg0.warmup_steps} (Adam lr {cfg0.arch_lr}); loss {cfg0.loss_form} with latency weight "
+            f"{cfg0.latency_weight}, T = expected latency at uniform alphas on each target; seed {cfg0.seed}.")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    hws = [accelsim.load_hardware(h) for h in args.hardware]
+    cfg0 = make_config(args, hws[0].name)
+    land, _ = landscape(cfg0, hws)
+    print("\n".join(land))
+    results, t_warm = run_searches(args, hws)
+    cross = cross_latency(results, hws)
+    text = report(args, setup_text(args, cfg0), land, results, cross, t_warm, time.perf_counter() - t0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out, text)
     print(text)
