@@ -57,6 +57,8 @@ trains in about a second.
 from __future__ import annotations
 
 import csv
+import functools
+import gzip
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,15 +80,60 @@ from ..errors import CodesignError
 from .model import Estimator, TrainConfig, new_family_model
 from ..spaces.nb201 import compiled_network as nb201_network  # noqa: F401 (kept public here)
 from ..spaces.nb201 import live_edges as nb201_live_edges  # noqa: F401 (kept public here)
+from ..spaces.nb201 import arch_str as nb201_arch_str
 
 # Measured tables are small (tens to thousands of rows): smaller MLPs with stronger weight decay.
 MEASURED_CONFIG = TrainConfig(hidden=32, depth=2, weight_decay=1e-2)
 
 
+# Measured tables shipped with the package (codesign/data; provenance and licences in its README.md):
+# wherever a measured table is read, one of these names may stand for its path.
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+PACKAGED_TABLES = {"help-nb201": "nb201_help_latency.npz",              # HELP, NAS-Bench-201 x 27 devices
+                   "hwnasbench-fbnet": "hwnasbench_fbnet_op_lut.csv.gz"}   # HW-NAS-Bench FBNet operator LUT
+
+
+def packaged_table(spec) -> "str | None":
+    """The packaged table ``spec`` names, or None; a file or folder of that name always wins."""
+    name = str(spec)
+    return name if name in PACKAGED_TABLES and not Path(name).exists() else None
+
+
+def read_packaged(file) -> tuple[list[str], list[list[str]]]:
+    """(header, rows as text cells) of a packaged table file. The HELP table stores only its latencies
+    (float32; row i = NAS-Bench-201 arch_index i, the order of nb201_cifar.npz, whose ops give arch_str),
+    each written back as the shortest text that reads back to the same float32."""
+    file = Path(file)
+    if file.name.endswith(".csv.gz"):
+        with gzip.open(file, "rt", newline="", encoding="utf-8") as fh:
+            header, *rows = csv.reader(fh)
+        return header, rows
+    with np.load(file, allow_pickle=False) as z:
+        devices, latency = [str(d) for d in z["devices"]], z["latency_ms"]
+    with np.load(DATA_DIR / "nb201_cifar.npz", allow_pickle=False) as z:
+        ops = z["ops"]
+    cells = latency.astype(str).tolist()    # numpy writes a float32 as its shortest round-trip text
+    rows = [[str(i), nb201_arch_str(o), *c] for i, (o, c) in enumerate(zip(ops, cells))]
+    return ["arch_index", "arch_str", *devices], rows
+
+
+@functools.lru_cache(maxsize=None)
+def packaged_rows(name: str) -> tuple:
+    """(header, rows) of the packaged table ``name`` as tuples of text cells, read once per process."""
+    header, rows = read_packaged(DATA_DIR / PACKAGED_TABLES[name])
+    return tuple(header), tuple(map(tuple, rows))
+
+
 def read_csv(path) -> tuple[list[str], list[dict]]:
+    """(header, rows as dicts of text cells) of a measured table: a CSV file, or the name of a packaged
+    table (``PACKAGED_TABLES``)."""
+    name = packaged_table(path)
+    if name is not None:
+        header, rows = packaged_rows(name)
+        return list(header), [dict(zip(header, r)) for r in rows]
     path = Path(path)
     if not path.is_file():
-        raise CodesignError(f"{path}: no such measurement file")
+        raise CodesignError(f"{path}: no such measurement file (packaged tables: {', '.join(PACKAGED_TABLES)})")
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
