@@ -383,7 +383,7 @@ def _show(args) -> int:
     print(show(args.run, top=args.top))
     if runs is not None:
         from .search.explorer import write_runs_page
-        info = write_runs_page(runs, args.html, progress=True)
+        info = write_runs_page(runs, args.html, progress=show_progress(False))
         print(f"{args.html}: {info['points']} evaluations, {info['front']} on the front, per-stage breakdowns of "
               f"{'every evaluation' if info['breakdowns'] == 'all' else 'the fronts'}; {info['bytes'] / 1e6:.2f} MB")
     return 0

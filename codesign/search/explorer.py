@@ -237,7 +237,7 @@ def explorer_data(runs: list, breakdowns: str = "auto", progress: bool = False) 
     if progress:
         from tqdm import tqdm
         total = len(todo) + sum(len(r.front) for r in runs[1:]) + (base is not None)
-        bar = tqdm(total=total, desc=f"{cfg.name}: breakdowns", unit="design", delay=1.0, disable=None)
+        bar = tqdm(total=total, desc=f"{cfg.name}: breakdowns", unit="design", delay=1.0)
     try:
         spans = dict(zip(todo, bd.add(problem.network, problem.hardware, [result.genomes[i] for i in todo], bar)))
         genes = list(problem.choices)
