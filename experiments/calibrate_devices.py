@@ -154,10 +154,12 @@ def main() -> None:
     for d in devices:
         family(d)
     # one state file, rewritten after every device, lets a killed run resume; its fingerprint (the
-    # table's bytes and every argument that changes a number) keeps a resume from mixing inputs
+    # table's rows and every argument that changes a number) keeps a resume from mixing inputs. A
+    # device's results do not depend on which other devices run, so runs over parts of the devices
+    # (the same fingerprint) can be joined by merging their state files' "devices" and "curve".
     state_path = out / "calibrate_devices.partial.json"
-    fingerprint = hashlib.sha256(Path(args.table).read_bytes() + json.dumps(
-        [args.samples, args.curve, args.curve_test, args.curve_devices, args.seed, args.rows, devices]).encode()
+    fingerprint = hashlib.sha256(json.dumps(
+        [header, rows, args.samples, args.curve, args.curve_test, args.curve_devices, args.seed]).encode()
     ).hexdigest()
     state = {"fingerprint": fingerprint, "devices": {}, "curve": {}}
     if state_path.is_file():
