@@ -155,7 +155,9 @@ def _cells(rows, col: int):
     return [(r[col].strip() if col < len(r) else "") for r in rows]
 
 
-def _latency_column(cells, path, name, lines) -> np.ndarray:
+def _number_column(cells, path, name, lines, what: str = "latency in ms", positive: bool = True) -> np.ndarray:
+    """One column's numbers (a blank cell is NaN); a cell that is not a finite number (and positive, when
+    ``positive``) is one error line naming the file, row and column."""
     out = np.full(len(cells), np.nan)
     for i, raw in enumerate(cells):
         if not raw:
@@ -164,9 +166,10 @@ def _latency_column(cells, path, name, lines) -> np.ndarray:
             v = float(raw)
         except ValueError:
             v = float("nan")
-        if not (math.isfinite(v) and v > 0):
-            raise CodesignError(f"{path}: row {lines[i]}: column {name!r}: expected a positive finite "
-                                f"latency in ms (or a blank cell), got {_short(raw)!r}")
+        if not (math.isfinite(v) and (v > 0 or not positive)):
+            raise CodesignError(f"{path}: row {lines[i]}: column {name!r}: expected a "
+                                f"{'positive ' if positive else ''}finite {what} (or a blank cell), got "
+                                f"{_short(raw)!r}")
         out[i] = v
     return out
 
@@ -202,7 +205,7 @@ def _table(path, header, rows, lines, arch_column, devices, exclude) -> LatencyT
     for i, cell in enumerate(archs):
         if not cell:
             raise CodesignError(f"{path}: row {lines[i]}: column {arch!r}: empty architecture cell")
-    lat = np.stack([_latency_column(_cells(rows, header.index(d)), path, d, lines) for d in devices], axis=1)
+    lat = np.stack([_number_column(_cells(rows, header.index(d)), path, d, lines) for d in devices], axis=1)
     return LatencyTable(tuple(archs), tuple(devices), lat, str(path), arch, np.array(lines))
 
 
@@ -229,19 +232,7 @@ def nb201_accuracy(table: LatencyTable, dataset: str = "cifar10", nb201_table=No
 
 
 def _accuracy_cells(cells, path, name, lines) -> np.ndarray:
-    out = np.full(len(cells), np.nan)
-    for i, raw in enumerate(cells):
-        if not raw:
-            continue
-        try:
-            v = float(raw)
-        except ValueError:
-            v = float("nan")
-        if not math.isfinite(v):
-            raise CodesignError(f"{path}: row {lines[i]}: column {name!r}: expected a finite accuracy "
-                                f"(or a blank cell), got {_short(raw)!r}")
-        out[i] = v
-    return out
+    return _number_column(cells, path, name, lines, what="accuracy", positive=False)
 
 
 def _accuracy_file(spec: str, table: LatencyTable) -> np.ndarray:
