@@ -205,6 +205,7 @@ def main() -> None:
     results = [state["devices"][d] for d in devices]
     curve = {n: {p: [state["curve"][d][str(n)][p] for d in devices if str(n) in state["curve"][d]]
                  for p in PREDICTORS} for n in args.curve}
+    curve = {n: per for n, per in curve.items() if per[PREDICTORS[0]]}   # counts no device here was curved at
     command = _cmd()
     write_atomic(out / "calibrate_devices.md", markdown(command, results, curve, args))
     write_atomic(out / "calibrate_devices.json", json.dumps(
