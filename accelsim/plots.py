@@ -45,21 +45,33 @@ def plot_report(report, path) -> None:
     ax1.legend(fontsize=8)
     ax1.set_xlim(-1, n)
 
-    # Roofline in MAC/cycle vs MACs per DRAM byte, for the layers that ran on the array.
-    macs = pl[T.O_OPS]
-    dram = pl[T.O_DRAM_R] + pl[T.O_DRAM_W]
-    ok = (pl[T.O_UNIT] != T.UNIT_NONE) & (dram > 0) & (pl[T.O_TOTAL] > 0)
-    intensity = np.where(ok, macs / np.maximum(dram, 1), np.nan)
-    perf = np.where(ok, macs / np.maximum(pl[T.O_TOTAL], 1), np.nan)
-    peak = max(hw.peak_macs_per_cycle.values())
-    bw = hw.dram_bytes_per_cycle
-    xs = np.logspace(-2, 4, 200)
-    ax2.loglog(xs, np.minimum(peak, xs * bw), "k-", lw=1.5, label=f"roofline ({peak:.0f} MAC/cyc, {bw:.1f} B/cyc)")
-    ax2.scatter(intensity[ok & ~on_vec], perf[ok & ~on_vec], s=14, color="#2b6cb0", label="array layers")
-    ax2.scatter(intensity[ok & on_vec], perf[ok & on_vec], s=14, color="#38a169", label="vector layers")
+    # Roofline: one roof per unit (array / vector in the layer's formats, or a roofline device's op
+    # class), each layer drawn against its own unit's roof; an op is what the engine counts for the
+    # layer's unit (a MAC on the array, a MAC or element op on the vector unit).
+    from .html_report import roofline_data
+    d = roofline_data(report)
+    bw = d["dram_bytes_per_cycle"]
+    lo = min([1e-2] + list(d["intensity"])) / 2
+    hi = max([1e4] + list(d["intensity"])) * 2
+    xs = np.logspace(np.log10(lo), np.log10(hi), 200)
+    cmap = plt.get_cmap("tab10")
+    names = list(d["roofs"])
+    for k, name in enumerate(names):
+        peak = d["roofs"][name]
+        ax2.loglog(xs, np.minimum(peak, xs * bw), "-", color=cmap(k % 10), lw=1.5,
+                   label=f"{name} roof: {peak:.4g} per cycle")
+        mine = [i for i, r in enumerate(d["roof_name"]) if r == name]
+        if mine:
+            ax2.scatter(d["intensity"][mine], d["achieved"][mine], s=14, color=cmap(k % 10),
+                        edgecolors="k", linewidths=0.3, label=f"{name} layers ({len(mine)})")
+    top = 2 * max(d["roofs"].values(), default=1.0)
+    ax2.loglog(xs, np.minimum(xs * bw, top), "k:", lw=1, label=f"DRAM: {bw:.3g} bytes/cycle")
     ax2.set_xlabel("ops per DRAM byte")
-    ax2.set_ylabel("ops per cycle")
-    ax2.set_title("roofline")
-    ax2.legend(fontsize=7, loc="lower right")
+    ax2.set_ylabel("ops per cycle\n(array: MACs; vector: MACs or element ops)")
+    ax2.set_title("roofline: each layer against its unit's roof", fontsize=10)
+    if d["no_dram"]:
+        ax2.text(0.02, 0.97, f"{d['no_dram']} layers move no DRAM bytes (not drawn)", transform=ax2.transAxes,
+                 fontsize=7, va="top")
+    ax2.legend(fontsize=6, loc="lower right")
     fig.tight_layout()
     save_figure(fig, path)

@@ -377,6 +377,11 @@ def plot_front(cfg: RunConfig, problem, result: SearchResult, rows: list, path: 
             ax.set_title(f"front: {len(rows)} designs on {len(distinct)} hardware configs", fontsize=9)
         ax.set_xlabel(_axis_label(cfg, x_m))
         ax.set_ylabel(_axis_label(cfg, y_m))
+        from accelsim.html_report import needs_log_axis   # a metric spanning more than a decade: log axis
+        if needs_log_axis([m[x_m] for m in feas]):
+            ax.set_xscale("log")
+        if needs_log_axis([m[y_m] for m in feas]):
+            ax.set_yscale("log")
     base = baseline_row(problem)
     if base is not None and np.isfinite(base.get(x_m, np.nan)):
         if y_m is None:
