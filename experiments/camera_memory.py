@@ -49,11 +49,12 @@ from pathlib import Path
 import numpy as np
 
 import accelsim
-from accelsim.errors import AccelsimError
-from accelsim.io import atomic_open, read_yaml, write_atomic
+from accelsim.io import atomic_open, read_yaml
 from accelsim.workload import transforms as T
 from accelsim.workload.arena import plan_arena
-from codesign.errors import CodesignError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # the shared ending in experiments/_results.py
+from _results import finish  # noqa: E402
 from codesign.search import non_dominated
 from codesign.search.runconfig import parse_run_config
 from codesign.search.runs import execute
@@ -509,20 +510,7 @@ def main(argv=None) -> int:
     mode = "quick" if args.quick else "full"
     out = args.out or (args.runs / "camera_memory" / "quick" / "camera_memory" if args.quick
                        else RESULTS / "camera_memory")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        res = run(mode, args.runs)
-    except (AccelsimError, CodesignError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    res["command"] = " ".join(["python experiments/camera_memory.py"] + argv)
-    write_atomic(out.with_suffix(".json"), json.dumps(res, indent=1))
-    text = markdown(res)
-    write_atomic(out.with_suffix(".md"), text)
-    plot(res, out.with_suffix(".png"))
-    print(text)
-    print(f"-> {out.with_suffix('.md')}, .json, .png")
-    return 0
+    return finish("camera_memory.py", argv, out, lambda: run(mode, args.runs), markdown, plot)
 
 
 if __name__ == "__main__":

@@ -48,14 +48,15 @@ import numpy as np
 from tqdm import tqdm
 
 import accelsim
-from accelsim.errors import AccelsimError
-from accelsim.io import atomic_open, write_atomic
+from accelsim.io import atomic_open
 from codesign.errors import CodesignError
 
 if __package__:                       # imported as experiments.detector_fusion
     from . import product_models as PM
+    from ._results import finish
 else:                                 # run as a script: experiments/ is on sys.path
     import product_models as PM
+    from _results import finish
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STUDY = "detector_fusion_study"
@@ -540,21 +541,8 @@ def main(argv=None) -> int:
     mode = "quick" if args.quick else "full"
     folder = args.results or (args.runs / "quick" if args.quick else RESULTS)
     out = folder / "detector_fusion"
-    try:
-        targets = [parse_target(t) for t in args.targets]
-        out.parent.mkdir(parents=True, exist_ok=True)
-        res = run(mode, args.runs, targets)
-    except (AccelsimError, CodesignError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    res["command"] = " ".join(["python experiments/detector_fusion.py"] + argv)
-    write_atomic(out.with_suffix(".json"), json.dumps(res, indent=1))
-    text = markdown(res)
-    write_atomic(out.with_suffix(".md"), text)
-    plot(res, out.with_suffix(".png"))
-    print(text)
-    print(f"-> {out.with_suffix('.md')}, .json, .png")
-    return 0
+    return finish("detector_fusion.py", argv, out,
+                  lambda: run(mode, args.runs, [parse_target(t) for t in args.targets]), markdown, plot)
 
 
 if __name__ == "__main__":

@@ -33,20 +33,19 @@ experiments/results/segmentation_robot.{md,json,png}; ``--quick`` writes RUNS/qu
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 
-from accelsim.errors import AccelsimError
-from accelsim.io import atomic_open, write_atomic
-from codesign.errors import CodesignError
+from accelsim.io import atomic_open
 
 if __package__:                       # imported as experiments.segmentation_robot
     from . import product_models as PM
+    from ._results import finish
 else:                                 # run as a script: experiments/ is on sys.path
     import product_models as PM
+    from _results import finish
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STUDY = "segmentation_robot"
@@ -400,20 +399,7 @@ def main(argv=None) -> int:
     mode = "quick" if args.quick else "full"
     folder = args.results or (args.runs / "quick" if args.quick else RESULTS)
     out = folder / "segmentation_robot"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        res = run(mode, args.runs)
-    except (AccelsimError, CodesignError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    res["command"] = " ".join(["python experiments/segmentation_robot.py"] + argv)
-    write_atomic(out.with_suffix(".json"), json.dumps(res, indent=1))
-    text = markdown(res)
-    write_atomic(out.with_suffix(".md"), text)
-    plot(res, out.with_suffix(".png"))
-    print(text)
-    print(f"-> {out.with_suffix('.md')}, .json, .png")
-    return 0
+    return finish("segmentation_robot.py", argv, out, lambda: run(mode, args.runs), markdown, plot)
 
 
 if __name__ == "__main__":
