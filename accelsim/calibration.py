@@ -386,9 +386,8 @@ def _markdown_table(results: list) -> str:
 
 
 def _plot(path, results: list, measured: np.ndarray, test_pred: dict, target: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .plots import pyplot, save_figure
+    plt = pyplot()
     curve = len(results) > 1
     fig, axes = plt.subplots(1, 2 if curve else 1, figsize=(10 if curve else 5, 4.5), squeeze=False)
     ax = axes[0, 0]
@@ -412,10 +411,7 @@ def _plot(path, results: list, measured: np.ndarray, test_pred: dict, target: st
         ax.set_ylabel("Spearman on held-out networks")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    from .io import atomic_open
-    with atomic_open(path, binary=True) as f:
-        fig.savefig(f, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def held_out_fit(table, nets, hw0: Hardware, keys, n: int, base_all: np.ndarray | None, *, rule: str = "random",

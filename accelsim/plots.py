@@ -18,10 +18,11 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path, dpi: int = 110) -> None:
-    """Write ``fig`` as a PNG atomically (a reader never sees half a file) and close it."""
+def save_figure(fig, path, dpi: int = 110, **savefig) -> None:
+    """Write ``fig`` as a PNG atomically (a reader never sees half a file) and close it; ``savefig``:
+    further options of ``Figure.savefig`` (e.g. ``bbox_inches="tight"``)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    fig.savefig(buf, format="png", dpi=dpi, **savefig)
     pyplot().close(fig)
     write_atomic(path, buf.getvalue())
 

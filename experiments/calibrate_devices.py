@@ -38,7 +38,7 @@ import numpy as np
 
 from accelsim.calibration import GRAPHS, held_out_fit, table_graphs
 from accelsim.config import load_hardware
-from accelsim.io import atomic_open, write_atomic
+from accelsim.io import write_atomic
 from accelsim.workload.precision_policy import uniform
 from codesign.estimator import measured as M
 
@@ -102,9 +102,8 @@ def markdown(command: str, rows: list, curve: dict, args) -> str:
 
 
 def plot(path: Path, curve: dict) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from accelsim.plots import pyplot, save_figure
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
     ns = sorted(curve)
     for p in PREDICTORS:
@@ -119,9 +118,7 @@ def plot(path: Path, curve: dict) -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_open(path, binary=True) as f:
-        fig.savefig(f, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def main() -> None:

@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 import accelsim
-from accelsim.io import atomic_open, read_yaml
+from accelsim.io import read_yaml
 from accelsim.workload import transforms as T
 from accelsim.workload.arena import plan_arena
 
@@ -429,9 +429,8 @@ def markdown(res: dict) -> str:
 
 
 def plot(res: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from accelsim.plots import pyplot, save_figure
+    plt = pyplot()
     budget = res["hardware"]["memory_budget_mb"]
     rows = res["transforms"][MODEL]["rows"]
     ex = res["exhaustive"]
@@ -470,9 +469,7 @@ def plot(res: dict, path: Path) -> None:
     ax2.legend(fontsize=7)
     ax2.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_open(path, binary=True) as f:
-        fig.savefig(f, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, dpi=90, bbox_inches="tight")
 
 
 # ---------------------------------------------------------------------------------------------- main

@@ -48,7 +48,6 @@ import numpy as np
 from tqdm import tqdm
 
 import accelsim
-from accelsim.io import atomic_open
 from codesign.errors import CodesignError
 
 if __package__:                       # imported as experiments.detector_fusion
@@ -482,9 +481,8 @@ def published_rows(res: dict) -> list:
 
 
 def plot(res: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from accelsim.plots import pyplot, save_figure
+    plt = pyplot()
     targets = res["targets"]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
     width = 0.8 / len(SEARCHES)
@@ -521,9 +519,7 @@ def plot(res: dict, path: Path) -> None:
     ax2.legend(fontsize=6)
     ax2.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_open(path, binary=True) as f:
-        fig.savefig(f, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, dpi=80, bbox_inches="tight")
 
 
 def main(argv=None) -> int:

@@ -40,7 +40,7 @@ import numpy as np
 
 from accelsim.config import load_hardware
 from accelsim.engine.simulate import simulate_many
-from accelsim.io import atomic_open, write_atomic
+from accelsim.io import write_atomic
 from accelsim.workload import zoo
 from codesign.estimator.validate import kendall_tau_b, spearman, spearman_interval
 from codesign.spaces import nb201 as nb201_space
@@ -260,9 +260,8 @@ def markdown(res: dict, command: str) -> str:
 
 
 def plot(path: Path, res: dict) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from accelsim.plots import pyplot, save_figure
+    plt = pyplot()
     names = [c["name"] for c in res["configs"]]
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     x = np.arange(len(names))
@@ -284,9 +283,7 @@ def plot(path: Path, res: dict) -> None:
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=6, ncol=2, loc="lower left")
     fig.tight_layout()
-    with atomic_open(path, binary=True) as f:
-        fig.savefig(f, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def main(argv=None) -> int:

@@ -38,7 +38,6 @@ import time
 from pathlib import Path
 
 
-from accelsim.io import atomic_open
 
 if __package__:                       # imported as experiments.segmentation_robot
     from . import product_models as PM
@@ -349,9 +348,8 @@ def published_rows(res: dict) -> list:
 
 
 def plot(res: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from accelsim.plots import pyplot, save_figure
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, r in enumerate(res["runs"]):
         ev = r["evaluated"]
@@ -382,9 +380,7 @@ def plot(res: dict, path: Path) -> None:
     ax.legend(fontsize=6, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_open(path, binary=True) as f:
-        fig.savefig(f, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, dpi=80, bbox_inches="tight")
 
 
 def main(argv=None) -> int:
