@@ -529,7 +529,8 @@ def run_command(args) -> int:
             raise ConfigError(f"{args.measured}: row {table.lines[i]}: column {table.column!r}: network "
                               f"{gnets[i].name} cannot run on {hw0.name} (a format it lacks, or a layer no tiling "
                               "fits); try --precision with a format the config has")
-    base_all = latency_ms(hw0, nets) if len(by_graph) == 1 else None
+    if len(by_graph) > 1:   # the base config's column is shown for a single graph only
+        base_all = None
     results, last = [], None
     source = f"{Path(args.measured).name} column {args.target}"
     for n in samples:
