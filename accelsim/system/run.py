@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import Hardware, load_hardware
-from ..console import AREA_UNKNOWN
+from ..console import AREA_UNKNOWN, PROGRESS_DELAY_S, stderr_is_tty
 from ..errors import AccelsimError, ConfigError
 from .model import ENGINE_COLUMNS, HOST_COLUMNS, SystemModel
 from .results import NONE, StreamRecord, SystemResult, fmt
@@ -18,7 +18,6 @@ from .scenario import Scenario, build_networks, check_layer_events, check_load, 
 from .service import build_service, shared_weights_hardware
 from .units import format_duration, parse_duration
 
-PROGRESS_DELAY_S = 1.0   # a run that takes longer than this shows a progress bar (when asked for)
 
 
 @contextlib.contextmanager
@@ -26,7 +25,7 @@ def _progress_bar(progress: "bool | None", total: float, desc: str, *, models: b
     """A tqdm bar over the simulated seconds (``models``: over the streams' networks and service times
     being built), shown after PROGRESS_DELAY_S; None when not asked for or (``progress=None``) when
     stderr is not a terminal."""
-    if progress is False or (progress is None and not _stderr_is_tty()):
+    if progress is False or (progress is None and not stderr_is_tty()):
         yield None
         return
     from tqdm import tqdm
@@ -34,14 +33,6 @@ def _progress_bar(progress: "bool | None", total: float, desc: str, *, models: b
     with tqdm(total=total, desc=desc, unit="s", unit_scale=False, delay=PROGRESS_DELAY_S, leave=False,
               bar_format="{desc}: {percentage:3.0f}%|{bar}| " + what + " [{elapsed}<{remaining}]") as bar:
         yield bar
-
-
-def _stderr_is_tty() -> bool:
-    import sys
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def _seconds(duration, where: str) -> float:
