@@ -216,7 +216,7 @@ def test_warmup_prints_one_line_per_group(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(" ... ")[0] for line in lines[:-1]] == \
         ["simulate (one network on one config)", "simulate_many (a batch across threads)",
-         "failing_share (feasibility without simulating)"]
+         "failing_share (feasibility without simulating)", "networks as rows (the search fast path)"]
     assert all(line.endswith(" s") for line in lines[:-1])
     assert lines[-1].startswith("kernels ready in ")
 

@@ -18,6 +18,7 @@ from ..config import Hardware, load_hardware
 from ..errors import MappingError
 from ..workload.arena import padded_param_bytes, plan_arena
 from ..workload.ir import Network
+from ..workload.packed import PackedNetwork
 from . import tables as T
 from .kernels import run_pairs, status_pairs
 
@@ -31,8 +32,14 @@ def _cached(obj, key, build):
     return d[key]
 
 
-def packed_network(net: Network) -> np.ndarray:
+def packed_network(net: "Network | PackedNetwork") -> np.ndarray:
+    if isinstance(net, PackedNetwork):
+        return net.lay
     return _cached(net, "_accelsim_lay", T.pack_network)
+
+
+def _layer_count(net: "Network | PackedNetwork") -> int:
+    return net.n_layers if isinstance(net, PackedNetwork) else len(net.layers)
 
 
 def packed_hardware(hw: Hardware) -> tuple:
@@ -61,10 +68,12 @@ class MemoryFigures:
         return self.param_bytes + self.peak_activation_bytes
 
 
-def memory_figures(net: Network, hw: Hardware) -> MemoryFigures:
+def memory_figures(net: "Network | PackedNetwork", hw: Hardware) -> MemoryFigures:
     """Parameter and activation memory of ``net`` on ``hw`` (cached on the network per storage rule)."""
     bpe = tuple((p.name, p.bytes_per_element) for p in hw.precisions)
     key = (int(hw.channel_alignment), bpe)
+    if isinstance(net, PackedNetwork):
+        return MemoryFigures(*net.memory_bytes(dict(bpe), key[0]))
     cache = net.__dict__.setdefault("_accelsim_memory", {})
     figs = cache.get(key)
     if figs is None:
@@ -375,6 +384,9 @@ class ManyResult:
         """The full per-layer :class:`Report` of one pair."""
         p = int(np.ravel_multi_index(index, self.shape))
         net = self.networks[self.pair_net[p]]
+        if isinstance(net, PackedNetwork):
+            raise MappingError(f"report: network {net.name} was simulated from its rows (a PackedNetwork); a "
+                               "per-layer report names layers: simulate the Network built from it")
         r = self.row_start[p]
         return Report(net, self.hardware[self.pair_hw[p]], self.per_layer[:, r:r + len(net.layers)])
 
@@ -434,6 +446,6 @@ def failing_share(networks: "Network | Sequence[Network]", hardware_list: Sequen
 def _failing_share(status, row_start, nets, pair_net, shape) -> np.ndarray:
     """Per pair, the share of its layers whose status is not OK."""
     bad = (status != 0).astype(float)
-    counts = np.array([len(nets[n].layers) for n in pair_net], dtype=float)
+    counts = np.array([_layer_count(nets[n]) for n in pair_net], dtype=float)
     share = np.add.reduceat(bad, row_start) / counts if bad.size else np.zeros(len(pair_net))
     return share.reshape(shape)

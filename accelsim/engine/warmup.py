@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 import time
 
-from . import kernels
+from . import kernels, rows
 
 # What a cold first call costs: the whole engine compiled once (the `simulate` group below),
 # measured on the 2-core development machine; a faster machine takes less.
@@ -34,7 +34,7 @@ COLD_SHARE = 0.5   # the cache is cold when more than this share of the kernels 
 def _dispatchers() -> list:
     """The engine's Numba dispatchers (none when NUMBA_DISABLE_JIT=1 leaves them plain functions)."""
     from numba.core.dispatcher import Dispatcher
-    found = {id(v): v for v in vars(kernels).values() if isinstance(v, Dispatcher)}
+    found = {id(v): v for module in (kernels, rows) for v in vars(module).values() if isinstance(v, Dispatcher)}
     return list(found.values())
 
 
@@ -105,7 +105,18 @@ def _groups() -> list:
         ("simulate_many (a batch across threads)",
          lambda: simulate_many(net, [hw] * kernels.PARALLEL_MIN_PAIRS)),
         ("failing_share (feasibility without simulating)", lambda: failing_share(net, [hw])),
+        ("networks as rows (the search fast path)", _rows_network),
     ]
+
+
+def _rows_network() -> None:
+    """Build a small network as rows (a stem, a cached-stage run of two IBN blocks with squeeze-excite) and
+    plan its memory: every compiled loop of :mod:`accelsim.engine.rows`."""
+    from ..workload.packed import RowBuilder
+    b = RowBuilder("warmup", (32, 32, 3))
+    x = b.conv(b.input, 16, 3, 2)
+    b.append_rows(*rows.stage_rows(True, 3, 16, 1, 2, 1, 16, 16, 16, 96, 96, 4, 4, 1), x)
+    b.build().memory_bytes()
 
 
 def warmup(progress=None) -> float:

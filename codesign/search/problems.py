@@ -29,11 +29,12 @@ from accelsim.config import Hardware
 from accelsim.engine import failing_share, memory_figures
 from accelsim.workload.heads import SEGMENTERS
 from accelsim.workload.ir import Network
+from accelsim.workload.packed import PackedNetwork
 
 from ..spaces import nb201
 from ..errors import CodesignError
 from ..spaces.space import (HardwareGenome, HardwareSpace, NetworkGenome, NetworkSpace, StageGene, build_hardware,
-                    build_network)
+                    build_network, packed_network)
 
 MIB = 1024 * 1024
 SCORER_FALLBACKS = ("none", "engine")   # designs outside an estimator's training ranges: keep, simulate
@@ -124,10 +125,15 @@ class MobileAxis:
         return tuple(g[k] for k in self.choices)
 
     def build(self, g: dict) -> Network:
-        # named by a hash of the flat key: the genome's own content hash (asdict + JSON) costs more
-        # than building the network
-        name = "net-" + hashlib.sha1(repr(self.key(g)).encode()).hexdigest()[:16]
-        return build_network(self.genome(g), name=name)
+        return build_network(self.genome(g), name=self._name(g))
+
+    def packed(self, g: dict) -> PackedNetwork:
+        """What :meth:`build` builds, as rows: what a search scores, without ``Layer`` objects."""
+        return packed_network(self.genome(g), name=self._name(g))
+
+    def _name(self, g: dict) -> str:
+        # a hash of the flat key: the genome's own content hash (asdict + JSON) costs more than building
+        return "net-" + hashlib.sha1(repr(self.key(g)).encode()).hexdigest()[:16]
 
     def describe(self, g: dict) -> str:
         return describe_genome(self.genome(g))
@@ -535,6 +541,7 @@ class SearchProblem:
             raise CodesignError("space: nothing to search (give space.network and/or space.hardware)")
         self.cache_size = cache_size
         self._nets: OrderedDict = OrderedDict()
+        self._packed: OrderedDict = OrderedDict()
         self._hws: OrderedDict = OrderedDict()
         # the baseline design (a Network, or an arch string on a NAS-Bench-201 axis): scored first, and
         # the relative bounds resolved against its metrics
@@ -557,7 +564,7 @@ class SearchProblem:
             self.constraints = tuple(c.resolve(self.baseline_metrics) for c in self.constraints)
 
     def __getstate__(self):
-        return {**self.__dict__, "_nets": OrderedDict(), "_hws": OrderedDict()}
+        return {**self.__dict__, "_nets": OrderedDict(), "_packed": OrderedDict(), "_hws": OrderedDict()}
 
     # ------------------------------------------------------------------ building (cached)
     def _cached(self, store: OrderedDict, key, make):
@@ -573,6 +580,13 @@ class SearchProblem:
 
     def network(self, g: dict) -> Network:
         return self._cached(self._nets, self.net_axis.key(g), lambda: self.net_axis.build(g))
+
+    def scored_network(self, g: dict) -> "Network | PackedNetwork":
+        """What the scorer reads of ``g``'s network: its rows where the axis makes them and the engine
+        scores (no ``Layer`` objects: see :mod:`accelsim.workload.packed`), else the ``Network``."""
+        if self.estimator is not None or not hasattr(self.net_axis, "packed"):
+            return self.network(g)
+        return self._cached(self._packed, self.net_axis.key(g), lambda: self.net_axis.packed(g))
 
     def hardware(self, g: dict) -> Hardware:
         return self._cached(self._hws, self.hw_axis.key(g), lambda: self.hw_axis.build(g))
@@ -662,7 +676,7 @@ class SearchProblem:
 
     # ------------------------------------------------------------------ scoring
     def evaluate(self, genomes: list) -> list[dict]:
-        nets = [self.network(g) for g in genomes]
+        nets = [self.scored_network(g) for g in genomes]
         hws = [self.hardware(g) for g in genomes]
         acc = self.accuracy.scores(self.net_axis, genomes, nets) if self.accuracy is not None else None
         return self._metrics(nets, hws, acc)

@@ -44,6 +44,7 @@ from accelsim.config import ACTIVATION_POLICIES, DATAFLOWS, Hardware, PrecisionC
 from accelsim.errors import WorkloadError, quote
 from accelsim.workload import heads as task_heads
 from accelsim.workload.ir import Network, NetworkBuilder
+from accelsim.workload.packed import PackedNetwork, RowBuilder
 from accelsim.workload.mobilenet_arch import make_divisible
 
 from ..errors import CodesignError
@@ -469,22 +470,56 @@ def build_network(genome: NetworkGenome, name: str | None = None) -> Network:
     Block ids: "stem.0", "s<stage>.b<block>" (stamped by ibn/fused_ibn from their names), "head.0",
     and a task head's own ("ssdlite.box0", "lraspp.0", "deeplabv3.aspp", ...)."""
     g = genome
-    if g.head is not None:
-        return _build_with_head(g, name)
-    b = NetworkBuilder(name or f"net-{g.key()}", (g.resolution, g.resolution, 3), g.precision)
+    return _build(g, NetworkBuilder(name or f"net-{g.key()}", (g.resolution, g.resolution, 3), g.precision))
+
+
+def packed_network(genome: NetworkGenome, name: str | None = None) -> PackedNetwork:
+    """What :func:`build_network` builds, as rows (:class:`accelsim.workload.packed.PackedNetwork`):
+    the same layer table, MACs, parameters and memory for a search to score, without ``Layer``
+    objects; stages come from a cache of row runs, made without a builder on a miss."""
+    g = genome
+    return _build(g, RowBuilder(name or f"net-{g.key()}", (g.resolution, g.resolution, 3), g.precision))
+
+
+def _build(g: NetworkGenome, b):
+    """The network of ``g`` on builder ``b`` (a NetworkBuilder, or a RowBuilder for rows): the same
+    calls either way, stages from the cache that suits the builder."""
+    taps = head_taps(g) if g.head is not None else {}
     act = g.activation or DEFAULT_ACTIVATION
     with b.block("stem.0"):
         x = b.conv(b.input, g.stem_channels, 3, 2, activation=act, name="stem")
+    rows = isinstance(b, RowBuilder)
+    outputs, ssd_map = [], None
     for si, (stage, depth) in enumerate(zip(g.stages, g.stage_depths())):
-        x = b.splice(_stage_layers(si, stage, depth, b.shape(x), stage.precision or g.precision,
-                                   activation=g.stage_activation(stage)), x)
-    with b.block("head.0"):
-        if g.head_channels:
+        dilation = taps["plan"][si][1] if taps else 1
+        if si == taps.get("ssd_stage"):   # the expansion conv, or the stage's input if the block has none
+            c = b.shape(x)[2]             # (NetworkBuilder.ibn's rule: no expand conv when mid == c)
+            if stage.block == "ibn" and int(round(c * stage.expansion)) != c:
+                ssd_map = b.count if rows else f"s{si}.b0.expand"   # a row handle is its index
+            else:
+                ssd_map = x
+        args = (si, stage, depth, b.shape(x), stage.precision or g.precision, dilation, g.stage_activation(stage))
+        x = b.append_rows(*_stage_rows(*args), x) if rows else b.splice(_stage_layers(*args), x)
+        outputs.append(x)
+    h = g.head
+    if h is None:
+        with b.block("head.0"):
+            if g.head_channels:
+                x = b.conv(x, g.head_channels, 1, activation=act, name="head")
+            x = b.global_avg_pool(x, name="pool")
+            if g.classifier_hidden:
+                x = b.linear(x, g.classifier_hidden, activation=act, name="classifier_hidden")
+            b.linear(x, g.num_classes, name="classifier")
+        return b.build()
+    if g.head_channels:
+        with b.block("head.0"):
             x = b.conv(x, g.head_channels, 1, activation=act, name="head")
-        x = b.global_avg_pool(x, name="pool")
-        if g.classifier_hidden:
-            x = b.linear(x, g.classifier_hidden, activation=act, name="classifier_hidden")
-        b.linear(x, g.num_classes, name="classifier")
+    if h.kind == "ssdlite":
+        task_heads.ssdlite(b, ssd_map, x, h.num_classes)
+    elif h.kind == "lraspp":
+        task_heads.lraspp(b, outputs[taps["low_stage"]], x, h.num_classes)
+    else:
+        task_heads.deeplabv3(b, x, h.num_classes, output_stride=h.output_stride, aspp=g.aspp)
     return b.build()
 
 
@@ -514,35 +549,6 @@ def head_taps(genome: NetworkGenome) -> dict:
                                 f"reach {', '.join(str(out) for *_, out in plan)}")
         taps["low_stage"] = at8[-1]
     return taps
-
-
-def _build_with_head(g: NetworkGenome, name: str | None) -> Network:
-    """build_network for a genome with a task head: the same stem, stages (dilated past a segmenter's
-    output stride) and 1x1 head conv (if any), then the head on the maps of :func:`head_taps`."""
-    h = g.head
-    taps = head_taps(g)
-    b = NetworkBuilder(name or f"net-{g.key()}", (g.resolution, g.resolution, 3), g.precision)
-    act = g.activation or DEFAULT_ACTIVATION
-    with b.block("stem.0"):
-        x = b.conv(b.input, g.stem_channels, 3, 2, activation=act, name="stem")
-    outputs, ssd_map = [], None
-    for si, (stage, depth, (_, dilation, _)) in enumerate(zip(g.stages, g.stage_depths(), taps["plan"])):
-        if si == taps.get("ssd_stage"):   # the expansion conv, or the stage's input if the block has none
-            c = b.shape(x)[2]             # (NetworkBuilder.ibn's rule: no expand conv when mid == c)
-            ssd_map = f"s{si}.b0.expand" if stage.block == "ibn" and int(round(c * stage.expansion)) != c else x
-        x = b.splice(_stage_layers(si, stage, depth, b.shape(x), stage.precision or g.precision, dilation,
-                                   g.stage_activation(stage)), x)
-        outputs.append(x)
-    if g.head_channels:
-        with b.block("head.0"):
-            x = b.conv(x, g.head_channels, 1, activation=act, name="head")
-    if h.kind == "ssdlite":
-        task_heads.ssdlite(b, ssd_map, x, h.num_classes)
-    elif h.kind == "lraspp":
-        task_heads.lraspp(b, outputs[taps["low_stage"]], x, h.num_classes)
-    else:
-        task_heads.deeplabv3(b, x, h.num_classes, output_stride=h.output_stride, aspp=g.aspp)
-    return b.build()
 
 
 # A search mutates one gene at a time, so most stages of a new genome were built before: the layers
@@ -584,6 +590,41 @@ def _stage_layers(si: int, stage: StageGene, depth: int, in_shape: tuple, precis
     return layers
 
 
+# The same stages as rows (accelsim.workload.packed), for searches that score networks without building
+# them: made directly from the genes (NetworkBuilder.ibn / fused_ibn / squeeze_excite's layers, in their
+# order), checked equal to the Layer path by tests/test_packed_rows.py.
+_STAGE_ROWS: OrderedDict = OrderedDict()
+
+
+def _stage_rows(si: int, stage: StageGene, depth: int, in_shape: tuple, precision: str, dilation: int = 1,
+                activation: str = DEFAULT_ACTIVATION) -> tuple:
+    """``(table, offsets)`` of :func:`_stage_layers`' layers, for :meth:`RowBuilder.append_rows`."""
+    key = (si, stage.block, stage.kernel, stage.expansion, stage.channels, stage.stride, depth, in_shape, precision,
+           dilation, stage.se, activation)
+    hit = _STAGE_ROWS.get(key)
+    if hit is not None:
+        _STAGE_ROWS.move_to_end(key)
+        return hit
+    from accelsim.engine.rows import stage_rows
+    h, w, c = in_shape
+    out = stage.channels
+    mid0, mid1 = int(round(c * stage.expansion)), int(round(out * stage.expansion))
+    hit = _STAGE_ROWS[key] = stage_rows(stage.block == "ibn", stage.kernel, out, stage.stride, depth, dilation, h, w, c,
+                                        mid0, mid1, squeeze_excite(stage.se, c, mid0, activation)[0],
+                                        squeeze_excite(stage.se, out, mid1, activation)[0], prec.INDEX[precision])
+    if len(_STAGE_ROWS) > _STAGE_CACHE_SIZE:
+        _STAGE_ROWS.popitem(last=False)
+    return hit
+
+
+def clear_caches() -> None:
+    """Empty the caches of built stages (Layer objects and rows) and of validated hardware groups, as
+    a new process starts (benchmarks time cold builds with it)."""
+    _STAGES.clear()
+    _STAGE_ROWS.clear()
+    _HW_VALID.clear()
+
+
 # ------------------------------------------------------------------------------------ hardware
 # Per-format numbers for formats the base config lacks: (MACs/PE/cycle, pJ/MAC, vector ops/lane/cycle).
 # Same assumptions as hw_configs/neural_engine.yaml (Horowitz ISSCC 2014, scaled to ~7 nm).
@@ -623,7 +664,9 @@ class HardwareGenome:
               "weights_resident": -1, "channel_alignment": 0}
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        # every field is a number, a string or a tuple of them: a plain copy (asdict's deep one costs more
+        # than building the config, whose name hashes this)
+        d = {f: getattr(self, f) for f in _HW_GENOME_FIELDS}
         for key, unset in self._UNSET.items():   # absent when unset, so genomes without them keep their hashes
             if d[key] == unset or (isinstance(unset, tuple) and not d[key]):
                 del d[key]
@@ -631,6 +674,9 @@ class HardwareGenome:
 
     def key(self) -> str:
         return stable_hash(self.to_dict())[:16]
+
+
+_HW_GENOME_FIELDS = tuple(f.name for f in dataclasses.fields(HardwareGenome))
 
 
 @dataclass(frozen=True)
@@ -686,7 +732,9 @@ HARDWARE_SPACE_SCHEMA = HardwareSpace._schema = _space_schema(HardwareSpace)
 
 def build_hardware(base: Hardware, g: HardwareGenome) -> Hardware:
     """``base`` with the genome's array, vector, SRAM, DRAM, formats and, where the genome sets them, DRAM
-    latency, MACs/PE and vector ops per format, placement and alignment (validated by Hardware.replace)."""
+    latency, MACs/PE and vector ops per format, placement and alignment: ``base.replace`` of them all,
+    validated as that validates, but each group of fields a rule spans (:data:`_HW_GROUPS`) validated
+    once per distinct value (a search builds thousands of configs from a few hundred such values)."""
     require_kind(base, "systolic", "hardware space")
     for key in ("macs_per_pe", "vector_ops"):
         if getattr(g, key) and len(getattr(g, key)) != len(g.precisions):
@@ -710,20 +758,44 @@ def build_hardware(base: Hardware, g: HardwareGenome) -> Hardware:
     else:
         sram = dict(unified_kb=None, ifmap_kb=float(g.ifmap_kb), filter_kb=float(g.filter_kb),
                     ofmap_kb=float(g.ofmap_kb))
-    extra = {"array__clock_mhz": float(g.clock_mhz)} if g.clock_mhz else {}
+    changes = {"array__rows": g.rows, "array__cols": g.cols, "array__dataflow": g.dataflow}
+    if g.clock_mhz:
+        changes["array__clock_mhz"] = float(g.clock_mhz)
+    changes.update({"vector__lanes": g.vector_lanes, "vector__ops_per_lane_per_cycle": tuple(vops),
+                    "precisions": tuple(precisions), "dram__bandwidth_gb_per_s": float(g.dram_gb_per_s)})
     if g.dram_latency_ns >= 0:
-        extra["dram__latency_ns"] = float(g.dram_latency_ns)
+        changes["dram__latency_ns"] = float(g.dram_latency_ns)
+    changes.update({f"sram__{k}": v for k, v in sram.items()})
     if g.activation_policy:
-        extra["activation_policy"] = g.activation_policy
+        changes["activation_policy"] = g.activation_policy
     if g.weights_resident >= 0:
-        extra["weights_resident"] = bool(g.weights_resident)
+        changes["weights_resident"] = bool(g.weights_resident)
     if g.channel_alignment:
-        extra["channel_alignment"] = int(g.channel_alignment)
-    return base.replace(name=f"{base.name}-{g.key()[:8]}", array__rows=g.rows, array__cols=g.cols, **extra,
-                        array__dataflow=g.dataflow, vector__lanes=g.vector_lanes,
-                        vector__ops_per_lane_per_cycle=tuple(vops), precisions=tuple(precisions),
-                        dram__bandwidth_gb_per_s=float(g.dram_gb_per_s),
-                        **{f"sram__{k}": v for k, v in sram.items()})
+        changes["channel_alignment"] = int(g.channel_alignment)
+    fields = {}
+    for group, attrs in _HW_GROUPS.items():
+        kw = {k: v for k, v in changes.items() if k.split("__", 1)[0] in group}
+        if not kw:
+            continue
+        key = (id(base), tuple(kw.items()))
+        hit = _HW_VALID.get(key)
+        if hit is None:
+            hit = _HW_VALID[key] = (base, base.replace(**kw))   # the base is kept so its id stays its own
+            if len(_HW_VALID) > _STAGE_CACHE_SIZE:
+                _HW_VALID.popitem(last=False)
+        else:
+            _HW_VALID.move_to_end(key)
+        fields.update((a, getattr(hit[1], a)) for a in attrs)
+    return dataclasses.replace(base, name=f"{base.name}-{g.key()[:8]}", **fields)
+
+
+# The fields build_hardware changes, in groups that no validation rule crosses (accelsim.config.validate:
+# the SRAM's unified-or-separate rule, the vector unit's formats against the array's): a config is valid
+# when each group's values are valid on the base, so each is checked once (by Hardware.replace) and kept.
+_HW_GROUPS = {("array",): ("array",), ("vector", "precisions"): ("vector", "precisions"), ("sram",): ("sram",),
+              ("dram",): ("dram",), ("activation_policy",): ("activation_policy",),
+              ("weights_resident",): ("weights_resident",), ("channel_alignment",): ("channel_alignment",)}
+_HW_VALID: OrderedDict = OrderedDict()
 
 
 # Precision sets of estimator training data: every set a shipped config has (as a set) and the search

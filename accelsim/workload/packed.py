@@ -1,0 +1,188 @@
+"""Networks as rows of numbers: the fast path of searches that score thousands of never-seen networks.
+
+A :class:`~accelsim.workload.ir.Network` holds one frozen ``Layer`` object per operator, validated on
+construction, and the engine packs it into its layer table before simulating. A search that builds
+thousands of networks it then throws away spends most of its time there. :class:`RowBuilder` takes
+the same calls as :class:`~accelsim.workload.ir.NetworkBuilder` (every block and task head written
+for it runs unchanged) but records each layer as one tuple of integers, and :class:`PackedNetwork`
+turns the rows into the engine's layer table, MACs, parameters and memory figures with compiled
+loops (:mod:`accelsim.engine.rows`), never building a ``Layer``.
+
+Row layout (one tuple per layer; every field an int): the ``R_*`` columns below. A layer's inputs
+are held beside the rows as offsets back from the layer (``i - j`` for producer ``j``; the network
+input, at ``j = -1``, is ``i + 1``), so a run of rows built on one input can be appended after any
+layer producing that input's shape: the search spaces cache whole stages as such runs.
+
+``PackedNetwork`` answers what a search scores (``macs``, ``params``, the packed table the engine
+reads, :meth:`PackedNetwork.memory_figures`), and equals, field for field, what the ``Network``
+built by the same calls gives (``tests/test_packed_rows.py``). Reports that name layers still
+need the ``Network``: build it for the designs you report.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import precision as prec
+from ..errors import WorkloadError
+from .ir import MAX_DIM, MAX_ELEMENTS, OP_CODE, NetworkBuilder, transposed_taps
+
+(R_OP, R_IH, R_IW, R_IC, R_OH, R_OW, R_OC, R_KH, R_KW, R_SH, R_SW, R_GROUPS, R_WPREC, R_APREC, R_DH, R_DW,
+ R_BIAS, R_MACS, R_NIN) = range(19)
+N_ROW_FIELDS = 19
+
+_CONV, _CONV_T, _MATMUL = OP_CODE["conv"], OP_CODE["conv_transpose"], OP_CODE["matmul"]
+
+
+def row_macs(op: int, in_shape, out_shape, kernel, stride, padding, groups) -> int:
+    """MACs of one layer, as :attr:`accelsim.workload.ir.Layer.macs` counts them."""
+    oh, ow, oc = out_shape
+    if op == _CONV:
+        return oh * ow * oc * kernel[0] * kernel[1] * (in_shape[2] // groups)
+    if op == _CONV_T:
+        taps = (transposed_taps(in_shape[0], oh, kernel[0], stride[0], padding[0])
+                * transposed_taps(in_shape[1], ow, kernel[1], stride[1], padding[1]))
+        return taps * oc * (in_shape[2] // groups)
+    if op == _MATMUL:
+        return oh * ow * oc * in_shape[2]
+    return 0
+
+
+class RowBuilder(NetworkBuilder):
+    """:class:`NetworkBuilder` that records rows instead of ``Layer`` objects; ``build()`` gives a
+    :class:`PackedNetwork`. Tensor handles are layer indices (-1: the network input), so code that
+    passes handles around works unchanged; code that names a layer by string must use the index."""
+
+    def __init__(self, name: str, input_shape, precision: str = "int8", weight_precision: str | None = None):
+        super().__init__(name, input_shape, precision, weight_precision)
+        self.input = -1
+        self._shapes = {-1: self.input_shape}
+        self.count = 0         # rows so far (the next row's handle)
+        self._rows: list = []  # rows added one by one since the last appended run (tuples)
+        self._ins: list = []   # their offsets back to their producers (tuples)
+        self._chunks: list = []   # (table, flat offsets) arrays, in order
+        self._runs: list = []     # (first handle, table) of appended runs, to look up their shapes
+
+    def shape(self, tensor) -> tuple:
+        hit = self._shapes.get(tensor)
+        if hit is not None:
+            return hit
+        for first, table in self._runs:
+            if isinstance(tensor, int) and first <= tensor < first + len(table):
+                return tuple(int(v) for v in table[tensor - first, R_OH:R_OC + 1])
+        raise WorkloadError(f"network {self.name}: unknown tensor {tensor!r}")
+
+    def _new_layer(self, name, op, inputs, in_shape, out_shape, kernel=(1, 1), stride=(1, 1), padding=(0, 0),
+                   groups=1, bias=False, activation="", weight_precision="int8", act_precision="int8", attrs=(),
+                   dilation=(1, 1)):
+        code = OP_CODE[op]
+        row = (code, *in_shape, *out_shape, kernel[0], kernel[1], stride[0], stride[1], groups,
+               prec.INDEX[weight_precision], prec.INDEX[act_precision], dilation[0], dilation[1], 1 if bias else 0,
+               row_macs(code, in_shape, out_shape, kernel, stride, padding, groups), len(inputs))
+        return name, row, inputs
+
+    def _add(self, layer) -> int:
+        name, row, inputs = layer
+        out = row[R_OH:R_OC + 1]
+        if min(out) <= 0:
+            raise WorkloadError(f"network {self.name}: layer {name!r} has an empty output {out} "
+                                f"(input {row[R_IH:R_IC + 1]}, kernel {row[R_KH:R_KW + 1]}, "
+                                f"stride {row[R_SH:R_SW + 1]})")
+        i = self.count
+        self._rows.append(row)
+        self._ins.append(tuple(i - j for j in inputs))
+        self._shapes[i] = out
+        self.count = i + 1
+        return i
+
+    def _flush(self) -> None:
+        if self._rows:
+            self._chunks.append((np.array(self._rows, dtype=np.int64),
+                                 np.array([o for offs in self._ins for o in offs], dtype=np.int64)))
+            self._rows, self._ins = [], []
+
+    def append_rows(self, table: np.ndarray, offsets: np.ndarray, x: int) -> int:
+        """Append a run of rows (``table[row, R_*]`` and its inputs' offsets, flat) built on an input of
+        ``x``'s shape, e.g. a cached stage, reading ``x`` where they read their input; ``x`` must be
+        the last tensor added (or the input when none is), as relative offsets assume. Returns the
+        run's last row's handle."""
+        if x != self.count - 1:
+            raise WorkloadError(f"network {self.name}: rows can only be appended after the tensor they read")
+        self._flush()
+        self._chunks.append((table, offsets))
+        self._runs.append((self.count, table))
+        self.count += len(table)
+        self._shapes[self.count - 1] = tuple(int(v) for v in table[-1, R_OH:R_OC + 1])
+        return self.count - 1
+
+    def splice(self, layers, x):   # pragma: no cover - the Layer-based splice has no meaning here
+        raise WorkloadError("RowBuilder: splice takes Layer objects; use append_rows")
+
+    def build(self) -> "PackedNetwork":
+        self._flush()
+        if not self._chunks:
+            raise WorkloadError(f"network {self.name}: has no layers")
+        if len(self._chunks) == 1:
+            table, offsets = self._chunks[0]
+        else:
+            table = np.concatenate([c[0] for c in self._chunks])
+            offsets = np.concatenate([c[1] for c in self._chunks])
+        return PackedNetwork(self.name, self.input_shape, table, offsets, self.precision)
+
+
+def _bytes_array(bytes_per_element) -> np.ndarray:
+    """Bytes per element by format index: the defaults, overridden by ``bytes_per_element``."""
+    b = np.array([prec.BYTES_PER_ELEMENT[n] for n in prec.NAMES], dtype=np.float64)
+    for name, v in (bytes_per_element or {}).items():
+        b[prec.INDEX[name]] = v
+    return b
+
+
+class PackedNetwork:
+    """A network as rows (see the module docs): what the engine and a search's metrics read of it.
+
+    ``table[layer, R_*]`` and ``offsets`` (each layer's inputs as offsets back, flat, in row order).
+    ``simulate_many`` and ``memory_figures`` take it in place of a ``Network``; ``ManyResult.report``
+    does not (a per-layer report names layers: build the ``Network``)."""
+
+    def __init__(self, name: str, input_shape: tuple, table: np.ndarray, offsets: np.ndarray,
+                 input_precision: str = "int8"):
+        from ..engine.rows import pack_rows
+        self.name = name
+        self.input_shape = tuple(input_shape)
+        self.input_precision = input_precision
+        self.table, self.offsets = table, offsets
+        self.in_ptr = np.zeros(len(table) + 1, dtype=np.int64)
+        np.cumsum(table[:, R_NIN], out=self.in_ptr[1:])
+        h, w, c = self.input_shape
+        self.lay, macs, params, bad = pack_rows(table, self.in_ptr, offsets, h, w, c, MAX_DIM, MAX_ELEMENTS)
+        if bad >= 0:
+            raise WorkloadError(f"network {name}: layer {bad} is above the size limits ({MAX_DIM:,} per dimension, "
+                                f"{MAX_ELEMENTS:,} elements per tensor); expected a smaller layer")
+        self.macs, self.params = int(macs), int(params)
+        self._memory: dict = {}
+
+    @property
+    def n_layers(self) -> int:
+        return self.table.shape[0]
+
+    def __len__(self) -> int:
+        return self.n_layers
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    def memory_bytes(self, bytes_per_element=None, alignment: int = 1) -> tuple:
+        """(padded parameter bytes, arena peak bytes, arena lower bound bytes) on a config's storage
+        rules, as :func:`accelsim.workload.arena.padded_param_bytes` and ``plan_arena`` give them."""
+        key = (int(alignment), tuple(sorted((bytes_per_element or {}).items())))
+        hit = self._memory.get(key)
+        if hit is None:
+            from ..engine.rows import memory_rows
+            h, w, c = self.input_shape
+            params, peak, lower = memory_rows(self.table, self.in_ptr, self.offsets, h, w, c,
+                                              prec.INDEX[self.input_precision], _bytes_array(bytes_per_element),
+                                              key[0])
+            hit = self._memory[key] = (float(params), float(peak), float(lower))
+        return hit

@@ -1,0 +1,186 @@
+"""The rows fast path (accelsim.workload.packed, codesign.spaces.space.packed_network) equals the
+Layer path field for field: layer table, MACs, parameters, memory figures and simulated results, on
+random genomes of every network space (classifiers, task heads, product models with their transforms)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import accelsim
+from accelsim.config import load_hardware
+from accelsim.engine import memory_figures
+from accelsim.engine.tables import pack_network
+from accelsim.errors import MappingError, WorkloadError
+from accelsim.workload.arena import padded_param_bytes, plan_arena
+from accelsim.workload.ir import NetworkBuilder
+from accelsim.workload.packed import PackedNetwork, RowBuilder
+from codesign.search import problems as P
+from codesign.search.algorithms import random_genome
+from codesign.spaces import space as S
+from codesign.spaces.model_space import model_space_from_dict
+from codesign.spaces.space import NetworkGenome, NetworkSpace, build_network, packed_network
+from codesign.spaces.zoo_genomes import ZOO_GENOMES, zoo_genome
+
+HW = [load_hardware("neural_engine"), load_hardware("eyeriss_like"), load_hardware("camera_like")]
+
+
+def assert_same(genome: NetworkGenome, hws=HW) -> None:
+    net = build_network(genome, name="n")
+    rows = packed_network(genome, name="n")
+    assert rows.n_layers == len(net.layers)
+    np.testing.assert_array_equal(rows.lay, pack_network(net))
+    assert (rows.macs, rows.params) == (net.macs, net.params)
+    for hw in hws:
+        assert memory_figures(rows, hw) == memory_figures(net, hw)
+
+
+def _space_genomes(space: NetworkSpace, n: int, seed: int) -> list:
+    rng = np.random.default_rng(seed)
+    return [space.sample(rng) for _ in range(n)]
+
+
+@pytest.mark.parametrize("heads", [("classifier",), ("ssdlite", "lraspp", "deeplabv3")])
+def test_random_genomes_of_the_network_space_pack_equal(heads):
+    S.clear_caches()
+    space = NetworkSpace(heads=heads, output_strides=(8, 16, 32), stage_precisions=("int8", "int16", "fp16"),
+                         kernels=(3, 5, 7), expansions=(1, 2.5, 3, 6), resolutions=(96, 128, 160, 224, 257))
+    for g in _space_genomes(space, 40, seed=len(heads)):
+        assert_same(g)
+
+
+def test_genomes_with_squeeze_excite_activations_dilation_and_hidden_layers_pack_equal():
+    rng = np.random.default_rng(5)
+    for name in ZOO_GENOMES:
+        g = zoo_genome(name)
+        assert_same(g)
+        # every stage's se, activation and block drawn at random, a hidden classifier layer, no head conv
+        stages = tuple(dataclasses.replace(s, se=str(rng.choice(["", "mobilenet_v3", "efficientnet"])),
+                                           activation=str(rng.choice(["", "relu", "hardswish", "silu"])),
+                                           block=str(rng.choice(["ibn", "fused_ibn"])),
+                                           expansion=float(rng.choice([1, 2.5, 4])))
+                       for s in g.stages)
+        extra = {} if g.head is not None else {"classifier_hidden": 96}
+        assert_same(dataclasses.replace(g, stages=stages, head_channels=int(rng.choice([0, 320])), **extra))
+
+
+def test_product_model_space_designs_pack_equal_through_their_transforms():
+    for model in ("mobilenet_v3_large", "ssdlite_mobilenet_v2", "deeplabv3_mobilenet_v2"):
+        space = model_space_from_dict({"type": "from_model", "model": model, "search": {
+            "block": ["ibn", "fused_ibn"], "width_multiplier": [0.5, 0.75, 1.0], "depth_multiplier": [0.5, 1.0, 1.5],
+            "channel_multiple": [1, 8, 16], "resolution": [160, 224]}})
+        axis = P.ModelAxis(space)
+        rng = np.random.default_rng(3)
+        for _ in range(12):
+            assert_same(axis.genome(random_genome(axis.choices, rng)), HW[:1])
+
+
+def test_simulated_results_of_rows_equal_the_network_path_and_reports_ask_for_the_network():
+    rng = np.random.default_rng(11)
+    space = NetworkSpace(heads=("classifier", "ssdlite", "lraspp"))
+    genomes = _space_genomes(space, 12, seed=11)
+    hws = [HW[int(i)] for i in rng.integers(0, len(HW), len(genomes))]
+    a = accelsim.simulate_many([build_network(g, "n") for g in genomes], hws, pairs=True)
+    b = accelsim.simulate_many([packed_network(g, "n") for g in genomes], hws, pairs=True)
+    np.testing.assert_array_equal(a.per_layer, b.per_layer)
+    np.testing.assert_array_equal(a.latency_ms, b.latency_ms)
+    np.testing.assert_array_equal(a.memory_bytes, b.memory_bytes)
+    np.testing.assert_array_equal(a.failing_share, b.failing_share)
+    with pytest.raises(MappingError, match="simulate the Network"):
+        b.report(0)
+
+
+def test_a_search_scores_the_same_metrics_from_rows_as_from_networks():
+    ne = HW[0]
+    rng = np.random.default_rng(2)
+    for axis in (P.MobileAxis(NetworkSpace(heads=("classifier", "deeplabv3"))),):
+        fast = P.SearchProblem(axis, P.HardwareAxis(S.HardwareSpace(), ne), ("latency_ms", "energy_mj"))
+        gs = [random_genome(fast.choices, rng) for _ in range(16)]
+        got = fast.evaluate(gs)
+        nets = [fast.network(g) for g in gs]
+        want = fast._metrics(nets, [fast.hardware(g) for g in gs], None)
+        assert got == want
+
+
+def test_row_builder_runs_the_network_builder_calls_and_handles_are_indices():
+    b = RowBuilder("t", (8, 8, 3))
+    x = b.conv(b.input, 8, 3, 2, activation="relu")
+    y = b.ibn(x, 8, expansion=2, kernel=3, se=2)
+    z = b.concat(x, y)
+    b.linear(b.global_avg_pool(z), 10)
+    net = b.build()
+    assert (x, y) == (0, 8)   # stem; expand, dw, SE pool/reduce/expand/mul, project, add
+    ref = NetworkBuilder("t", (8, 8, 3))
+    rx = ref.conv(ref.input, 8, 3, 2, activation="relu")
+    ry = ref.ibn(rx, 8, expansion=2, kernel=3, se=2)
+    ref.linear(ref.global_avg_pool(ref.concat(rx, ry)), 10)
+    want = ref.build()
+    np.testing.assert_array_equal(net.lay, pack_network(want))
+    plan = plan_arena(want, alignment=16)
+    assert net.memory_bytes(alignment=16) == (padded_param_bytes(want, alignment=16), plan.peak_bytes,
+                                              plan.lower_bound_bytes)
+    # the hand count: stem 3*3*3*8 + 8, expand 8*16 + 16, dw 9*16 + 16, SE 16*2 + 2 + 2*16 + 16, project 16*8 + 8,
+    # classifier 16*10 + 10 (pool, concat, add, mul: none)
+    assert net.params == 224 + 144 + 160 + 82 + 136 + 170 == want.params
+
+
+def test_row_errors_name_the_network_and_what_is_wrong():
+    b = RowBuilder("tiny", (4, 4, 3))
+    with pytest.raises(WorkloadError, match="network tiny: layer 'c' has an empty output"):
+        b.conv(b.input, 8, 7, 1, padding=0, name="c")
+    with pytest.raises(WorkloadError, match="network big: layer 0 is above the size limits"):
+        PackedNetwork("big", (4, 4, 3), np.array([(0, 4, 4, 3, 2 ** 21, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1)]),
+                      np.array([1]))
+
+
+def _replace_all(base, g):
+    """build_hardware as one Hardware.replace of every field (what it did before validating by group)."""
+    from codesign.spaces.space import FORMAT_DEFAULTS
+    have = {p.name: p for p in base.precisions}
+    base_vops = dict(base.vector.ops_per_lane_per_cycle)
+    precisions, vops = [], []
+    for i, name in enumerate(g.precisions):
+        macs, e_mac, v = FORMAT_DEFAULTS[name]
+        p = have.get(name) or accelsim.config.PrecisionConfig(name=name, macs_per_pe_per_cycle=macs,
+                                                               energy_per_mac_pj=e_mac)
+        if g.macs_per_pe:
+            p = dataclasses.replace(p, macs_per_pe_per_cycle=int(g.macs_per_pe[i]))
+        precisions.append(p)
+        vops.append((name, float(g.vector_ops[i]) if g.vector_ops else float(base_vops.get(name, v))))
+    sram = dict(unified_kb=float(g.unified_kb), ifmap_kb=None, filter_kb=None, ofmap_kb=None) if g.unified_kb else \
+        dict(unified_kb=None, ifmap_kb=float(g.ifmap_kb), filter_kb=float(g.filter_kb), ofmap_kb=float(g.ofmap_kb))
+    extra = {"array__clock_mhz": float(g.clock_mhz)} if g.clock_mhz else {}
+    if g.dram_latency_ns >= 0:
+        extra["dram__latency_ns"] = float(g.dram_latency_ns)
+    if g.activation_policy:
+        extra["activation_policy"] = g.activation_policy
+    if g.weights_resident >= 0:
+        extra["weights_resident"] = bool(g.weights_resident)
+    if g.channel_alignment:
+        extra["channel_alignment"] = int(g.channel_alignment)
+    return base.replace(name=f"{base.name}-{g.key()[:8]}", array__rows=g.rows, array__cols=g.cols, **extra,
+                        array__dataflow=g.dataflow, vector__lanes=g.vector_lanes,
+                        vector__ops_per_lane_per_cycle=tuple(vops), precisions=tuple(precisions),
+                        dram__bandwidth_gb_per_s=float(g.dram_gb_per_s), **{f"sram__{k}": v for k, v in sram.items()})
+
+
+def test_hardware_built_by_validated_groups_equals_one_full_replace():
+    rng = np.random.default_rng(4)
+    for space in (S.HardwareSpace(clocks_mhz=(500, 1000)), S.DatasetHardwareSpace()):
+        base = space.base_hardware()
+        for _ in range(60):
+            g = space.sample(rng)
+            assert S.build_hardware(base, g) == _replace_all(base, g)
+
+
+def test_an_invalid_group_value_fails_as_the_full_replace_does():
+    base = HW[0]
+    g = S.HardwareSpace().sample(np.random.default_rng(0))
+    bad = dataclasses.replace(g, rows=-3)
+    with pytest.raises(accelsim.errors.ConfigError, match="array.rows") as want:
+        _replace_all(base, bad)
+    with pytest.raises(accelsim.errors.ConfigError) as got:
+        S.build_hardware(base, bad)
+    assert str(got.value) == str(want.value)
