@@ -386,30 +386,43 @@ def _markdown_table(results: list) -> str:
 
 
 def _plot(path, results: list, measured: np.ndarray, test_pred: dict, target: str) -> None:
-    from .plots import pyplot, save_figure
+    from .plots import log_ticks, pyplot, save_figure
     plt = pyplot()
     curve = len(results) > 1
     fig, axes = plt.subplots(1, 2 if curve else 1, figsize=(10 if curve else 5, 4.5), squeeze=False)
     ax = axes[0, 0]
-    for name, pred in test_pred.items():
-        ax.scatter(measured, pred, s=4, alpha=0.4, label=name)
+    for k, (name, pred) in enumerate(test_pred.items()):   # the first (the calibrated config) on top
+        ax.scatter(measured, pred, s=4, alpha=0.4, label=name, zorder=2 + len(test_pred) - k)
     lo, hi = float(np.min(measured)), float(np.max(measured))
-    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8, label="predicted = measured", zorder=10)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    both = (min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1], ax.get_ylim()[1]))
+    ax.set_xlim(both)   # the same range on both axes: the diagonal at 45 degrees
+    ax.set_ylim(both)
+    log_ticks(ax.xaxis)
+    log_ticks(ax.yaxis)
     ax.set_xlabel(f"measured {target} (ms)")
     ax.set_ylabel("predicted (ms)")
     ax.set_title(f"held-out networks, {results[-1]['samples']} calibration samples", fontsize=9)
-    ax.legend(fontsize=7, markerscale=3)
+    ax.legend(fontsize=7, markerscale=3, loc="best")
     if curve:
         ax = axes[0, 1]
         ns = [r["samples"] for r in results]
-        for name in results[-1]["held_out"]:
-            ax.plot(ns, [r["held_out"].get(name, {}).get("spearman", np.nan) for r in results], "o-", label=name)
+        # a marker, size and line style each: predictors that rank alike (FLOPs and parameter counts often
+        # do) draw on top of each other, and the later one must not hide the earlier
+        styles = [("o", 8, "-"), ("s", 6.5, "--"), ("^", 5, "-."), ("D", 3.5, ":")]
+        for k, name in enumerate(results[-1]["held_out"]):
+            marker, size, line = styles[k % len(styles)]
+            ax.plot(ns, [r["held_out"].get(name, {}).get("spearman", np.nan) for r in results], marker=marker,
+                    ms=size, ls=line, label=name)
         ax.set_xscale("log")
+        ax.set_xticks(ns)
+        ax.set_xticklabels([str(n) for n in ns])
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
         ax.set_xlabel("calibration samples")
         ax.set_ylabel("Spearman on held-out networks")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
 

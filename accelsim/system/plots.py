@@ -81,7 +81,7 @@ def plot_gantt(result: SystemResult, path, window_s: float | None = None) -> Non
                                   gridspec_kw={"height_ratios": [max(2.0, 0.6 * len(rows)), 1.6]})
     y = {name: len(rows) - 1 - i for i, name in enumerate(rows)}
     labels = dict(zip(rows, rows))
-    any_bars = any_depth = any_dropped = False
+    any_bars = any_depth = any_dropped = any_late = False
     for i, s in enumerate(streams):
         color, lane = colors(i % 10), y[s.name]
         sel = s.arrival < w
@@ -95,6 +95,7 @@ def plot_gantt(result: SystemResult, path, window_s: float | None = None) -> Non
         if peak <= BARS_UP_TO:
             any_bars = True
             ran = ~dropped
+            any_late |= bool((ran & past).any())
             for ok, c in ((ran & ~past, color), (ran & past, LATE)):
                 if ok.any():
                     ax.broken_barh(list(zip(a[ok] * ms, (leave[ok] - a[ok]) * ms)), (lane - 0.35, 0.7),
@@ -110,12 +111,16 @@ def plot_gantt(result: SystemResult, path, window_s: float | None = None) -> Non
         any_depth = True
         scale = 0.8 / peak
         tt, d = np.concatenate([[0.0], t[inside], [w]]), np.concatenate([[0], depth[inside], depth[inside][-1:]])
-        ax.fill_between(tt * ms, lane - 0.4, lane - 0.4 + d * scale, step="post", color=color, alpha=0.6, linewidth=0)
         overdue_from = a[past] + s.deadline_s
         to, late = count_over_time(overdue_from, leave[past])
         late_at = _value_at(to, late, tt) if to.size else np.zeros(tt.size)
-        ax.fill_between(tt * ms, lane - 0.4, lane - 0.4 + late_at * scale, step="post", color=LATE, alpha=0.8,
+        any_late |= bool(late_at.any())
+        # stacked, not overlaid: the late part in red at the bottom, the rest in the stream's colour above
+        # it, each at the alpha of the request bars, so red reads the same in every lane and the legend
+        ax.fill_between(tt * ms, lane - 0.4, lane - 0.4 + late_at * scale, step="post", color=LATE, alpha=0.6,
                         linewidth=0)
+        ax.fill_between(tt * ms, lane - 0.4 + late_at * scale, lane - 0.4 + d * scale, step="post", color=color,
+                        alpha=0.6, linewidth=0)
         extra = f", {int(dropped.sum()):,} dropped" if dropped.any() else ""
         labels[s.name] = f"{s.name}\nqueue depth 0–{peak}{extra}"
     el = result.engine_log
@@ -143,7 +148,8 @@ def plot_gantt(result: SystemResult, path, window_s: float | None = None) -> Non
     if any_depth:
         handles.append(Patch(facecolor="white", edgecolor="k", linewidth=0.6,
                              label="queue depth: requests waiting\nor running (overloaded stream)"))
-    handles.append(Patch(color=LATE, alpha=0.7, label="past its deadline"))
+    if any_late:
+        handles.append(Patch(color=LATE, alpha=0.6, label="past its deadline"))
     if any_dropped:
         handles.append(Line2D([], [], marker="x", color=DROPPED, linestyle="-", linewidth=3, alpha=0.7,
                               markersize=5, label="dropped at its deadline\n(waited, never ran)"))

@@ -208,7 +208,7 @@ def markdown(summary: dict, model_path: str, data: tuple, meta: dict) -> str:
 
 
 def plots(result: dict, ds, out: Path) -> None:
-    from accelsim.plots import pyplot, save_figure
+    from accelsim.plots import log_ticks, pyplot, save_figure
     plt = pyplot()
     P = ds.pairs
     pred = result["predictions"]["latency_ms"]
@@ -219,13 +219,18 @@ def plots(result: dict, ds, out: Path) -> None:
             continue
         ax.scatter(P["latency_ms"][m], pred[m], s=4, alpha=0.5, label=name)
         lo, hi = min(lo, P["latency_ms"][m].min()), max(hi, P["latency_ms"][m].max())
-    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8, label="predicted = simulated")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    both = (min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1], ax.get_ylim()[1]))
+    ax.set_xlim(both)   # the same range on both axes: the diagonal at 45 degrees, errors read alike
+    ax.set_ylim(both)
+    log_ticks(ax.xaxis)
+    log_ticks(ax.yaxis)
     ax.set_xlabel("simulated latency (ms)")
     ax.set_ylabel("predicted latency (ms)")
     ax.set_title("estimator vs simulator, held-out networks")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, markerscale=3)
     fig.tight_layout()
     save_figure(fig, out / "scatter.png", dpi=120)
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -233,12 +238,16 @@ def plots(result: dict, ds, out: Path) -> None:
         if "base config" in name:
             continue
         err = 100 * (pred[m] / P["latency_ms"][m] - 1)
-        ax.hist(np.clip(err, -15, 15), bins=120, range=(-15, 15), histtype="step", label=name, density=True)
+        if not err.size:
+            continue
+        # each split sums to 100 %: splits of different sizes on one scale, in a unit that reads directly
+        ax.hist(np.clip(err, -15, 15), bins=60, range=(-15, 15), histtype="step", label=name,
+                weights=np.full(err.size, 100.0 / err.size))
     for v in (-10, -5, 5, 10):
         ax.axvline(v, color="grey", lw=0.6, ls=":")
     ax.set_xlabel("latency error (%), clipped to ±15 %")
-    ax.set_ylabel("density")
-    ax.legend(fontsize=7)
+    ax.set_ylabel("% of the split's pairs\n(0.5 %-wide bins)")
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     save_figure(fig, out / "errors.png", dpi=120)
 

@@ -369,11 +369,10 @@ def plot_front(cfg: RunConfig, problem, result: SearchResult, rows: list, path: 
             for k, hw in enumerate(distinct):
                 pts = [r for r in rows if r["hardware"] == hw]
                 ax.plot([r[x_m] for r in pts], [r[y_m] for r in pts], "o", color=cmap(k), ms=6, label=hw)
-            ax.legend(fontsize=6, loc="best")
         else:  # too many configs to name: colour by the hardware's area
             sc = ax.scatter([r[x_m] for r in rows], [r[y_m] for r in rows], c=[r["area_mm2"] for r in rows],
                             cmap="viridis", s=36, edgecolors="k", linewidths=0.3, label="front")
-            fig.colorbar(sc, ax=ax, label="hardware area (mm^2)")
+            fig.colorbar(sc, ax=ax, label="hardware area (mm²)")
             ax.set_title(f"front: {len(rows)} designs on {len(distinct)} hardware configs", fontsize=9)
         ax.set_xlabel(_axis_label(cfg, x_m))
         ax.set_ylabel(_axis_label(cfg, y_m))
@@ -386,10 +385,10 @@ def plot_front(cfg: RunConfig, problem, result: SearchResult, rows: list, path: 
     if base is not None and np.isfinite(base.get(x_m, np.nan)):
         if y_m is None:
             ax.axhline(base[x_m], color="k", ls="--", lw=1, label="baseline")
-            ax.legend(fontsize=6, loc="best")
         elif np.isfinite(base.get(y_m, np.nan)):
             ax.plot([base[x_m]], [base[y_m]], "*", color="k", ms=14, mfc="gold", label="baseline")
-            ax.legend(fontsize=6, loc="best")
+    if ax.get_legend_handles_labels()[0]:   # one legend for whatever was drawn: grey points, front, baseline
+        ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     fig.suptitle(f"{cfg.name}: {cfg.algorithm}, {len(result.metrics)} evaluations", fontsize=10)
     fig.tight_layout()
