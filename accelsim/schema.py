@@ -346,10 +346,50 @@ def _fast(schema: dict):
     key = ("fast", id(schema))
     hit = _VALIDATORS.get(key)
     if hit is None or hit[0] is not schema:
-        fastjsonschema = require("fastjsonschema", "", "accelsim.schema")
-        import json
-        hit = _VALIDATORS[key] = (schema, fastjsonschema.compile(json.loads(json.dumps(document(schema, "")))))
+        hit = _VALIDATORS[key] = (schema, _compiled_test(document(schema, "")))
     return hit[1]
+
+
+def cache_dir() -> str:
+    """Where accelsim keeps what it can rebuild (compiled schema tests): ``$ACCELSIM_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/accelsim``, else ``~/.cache/accelsim``."""
+    import os
+    return os.environ.get("ACCELSIM_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "accelsim")
+
+
+def _compiled_test(doc: dict):
+    """fastjsonschema's test of ``doc``. Generating and compiling it costs ~0.13 s, a sixth of a whole
+    ``accelsim simulate`` command, so the compiled code is kept in :func:`cache_dir`, keyed by the
+    schema, the fastjsonschema version and the interpreter's bytecode magic; a cache that cannot be
+    read or written is skipped (the test is then compiled here, as without one)."""
+    import hashlib
+    import importlib.util
+    import json
+    import marshal
+    import os
+    fastjsonschema = require("fastjsonschema", "", "accelsim.schema")
+    text = json.dumps(doc, sort_keys=True)
+    digest = hashlib.sha256("\n".join((text, fastjsonschema.VERSION, importlib.util.MAGIC_NUMBER.hex()))
+                            .encode()).hexdigest()[:24]
+    path = os.path.join(cache_dir(), f"schema-{digest}.marshal")
+    code = None
+    try:
+        with open(path, "rb") as f:
+            code = marshal.load(f)
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    if code is None:
+        code = compile(fastjsonschema.compile_to_code(json.loads(text)), "<accelsim schema test>", "exec")
+        try:
+            from .io import write_atomic
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            write_atomic(path, marshal.dumps(code))
+        except OSError:
+            pass
+    namespace: dict = {}
+    exec(code, namespace)
+    return namespace["validate"]
 
 
 def check(instance, schema: dict, source: str, error: type = ConfigError, at: str = ""):

@@ -127,3 +127,21 @@ def test_a_config_without_vector_lanes_needs_no_vector_ops_and_round_trips():
     assert hw.replace(array__rows=8).vector == hw.vector
     with pytest.raises(ConfigError, match="vector.ops_per_lane_per_cycle: expected a non-empty mapping"):
         load_hardware("neural_engine").replace(vector__ops_per_lane_per_cycle={})
+
+
+def test_the_compiled_test_is_kept_in_the_cache_and_a_bad_cache_file_is_compiled_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACCELSIM_CACHE_DIR", str(tmp_path))
+    doc = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}, "required": ["n"]}
+    first = schema._compiled_test(doc)
+    files = list(tmp_path.glob("schema-*.marshal"))
+    assert len(files) == 1
+    again = schema._compiled_test(doc)   # read from the file
+    for test in (first, again):
+        assert test({"n": 3}) == {"n": 3}
+        with pytest.raises(Exception):
+            test({"n": 0})
+    files[0].write_bytes(b"not marshal data")
+    assert schema._compiled_test(doc)({"n": 2}) == {"n": 2}
+    monkeypatch.setenv("ACCELSIM_CACHE_DIR", str(tmp_path / "file"))
+    (tmp_path / "file").write_text("a file where the folder would be")   # unwritable: compiled here
+    assert schema._compiled_test(doc)({"n": 5}) == {"n": 5}

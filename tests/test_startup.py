@@ -226,3 +226,17 @@ def test_warmup_without_jit_compiles_nothing(monkeypatch):
     monkeypatch.setattr(warmup, "_dispatchers", lambda: [])
     monkeypatch.setattr(warmup, "_groups", lambda: pytest.fail("no group runs without JIT"))
     assert warmup.warmup() == 0.0 and warmup.cold_share() == 0.0 and warmup.cold_note() is None
+
+
+@pytest.mark.skipif(NO_JIT, reason="numba loads nothing without JIT")
+def test_simulating_leaves_scipy_linalg_unimported_and_importable_after():
+    # numba's BLAS probe would import scipy.linalg (~0.3 s) for linear algebra the kernels never call
+    pytest.importorskip("scipy")
+    code = ("import sys, json, accelsim; r = accelsim.simulate(accelsim.load_model('mobilenet_v2'), "
+            "accelsim.load_hardware('neural_engine')); during = 'scipy.linalg' in sys.modules; "
+            "import scipy.linalg; from scipy.stats import spearmanr; "
+            "print(json.dumps([during, r.latency_ms > 0, float(scipy.linalg.norm([3.0, 4.0]))]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=_env(),
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [False, True, 5.0]

@@ -65,7 +65,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from ._numba import njit, prange
 
 from . import folds as folds_model
 from .tables import (CLASS_DENSE, CLASS_DEPTHWISE, CLASS_ELEMENTWISE, FUSE_CACHE, FUSE_NONE, FUSE_RECOMPUTE,

@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from ._numba import njit
 
-from ..workload.packed import (N_ROW_FIELDS, R_APREC, R_BIAS, R_DH, R_DW, R_GROUPS, R_IC, R_IH, R_IW, R_KH, R_KW, R_MACS,
+from ..workload.rowfields import (N_ROW_FIELDS, R_APREC, R_BIAS, R_DH, R_DW, R_GROUPS, R_IC, R_IH, R_IW, R_KH, R_KW, R_MACS,
                                R_NIN, R_OC, R_OH, R_OP, R_OW, R_SH, R_SW, R_WPREC)
 from . import tables as T
 

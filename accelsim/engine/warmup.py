@@ -115,7 +115,7 @@ def _rows_network() -> None:
     from ..workload.packed import RowBuilder
     b = RowBuilder("warmup", (32, 32, 3))
     x = b.conv(b.input, 16, 3, 2)
-    b.append_rows(*rows.stage_rows(True, 3, 16, 1, 2, 1, 16, 16, 16, 96, 96, 4, 4, 1), x)
+    b.append_rows(x, *rows.stage_rows(True, 3, 16, 1, 2, 1, 16, 16, 16, 96, 96, 4, 4, 1))
     b.build().memory_bytes()
 
 

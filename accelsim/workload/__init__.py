@@ -5,10 +5,12 @@ torch or onnx.
 """
 
 from .ir import INPUT, OPS, Layer, Network, NetworkBuilder
+from .packed import PackedNetwork, RowBuilder
 from .scalesim import load_topology
 from .zoo import MODELS, load_model
 
-__all__ = ["INPUT", "OPS", "Layer", "Network", "NetworkBuilder", "load_topology", "MODELS", "load_model"]
+__all__ = ["INPUT", "OPS", "Layer", "Network", "NetworkBuilder", "PackedNetwork", "RowBuilder", "load_topology", "MODELS",
+           "load_model"]
 
 
 def __getattr__(name):

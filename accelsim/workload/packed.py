@@ -8,7 +8,8 @@ for it runs unchanged) but records each layer as one tuple of integers, and :cla
 turns the rows into the engine's layer table, MACs, parameters and memory figures with compiled
 loops (:mod:`accelsim.engine.rows`), never building a ``Layer``.
 
-Row layout (one tuple per layer; every field an int): the ``R_*`` columns below. A layer's inputs
+Row layout (one tuple per layer; every field an int): the ``R_*`` columns of
+:mod:`accelsim.workload.rowfields`. A layer's inputs
 are held beside the rows as offsets back from the layer (``i - j`` for producer ``j``; the network
 input, at ``j = -1``, is ``i + 1``), so a run of rows built on one input can be appended after any
 layer producing that input's shape: the search spaces cache whole stages as such runs.
@@ -25,11 +26,9 @@ import numpy as np
 
 from .. import precision as prec
 from ..errors import WorkloadError
+from .rowfields import R_IC, R_IH, R_KH, R_KW, R_NIN, R_OC, R_OH, R_SH, R_SW
 from .ir import MAX_DIM, MAX_ELEMENTS, OP_CODE, NetworkBuilder, transposed_taps
 
-(R_OP, R_IH, R_IW, R_IC, R_OH, R_OW, R_OC, R_KH, R_KW, R_SH, R_SW, R_GROUPS, R_WPREC, R_APREC, R_DH, R_DW,
- R_BIAS, R_MACS, R_NIN) = range(19)
-N_ROW_FIELDS = 19
 
 _CONV, _CONV_T, _MATMUL = OP_CODE["conv"], OP_CODE["conv_transpose"], OP_CODE["matmul"]
 
@@ -101,18 +100,18 @@ class RowBuilder(NetworkBuilder):
                                  np.array([o for offs in self._ins for o in offs], dtype=np.int64)))
             self._rows, self._ins = [], []
 
-    def append_rows(self, table: np.ndarray, offsets: np.ndarray, x: int) -> int:
+    def append_rows(self, x: int, table: np.ndarray, offsets: np.ndarray, out_shape: "tuple | None" = None) -> int:
         """Append a run of rows (``table[row, R_*]`` and its inputs' offsets, flat) built on an input of
         ``x``'s shape, e.g. a cached stage, reading ``x`` where they read their input; ``x`` must be
-        the last tensor added (or the input when none is), as relative offsets assume. Returns the
-        run's last row's handle."""
+        the last tensor added (or the input when none is), as relative offsets assume. ``out_shape``:
+        the last row's output shape when the caller has it. Returns the run's last row's handle."""
         if x != self.count - 1:
             raise WorkloadError(f"network {self.name}: rows can only be appended after the tensor they read")
         self._flush()
         self._chunks.append((table, offsets))
         self._runs.append((self.count, table))
         self.count += len(table)
-        self._shapes[self.count - 1] = tuple(int(v) for v in table[-1, R_OH:R_OC + 1])
+        self._shapes[self.count - 1] = out_shape or tuple(int(v) for v in table[-1, R_OH:R_OC + 1])
         return self.count - 1
 
     def splice(self, layers, x):   # pragma: no cover - the Layer-based splice has no meaning here

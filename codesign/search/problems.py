@@ -105,17 +105,32 @@ class MobileAxis:
             if len(space.output_strides) > 1 and set(space.heads) & set(SEGMENTERS):
                 c["output_stride"] = space.output_strides
         self.choices = {k: tuple(v) for k, v in c.items()}
+        self._stages: dict = {}
+
+    def __getstate__(self):   # workers build their own cache
+        return {**self.__dict__, "_stages": {}}
 
     def genome(self, g: dict) -> NetworkGenome:
         sp = self.space
-        stages = tuple(StageGene(block=g[f"s{i}.block"], kernel=g[f"s{i}.kernel"], expansion=g[f"s{i}.expansion"],
-                                 depth=g[f"s{i}.depth"], channels=g[f"s{i}.channels"], stride=sp.strides[i],
-                                 precision=g.get(f"s{i}.precision", ""))
+        stages = tuple(self._stage(i, g[f"s{i}.block"], g[f"s{i}.kernel"], g[f"s{i}.expansion"], g[f"s{i}.depth"],
+                                   g[f"s{i}.channels"], g.get(f"s{i}.precision", ""))
                        for i in range(len(sp.strides)))
         head = sp.head_gene(g["task_head"], g.get("output_stride", 0)) if "task_head" in g else None
         return NetworkGenome(resolution=g["resolution"], stem_channels=g["stem"], stages=stages,
                              head_channels=g["head"], depth_multiplier=g["depth_multiplier"],
                              num_classes=sp.num_classes, precision=sp.precision, head=head)
+
+    def _stage(self, i: int, *genes) -> StageGene:
+        """Stage ``i``'s gene (cached: a search draws the same stages again and again)."""
+        key = (i, *genes, type(genes[2]))   # an expansion of 6 and of 6.0 are two genomes (their keys differ)
+        hit = self._stages.get(key)
+        if hit is None:
+            block, kernel, expansion, depth, channels, precision = genes
+            hit = StageGene(block=block, kernel=kernel, expansion=expansion, depth=depth, channels=channels,
+                            stride=self.space.strides[i], precision=precision)
+            if len(self._stages) < 65536:
+                self._stages[key] = hit
+        return hit
 
     def key(self, g: dict) -> tuple:
         """The genes in ``choices`` order; a detector's or classifier's output stride gene (unused: its

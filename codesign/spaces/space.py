@@ -45,6 +45,7 @@ from accelsim.errors import WorkloadError, quote
 from accelsim.workload import heads as task_heads
 from accelsim.workload.ir import Network, NetworkBuilder
 from accelsim.workload.packed import PackedNetwork, RowBuilder
+from accelsim.workload.rowfields import R_OC, R_OH
 from accelsim.workload.mobilenet_arch import make_divisible
 
 from ..errors import CodesignError
@@ -486,9 +487,10 @@ def _build(g: NetworkGenome, b):
     calls either way, stages from the cache that suits the builder."""
     taps = head_taps(g) if g.head is not None else {}
     act = g.activation or DEFAULT_ACTIVATION
-    with b.block("stem.0"):
-        x = b.conv(b.input, g.stem_channels, 3, 2, activation=act, name="stem")
     rows = isinstance(b, RowBuilder)
+    stem = (g.stem_channels, act)
+    x = b.append_rows(b.input, *_run_rows(_stem, b.input_shape, g.precision, stem)) if rows else \
+        _stem(b, b.input, *stem)
     outputs, ssd_map = [], None
     for si, (stage, depth) in enumerate(zip(g.stages, g.stage_depths())):
         dilation = taps["plan"][si][1] if taps else 1
@@ -499,17 +501,15 @@ def _build(g: NetworkGenome, b):
             else:
                 ssd_map = x
         args = (si, stage, depth, b.shape(x), stage.precision or g.precision, dilation, g.stage_activation(stage))
-        x = b.append_rows(*_stage_rows(*args), x) if rows else b.splice(_stage_layers(*args), x)
+        x = b.append_rows(x, *_stage_rows(*args)) if rows else b.splice(_stage_layers(*args), x)
         outputs.append(x)
     h = g.head
     if h is None:
-        with b.block("head.0"):
-            if g.head_channels:
-                x = b.conv(x, g.head_channels, 1, activation=act, name="head")
-            x = b.global_avg_pool(x, name="pool")
-            if g.classifier_hidden:
-                x = b.linear(x, g.classifier_hidden, activation=act, name="classifier_hidden")
-            b.linear(x, g.num_classes, name="classifier")
+        end = (g.head_channels, g.classifier_hidden, g.num_classes, act)
+        if rows:
+            b.append_rows(x, *_run_rows(_classifier, b.shape(x), g.precision, end))
+        else:
+            _classifier(b, x, *end)
         return b.build()
     if g.head_channels:
         with b.block("head.0"):
@@ -521,6 +521,37 @@ def _build(g: NetworkGenome, b):
     else:
         task_heads.deeplabv3(b, x, h.num_classes, output_stride=h.output_stride, aspp=g.aspp)
     return b.build()
+
+
+def _stem(b, x, channels: int, activation: str):
+    with b.block("stem.0"):
+        return b.conv(x, channels, 3, 2, activation=activation, name="stem")
+
+
+def _classifier(b, x, head_channels: int, hidden: int, classes: int, activation: str):
+    """1x1 head conv (unless ``head_channels`` is 0), global pooling, [hidden linear ->] linear."""
+    with b.block("head.0"):
+        if head_channels:
+            x = b.conv(x, head_channels, 1, activation=activation, name="head")
+        x = b.global_avg_pool(x, name="pool")
+        if hidden:
+            x = b.linear(x, hidden, activation=activation, name="classifier_hidden")
+        return b.linear(x, classes, name="classifier")
+
+
+def _run_rows(part, in_shape: tuple, precision: str, args: tuple) -> tuple:
+    """``(table, offsets, out shape)`` of ``part(builder, input, *args)`` on an input of ``in_shape``, as a
+    run of rows for :meth:`RowBuilder.append_rows`; cached (a search draws few stems and classifiers)."""
+    key = (part.__name__, in_shape, precision, args)
+    hit = _STAGE_ROWS.get(key)
+    if hit is None:
+        rb = RowBuilder("part", in_shape, precision)
+        part(rb, rb.input, *args)
+        net = rb.build()
+        hit = _STAGE_ROWS[key] = (net.table, net.offsets, rb.shape(rb.count - 1))
+        if len(_STAGE_ROWS) > _STAGE_CACHE_SIZE:
+            _STAGE_ROWS.popitem(last=False)
+    return hit
 
 
 def head_taps(genome: NetworkGenome) -> dict:
@@ -598,7 +629,7 @@ _STAGE_ROWS: OrderedDict = OrderedDict()
 
 def _stage_rows(si: int, stage: StageGene, depth: int, in_shape: tuple, precision: str, dilation: int = 1,
                 activation: str = DEFAULT_ACTIVATION) -> tuple:
-    """``(table, offsets)`` of :func:`_stage_layers`' layers, for :meth:`RowBuilder.append_rows`."""
+    """``(table, offsets, out shape)`` of :func:`_stage_layers`' layers, for :meth:`RowBuilder.append_rows`."""
     key = (si, stage.block, stage.kernel, stage.expansion, stage.channels, stage.stride, depth, in_shape, precision,
            dilation, stage.se, activation)
     hit = _STAGE_ROWS.get(key)
@@ -609,9 +640,10 @@ def _stage_rows(si: int, stage: StageGene, depth: int, in_shape: tuple, precisio
     h, w, c = in_shape
     out = stage.channels
     mid0, mid1 = int(round(c * stage.expansion)), int(round(out * stage.expansion))
-    hit = _STAGE_ROWS[key] = stage_rows(stage.block == "ibn", stage.kernel, out, stage.stride, depth, dilation, h, w, c,
-                                        mid0, mid1, squeeze_excite(stage.se, c, mid0, activation)[0],
-                                        squeeze_excite(stage.se, out, mid1, activation)[0], prec.INDEX[precision])
+    table, offsets = stage_rows(stage.block == "ibn", stage.kernel, out, stage.stride, depth, dilation, h, w, c, mid0,
+                                mid1, squeeze_excite(stage.se, c, mid0, activation)[0],
+                                squeeze_excite(stage.se, out, mid1, activation)[0], prec.INDEX[precision])
+    hit = _STAGE_ROWS[key] = (table, offsets, tuple(int(v) for v in table[-1, R_OH:R_OC + 1]))
     if len(_STAGE_ROWS) > _STAGE_CACHE_SIZE:
         _STAGE_ROWS.popitem(last=False)
     return hit
