@@ -54,10 +54,10 @@ from accelsim.workload import transforms as T
 from accelsim.workload.arena import plan_arena
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # the shared ending in experiments/_results.py
+import product_models as PM  # noqa: E402
 from _results import finish  # noqa: E402
 from codesign.search import non_dominated
 from codesign.search.runconfig import parse_run_config
-from codesign.search.runs import execute
 from codesign.spaces import transforms as GT
 from codesign.spaces.space import build_network
 from codesign.spaces.zoo_genomes import zoo_genome
@@ -221,7 +221,7 @@ def exhaustive(factor: int) -> dict:
 def search(factor: int, seed: int, budget: int, population: int, folder: Path) -> dict:
     cfg = run_config(factor, seed=seed, budget=budget, population=population, name=f"camera_memory_s{seed}")
     t0 = time.perf_counter()
-    run = execute(cfg, folder, progress=False, log=None)
+    run = PM.execute_run(cfg, folder)
     seconds = json.loads((folder / "summary.json").read_text()).get("seconds", time.perf_counter() - t0)
     problem, result = run.problem, run.result
     base = problem.baseline_metrics
@@ -503,7 +503,9 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=Path, default=Path("runs"), help="folder of the search runs (default: runs)")
     ap.add_argument("--out", type=Path, help="path stem of the .md/.json/.png outputs (default: "
                     "experiments/results/camera_memory; with --quick, RUNS/camera_memory/quick/camera_memory)")
+    PM.add_force_new(ap)
     args = ap.parse_args(argv)
+    PM.FORCE_NEW["on"] = args.force_new
     mode = "quick" if args.quick else "full"
     out = args.out or (args.runs / "camera_memory" / "quick" / "camera_memory" if args.quick
                        else RESULTS / "camera_memory")

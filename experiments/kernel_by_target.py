@@ -86,6 +86,8 @@ def parse_args(argv=None):
     args.seed = args.seeds[0]    # the skeleton and latency tables do not depend on it; each search sets its own
     if args.out is None:
         args.out = HERE / "results" / ("kernel_by_target_quick.md" if args.quick else "kernel_by_target.md")
+    if args.out.is_dir():   # checked before minutes of work, not when writing
+        p.error(f"--out: expected the Markdown file's path (.json and .png go beside it), got a folder: {args.out}")
     return args
 
 

@@ -100,6 +100,23 @@ def share_scores(cfg, store: dict) -> None:
     acc.cache = shared
 
 
+# An experiment's --force-new (add_force_new): each run folder that already holds evaluations is moved
+# aside (to <folder>.old-<time>, not deleted) and run afresh; without it, a folder made from other
+# inputs (an engine changed since, say) is refused with one line, as `codesign search` refuses it.
+FORCE_NEW = {"on": False}
+
+
+def add_force_new(ap) -> None:
+    ap.add_argument("--force-new", action="store_true",
+                    help="move every existing run folder aside (<folder>.old-<time>) and run afresh, e.g. after "
+                         "the engine changed; without it such a folder is refused, and a matching one resumed")
+
+
+def execute_run(cfg, out: Path):
+    """:func:`codesign.search.runs.execute`, quietly, honouring --force-new (:data:`FORCE_NEW`)."""
+    return execute(cfg, out, progress=False, log=None, force_new=FORCE_NEW["on"])
+
+
 def run_search(cfg, out: Path, scores: "dict | None" = None):
     """Run (or resume) ``cfg`` in ``out`` quietly, sharing proxy scores through ``scores`` when given;
     returns the :class:`~codesign.search.runs.Run` and the run's wall seconds (as its summary holds
@@ -107,7 +124,7 @@ def run_search(cfg, out: Path, scores: "dict | None" = None):
     if scores is not None:
         share_scores(cfg, scores)
     start = time.perf_counter()
-    run = execute(cfg, out, progress=False, log=None)
+    run = execute_run(cfg, out)
     seconds = json.loads((out / "summary.json").read_text()).get("seconds", time.perf_counter() - start)
     return run, float(seconds)
 

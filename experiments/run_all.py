@@ -44,16 +44,27 @@ def _o(flag: str, out, name: str = "") -> list:
     return [] if out is None else [flag, str(out / name if name else out)]
 
 
-# name -> (script, table it needs or None, arguments(quick, out folder, tables) -> list, the claim it checks)
+def _fresh(options: dict) -> list:
+    """--force-new for the experiments that keep search run folders, when run_all was given it."""
+    return ["--force-new"] if options.get("force_new") else []
+
+
+# name -> (script, table it needs or None, arguments(quick, out folder, options: the tables and
+# force_new) -> list, the claim it checks)
 EXPERIMENTS = {
-    "detector_fusion": ("detector_fusion.py", None, lambda q, out, t: _quick(q) + _o("--results", out),
+    "detector_fusion": ("detector_fusion.py", None,
+                        lambda q, out, t: _quick(q) + _o("--runs", out, "runs") + _o("--results", out) + _fresh(t),
                         "depth multiplier / fused-IBN / both cut a detector's latency at equal accuracy"),
     "camera_memory": ("camera_memory.py", None,
-                      lambda q, out, t: _quick(q) + _o("--runs", out, "runs") + _o("--out", out, "camera_memory"),
+                      lambda q, out, t: _quick(q) + _o("--runs", out, "runs") + _o("--out", out, "camera_memory")
+                      + _fresh(t),
                       "depthwise -> standard convs and aligned channels cut memory to fit a budget"),
-    "segmentation_robot": ("segmentation_robot.py", None, lambda q, out, t: _quick(q) + _o("--results", out),
+    "segmentation_robot": ("segmentation_robot.py", None,
+                           lambda q, out, t: _quick(q) + _o("--runs", out, "runs") + _o("--results", out) + _fresh(t),
                            "a segmentation search finds designs 27-51 % faster at five accuracy levels"),
-    "kernel_by_target": ("kernel_by_target.py", None, lambda q, out, t: _quick(q) + _o("--out", out),
+    "kernel_by_target": ("kernel_by_target.py", None,
+                         lambda q, out, t: _quick(q) + _o("--out", out, "kernel_by_target_quick.md" if q else
+                                                          "kernel_by_target.md"),
                          "GPUs prefer wide/shallow and 7x7, phones narrow/deep and 3x3"),
     "monotonicity": ("monotonicity.py", None,
                      lambda q, out, t: _quick(q) + _o("--out", out)
@@ -111,7 +122,10 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="+", choices=sorted(EXPERIMENTS), metavar="NAME",
                     help=f"run only these ({', '.join(EXPERIMENTS)})")
     ap.add_argument("--out", type=Path, help="output folder (default runs/quick with --quick, else "
-                                             "experiments/results)")
+                                             "experiments/results); search run folders go in OUT/runs")
+    ap.add_argument("--force-new", action="store_true",
+                    help="passed on to the experiments with search run folders: existing ones are moved aside "
+                         "and run afresh (needed after the engine changed; without it they are refused)")
     args = ap.parse_args(argv)
     # relative to the repository root, where every experiment runs; None: each script's own folder
     out = args.out.resolve() if args.out else (Path("runs") / "quick" if args.quick else None)
@@ -142,7 +156,7 @@ def main(argv=None) -> int:
             print(f"[run_all] {name}: skipped (needs {TABLES[needs]})", flush=True)
             write_atomic(summary_dir / "run_all.md", _summary(rows, args.quick))
             continue
-        argv_ = make_args(args.quick, out, tables)
+        argv_ = make_args(args.quick, out, {**tables, "force_new": args.force_new})
         row["command"] = " ".join(["python", f"experiments/{script}"] + [shlex.quote(_display(a)) for a in argv_])
         print(f"[run_all] {name}: {row['command']}", flush=True)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)

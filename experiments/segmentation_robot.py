@@ -391,7 +391,9 @@ def main(argv=None) -> int:
     ap.add_argument("--results", type=Path, help="folder of the .md/.json/.png outputs (default: "
                     "experiments/results; with --quick, RUNS/quick, so a quick run never overwrites the full "
                     "mode's results)")
+    PM.add_force_new(ap)
     args = ap.parse_args(argv)
+    PM.FORCE_NEW["on"] = args.force_new
     mode = "quick" if args.quick else "full"
     folder = args.results or (args.runs / "quick" if args.quick else RESULTS)
     out = folder / "segmentation_robot"
