@@ -542,16 +542,12 @@ def _classifier(b, x, head_channels: int, hidden: int, classes: int, activation:
 def _run_rows(part, in_shape: tuple, precision: str, args: tuple) -> tuple:
     """``(table, offsets, out shape)`` of ``part(builder, input, *args)`` on an input of ``in_shape``, as a
     run of rows for :meth:`RowBuilder.append_rows`; cached (a search draws few stems and classifiers)."""
-    key = (part.__name__, in_shape, precision, args)
-    hit = _STAGE_ROWS.get(key)
-    if hit is None:
+    def make():
         rb = RowBuilder("part", in_shape, precision)
         part(rb, rb.input, *args)
         net = rb.build()
-        hit = _STAGE_ROWS[key] = (net.table, net.offsets, rb.shape(rb.count - 1))
-        if len(_STAGE_ROWS) > _STAGE_CACHE_SIZE:
-            _STAGE_ROWS.popitem(last=False)
-    return hit
+        return net.table, net.offsets, rb.shape(rb.count - 1)
+    return _lru(_STAGE_ROWS, (part.__name__, in_shape, precision, args), make)
 
 
 def head_taps(genome: NetworkGenome) -> dict:
@@ -594,12 +590,29 @@ def _stage_layers(si: int, stage: StageGene, depth: int, in_shape: tuple, precis
     resolved by :meth:`NetworkGenome.stage_activation`). With ``dilation`` > 1 (a segmenter's backbone
     past its output stride) the stage runs at stride 1 with its taps ``dilation`` apart, and a first
     block whose stride was replaced keeps no residual (torchvision's dilated MobileNetV3)."""
-    key = (si, stage.block, stage.kernel, stage.expansion, stage.channels, stage.stride, depth, in_shape, precision,
-           dilation, stage.se, activation)
-    hit = _STAGES.get(key)
+    return _lru(_STAGES, _stage_key(si, stage, depth, in_shape, precision, dilation, activation),
+                lambda: _build_stage(si, stage, depth, in_shape, precision, dilation, activation))
+
+
+def _stage_key(si, stage, depth, in_shape, precision, dilation, activation) -> tuple:
+    return (si, stage.block, stage.kernel, stage.expansion, stage.channels, stage.stride, depth, in_shape, precision,
+            dilation, stage.se, activation)
+
+
+def _lru(cache: OrderedDict, key, make):
+    """``cache[key]``, made by ``make()`` on a miss; the least recently used entries beyond
+    ``_STAGE_CACHE_SIZE`` are dropped."""
+    hit = cache.get(key)
     if hit is not None:
-        _STAGES.move_to_end(key)
+        cache.move_to_end(key)
         return hit
+    hit = cache[key] = make()
+    if len(cache) > _STAGE_CACHE_SIZE:
+        cache.popitem(last=False)
+    return hit
+
+
+def _build_stage(si, stage, depth, in_shape, precision, dilation, activation) -> tuple:
     b = NetworkBuilder("stage", in_shape, precision)
     block = b.ibn if stage.block == "ibn" else b.fused_ibn
     x = b.input
@@ -614,11 +627,7 @@ def _stage_layers(si: int, stage: StageGene, depth: int, in_shape: tuple, precis
             x = block(x, stage.channels, expansion=stage.expansion, kernel=stage.kernel, stride=1,
                       residual=False if (i == 0 and stage.stride > 1) else None, name=f"s{si}.b{i}",
                       dilation=dilation, activation=activation, **se)
-    layers = tuple(b.layers)
-    _STAGES[key] = layers
-    if len(_STAGES) > _STAGE_CACHE_SIZE:
-        _STAGES.popitem(last=False)
-    return layers
+    return tuple(b.layers)
 
 
 # The same stages as rows (accelsim.workload.packed), for searches that score networks without building
@@ -630,12 +639,11 @@ _STAGE_ROWS: OrderedDict = OrderedDict()
 def _stage_rows(si: int, stage: StageGene, depth: int, in_shape: tuple, precision: str, dilation: int = 1,
                 activation: str = DEFAULT_ACTIVATION) -> tuple:
     """``(table, offsets, out shape)`` of :func:`_stage_layers`' layers, for :meth:`RowBuilder.append_rows`."""
-    key = (si, stage.block, stage.kernel, stage.expansion, stage.channels, stage.stride, depth, in_shape, precision,
-           dilation, stage.se, activation)
-    hit = _STAGE_ROWS.get(key)
-    if hit is not None:
-        _STAGE_ROWS.move_to_end(key)
-        return hit
+    return _lru(_STAGE_ROWS, _stage_key(si, stage, depth, in_shape, precision, dilation, activation),
+                lambda: _make_stage_rows(stage, depth, in_shape, precision, dilation, activation))
+
+
+def _make_stage_rows(stage, depth, in_shape, precision, dilation, activation) -> tuple:
     from accelsim.engine.rows import stage_rows
     h, w, c = in_shape
     out = stage.channels
@@ -643,10 +651,7 @@ def _stage_rows(si: int, stage: StageGene, depth: int, in_shape: tuple, precisio
     table, offsets = stage_rows(stage.block == "ibn", stage.kernel, out, stage.stride, depth, dilation, h, w, c, mid0,
                                 mid1, squeeze_excite(stage.se, c, mid0, activation)[0],
                                 squeeze_excite(stage.se, out, mid1, activation)[0], prec.INDEX[precision])
-    hit = _STAGE_ROWS[key] = (table, offsets, tuple(int(v) for v in table[-1, R_OH:R_OC + 1]))
-    if len(_STAGE_ROWS) > _STAGE_CACHE_SIZE:
-        _STAGE_ROWS.popitem(last=False)
-    return hit
+    return table, offsets, tuple(int(v) for v in table[-1, R_OH:R_OC + 1])
 
 
 def clear_caches() -> None:
@@ -809,14 +814,8 @@ def build_hardware(base: Hardware, g: HardwareGenome) -> Hardware:
         kw = {k: v for k, v in changes.items() if k.split("__", 1)[0] in group}
         if not kw:
             continue
-        key = (id(base), tuple(kw.items()))
-        hit = _HW_VALID.get(key)
-        if hit is None:
-            hit = _HW_VALID[key] = (base, base.replace(**kw))   # the base is kept so its id stays its own
-            if len(_HW_VALID) > _STAGE_CACHE_SIZE:
-                _HW_VALID.popitem(last=False)
-        else:
-            _HW_VALID.move_to_end(key)
+        # the base is kept in the entry so that its id stays its own
+        hit = _lru(_HW_VALID, (id(base), tuple(kw.items())), lambda: (base, base.replace(**kw)))
         fields.update((a, getattr(hit[1], a)) for a in attrs)
     return dataclasses.replace(base, name=f"{base.name}-{g.key()[:8]}", **fields)
 
