@@ -50,6 +50,7 @@ FAMILIES = (   # (device-name prefixes, base config, format the networks run in)
 )
 PREDICTORS = ("calibrated", "FLOPs", "learned estimator")
 CURVE_DEVICES = ("titan_rtx_256", "gold_6226", "fpga", "pixel2", "raspi4", "eyeriss")   # HELP's meta-test split
+QUICK_DEVICES = ("titan_rtx_256", "gold_6226", "pixel2")   # --quick: one of each kind among them
 
 
 def family(device: str) -> tuple:
@@ -135,12 +136,13 @@ def main() -> None:
     ap.add_argument("--rows", type=int, help="use a seeded draw of this many architectures of the table (default: all)")
     ap.add_argument("--results", help="output folder (default experiments/results; --quick: runs/quick)")
     ap.add_argument("--quick", action="store_true",
-                    help="minutes, not an hour: 2,000 architectures, the curve devices only, curve at 5 and 20 "
-                         "samples on 500 held-out architectures")
+                    help="minutes, not an hour: 1,000 architectures, three of the curve devices (a GPU, a CPU, a "
+                         "phone: QUICK_DEVICES), curve at 5 and 20 samples on 300 held-out architectures")
     args = ap.parse_args()
     if args.quick:
-        args.rows, args.devices = args.rows or 2000, args.devices or args.curve_devices
-        args.curve, args.curve_test = [5, 20], 500
+        args.rows, args.devices = args.rows or 1000, args.devices or ",".join(QUICK_DEVICES)
+        args.curve_devices = ",".join(d for d in args.curve_devices.split(",") if d in args.devices.split(","))
+        args.curve, args.curve_test = [5, 20], 300
     out = Path(args.results or ("runs/quick" if args.quick else "experiments/results"))
     out.mkdir(parents=True, exist_ok=True)
     header, rows = M.read_csv(args.table)
