@@ -270,6 +270,14 @@ def _agreement_cells(a: dict | None) -> list:
             f"{a['ratio_median']:.3f} ({a['ratio_min']:.3f} – {a['ratio_max']:.3f})", f"{a['spearman']:.3f}"]
 
 
+def _not_run(tool: str, python, results: list, flag: str) -> "list | None":
+    """The table row of a tool that was not run (no interpreter given) or failed; None when it ran."""
+    if not python:
+        return [tool, f"not run: pass {flag}", "", "", "", "", "", ""]
+    errors = [r["error"] for r in results if "error" in r]
+    return [tool, errors[0], "", "", "", "", "", ""] if errors else None
+
+
 def _seconds(values, unit: float, suffix: str, digits: str) -> str:
     return f"{min_median([v / unit for v in values], digits)} {suffix}"
 
@@ -355,10 +363,9 @@ def compare(args, env: dict, accelsim, spearmanr, tqdm, topology: Path) -> int:
               "", "", "", ""]]
     notes = []
 
-    if not args.scalesim_python:
-        table.append(["SCALE-Sim 3.0.0", "not run: pass --scalesim-python", "", "", "", "", "", ""])
-    elif any("error" in r for r in sc):
-        table.append(["SCALE-Sim", next(r["error"] for r in sc if "error" in r), "", "", "", "", "", ""])
+    missing = _not_run("SCALE-Sim 3.0.0", args.scalesim_python, sc, "--scalesim-python")
+    if missing:
+        table.append(missing)
     else:
         cpu = [r["cpu_s"] for r in sc]
         a = agreement(sc[0]["compute"], ours_compute, spearmanr)
@@ -368,10 +375,9 @@ def compare(args, env: dict, accelsim, spearmanr, tqdm, topology: Path) -> int:
                       _seconds(cpu, 1, "s", ".1f"), f"{statistics.median(cpu) / ours.cpu_median:,.0f}×",
                       *_agreement_cells(a)])
 
-    if not args.zigzag_python:
-        table.append(["ZigZag", "not run: pass --zigzag-python", "", "", "", "", "", ""])
-    elif any("error" in r for r in zz):
-        table.append(["ZigZag", next(r["error"] for r in zz if "error" in r), "", "", "", "", "", ""])
+    missing = _not_run("ZigZag", args.zigzag_python, zz, "--zigzag-python")
+    if missing:
+        table.append(missing)
     else:
         cpu = [r["cpu_s"] for r in zz]
         z = zz[0]["layers"]
