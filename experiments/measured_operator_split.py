@@ -70,6 +70,12 @@ EVAL_TITLES = {"random_archs": "random architectures (the usual split)",
                "heldout_archs_blocks": "held-out-only architectures, 22 blocks only"}
 
 
+def _pct(metrics: dict, why_none: str) -> str:
+    """A share within ±10 % for a progress line, or "–" and why there is none (never nan)."""
+    v = metrics.get("within_10_pct")
+    return f"{v:5.1f}" if v is not None and v == v else f"– ({why_none})"
+
+
 def operator_disjoint_split(keys, heldout: float = 0.3, seed: int = 0, keep=(), groups=None) -> tuple:
     """Split rows by operator so that no operator is on both sides: (train, test) boolean masks over
     the rows, row ``i`` being an instance of operator ``keys[i]``.
@@ -228,9 +234,8 @@ def run(path, devices, datasets, seeds: int, heldout: float, n_archs: int, n_tra
                     a = ev["heldout_archs_blocks"].get("estimator", {})
                     print(f"{dataset:>8} {device:>20} seed {seed} {split:>7}: random archs within ±10 % "
                           f"{ev['random_archs']['estimator']['within_10_pct']:5.1f}; held-out ops "
-                          f"{h.get('within_10_pct', float('nan')):5.1f} (n={h.get('n', 0)}); held-out-only archs "
-                          f"(blocks) {a.get('within_10_pct', float('nan')):5.1f}  [{entry['seconds']:.1f} s]",
-                          file=sys.stderr)
+                          f"{_pct(h, 'no held-out operator rows')} (n={h.get('n', 0)}); held-out-only archs "
+                          f"(blocks) {_pct(a, 'none drawn')}  [{entry['seconds']:.1f} s]", file=sys.stderr)
     networks = run_networks(path, devices, datasets, seeds, heldout, n_train, n_archs, threads)
     return {"datasets": list(datasets), "devices": list(devices), "seeds": seeds, "heldout": heldout,
             "archs": n_archs, "train_archs": n_train, "results": results, "networks": networks,
