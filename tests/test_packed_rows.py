@@ -136,34 +136,8 @@ def test_row_errors_name_the_network_and_what_is_wrong():
 
 
 def _replace_all(base, g):
-    """build_hardware as one Hardware.replace of every field (what it did before validating by group)."""
-    from codesign.spaces.space import FORMAT_DEFAULTS
-    have = {p.name: p for p in base.precisions}
-    base_vops = dict(base.vector.ops_per_lane_per_cycle)
-    precisions, vops = [], []
-    for i, name in enumerate(g.precisions):
-        macs, e_mac, v = FORMAT_DEFAULTS[name]
-        p = have.get(name) or accelsim.config.PrecisionConfig(name=name, macs_per_pe_per_cycle=macs,
-                                                               energy_per_mac_pj=e_mac)
-        if g.macs_per_pe:
-            p = dataclasses.replace(p, macs_per_pe_per_cycle=int(g.macs_per_pe[i]))
-        precisions.append(p)
-        vops.append((name, float(g.vector_ops[i]) if g.vector_ops else float(base_vops.get(name, v))))
-    sram = dict(unified_kb=float(g.unified_kb), ifmap_kb=None, filter_kb=None, ofmap_kb=None) if g.unified_kb else \
-        dict(unified_kb=None, ifmap_kb=float(g.ifmap_kb), filter_kb=float(g.filter_kb), ofmap_kb=float(g.ofmap_kb))
-    extra = {"array__clock_mhz": float(g.clock_mhz)} if g.clock_mhz else {}
-    if g.dram_latency_ns >= 0:
-        extra["dram__latency_ns"] = float(g.dram_latency_ns)
-    if g.activation_policy:
-        extra["activation_policy"] = g.activation_policy
-    if g.weights_resident >= 0:
-        extra["weights_resident"] = bool(g.weights_resident)
-    if g.channel_alignment:
-        extra["channel_alignment"] = int(g.channel_alignment)
-    return base.replace(name=f"{base.name}-{g.key()[:8]}", array__rows=g.rows, array__cols=g.cols, **extra,
-                        array__dataflow=g.dataflow, vector__lanes=g.vector_lanes,
-                        vector__ops_per_lane_per_cycle=tuple(vops), precisions=tuple(precisions),
-                        dram__bandwidth_gb_per_s=float(g.dram_gb_per_s), **{f"sram__{k}": v for k, v in sram.items()})
+    """The genome's config as one Hardware.replace of every field (what build_hardware validates by group)."""
+    return base.replace(name=S.hardware_name(base, g), **S.hardware_changes(base, g))
 
 
 def test_hardware_built_by_validated_groups_equals_one_full_replace():

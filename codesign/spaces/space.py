@@ -769,9 +769,28 @@ HARDWARE_SPACE_SCHEMA = HardwareSpace._schema = _space_schema(HardwareSpace)
 
 def build_hardware(base: Hardware, g: HardwareGenome) -> Hardware:
     """``base`` with the genome's array, vector, SRAM, DRAM, formats and, where the genome sets them, DRAM
-    latency, MACs/PE and vector ops per format, placement and alignment: ``base.replace`` of them all,
-    validated as that validates, but each group of fields a rule spans (:data:`_HW_GROUPS`) validated
-    once per distinct value (a search builds thousands of configs from a few hundred such values)."""
+    latency, MACs/PE and vector ops per format, placement and alignment: ``base.replace(name=...,
+    **hardware_changes(base, g))``, validated as that validates, but each group of fields a rule spans
+    (:data:`_HW_GROUPS`) validated once per distinct value (a search builds thousands of configs from a
+    few hundred such values)."""
+    changes = hardware_changes(base, g)
+    fields = {}
+    for group, attrs in _HW_GROUPS.items():
+        kw = {k: v for k, v in changes.items() if k.split("__", 1)[0] in group}
+        if not kw:
+            continue
+        # the base is kept in the entry so that its id stays its own
+        hit = _lru(_HW_VALID, (id(base), tuple(kw.items())), lambda: (base, base.replace(**kw)))
+        fields.update((a, getattr(hit[1], a)) for a in attrs)
+    return dataclasses.replace(base, name=hardware_name(base, g), **fields)
+
+
+def hardware_name(base: Hardware, g: HardwareGenome) -> str:
+    return f"{base.name}-{g.key()[:8]}"
+
+
+def hardware_changes(base: Hardware, g: HardwareGenome) -> dict:
+    """The ``Hardware.replace`` keys and values that turn ``base`` into the genome's config."""
     require_kind(base, "systolic", "hardware space")
     for key in ("macs_per_pe", "vector_ops"):
         if getattr(g, key) and len(getattr(g, key)) != len(g.precisions):
@@ -809,15 +828,7 @@ def build_hardware(base: Hardware, g: HardwareGenome) -> Hardware:
         changes["weights_resident"] = bool(g.weights_resident)
     if g.channel_alignment:
         changes["channel_alignment"] = int(g.channel_alignment)
-    fields = {}
-    for group, attrs in _HW_GROUPS.items():
-        kw = {k: v for k, v in changes.items() if k.split("__", 1)[0] in group}
-        if not kw:
-            continue
-        # the base is kept in the entry so that its id stays its own
-        hit = _lru(_HW_VALID, (id(base), tuple(kw.items())), lambda: (base, base.replace(**kw)))
-        fields.update((a, getattr(hit[1], a)) for a in attrs)
-    return dataclasses.replace(base, name=f"{base.name}-{g.key()[:8]}", **fields)
+    return changes
 
 
 # The fields build_hardware changes, in groups that no validation rule crosses (accelsim.config.validate:
