@@ -452,6 +452,11 @@ class NetworkBuilder:
         self.input = INPUT
 
     # -- helpers -------------------------------------------------------------------------------
+    @property
+    def count(self) -> int:
+        """Layers added so far."""
+        return len(self.layers)
+
     def shape(self, tensor: str) -> tuple:
         try:
             return self._shapes[tensor]

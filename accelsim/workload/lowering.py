@@ -79,23 +79,28 @@ def ir_shape(shape) -> tuple:
 
 
 def lower(ops: list, input_shape, outputs, name: str, precision: str = "int8", source: str = "import",
-          supported: str = "", prune: bool = False) -> Network:
+          supported: str = "", prune: bool = False, builder=NetworkBuilder) -> Network:
     """Build a Network from imported ops; ``input_shape`` is the framework's input shape (batch 1).
-    With ``prune``, dead and constant layers are removed (see ``Network.prune_dead``).
+    With ``prune``, dead and constant layers are removed (see ``Network.prune_dead``). ``builder``: the
+    builder class; :class:`accelsim.workload.packed.RowBuilder` gives the same network as rows (a
+    ``PackedNetwork``; ``prune`` needs the ``Network`` then).
 
     Errors read ``{source}({name}): {what} at {op.where}; supported ops: {supported}``.
     """
-    return _Lowering(ops, tuple(input_shape), tuple(outputs), name, precision, source, supported).run(prune)
+    if prune and builder is not NetworkBuilder:
+        raise WorkloadError(f"{source}({name}): prune works on a Network; lower with the NetworkBuilder")
+    return _Lowering(ops, tuple(input_shape), tuple(outputs), name, precision, source, supported,
+                     builder).run(prune)
 
 
 class _Lowering:
-    def __init__(self, ops, input_shape, outputs, name, precision, source, supported):
+    def __init__(self, ops, input_shape, outputs, name, precision, source, supported, builder=NetworkBuilder):
         self.name, self.source, self.supported = name, source, supported
         if input_shape[0] != 1:
             raise WorkloadError(f"{source}({name}): batch size must be 1, got input shape {input_shape}")
-        self.b = NetworkBuilder(name, ir_shape(input_shape), precision)
+        self.b = builder(name, ir_shape(input_shape), precision)
         self.shape = {INPUT: input_shape}
-        self.ir = {INPUT: INPUT}
+        self.ir = {INPUT: self.b.input}
         self.reshaped: dict = {}
         self.used_names = {INPUT}
         self.ops, self.outputs = self._resolve_identities(ops, outputs)
@@ -190,7 +195,7 @@ class _Lowering:
             return cur
         key = (cur, shape)
         if key not in self.reshaped:
-            label = cur if cur != INPUT else "input"
+            label = cur if cur != self.b.input else "input"
             self.reshaped[key] = self.b.reshape(cur, shape, name=self.unique(f"{label}.reshape"))
         return self.reshaped[key]
 
@@ -228,7 +233,7 @@ class _Lowering:
                     self.ir[v], self.shape[v] = self.ir[v0], self.shape[v0]
             with self.b.block(block_of(op.module)):
                 getattr(self, "_" + op.kind)(op)
-        if not self.b.layers:
+        if not self.b.count:
             raise WorkloadError(f"{self.source}({self.name}): the model has no layers to simulate")
         net = self.b.build()
         if not prune:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from ..errors import WorkloadError
 from .ir import Network, NetworkBuilder
+from .packed import RowBuilder
 from .lowering import Op, lower
 from .nb201_arch import NB201_DEFAULT_ARCH, NB201_OP_TABLE, parse_nb201
 
@@ -37,9 +38,11 @@ FORMS = ("traced", "compiled", "eager")
 
 def nb201_network(arch: str = NB201_DEFAULT_ARCH, channels: int = 16, cells: int = 5, num_classes: int = 10,
                   resolution: int = 32, precision: str = "int8", *, form: str = "traced",
-                  prune: bool = False) -> Network:
+                  prune: bool = False, rows: bool = False) -> Network:
     """The NB201 network of ``arch`` in ``form`` ("traced" or "compiled", see the module docstring);
-    with ``prune``, as :meth:`Network.prune_dead` leaves it (``pruned_layers`` says how many went).
+    with ``prune``, as :meth:`Network.prune_dead` leaves it (``pruned_layers`` says how many went);
+    with ``rows``, the same network as rows (:class:`accelsim.workload.packed.PackedNetwork`, for a
+    search to score; not with ``prune``).
 
     A malformed arch string or an unknown form is a WorkloadError naming it."""
     if not isinstance(arch, str):
@@ -50,7 +53,10 @@ def nb201_network(arch: str = NB201_DEFAULT_ARCH, channels: int = 16, cells: int
         raise WorkloadError(str(exc)) from None
     if form not in FORMS:
         raise WorkloadError(f"NAS-Bench-201 network: form {form!r}: expected one of {', '.join(FORMS)}")
-    emit = {"traced": _Traced, "compiled": _Compiled, "eager": _Eager}[form](resolution, precision)
+    if rows and prune:
+        raise WorkloadError("NAS-Bench-201 network: rows=True gives the graph as written; prune needs the Network")
+    builder = RowBuilder if rows else NetworkBuilder
+    emit = {"traced": _Traced, "compiled": _Compiled, "eager": _Eager}[form](resolution, precision, builder)
     net = _skeleton(emit, nodes, channels, cells, num_classes)
     return net.prune_dead() if prune else net
 
@@ -95,7 +101,8 @@ class _Traced:
 
     zero_edges = False   # a 'none' edge adds no term to its node's sum
 
-    def __init__(self, resolution: int, precision: str):
+    def __init__(self, resolution: int, precision: str, builder=NetworkBuilder):
+        self.builder = builder
         self.ops: list[Op] = []
         self.count: dict = {}
         self.resolution, self.precision = resolution, precision
@@ -178,7 +185,7 @@ class _Traced:
         x = self._op("linear", (x,), (1, num_classes), "classifier", "classifier (Linear)",
                      out_features=num_classes, bias=True)
         return lower(self.ops, (1, 3, self.resolution, self.resolution), (x,), "nb201net", self.precision,
-                     source="nb201")
+                     source="nb201", builder=self.builder)
 
 
 class _Compiled:
@@ -187,8 +194,8 @@ class _Compiled:
 
     zero_edges = False
 
-    def __init__(self, resolution: int, precision: str):
-        self.b = NetworkBuilder("nb201", (resolution, resolution, 3), precision)
+    def __init__(self, resolution: int, precision: str, builder=NetworkBuilder):
+        self.b = builder("nb201", (resolution, resolution, 3), precision)
 
     def _relu_conv(self, x, cout, k, s, name):
         return self.b.conv(self.b.activation(x, "relu", name=f"{name}.relu"), cout, k, s, name=f"{name}.conv")

@@ -56,11 +56,16 @@ class RowBuilder(NetworkBuilder):
         super().__init__(name, input_shape, precision, weight_precision)
         self.input = -1
         self._shapes = {-1: self.input_shape}
-        self.count = 0         # rows so far (the next row's handle)
+        self._count = 0        # rows so far (the next row's handle)
         self._rows: list = []  # rows added one by one since the last appended run (tuples)
         self._ins: list = []   # their offsets back to their producers (tuples)
         self._chunks: list = []   # (table, flat offsets) arrays, in order
         self._runs: list = []     # (first handle, table) of appended runs, to look up their shapes
+
+    @property
+    def count(self) -> int:
+        """Rows so far: the next row's handle."""
+        return self._count
 
     def shape(self, tensor) -> tuple:
         hit = self._shapes.get(tensor)
@@ -87,11 +92,11 @@ class RowBuilder(NetworkBuilder):
             raise WorkloadError(f"network {self.name}: layer {name!r} has an empty output {out} "
                                 f"(input {row[R_IH:R_IC + 1]}, kernel {row[R_KH:R_KW + 1]}, "
                                 f"stride {row[R_SH:R_SW + 1]})")
-        i = self.count
+        i = self._count
         self._rows.append(row)
         self._ins.append(tuple(i - j for j in inputs))
         self._shapes[i] = out
-        self.count = i + 1
+        self._count = i + 1
         return i
 
     def _flush(self) -> None:
@@ -105,14 +110,14 @@ class RowBuilder(NetworkBuilder):
         ``x``'s shape, e.g. a cached stage, reading ``x`` where they read their input; ``x`` must be
         the last tensor added (or the input when none is), as relative offsets assume. ``out_shape``:
         the last row's output shape when the caller has it. Returns the run's last row's handle."""
-        if x != self.count - 1:
+        if x != self._count - 1:
             raise WorkloadError(f"network {self.name}: rows can only be appended after the tensor they read")
         self._flush()
         self._chunks.append((table, offsets))
-        self._runs.append((self.count, table))
-        self.count += len(table)
-        self._shapes[self.count - 1] = out_shape or tuple(int(v) for v in table[-1, R_OH:R_OC + 1])
-        return self.count - 1
+        self._runs.append((self._count, table))
+        self._count += len(table)
+        self._shapes[self._count - 1] = out_shape or tuple(int(v) for v in table[-1, R_OH:R_OC + 1])
+        return self._count - 1
 
     def splice(self, layers, x):   # pragma: no cover - the Layer-based splice has no meaning here
         raise WorkloadError("RowBuilder: splice takes Layer objects; use append_rows")

@@ -218,6 +218,10 @@ class NB201Axis:
     def build(self, g: dict) -> Network:
         return nb201.network(nb201.genome_arch(g), **self.options)
 
+    def packed(self, g: dict) -> PackedNetwork:
+        """What :meth:`build` builds, as rows (what a search scores)."""
+        return nb201.network_rows(nb201.genome_arch(g), **self.options)
+
     def describe(self, g: dict) -> str:
         return nb201.genome_arch(g)
 

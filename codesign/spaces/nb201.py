@@ -97,6 +97,14 @@ def network(arch: str, channels: int = 16, cells: int = 5, num_classes: int = 10
     return nb201_network(arch, channels, cells, num_classes, resolution, precision, form="traced", prune=prune)
 
 
+def network_rows(arch: str, channels: int = 16, cells: int = 5, num_classes: int = 10, resolution: int = 32,
+                   precision: str = "int8"):
+    """:func:`network` (as written, not pruned) as rows (:class:`accelsim.workload.packed.PackedNetwork`):
+    what a search scores, without ``Layer`` objects."""
+    parse_cell(arch)
+    return nb201_network(arch, channels, cells, num_classes, resolution, precision, form="traced", rows=True)
+
+
 def compiled_network(arch: str, channels: int = 16, cells: int = 5, num_classes: int = 10,
                      resolution: int = 32, prune: bool = False) -> Network:
     """The NB201 network as an inference compiler sees it (the graph :mod:`codesign.estimator.measured`
