@@ -48,6 +48,20 @@ PARAMETER_FREE_ACTS = frozenset({"relu", "relu6", "identity", "hardswish", "hard
                                  "sigmoid", "tanh", "mish", "softmax"})
 
 
+def layer_macs(op: str, in_shape, out_shape, kernel, stride, padding, groups: int) -> int:
+    """:attr:`Layer.macs` of a layer described by its fields (row builders count with it too)."""
+    oh, ow, oc = out_shape
+    if op == "conv":
+        return oh * ow * oc * kernel[0] * kernel[1] * (in_shape[2] // groups)
+    if op == "conv_transpose":
+        taps = (transposed_taps(in_shape[0], oh, kernel[0], stride[0], padding[0])
+                * transposed_taps(in_shape[1], ow, kernel[1], stride[1], padding[1]))
+        return taps * oc * (in_shape[2] // groups)
+    if op == "matmul":
+        return oh * ow * oc * in_shape[2]
+    return 0
+
+
 @dataclass(frozen=True)
 class Layer:
     """One operator. ``inputs`` names producer layers (or ``"input"``)."""
@@ -108,18 +122,7 @@ class Layer:
         """Multiply-accumulates (conv, linear, matmul); 0 for vector-only ops. A transposed conv counts
         only its useful MACs (input pixel x filter tap pairs landing inside the output), not the
         products with the zeros its equivalent dense conv inserts between input pixels."""
-        oh, ow, oc = self.out_shape
-        if self.op == "conv":
-            kh, kw = self.kernel
-            return oh * ow * oc * kh * kw * (self.in_channels // self.groups)
-        if self.op == "conv_transpose":
-            (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding[:2]
-            taps = (transposed_taps(self.in_shape[0], oh, kh, sh, ph)
-                    * transposed_taps(self.in_shape[1], ow, kw, sw, pw))
-            return taps * oc * (self.in_channels // self.groups)
-        if self.op == "matmul":
-            return oh * ow * oc * self.in_channels
-        return 0
+        return layer_macs(self.op, self.in_shape, self.out_shape, self.kernel, self.stride, self.padding, self.groups)
 
     @property
     def output_elements(self) -> int:

@@ -27,24 +27,8 @@ import numpy as np
 from .. import precision as prec
 from ..errors import WorkloadError
 from .rowfields import R_IC, R_IH, R_KH, R_KW, R_NIN, R_OC, R_OH, R_SH, R_SW
-from .ir import MAX_DIM, MAX_ELEMENTS, OP_CODE, NetworkBuilder, transposed_taps
-
-
-_CONV, _CONV_T, _MATMUL = OP_CODE["conv"], OP_CODE["conv_transpose"], OP_CODE["matmul"]
-
-
-def row_macs(op: int, in_shape, out_shape, kernel, stride, padding, groups) -> int:
-    """MACs of one layer, as :attr:`accelsim.workload.ir.Layer.macs` counts them."""
-    oh, ow, oc = out_shape
-    if op == _CONV:
-        return oh * ow * oc * kernel[0] * kernel[1] * (in_shape[2] // groups)
-    if op == _CONV_T:
-        taps = (transposed_taps(in_shape[0], oh, kernel[0], stride[0], padding[0])
-                * transposed_taps(in_shape[1], ow, kernel[1], stride[1], padding[1]))
-        return taps * oc * (in_shape[2] // groups)
-    if op == _MATMUL:
-        return oh * ow * oc * in_shape[2]
-    return 0
+from .arena import _bytes_table
+from .ir import MAX_DIM, MAX_ELEMENTS, OP_CODE, NetworkBuilder, layer_macs
 
 
 class RowBuilder(NetworkBuilder):
@@ -82,7 +66,7 @@ class RowBuilder(NetworkBuilder):
         code = OP_CODE[op]
         row = (code, *in_shape, *out_shape, kernel[0], kernel[1], stride[0], stride[1], groups,
                prec.INDEX[weight_precision], prec.INDEX[act_precision], dilation[0], dilation[1], 1 if bias else 0,
-               row_macs(code, in_shape, out_shape, kernel, stride, padding, groups), len(inputs))
+               layer_macs(op, in_shape, out_shape, kernel, stride, padding, groups), len(inputs))
         return name, row, inputs
 
     def _add(self, layer) -> int:
@@ -135,11 +119,9 @@ class RowBuilder(NetworkBuilder):
 
 
 def _bytes_array(bytes_per_element) -> np.ndarray:
-    """Bytes per element by format index: the defaults, overridden by ``bytes_per_element``."""
-    b = np.array([prec.BYTES_PER_ELEMENT[n] for n in prec.NAMES], dtype=np.float64)
-    for name, v in (bytes_per_element or {}).items():
-        b[prec.INDEX[name]] = v
-    return b
+    """Bytes per element by format index: the arena's table (defaults, overridden and checked)."""
+    table = _bytes_table(bytes_per_element)
+    return np.array([table[n] for n in prec.NAMES], dtype=np.float64)
 
 
 class PackedNetwork:
