@@ -773,15 +773,14 @@ def build_hardware(base: Hardware, g: HardwareGenome) -> Hardware:
     **hardware_changes(base, g))``, validated as that validates, but each group of fields a rule spans
     (:data:`_HW_GROUPS`) validated once per distinct value (a search builds thousands of configs from a
     few hundred such values)."""
-    changes = hardware_changes(base, g)
+    by_group: dict = {}
+    for k, v in hardware_changes(base, g).items():
+        by_group.setdefault(_HW_GROUP_OF[k.split("__", 1)[0]], {})[k] = v
     fields = {}
-    for group, attrs in _HW_GROUPS.items():
-        kw = {k: v for k, v in changes.items() if k.split("__", 1)[0] in group}
-        if not kw:
-            continue
+    for group, kw in by_group.items():
         # the base is kept in the entry so that its id stays its own
         hit = _lru(_HW_VALID, (id(base), tuple(kw.items())), lambda: (base, base.replace(**kw)))
-        fields.update((a, getattr(hit[1], a)) for a in attrs)
+        fields.update((a, getattr(hit[1], a)) for a in group)
     return dataclasses.replace(base, name=hardware_name(base, g), **fields)
 
 
@@ -834,9 +833,9 @@ def hardware_changes(base: Hardware, g: HardwareGenome) -> dict:
 # The fields build_hardware changes, in groups that no validation rule crosses (accelsim.config.validate:
 # the SRAM's unified-or-separate rule, the vector unit's formats against the array's): a config is valid
 # when each group's values are valid on the base, so each is checked once (by Hardware.replace) and kept.
-_HW_GROUPS = {("array",): ("array",), ("vector", "precisions"): ("vector", "precisions"), ("sram",): ("sram",),
-              ("dram",): ("dram",), ("activation_policy",): ("activation_policy",),
-              ("weights_resident",): ("weights_resident",), ("channel_alignment",): ("channel_alignment",)}
+_HW_GROUPS = (("array",), ("vector", "precisions"), ("sram",), ("dram",), ("activation_policy",),
+              ("weights_resident",), ("channel_alignment",))
+_HW_GROUP_OF = {field: group for group in _HW_GROUPS for field in group}   # a replace key's first part -> group
 _HW_VALID: OrderedDict = OrderedDict()
 
 
