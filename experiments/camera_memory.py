@@ -239,10 +239,6 @@ def front_found(run: dict, exact: list) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- output
-def _pct(x: float) -> str:
-    return f"{100 * x:+.1f} %" if abs(x) >= 0.0005 else "0 %"
-
-
 def _mib(b: float) -> str:
     return f"{b / MIB:.3f}"
 
@@ -255,7 +251,7 @@ def transform_markdown(table: dict, budget_mb: float) -> list:
         change = r["change"]
 
         def cell(text: str, key: str) -> str:
-            return text if r["key"] == "stock" else f"{text} ({_pct(change[key])})"
+            return text if r["key"] == "stock" else f"{text} ({PM.pct(change[key])})"
         over = (r["memory_bytes"] - r["budget_bytes"]) / MIB
         fits = "fits" if r["budget_ok"] else f"over by {over:.2f}"
         cells = [r["label"], cell(f"{r['macs'] / 1e6:.1f}", "macs"), cell(f"{r['params'] / 1e6:.3f}", "params"),
@@ -272,8 +268,8 @@ def _design_cell(d) -> str:
     if d is None:
         return "none"
     r = d["ratio"]
-    return (f"`{d['network']}`: {d['memory_mb']:.3f} MiB ({_pct(r['memory_mb'] - 1)}), {d['latency_ms']:.3f} ms "
-            f"({_pct(r['latency_ms'] - 1)}), proxy {r['accuracy']:.3f}×")
+    return (f"`{d['network']}`: {d['memory_mb']:.3f} MiB ({PM.pct(r['memory_mb'] - 1)}), {d['latency_ms']:.3f} ms "
+            f"({PM.pct(r['latency_ms'] - 1)}), proxy {r['accuracy']:.3f}×")
 
 
 def _spread(values: list, fmt: str = "{:.3f}") -> str:
@@ -285,8 +281,8 @@ def _changes(rows: list, key: str) -> str:
     """``key``'s change under every transform: one figure when they agree, else their range."""
     values = [r["change"][key] for r in rows[1:]]
     if max(values) - min(values) < 0.0005:
-        return f"{_pct(values[0])} under every transform"
-    return f"{_pct(min(values))} to {_pct(max(values))}"
+        return f"{PM.pct(values[0])} under every transform"
+    return f"{PM.pct(min(values))} to {PM.pct(max(values))}"
 
 
 def markdown(res: dict) -> str:
@@ -322,13 +318,13 @@ def markdown(res: dict) -> str:
     lines += ["", "What the model says:", "",
               f"- **Depthwise -> standard conv multiplies the parameters**: a kxk depthwise conv stores k·k·C "
               f"weights, a standard one k·k·C·C, so the parameters go from {st['params'] / 1e6:.2f} M to "
-              f"{dense['params'] / 1e6:.2f} M ({_pct(dense['change']['params'])}) and the MACs change by "
-              f"{_pct(dense['change']['macs'])}; every tensor keeps its shape, so the arena changes by "
-              f"{_pct(dense['change']['arena_bytes'])}. Fusing each block's expand and depthwise into one kxk conv "
-              f"adds fewer weights ({_pct(fused['change']['params'])} parameters) and removes the expanded tensor "
+              f"{dense['params'] / 1e6:.2f} M ({PM.pct(dense['change']['params'])}) and the MACs change by "
+              f"{PM.pct(dense['change']['macs'])}; every tensor keeps its shape, so the arena changes by "
+              f"{PM.pct(dense['change']['arena_bytes'])}. Fusing each block's expand and depthwise into one kxk conv "
+              f"adds fewer weights ({PM.pct(fused['change']['params'])} parameters) and removes the expanded tensor "
               f"the depthwise conv read: the blocks' working set changes by "
-              f"{_pct(fused['change']['after_first_layer_bytes'])} (after layer 1), the arena peak by "
-              f"{_pct(fused['change']['arena_bytes'])}.",
+              f"{PM.pct(fused['change']['after_first_layer_bytes'])} (after layer 1), the arena peak by "
+              f"{PM.pct(fused['change']['arena_bytes'])}.",
               f"- **The arena peaks at `{st['arena_peak_at']}`**: the 224×224 input, stored with its 3 channels "
               f"padded to {factor}, is live together with the stem's output ({_mib(st['arena_bytes'])} MiB); the "
               f"largest set live after that is {_mib(st['after_first_layer_bytes'])} MiB (at "
@@ -336,9 +332,9 @@ def markdown(res: dict) -> str:
               + (": none of them touches the stem." if peak_fixed else "."),
               f"- **Aligning channels changes little where storage is already padded**: tensors and weights are "
               f"stored with channels padded to {factor}, so rounding the counts to the nearest multiple changes the "
-              f"stored parameters by {_pct(aligned['change']['param_bytes'])} (rounding down: "
-              f"{_pct(down['change']['param_bytes'])}, with counts below {factor} still raised to {factor}) and the "
-              f"MACs by {_pct(aligned['change']['macs'])} ({_pct(down['change']['macs'])} down); the array's "
+              f"stored parameters by {PM.pct(aligned['change']['param_bytes'])} (rounding down: "
+              f"{PM.pct(down['change']['param_bytes'])}, with counts below {factor} still raised to {factor}) and the "
+              f"MACs by {PM.pct(aligned['change']['macs'])} ({PM.pct(down['change']['macs'])} down); the array's "
               "fold count already paid for partial columns.",
               f"- **The classifier is a floor**: {st['head_params'] / 1e6:.2f} M of the {st['params'] / 1e6:.2f} M "
               "parameters are in the 1x1 head conv and the two classifier layers (1000 classes); no transform "
@@ -349,17 +345,17 @@ def markdown(res: dict) -> str:
               f"- **Where the peak lies in a block, fusing cuts it** (MobileNetV2): its arena peaks at "
               f"`{cst['arena_peak_at']}`, where the expanded {'x'.join(map(str, cst_peak_shape))} tensor and the "
               f"depthwise output are live together; fused IBN blocks never hold both, so the arena changes by "
-              f"{_pct(cfused['change']['arena_bytes'])} (it then peaks at `{cfused['arena_peak_at']}`) and the "
-              f"largest set live after layer 1 by {_pct(cfused['change']['after_first_layer_bytes'])}, while the "
-              f"stored parameters change by {_pct(cfused['change']['param_bytes'])}: memory "
-              f"{_pct(cfused['change']['memory_bytes'])} in all.", ""]
+              f"{PM.pct(cfused['change']['arena_bytes'])} (it then peaks at `{cfused['arena_peak_at']}`) and the "
+              f"largest set live after layer 1 by {PM.pct(cfused['change']['after_first_layer_bytes'])}, while the "
+              f"stored parameters change by {PM.pct(cfused['change']['param_bytes'])}: memory "
+              f"{PM.pct(cfused['change']['memory_bytes'])} in all.", ""]
     lines += ["## 2. The whole space on MobileNetV3-Small (engine, exhaustive)", "",
               f"`examples/search/camera_memory.yaml`'s axes on `{MODEL}` at `{HARDWARE}`: IBN or fused IBN per stage "
               f"(7 stages), channel multiple 1 or {factor}, width 0.5 / 0.75 / 1.0: {ex['designs']} designs. The stock "
               f"model needs {base['memory_mb']:.3f} MiB; **{ex['fit']} designs fit {budget:g} MiB** (by width: "
               + ", ".join(f"{w}: {n}" for w, n in ex["fit_by_width"].items())
               + f"); the lowest memory in the space is {min(ex['memory_mb']):.3f} MiB "
-              f"({_pct(min(ex['memory_mb']) / base['memory_mb'] - 1)}). The fitting designs scored with the "
+              f"({PM.pct(min(ex['memory_mb']) / base['memory_mb'] - 1)}). The fitting designs scored with the "
               f"example's proxy (synflow at 128 px; stock model {base['accuracy']:.2f}) have an exact front of "
               f"memory, latency and proxy of {len(ex['front'])} designs; {ex['at_stock_proxy']} of the fitting designs "
               f"{'scores' if ex['at_stock_proxy'] == 1 else 'score'} at least the stock model's proxy. The best "
@@ -402,18 +398,18 @@ def markdown(res: dict) -> str:
               f"| | published (consumer neural engine) | ours (`{HARDWARE}`, MobileNetV3-Small, this model) |",
               "|---|---|---|",
               f"| model size | −{100 * PUBLISHED_CUT:.0f} % | stored parameters: depthwise -> standard "
-              f"{_pct(dense['change']['param_bytes'])}, fused IBN {_pct(fused['change']['param_bytes'])}, channels "
-              f"aligned {_pct(aligned['change']['param_bytes'])} "
-              f"({_pct(down['change']['param_bytes'])} rounding down) |",
+              f"{PM.pct(dense['change']['param_bytes'])}, fused IBN {PM.pct(fused['change']['param_bytes'])}, channels "
+              f"aligned {PM.pct(aligned['change']['param_bytes'])} "
+              f"({PM.pct(down['change']['param_bytes'])} rounding down) |",
               f"| peak intermediate memory | −{100 * PUBLISHED_CUT:.0f} % | arena peak "
               f"{_changes(main['rows'], 'arena_bytes')}; after layer 1, fused IBN "
-              f"{_pct(fused['change']['after_first_layer_bytes'])}; MobileNetV2 (peak inside a block), fused IBN: "
-              f"arena {_pct(cfused['change']['arena_bytes'])}, after layer 1 "
-              f"{_pct(cfused['change']['after_first_layer_bytes'])} |",
+              f"{PM.pct(fused['change']['after_first_layer_bytes'])}; MobileNetV2 (peak inside a block), fused IBN: "
+              f"arena {PM.pct(cfused['change']['arena_bytes'])}, after layer 1 "
+              f"{PM.pct(cfused['change']['after_first_layer_bytes'])} |",
               "| fits the budget | yes, after the transforms | "
               + ("no transform or combination fits; " if not fit_any else f"{len(fit_any)} transform(s) fit; ")
               + f"the search space does at width {' / '.join(widths)} ({ex['fit']} of {ex['designs']} designs): lowest "
-              f"{best['memory_mb']:.3f} MiB ({_pct(best['ratio']['memory_mb'] - 1)}) |", "",
+              f"{best['memory_mb']:.3f} MiB ({PM.pct(best['ratio']['memory_mb'] - 1)}) |", "",
               "Why they differ, from the model: (1) the engine stores a depthwise conv's weights as k·k·C (one "
               "filter per channel) and runs it on the vector unit, so a standard conv can only add weights; an "
               "engine that ran depthwise convs on its array as block-diagonal dense convs, storing or moving the "

@@ -214,13 +214,9 @@ def run(mode: str, runs: Path, targets: list, log=print) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- output
-def _pct(x: float) -> str:
-    return f"{100 * x:+.1f} %" if abs(x) >= 0.0005 else "0 %"
-
-
 def _cut(x: float) -> str:
     """A reduction as a signed change: 0.14 -> '-14.0 %'."""
-    return _pct(-x)
+    return PM.pct(-x)
 
 
 def _genes(design: "dict | None") -> str:
@@ -330,13 +326,13 @@ def markdown(res: dict) -> str:
     for i, row in enumerate(first):
         cells = [row["stage"], row.get("input", "-"),
                  f"{row['channels_out']}, {row['expansion']:g} x {row['blocks']}" if "blocks" in row else "-",
-                 f"{row['macs_delta_m']:+.1f} M ({_pct(row['macs_ratio'] - 1)})",
+                 f"{row['macs_delta_m']:+.1f} M ({PM.pct(row['macs_ratio'] - 1)})",
                  f"{row['stage_macs_ratio']:.2f}×" if "stage_macs_ratio" in row else "-",
                  f"{row['accuracy_ratio']:.3f}×"]
         for t in res["targets"]:
             r = t["stages"]["rows"][i]
-            stage = (f" ({_pct(r['stage_fused_us'] / r['stage_ibn_us'] - 1)})" if "stage_ibn_us" in r else "")
-            cells.append(f"{_pct(r['latency_change'])}{stage}")
+            stage = (f" ({PM.pct(r['stage_fused_us'] / r['stage_ibn_us'] - 1)})" if "stage_ibn_us" in r else "")
+            cells.append(f"{PM.pct(r['latency_change'])}{stage}")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## What the model says", ""]
     lines += explain(res)
@@ -371,16 +367,16 @@ def explain(res: dict) -> list:
     if s1 is not None:
         out.append(f"- **Early stages: more MACs, less time** ({ne['label']}): fusing s1 ({s1['input']} input, "
                    f"{s1['expansion']:g}x expansion) multiplies the stage's MACs by {s1['stage_macs_ratio']:.2f} yet "
-                   f"changes its latency by {_pct(s1['stage_fused_us'] / s1['stage_ibn_us'] - 1)}: as IBN, "
+                   f"changes its latency by {PM.pct(s1['stage_fused_us'] / s1['stage_ibn_us'] - 1)}: as IBN, "
                    f"{100 * s1['stage_ibn_stall_share']:.0f} % of the stage's cycles are stalls, the 1x1 expand reduces "
                    "over few input channels (low array utilisation) and the depthwise conv runs on the vector unit; "
                    "the fused kxk conv reduces over k·k times more values on the array.")
     out.append(f"- **Later, larger stages get slower** ({ne['label']}): fusing {late['stage']} ({late['input']} input, "
                f"{late['channels_out']} output channels) multiplies its MACs by {late['stage_macs_ratio']:.2f} and "
-               f"changes its latency by {_pct(late['stage_fused_us'] / late['stage_ibn_us'] - 1)} (network "
-               f"{_pct(late['latency_change'])}): at small maps the depthwise conv is cheap, so fusing only adds "
+               f"changes its latency by {PM.pct(late['stage_fused_us'] / late['stage_ibn_us'] - 1)} (network "
+               f"{PM.pct(late['latency_change'])}): at small maps the depthwise conv is cheap, so fusing only adds "
                f"MACs. Helping: {', '.join(helps) or 'none'}; hurting: {', '.join(hurts) or 'none'}. Every stage "
-               f"fused: MACs {rows['all']['macs_ratio']:.2f}×, latency {_pct(rows['all']['latency_change'])}.")
+               f"fused: MACs {rows['all']['macs_ratio']:.2f}×, latency {PM.pct(rows['all']['latency_change'])}.")
     by_policy = [t for t in res["targets"] if t["hardware"] == "neural_engine"]
     if len(by_policy) > 1 and s1 is not None:
         s1s = {t["policy"]: next(r for r in t["stages"]["rows"] if r["stage"] == "s1") for t in by_policy}
@@ -472,7 +468,7 @@ def published_rows(res: dict) -> list:
     more = [r for r in rows if r["macs_ratio"] > 1 and r["latency_change"] <= 0]
     out.append("| fused stages have more FLOPs but not more latency | yes | "
                + ("; ".join(f"{r['stage']}: stage MACs {r['stage_macs_ratio']:.1f}×, stage latency "
-                            f"{_pct(r['stage_fused_us'] / r['stage_ibn_us'] - 1)}" for r in more)
+                            f"{PM.pct(r['stage_fused_us'] / r['stage_ibn_us'] - 1)}" for r in more)
                   if more else "no stage") + " | agrees for the early stages only |")
     out.append(f"| at equal accuracy | equal mAP (trained) | equal synflow score: ρ = {corr['spearman']:.2f} with "
                "trained mAP@0.5 (task_proxies) | the constraint is a proxy, measured not to rank detectors as "

@@ -129,6 +129,11 @@ def run_search(cfg, out: Path, scores: "dict | None" = None):
     return run, float(seconds)
 
 
+def pct(x: float) -> str:
+    """A ratio change for tables: 0.14 -> '+14.0 %', and '0 %' for less than 0.05 %."""
+    return f"{100 * x:+.1f} %" if abs(x) >= 0.0005 else "0 %"
+
+
 def design_row(problem, genes: dict, m: dict) -> dict:
     """One evaluated design: its description, genes, metrics and ratios to the problem's baseline."""
     base = problem.baseline_metrics

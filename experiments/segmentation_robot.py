@@ -159,10 +159,6 @@ def run(mode: str, runs: Path, log=print) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- output
-def _pct(x: float) -> str:
-    return f"{100 * x:+.1f} %" if abs(x) >= 0.0005 else "0 %"
-
-
 def genes_text(genes: dict) -> str:
     """A design's genes in short: input, output stride, width and the fused stages."""
     parts = []
@@ -229,7 +225,7 @@ def markdown(res: dict) -> str:
                 cells.append("none")
                 continue
             d = p["design"]
-            cells.append(f"{genes_text(d['genes'])}: {_pct(d['ratio']['latency_ms'] - 1)}, "
+            cells.append(f"{genes_text(d['genes'])}: {PM.pct(d['ratio']['latency_ms'] - 1)}, "
                          f"{d['ratio']['accuracy']:.3f}×, {d['ratio']['macs_m']:.2f}×")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "| seed | evaluations | feasible | front size | seconds |", "|---:|---:|---:|---:|---:|"]
@@ -240,7 +236,7 @@ def markdown(res: dict) -> str:
               "| change | latency | proxy | MACs |", "|---|---:|---:|---:|"]
     for row in res["rows"]:
         r = row["ratio"]
-        lines.append(f"| {row['label']} | {_pct(r['latency_ms'] - 1)} | {r['accuracy']:.3f}× | {_pct(r['macs_m'] - 1)} |")
+        lines.append(f"| {row['label']} | {PM.pct(r['latency_ms'] - 1)} | {r['accuracy']:.3f}× | {PM.pct(r['macs_m'] - 1)} |")
     if res.get("e_apart"):
         lines += ["", "E taken apart: the baseline turned into each seed's E one axis at a time (cumulative):", "",
                   "| seed | step | design so far | latency | proxy | MACs |", "|---:|---|---|---:|---:|---:|"]
@@ -248,7 +244,7 @@ def markdown(res: dict) -> str:
             for row in item["steps"]:
                 r = row["ratio"]
                 lines.append(f"| {item['seed']} | + {row['step']} | {genes_text(row['genes'])} | "
-                             f"{_pct(r['latency_ms'] - 1)} | {r['accuracy']:.3f}× | {_pct(r['macs_m'] - 1)} |")
+                             f"{PM.pct(r['latency_ms'] - 1)} | {r['accuracy']:.3f}× | {PM.pct(r['macs_m'] - 1)} |")
     lines += ["", "## What the model says", ""] + explain(res)
     lines += ["", "## Published vs ours", "",
               "| claim | published (consumer neural engine, trained mIoU) | ours (simulated, proxy) | where / why they "
@@ -267,18 +263,18 @@ def explain(res: dict) -> list:
     fused3, fused_all = _row(res, "stages s0-s2 fused"), _row(res, "every stage fused")
     return [
         f"- **Input size is the largest lever**: 384 px instead of 520 changes latency by "
-        f"{_pct(small['ratio']['latency_ms'] - 1)} (MACs {_pct(small['ratio']['macs_m'] - 1)}, about (384/520)² = "
-        f"{(384 / 520) ** 2:.2f}×) and the proxy by {_pct(small['ratio']['accuracy'] - 1)} (synflow is scored at the "
+        f"{PM.pct(small['ratio']['latency_ms'] - 1)} (MACs {PM.pct(small['ratio']['macs_m'] - 1)}, about (384/520)² = "
+        f"{(384 / 520) ** 2:.2f}×) and the proxy by {PM.pct(small['ratio']['accuracy'] - 1)} (synflow is scored at the "
         "design's own input size); a design below the baseline's proxy must win it back elsewhere.",
         f"- **Fusing early stages adds proxy and saves time; fusing all costs**: s0-s2 fused changes latency by "
-        f"{_pct(fused3['ratio']['latency_ms'] - 1)} and the proxy by {_pct(fused3['ratio']['accuracy'] - 1)}; every "
-        f"stage fused: latency {_pct(fused_all['ratio']['latency_ms'] - 1)}, MACs "
-        f"{_pct(fused_all['ratio']['macs_m'] - 1)}, proxy {_pct(fused_all['ratio']['accuracy'] - 1)} (fused convs "
-        f"add parameters, which synflow rewards). Width 0.75 alone: latency {_pct(narrow['ratio']['latency_ms'] - 1)}, "
-        f"proxy {_pct(narrow['ratio']['accuracy'] - 1)}; width 1.25: latency {_pct(wide['ratio']['latency_ms'] - 1)}, "
-        f"proxy {_pct(wide['ratio']['accuracy'] - 1)}.",
-        f"- **Output stride 8 is slower** ({_pct(os8['ratio']['latency_ms'] - 1)}, MACs "
-        f"{_pct(os8['ratio']['macs_m'] - 1)}) at the same proxy: the dilated later stages run at twice the map "
+        f"{PM.pct(fused3['ratio']['latency_ms'] - 1)} and the proxy by {PM.pct(fused3['ratio']['accuracy'] - 1)}; every "
+        f"stage fused: latency {PM.pct(fused_all['ratio']['latency_ms'] - 1)}, MACs "
+        f"{PM.pct(fused_all['ratio']['macs_m'] - 1)}, proxy {PM.pct(fused_all['ratio']['accuracy'] - 1)} (fused convs "
+        f"add parameters, which synflow rewards). Width 0.75 alone: latency {PM.pct(narrow['ratio']['latency_ms'] - 1)}, "
+        f"proxy {PM.pct(narrow['ratio']['accuracy'] - 1)}; width 1.25: latency {PM.pct(wide['ratio']['latency_ms'] - 1)}, "
+        f"proxy {PM.pct(wide['ratio']['accuracy'] - 1)}.",
+        f"- **Output stride 8 is slower** ({PM.pct(os8['ratio']['latency_ms'] - 1)}, MACs "
+        f"{PM.pct(os8['ratio']['macs_m'] - 1)}) at the same proxy: the dilated later stages run at twice the map "
         "size, and synflow does not reward that.",
         _picks_text(res)]
 
@@ -311,7 +307,7 @@ def _e_apart_text(res: dict) -> str:
         return ""
     item = res["e_apart"][0]
     parts = [f"{genes_text({k: v for k, v in row['genes'].items() if _step_of(k) == row['step']})}: "
-             f"latency {_pct(row['ratio']['latency_ms'] - 1)}, proxy {row['ratio']['accuracy']:.3f}×"
+             f"latency {PM.pct(row['ratio']['latency_ms'] - 1)}, proxy {row['ratio']['accuracy']:.3f}×"
              for row in item["steps"]]
     return f"Seed {item['seed']}'s E, one axis after another: " + "; then + ".join(parts) + "."
 
@@ -328,7 +324,7 @@ def published_rows(res: dict) -> list:
              "ours); the published models' mIoU levels are not known here, and the proxy does not rank segmenters "
              "as trained mIoU does")
     why_e = (f"the fastest design at the baseline's proxy; the space's smallest input alone (384 px) gives "
-             f"{_pct(small['ratio']['latency_ms'] - 1)} at proxy {small['ratio']['accuracy']:.3f}×. "
+             f"{PM.pct(small['ratio']['latency_ms'] - 1)} at proxy {small['ratio']['accuracy']:.3f}×. "
              + _e_apart_text(res) + " synflow barely falls with the input size and rises with the parameters "
              "fusion adds, so it lets E shrink further than trained mIoU may; the published levels are trained "
              "mIoU, ours a proxy that does not rank segmenters as training does")
