@@ -24,6 +24,7 @@ on ``--cores`` worker processes (``codesign.runners.ProcessRunner``), the modes 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
@@ -206,11 +207,12 @@ def cores_table(args, makers: dict) -> int:
             for mode, t in interleaved(modes, args.batches).items():
                 rows.append((name, f"cold batches of {args.batch}", mode, t.wall_rate(args.batch)))
 
-            def loop(use_runner, seed=[0]):
-                seed[0] += 1
+            seeds = itertools.count(1)   # every loop its own seed, whichever mode runs it
+
+            def loop(use_runner):
                 S.clear_caches()
                 with tempfile.TemporaryDirectory() as tmp:
-                    return run_search(makers[name](), "evolution", args.budget, seed[0], batch_size=64,
+                    return run_search(makers[name](), "evolution", args.budget, next(seeds), batch_size=64,
                                       journal_path=Path(tmp) / "j.jsonl", runner=runner if use_runner else None)
 
             for mode, t in interleaved({"1 core": lambda: loop(False), f"{n} worker processes": lambda: loop(True)},
