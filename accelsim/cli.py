@@ -24,6 +24,7 @@ import warnings
 
 from . import __version__
 from .console import AREA_UNKNOWN, Blanks, deprecate, progress, quiet_help
+from ._jit import allow_small_commands, interpret_if_small
 from .errors import AccelsimError, one_line, quote
 
 EXIT_USAGE = 2
@@ -176,6 +177,7 @@ def cmd_simulate(args) -> int:
         check_page_path("--html", args.html, "accelsim simulate --html")
     hw = load_hardware(args.hw)
     net = _load_network(args)
+    interpret_if_small(len(net.layers))   # one network: plain Python beats loading numba (accelsim._jit)
     from .engine import simulate   # after the inputs are checked: an input error never loads numba
     from .engine.warmup import say_if_cold
     if not args.quiet:
@@ -218,6 +220,7 @@ def cmd_compare(args) -> int:
     from .config import load_hardware
     net = _load_network(args)
     hws = [load_hardware(name) for name in args.hw]   # every config checked before the first simulation
+    interpret_if_small(len(net.layers) * len(hws))
     from .engine import simulate
     from .engine.warmup import say_if_cold
     if not args.quiet:
@@ -386,7 +389,7 @@ def cmd_warmup(args) -> int:
     warmup(progress)
     where = cache_folder()
     print(f"kernels ready in {time.perf_counter() - start:.1f} s; cached in {where}" if where else
-          "NUMBA_DISABLE_JIT is set: nothing to compile")
+          "the kernels run interpreted (ACCELSIM_JIT=0 or NUMBA_DISABLE_JIT=1): nothing to compile")
     return 0
 
 
@@ -535,6 +538,8 @@ def main(argv=None) -> int:
         detail = one_line(exc)
         return f": {detail}" if detail else ""
 
+    if argv is None:   # the program itself (not a caller's main([...])): small commands may skip numba
+        allow_small_commands()
     return run_cli("accelsim", build_parser(), argv, lambda args: args.func(args), interrupted)
 
 

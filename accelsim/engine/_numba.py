@@ -1,4 +1,7 @@
-"""numba, imported for the engine without the cost of numba's BLAS probe.
+"""numba, imported for the engine without the cost of numba's BLAS probe; or plain Python kernels.
+
+When :mod:`accelsim._jit` says this process runs the kernels interpreted, ``njit`` leaves each
+function as it is, ``prange`` is ``range`` and numba is never imported.
 
 When numba first loads or compiles a function it imports ``numba.np.arraymath``, which probes for a
 BLAS by importing ``scipy.linalg`` (and, through it, much of scipy): about 0.3 s of CPU, a third of a
@@ -15,6 +18,8 @@ from __future__ import annotations
 import os
 import sys
 
+from .._jit import interpreted
+
 
 def _import_without_blas_probe() -> None:
     if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules or os.environ.get("ACCELSIM_NUMBA_BLAS"):
@@ -27,8 +32,17 @@ def _import_without_blas_probe() -> None:
             del sys.modules["scipy.linalg"]
 
 
-_import_without_blas_probe()
+def _plain(*args, **options):
+    """``njit`` for interpreted kernels: the function itself, as a decorator with or without options."""
+    if len(args) == 1 and callable(args[0]) and not options:
+        return args[0]
+    return lambda function: function
 
-from numba import njit, prange  # noqa: E402
+
+if interpreted():   # ACCELSIM_JIT=0, or a small command's choice (accelsim._jit): numba never loads
+    njit, prange = _plain, range
+else:
+    _import_without_blas_probe()
+    from numba import njit, prange  # noqa: E402
 
 __all__ = ["njit", "prange"]

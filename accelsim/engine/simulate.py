@@ -393,7 +393,7 @@ class ManyResult:
 
 def _pairs_layout(networks, hardware_list, pairs: bool, what: str) -> tuple:
     """Packed tables and the (network, hardware) pair index shared by the batch drivers."""
-    nets = (networks,) if isinstance(networks, Network) else tuple(networks)
+    nets = (networks,) if isinstance(networks, (Network, PackedNetwork)) else tuple(networks)
     hws = tuple(load_hardware(h) for h in hardware_list)
     if not nets or not hws:
         raise MappingError(f"{what}: needs at least one network and one hardware config")

@@ -32,7 +32,11 @@ COLD_SHARE = 0.5   # the cache is cold when more than this share of the kernels 
 
 
 def _dispatchers() -> list:
-    """The engine's Numba dispatchers (none when NUMBA_DISABLE_JIT=1 leaves them plain functions)."""
+    """The engine's Numba dispatchers (none when the kernels run interpreted: ACCELSIM_JIT=0, a small
+    command's choice, or NUMBA_DISABLE_JIT=1)."""
+    from .._jit import interpreted
+    if interpreted():
+        return []
     from numba.core.dispatcher import Dispatcher
     found = {id(v): v for module in (kernels, rows) for v in vars(module).values() if isinstance(v, Dispatcher)}
     return list(found.values())
