@@ -149,11 +149,15 @@ def test_hardware_built_by_validated_groups_equals_one_full_replace():
             assert S.build_hardware(base, g) == _replace_all(base, g)
 
 
-def test_an_invalid_group_value_fails_as_the_full_replace_does():
+@pytest.mark.parametrize("change, where", [({"rows": -3}, "array.rows"), ({"cols": 0}, "array.cols"),
+                                           ({"dataflow": "xs"}, "array.dataflow"),
+                                           ({"clock_mhz": -5.0}, "array.clock_mhz"),
+                                           ({"ifmap_kb": -1.0}, "memory.sram.ifmap_kb")])
+def test_an_invalid_group_value_fails_as_the_full_replace_does(change, where):
     base = HW[0]
     g = S.HardwareSpace().sample(np.random.default_rng(0))
-    bad = dataclasses.replace(g, rows=-3)
-    with pytest.raises(accelsim.errors.ConfigError, match="array.rows") as want:
+    bad = dataclasses.replace(g, **change)
+    with pytest.raises(accelsim.errors.ConfigError, match=where) as want:
         _replace_all(base, bad)
     with pytest.raises(accelsim.errors.ConfigError) as got:
         S.build_hardware(base, bad)
