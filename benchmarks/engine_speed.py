@@ -241,9 +241,9 @@ def _batch(kernels, net, hws):
     import numpy as np
     from accelsim.engine import tables as T
     sim = importlib.import_module("accelsim.engine.simulate")
-    _, _, lay, start, end, tables, pair_net, pair_hw, row_start, n_rows, _ = sim._pairs_layout(net, hws, False, "b")
+    _, _, lay, start, end, tables, pair_net, _, pair_col, row_start, n_rows, _ = sim._pairs_layout(net, hws, False, "b")
     out = np.empty((T.N_OUT_FIELDS, n_rows))
-    kernels.run_pairs_serial(lay, start, end, *tables, pair_net, pair_hw, row_start, out)
+    kernels.run_pairs_serial(lay, start, end, *tables, pair_net, pair_col, row_start, out)
     return out
 
 

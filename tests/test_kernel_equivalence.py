@@ -54,10 +54,10 @@ def same_bits(a, b) -> bool:
 def outputs(kernels, networks, hardware) -> np.ndarray:
     """Every layer's outputs (``[field, row]``) of every network on every config, through ``kernels``'
     serial driver."""
-    nets, hws, lay, start, end, tables, pair_net, pair_hw, row_start, n_rows, _ = \
+    nets, hws, lay, start, end, tables, pair_net, _, pair_col, row_start, n_rows, _ = \
         simulate_module._pairs_layout(networks, hardware, False, "test")
     out = np.full((T.N_OUT_FIELDS, n_rows), np.nan)
-    kernels.run_pairs_serial(lay, start, end, *tables, pair_net, pair_hw, row_start, out)
+    kernels.run_pairs_serial(lay, start, end, *tables, pair_net, pair_col, row_start, out)
     return out
 
 
@@ -144,7 +144,7 @@ def test_phase_one_reads_only_its_fields():
     rng = np.random.default_rng(5)
     nets = search_networks(rng, 2)
     hws = [h.replace(activation_policy="dram", weights_resident=False) for h in search_configs(rng, 4)]
-    sim_nets, sim_hws, lay, start, end, tables, pair_net, pair_hw, row_start, n_rows, _ = \
+    sim_nets, sim_hws, lay, start, end, tables, pair_net, _, pair_hw, row_start, n_rows, _ = \
         simulate_module._pairs_layout(nets, hws, False, "test")
     outs = []
     for shuffle in (False, True):

@@ -77,6 +77,47 @@ def test_product_model_space_designs_pack_equal_through_their_transforms():
             assert_same(axis.genome(random_genome(axis.choices, rng)), HW[:1])
 
 
+def _assert_same_rows(got: PackedNetwork, want: PackedNetwork) -> None:
+    assert (got.name, got.input_shape, got.input_precision) == (want.name, want.input_shape, want.input_precision)
+    for field in ("table", "offsets", "in_ptr", "lay"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+    assert (got.macs, got.params) == (want.macs, want.params)
+    for hw in HW:
+        assert memory_figures(got, hw) == memory_figures(want, hw)
+
+
+def test_a_batch_of_genomes_packs_equal_to_each_genome_on_its_own():
+    """packed_networks builds the classifiers of a batch in one compiled call (stems, stages, heads,
+    hidden layers, stage precisions, squeeze-excite, expansions 2.5, depth multipliers) and the task
+    heads one by one: each network equal to packed_network's, in the batch's order."""
+    rng = np.random.default_rng(21)
+    space = NetworkSpace(heads=("classifier", "ssdlite", "deeplabv3"), stage_precisions=("int8", "int16", "fp16"),
+                         kernels=(3, 5, 7), expansions=(1, 2.5, 3, 6), resolutions=(32, 96, 160, 257),
+                         depth_multipliers=(0.5, 1.0, 1.4))
+    genomes = _space_genomes(space, 60, seed=21)
+    for name in ZOO_GENOMES:
+        g = zoo_genome(name)
+        stages = tuple(dataclasses.replace(s, se=str(rng.choice(["", "mobilenet_v3", "efficientnet"])),
+                                           expansion=float(rng.choice([1, 2.5, 4]))) for s in g.stages)
+        genomes += [g, dataclasses.replace(g, stages=stages, head_channels=int(rng.choice([0, 320])),
+                                           **({} if g.head is not None else {"classifier_hidden": 96}))]
+    assert sum(g.head is None for g in genomes) > 30 and sum(g.head is not None for g in genomes) > 30
+    names = [f"n{i}" for i in range(len(genomes))]
+    for got, g, name in zip(S.packed_networks(genomes, names), genomes, names):
+        _assert_same_rows(got, packed_network(g, name))
+    assert [n.name for n in S.packed_networks(genomes[:3])] == [f"net-{g.key()}" for g in genomes[:3]]
+
+
+def test_a_batch_member_above_the_limits_fails_as_it_does_on_its_own():
+    g = NetworkSpace().sample(np.random.default_rng(0))
+    bad = dataclasses.replace(g, stem_channels=2 ** 21)
+    with pytest.raises(WorkloadError) as want:
+        packed_network(bad, "b")
+    with pytest.raises(WorkloadError) as got:
+        S.packed_networks([g, bad, g], ["a", "b", "c"])
+    assert str(got.value) == str(want.value) and "above the size limits" in str(got.value)
+
+
 def test_simulated_results_of_rows_equal_the_network_path_and_reports_ask_for_the_network():
     rng = np.random.default_rng(11)
     space = NetworkSpace(heads=("classifier", "ssdlite", "lraspp"))

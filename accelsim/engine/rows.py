@@ -304,3 +304,90 @@ def stage_rows(ibn, k, out, stride, depth, dilation, h, w, c, mid0, mid1, squeez
             y, n, m = n, n + 1, m + 2
         x, h, w, c = y, oh, ow, out
     return t[:n].copy(), off[:m].copy()
+
+
+# ---- whole classifier networks as rows, a batch per call (a search's never-seen genomes) ----
+# One row of ``nets`` per network and one of ``stages`` per stage, in network order:
+(NET_RES, NET_STEM, NET_PREC, NET_HEAD, NET_HIDDEN, NET_CLASSES, NET_FIRST_STAGE, NET_STAGES) = range(8)
+N_NET_FIELDS = 8
+(STG_IBN, STG_KERNEL, STG_OUT, STG_STRIDE, STG_DEPTH, STG_MID0, STG_MID1, STG_SQUEEZE0, STG_SQUEEZE1,
+ STG_PREC) = range(10)
+N_STAGE_FIELDS = 10
+
+
+@njit(cache=True)
+def classifier_rows(nets, stages, max_dim, max_elements):
+    """Rows of whole networks -- a 3x3 stride-2 stem conv of ``NET_STEM`` channels on a ``NET_RES``
+    square RGB input, stages of inverted bottlenecks (:func:`stage_rows`, undilated), a 1x1 head conv
+    of ``NET_HEAD`` channels (none when 0), global average pooling, a hidden linear layer of
+    ``NET_HIDDEN`` outputs (none when 0) and a linear layer of ``NET_CLASSES`` -- with each
+    network's engine table as :func:`pack_rows` gives it; what ``codesign.spaces.space.packed_network``
+    builds for a classifier genome, a batch at a time. Returns ``(table, offsets, row_ptr, off_ptr,
+    in_ptr, lay, macs, params, bad)``: network ``i`` owns rows ``row_ptr[i]:row_ptr[i + 1]``
+    (``lay`` columns likewise), offsets ``off_ptr[i]:off_ptr[i + 1]`` and ``in_ptr``
+    ``row_ptr[i] + i : row_ptr[i + 1] + i + 1``; ``bad[i]`` is pack_rows' first layer above the size
+    limits, or ``n_layers`` when a layer's output is empty (-1: none)."""
+    count = nets.shape[0]
+    cap = 0
+    for i in range(count):
+        cap += 5
+        for s in range(nets[i, NET_FIRST_STAGE], nets[i, NET_FIRST_STAGE] + nets[i, NET_STAGES]):
+            cap += stages[s, STG_DEPTH] * 8
+    t = np.zeros((cap, N_ROW_FIELDS), dtype=np.int64)
+    off = np.zeros(cap * 2, dtype=np.int64)
+    row_ptr = np.zeros(count + 1, dtype=np.int64)
+    off_ptr = np.zeros(count + 1, dtype=np.int64)
+    empty = np.full(count, -1, dtype=np.int64)
+    n = m = 0
+    for i in range(count):
+        row_ptr[i], off_ptr[i] = n, m
+        p = nets[i, NET_PREC]
+        h = w = nets[i, NET_RES]
+        c = nets[i, NET_STEM]
+        h, w = _conv(t, off, n, m, n - 1, h, w, 3, c, 3, 2, 1, 1, p)   # reads the network input
+        n, m = n + 1, m + 1
+        for s in range(nets[i, NET_FIRST_STAGE], nets[i, NET_FIRST_STAGE] + nets[i, NET_STAGES]):
+            st = stages[s]
+            table, offsets = stage_rows(st[STG_IBN] == 1, st[STG_KERNEL], st[STG_OUT], st[STG_STRIDE],
+                                        st[STG_DEPTH], 1, h, w, c, st[STG_MID0], st[STG_MID1], st[STG_SQUEEZE0],
+                                        st[STG_SQUEEZE1], st[STG_PREC])
+            k = table.shape[0]
+            t[n:n + k] = table
+            off[m:m + offsets.shape[0]] = offsets
+            n, m = n + k, m + offsets.shape[0]
+            h, w, c = t[n - 1, R_OH], t[n - 1, R_OW], t[n - 1, R_OC]
+        if nets[i, NET_HEAD] > 0:
+            _conv(t, off, n, m, n - 1, h, w, c, nets[i, NET_HEAD], 1, 1, 1, 1, p)
+            c = nets[i, NET_HEAD]
+            n, m = n + 1, m + 1
+        _row(t, n, _OP_POOL, h, w, c, 1, 1, c, h, w, 1, 1, p, 1, 0, 0, 1)   # NetworkBuilder.global_avg_pool
+        off[m] = 1
+        n, m = n + 1, m + 1
+        if nets[i, NET_HIDDEN] > 0:
+            _conv(t, off, n, m, n - 1, 1, 1, c, nets[i, NET_HIDDEN], 1, 1, 1, 1, p)
+            c = nets[i, NET_HIDDEN]
+            n, m = n + 1, m + 1
+        _conv(t, off, n, m, n - 1, 1, 1, c, nets[i, NET_CLASSES], 1, 1, 1, 1, p)
+        n, m = n + 1, m + 1
+        for r in range(row_ptr[i], n):
+            if min(t[r, R_OH], t[r, R_OW], t[r, R_OC]) <= 0 and empty[i] < 0:
+                empty[i] = r - row_ptr[i]
+    row_ptr[count], off_ptr[count] = n, m
+    in_ptr = np.zeros(n + count, dtype=np.int64)
+    lay = np.zeros((_NL, n))
+    macs = np.zeros(count, dtype=np.int64)
+    params = np.zeros(count, dtype=np.int64)
+    bad = np.full(count, -1, dtype=np.int64)
+    for i in range(count):
+        a, b = row_ptr[i], row_ptr[i + 1]
+        q = a + i
+        for r in range(a, b):
+            in_ptr[q + r - a + 1] = in_ptr[q + r - a] + t[r, R_NIN]
+        if empty[i] >= 0:   # left to the caller's row builder, which names the layer
+            bad[i] = b - a
+            continue
+        res = nets[i, NET_RES]
+        one, macs[i], params[i], bad[i] = pack_rows(t[a:b], in_ptr[q:q + b - a + 1], off[off_ptr[i]:off_ptr[i + 1]],
+                                                    res, res, 3, max_dim, max_elements)
+        lay[:, a:b] = one
+    return t[:n], off[:m], row_ptr, off_ptr, in_ptr, lay, macs, params, bad

@@ -402,7 +402,15 @@ def _pairs_layout(networks, hardware_list, pairs: bool, what: str) -> tuple:
     layer_end = np.cumsum(sizes)
     layer_start = layer_end - sizes
     lay = np.ascontiguousarray(np.concatenate(lays, axis=1))
-    hwt, macs, vops, emac, pbytes = T.pack_hardware(hws)
+    # each distinct config packed once (a search scores a batch on one fixed config): the kernel reads
+    # column hw_column[h] for config h
+    column, distinct = {}, []
+    for h in hws:
+        if id(h) not in column:
+            column[id(h)] = len(distinct)
+            distinct.append(h)
+    hw_column = np.array([column[id(h)] for h in hws], dtype=np.int64)
+    hwt, macs, vops, emac, pbytes = T.pack_hardware(distinct)
     if pairs:
         if len(nets) != len(hws):
             raise MappingError(f"{what}(pairs=True): {len(nets)} networks but {len(hws)} hardware configs")
@@ -415,8 +423,8 @@ def _pairs_layout(networks, hardware_list, pairs: bool, what: str) -> tuple:
         shape = (len(nets), len(hws))
     rows = sizes[pair_net]
     row_start = (np.cumsum(rows) - rows).astype(np.int64)
-    return (nets, hws, lay, layer_start, layer_end, (hwt, macs, vops, emac, pbytes), pair_net, pair_hw, row_start,
-            int(rows.sum()), shape)
+    return (nets, hws, lay, layer_start, layer_end, (hwt, macs, vops, emac, pbytes), pair_net, pair_hw,
+            hw_column[pair_hw], row_start, int(rows.sum()), shape)
 
 
 def simulate_many(networks: "Network | Sequence[Network]", hardware_list: Sequence, pairs: bool = False) -> ManyResult:
@@ -425,10 +433,10 @@ def simulate_many(networks: "Network | Sequence[Network]", hardware_list: Sequen
     Pairs that cannot run (unsupported precision, no tiling fits) are marked infeasible
     (``feasible`` False, latency inf) instead of raising, so sweeps over random configs go on.
     """
-    nets, hws, lay, start, end, (hwt, macs, vops, emac, pbytes), pair_net, pair_hw, row_start, n_rows, shape = \
-        _pairs_layout(networks, hardware_list, pairs, "simulate_many")
+    nets, hws, lay, start, end, (hwt, macs, vops, emac, pbytes), pair_net, pair_hw, pair_col, row_start, n_rows, \
+        shape = _pairs_layout(networks, hardware_list, pairs, "simulate_many")
     out = np.empty((T.N_OUT_FIELDS, n_rows))
-    run_pairs(lay, start, end, hwt, macs, vops, emac, pbytes, pair_net, pair_hw, row_start, out)
+    run_pairs(lay, start, end, hwt, macs, vops, emac, pbytes, pair_net, pair_col, row_start, out)
     return ManyResult(nets, hws, pair_net, pair_hw, row_start, out, shape)
 
 
@@ -436,10 +444,10 @@ def failing_share(networks: "Network | Sequence[Network]", hardware_list: Sequen
     """Share of each pair's layers that cannot run (no unit for their formats, or not even one
     filter window fits the SRAM), decided exactly as :func:`simulate_many` decides ``feasible`` but
     without simulating; for scorers that predict instead of simulating (the estimator)."""
-    nets, hws, lay, start, end, (hwt, macs, vops, emac, pbytes), pair_net, pair_hw, row_start, n_rows, shape = \
-        _pairs_layout(networks, hardware_list, pairs, "failing_share")
+    nets, hws, lay, start, end, (hwt, macs, vops, emac, pbytes), pair_net, pair_hw, pair_col, row_start, n_rows, \
+        shape = _pairs_layout(networks, hardware_list, pairs, "failing_share")
     status = np.zeros(n_rows)
-    status_pairs(lay, start, end, hwt, macs, vops, pbytes, pair_net, pair_hw, row_start, status)
+    status_pairs(lay, start, end, hwt, macs, vops, pbytes, pair_net, pair_col, row_start, status)
     return _failing_share(status, row_start, nets, pair_net, shape)
 
 

@@ -114,13 +114,19 @@ def _groups() -> list:
 
 
 def _rows_network() -> None:
-    """Build a small network as rows (a stem, a cached-stage run of two IBN blocks with squeeze-excite) and
-    plan its memory: every compiled loop of :mod:`accelsim.engine.rows`."""
+    """Build a small network as rows (a stem, a cached-stage run of two IBN blocks with squeeze-excite),
+    plan its memory, and build a batch of one classifier: every compiled loop of
+    :mod:`accelsim.engine.rows`."""
     from ..workload.packed import RowBuilder
     b = RowBuilder("warmup", (32, 32, 3))
     x = b.conv(b.input, 16, 3, 2)
     b.append_rows(x, *rows.stage_rows(True, 3, 16, 1, 2, 1, 16, 16, 16, 96, 96, 4, 4, 1))
     b.build().memory_bytes()
+    # a batch of whole classifiers (a search's never-seen genomes): stem 16, one stage as above, head, classes
+    import numpy as np
+    from ..workload.ir import MAX_DIM, MAX_ELEMENTS
+    rows.classifier_rows(np.array([[32, 16, 1, 64, 0, 10, 0, 1]], dtype=np.int64),
+                         np.array([[1, 3, 16, 1, 2, 16, 96, 4, 4, 1]], dtype=np.int64), MAX_DIM, MAX_ELEMENTS)
 
 
 def warmup(progress=None) -> float:

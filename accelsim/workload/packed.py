@@ -118,10 +118,20 @@ class RowBuilder(NetworkBuilder):
         return PackedNetwork(self.name, self.input_shape, table, offsets, self.precision)
 
 
-def _bytes_array(bytes_per_element) -> np.ndarray:
-    """Bytes per element by format index: the arena's table (defaults, overridden and checked)."""
-    table = _bytes_table(bytes_per_element)
-    return np.array([table[n] for n in prec.NAMES], dtype=np.float64)
+def _bytes_array(key: tuple) -> np.ndarray:
+    """Bytes per element by format index: the arena's table (defaults, overridden by the sorted
+    ``(format, bytes)`` pairs of ``key`` and checked); one array per distinct key (a search's configs
+    share a few), which callers must not write to."""
+    hit = _BYTES_ARRAYS.get(key)
+    if hit is None:
+        table = _bytes_table(dict(key))
+        hit = np.array([table[n] for n in prec.NAMES], dtype=np.float64)
+        if len(_BYTES_ARRAYS) < 1024:
+            _BYTES_ARRAYS[key] = hit
+    return hit
+
+
+_BYTES_ARRAYS: dict = {}
 
 
 class PackedNetwork:
@@ -148,6 +158,19 @@ class PackedNetwork:
         self.macs, self.params = int(macs), int(params)
         self._memory: dict = {}
 
+    @classmethod
+    def from_parts(cls, name: str, input_shape: tuple, table: np.ndarray, offsets: np.ndarray, in_ptr: np.ndarray,
+                   lay: np.ndarray, macs: int, params: int, input_precision: str = "int8") -> "PackedNetwork":
+        """A network whose rows were packed already (:func:`accelsim.engine.rows.classifier_rows` packs a
+        batch in one call): the same object ``PackedNetwork(name, input_shape, table, offsets)`` gives,
+        without packing again. The caller vouches that ``lay``, ``macs`` and ``params`` are pack_rows'."""
+        net = cls.__new__(cls)
+        net.name, net.input_shape, net.input_precision = name, tuple(input_shape), input_precision
+        net.table, net.offsets, net.in_ptr, net.lay = table, offsets, in_ptr, lay
+        net.macs, net.params = int(macs), int(params)
+        net._memory = {}
+        return net
+
     @property
     def n_layers(self) -> int:
         return self.table.shape[0]
@@ -168,7 +191,7 @@ class PackedNetwork:
             from ..engine.rows import memory_rows
             h, w, c = self.input_shape
             params, peak, lower = memory_rows(self.table, self.in_ptr, self.offsets, h, w, c,
-                                              prec.INDEX[self.input_precision], _bytes_array(bytes_per_element),
+                                              prec.INDEX[self.input_precision], _bytes_array(key[1]),
                                               key[0])
             hit = self._memory[key] = (float(params), float(peak), float(lower))
         return hit

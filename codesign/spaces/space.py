@@ -33,7 +33,7 @@ import hashlib
 import json
 import numbers
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +43,7 @@ from accelsim import schema
 from accelsim.config import ACTIVATION_POLICIES, DATAFLOWS, Hardware, PrecisionConfig, load_hardware, require_kind
 from accelsim.errors import WorkloadError, quote
 from accelsim.workload import heads as task_heads
-from accelsim.workload.ir import Network, NetworkBuilder
+from accelsim.workload.ir import MAX_DIM, MAX_ELEMENTS, Network, NetworkBuilder
 from accelsim.workload.packed import PackedNetwork, RowBuilder
 from accelsim.workload.rowfields import R_OC, R_OH
 from accelsim.workload.mobilenet_arch import make_divisible
@@ -480,6 +480,52 @@ def packed_network(genome: NetworkGenome, name: str | None = None) -> PackedNetw
     objects; stages come from a cache of row runs, made without a builder on a miss."""
     g = genome
     return _build(g, RowBuilder(name or f"net-{g.key()}", (g.resolution, g.resolution, 3), g.precision))
+
+
+def packed_networks(genomes: Sequence[NetworkGenome], names: "Sequence[str] | None" = None) -> list:
+    """``[packed_network(g, name) for g, name in zip(genomes, names)]``, equal object for object, with
+    every classifier genome (no task head) built and packed in one compiled call
+    (:func:`accelsim.engine.rows.classifier_rows`) instead of a row builder each: a search's batch of
+    never-seen networks. Genomes with a task head, and any the call flags (a layer above the size
+    limits or with an empty output, which their own build then names), take :func:`packed_network`."""
+    from accelsim.engine.rows import N_NET_FIELDS, N_STAGE_FIELDS, classifier_rows
+    names = list(names) if names is not None else [f"net-{g.key()}" for g in genomes]
+    out: list = [None] * len(genomes)
+    fast, net_rows, stage_rows = [], [], []
+    for i, g in enumerate(genomes):
+        if g.head is not None:
+            out[i] = packed_network(g, names[i])
+            continue
+        c, first = g.stem_channels, len(stage_rows)
+        for stage, depth in zip(g.stages, g.stage_depths()):
+            mid0, mid1 = int(round(c * stage.expansion)), int(round(stage.channels * stage.expansion))
+            if stage.se:
+                act = g.stage_activation(stage)
+                sq0, sq1 = squeeze_excite(stage.se, c, mid0, act)[0], squeeze_excite(stage.se, stage.channels, mid1, act)[0]
+            else:
+                sq0 = sq1 = 0
+            stage_rows.append((stage.block == "ibn", stage.kernel, stage.channels, stage.stride, depth, mid0, mid1,
+                               sq0, sq1, prec.INDEX[stage.precision or g.precision]))
+            c = stage.channels
+        net_rows.append((g.resolution, g.stem_channels, prec.INDEX[g.precision], g.head_channels,
+                         g.classifier_hidden, g.num_classes, first, len(g.stages)))
+        fast.append(i)
+    if not fast:
+        return out
+    nets = np.array(net_rows, dtype=np.int64).reshape(-1, N_NET_FIELDS)
+    stages = np.array(stage_rows, dtype=np.int64).reshape(-1, N_STAGE_FIELDS)
+    table, offsets, row_ptr, off_ptr, in_ptr, lay, macs, params, bad = classifier_rows(nets, stages, MAX_DIM,
+                                                                                       MAX_ELEMENTS)
+    for k, i in enumerate(fast):
+        g = genomes[i]
+        if bad[k] >= 0:
+            out[i] = packed_network(g, names[i])   # raises, naming the layer
+            continue
+        a, b = row_ptr[k], row_ptr[k + 1]
+        out[i] = PackedNetwork.from_parts(names[i], (g.resolution, g.resolution, 3), table[a:b],
+                                          offsets[off_ptr[k]:off_ptr[k + 1]], in_ptr[a + k:b + k + 1],
+                                          np.ascontiguousarray(lay[:, a:b]), macs[k], params[k], g.precision)
+    return out
 
 
 def _build(g: NetworkGenome, b):
