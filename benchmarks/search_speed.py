@@ -56,6 +56,12 @@ def main(argv=None) -> int:
     for option in ("batches", "loops", "proxy_repeats"):
         require_repeats(p, "--" + option.replace("_", "-"), getattr(args, option))
     pin_threads(args.threads)
+    if args.cores > 1:
+        # the cores table's thread mode needs a pool of --cores threads (numba sizes it at import, from
+        # NUMBA_NUM_THREADS); every other measurement runs on --threads of them
+        os.environ["NUMBA_NUM_THREADS"] = str(max(args.threads, args.cores))
+        import numba
+        numba.set_num_threads(args.threads)
 
     import numpy as np
     from accelsim.config import load_hardware
@@ -187,8 +193,12 @@ def cores_table(args, makers: dict) -> int:
         for name in ("network search (IBN/fused-IBN) on neural_engine", "joint network x hardware"):
             prob = makers[name]()
             rng = np.random.default_rng(7)
-            warm = [random_genome(prob.choices, rng) for _ in range(4 * n)]
+            warm = [random_genome(prob.choices, rng) for _ in range(args.batch)]
+            prob.evaluate(warm[:8])   # the serial kernel, then the parallel one (batches of PARALLEL_MIN_PAIRS+)
             prob.evaluate(warm)
+            numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+            prob.evaluate(warm)       # the thread pool started
+            numba.set_num_threads(1)
             runner.evaluate(prob, warm)   # ships the problem, loads the kernels in the workers
 
             def batch(how):

@@ -124,6 +124,26 @@ def test_non_dominated_with_infinities_equals_the_pairwise_definition(d):
         assert np.array_equal(non_dominated(pts), _pairwise_non_dominated(pts))
 
 
+@pytest.mark.parametrize("d", [1, 2, 3, 4])
+def test_small_sets_and_the_library_give_the_same_mask(d, monkeypatch):
+    """Sets of up to SMALL_SET points take the n x n comparison, larger ones the library: both agree
+    (ties, infinities, NaN and duplicates included) on the same sets."""
+    from codesign.search import pareto
+    rng = np.random.default_rng(70 + d)
+    sets = []
+    for i in range(60):
+        pts = _random_set(rng, int(rng.integers(1, pareto.SMALL_SET + 1)), d, ["grid", "uniform", "front"][i % 3],
+                          levels=4)
+        m = rng.random(pts.shape)
+        pts[m < 0.05] = np.inf
+        pts[m > 0.96] = -np.inf
+        pts[(m > 0.5) & (m < 0.52)] = np.nan
+        sets.append(np.vstack([pts, pts[:2]]) if i % 4 == 0 else pts)   # some duplicates
+    small = [non_dominated(p) for p in sets]
+    monkeypatch.setattr(pareto, "SMALL_SET", 0)
+    assert all(np.array_equal(non_dominated(p), want) for p, want in zip(sets, small))
+
+
 # ------------------------------------------------------------------------------------ non-dominated mask
 @pytest.mark.parametrize("d", [1, 2, 3, 4])
 def test_non_dominated_equals_the_pairwise_definition(d):
@@ -184,3 +204,42 @@ def test_search_result_trace_counts_feasible_finite_evaluations_only():
     r = SearchResult([{}] * 5, metrics, ("a", "b"))
     assert r.hypervolume_trace([4, 4]).tolist() == [3.0, 3.0, 3.0, 5.0, 6.0]
     assert SearchResult([], [], ("a", "b")).hypervolume_trace([1, 1]).tolist() == []
+
+
+def test_tournament_ranks_from_one_dominance_matrix_equal_the_layer_by_layer_ranks(monkeypatch):
+    """Aging evolution ranks each tournament sample (feasible points by non-domination layer, then the
+    infeasible by violation): small samples from one dominance matrix, larger ones layer by layer."""
+    from codesign.search import algorithms
+    rng = np.random.default_rng(9)
+    cases = []
+    for i in range(80):
+        pts = _random_set(rng, int(rng.integers(1, 20)), int(rng.integers(1, 4)), ["grid", "uniform"][i % 2], levels=3)
+        pts[rng.random(pts.shape) < 0.04] = np.inf
+        pts[rng.random(pts.shape) < 0.03] = np.nan
+        violation = np.where(rng.random(len(pts)) < 0.3, rng.random(len(pts)), 0.0)
+        cases.append((pts, violation))
+    fast = [algorithms._rank_key(p, v) for p, v in cases]
+    monkeypatch.setattr(algorithms, "SMALL_SET", 0)
+    assert all(np.array_equal(algorithms._rank_key(p, v), want) for (p, v), want in zip(cases, fast))
+    assert algorithms._rank_key(np.array([[1.0, 2.0], [2.0, 1.0], [2.0, 2.0], [0.0, 0.0]]),
+                                np.array([0.0, 0.0, 0.0, 1.0])).tolist() == [0.0, 0.0, 1.0, 2.5]
+
+
+def test_mutation_draws_what_it_drew_when_it_chose_among_the_names():
+    """mutate picks genes by index; the draws, and so every search's genomes for a seed, are those of
+    rng.choice over the gene names (the form before), which journals written earlier replay."""
+    from codesign.search.algorithms import _py, mutate, random_genome
+    choices = {"a": (1, 2, 3), "b": ("x",), "c": (0.5, 1.0), "d": ("ibn", "fused_ibn", "none"), "e": (7, 8)}
+
+    def before(genome, rng, n):
+        child = dict(genome)
+        mutable = [k for k, v in choices.items() if len(v) > 1]
+        for k in rng.choice(mutable, size=min(n, len(mutable)), replace=False):
+            options = [v for v in choices[k] if _py(v) != child[k]]
+            child[str(k)] = _py(options[int(rng.integers(len(options)))])
+        return child
+
+    for seed in range(40):
+        g = random_genome(choices, np.random.default_rng(seed))
+        for n in (1, 2, 4, 9):
+            assert mutate(g, choices, np.random.default_rng(seed), n) == before(g, np.random.default_rng(seed), n)

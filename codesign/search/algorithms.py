@@ -39,7 +39,7 @@ import numpy as np
 from accelsim.errors import AccelsimError
 
 from .journal import Journal, JournalError
-from .pareto import hypervolume_trace, non_dominated
+from .pareto import SMALL_SET, dominance, hypervolume_trace, non_dominated
 
 
 class SearchError(AccelsimError):
@@ -65,9 +65,11 @@ def mutate(genome: dict, choices: dict, rng: np.random.Generator, n: int = 1) ->
     """Change ``n`` parameters to another allowed value."""
     child = dict(genome)
     mutable = [k for k, v in choices.items() if len(v) > 1]
-    for k in rng.choice(mutable, size=min(n, len(mutable)), replace=False):
+    # the same draws as rng.choice(mutable, ...), without turning the names into a numpy array each time
+    for i in rng.choice(len(mutable), size=min(n, len(mutable)), replace=False):
+        k = mutable[i]
         options = [v for v in choices[k] if _py(v) != child[k]]
-        child[str(k)] = _py(options[int(rng.integers(len(options)))])
+        child[k] = _py(options[int(rng.integers(len(options)))])
     return child
 
 
@@ -127,6 +129,15 @@ def _rank_key(objs: np.ndarray, violation: np.ndarray) -> np.ndarray:
     layer = 0
     # feasible points by non-domination layer
     idx = remaining[feasible]
+    if 0 < idx.size <= SMALL_SET:   # a tournament's sample: one dominance matrix for every layer
+        dominates = dominance(np.asarray(objs[idx], dtype=float).reshape(idx.size, -1))
+        left = np.ones(idx.size, dtype=bool)
+        while left.any():
+            front = left & ~(dominates & left[:, None]).any(axis=0)
+            rank[idx[front]] = layer
+            left &= ~front
+            layer += 1
+        idx = idx[:0]
     while idx.size:
         mask = non_dominated(objs[idx])
         rank[idx[mask]] = layer
