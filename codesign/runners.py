@@ -9,8 +9,7 @@ A runner does two jobs:
 * ``imap_unordered(fn, jobs)``: independent jobs (a dataset's shards), each result as it finishes.
 
 Local workers are spawned (a fresh interpreter: no forked locks or thread pools) and run one Numba
-thread each, since the workers share the cores; a search's batch is split among this process and
-``workers - 1`` of them, so that ``workers`` processes are busy at once. A worker receives a search problem once and keeps
+thread each, since the workers share the cores. A worker receives a search problem once and keeps
 it for later chunks, so the problem's caches (built networks, packed tables) survive between
 batches. Problems and job functions must be picklable (for workers, importable by module name).
 """
@@ -89,18 +88,12 @@ class ProcessRunner:
         self._payload = (None, None, None)   # (problem object, key, bytes): pickled once per problem
 
     def evaluate(self, problem, genomes: list) -> list[dict]:
-        """The batch in ``workers`` chunks: this process evaluates the first itself while the workers
-        evaluate the others (it would only wait for them otherwise), so ``workers`` processes are
-        busy in all, one per core by default."""
-        parts = _chunks(genomes, self.workers)
-        if len(parts) < 2:
-            return problem.evaluate(genomes)
         if self._payload[0] is not problem:
             self._payload = (problem,) + _problem_payload(problem)
         _, key, data = self._payload
-        rest = self.pool.starmap_async(_evaluate_chunk, [(key, data, part) for part in parts[1:]])
-        first = problem.evaluate(parts[0])
-        return first + [m for part in rest.get() for m in part]
+        parts = _chunks(genomes, self.workers)
+        results = self.pool.starmap(_evaluate_chunk, [(key, data, part) for part in parts])
+        return [m for part in results for m in part]
 
     def imap_unordered(self, fn, jobs):
         return self.pool.imap_unordered(fn, jobs)
