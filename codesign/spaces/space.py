@@ -498,14 +498,9 @@ def packed_networks(genomes: Sequence[NetworkGenome], names: "Sequence[str] | No
             continue
         c, first = g.stem_channels, len(stage_rows)
         for stage, depth in zip(g.stages, g.stage_depths()):
-            mid0, mid1 = int(round(c * stage.expansion)), int(round(stage.channels * stage.expansion))
-            if stage.se:
-                act = g.stage_activation(stage)
-                sq0, sq1 = squeeze_excite(stage.se, c, mid0, act)[0], squeeze_excite(stage.se, stage.channels, mid1, act)[0]
-            else:
-                sq0 = sq1 = 0
-            stage_rows.append((stage.block == "ibn", stage.kernel, stage.channels, stage.stride, depth, mid0, mid1,
-                               sq0, sq1, prec.INDEX[stage.precision or g.precision]))
+            stage_rows.append((stage.block == "ibn", stage.kernel, stage.channels, stage.stride, depth,
+                               *_stage_widths(stage, c, g.stage_activation(stage)),
+                               prec.INDEX[stage.precision or g.precision]))
             c = stage.channels
         net_rows.append((g.resolution, g.stem_channels, prec.INDEX[g.precision], g.head_channels,
                          g.classifier_hidden, g.num_classes, first, len(g.stages)))
@@ -689,14 +684,20 @@ def _stage_rows(si: int, stage: StageGene, depth: int, in_shape: tuple, precisio
                 lambda: _make_stage_rows(stage, depth, in_shape, precision, dilation, activation))
 
 
+def _stage_widths(stage: StageGene, c: int, activation: str) -> tuple:
+    """``(mid0, mid1, squeeze0, squeeze1)`` of a stage on ``c`` input channels: the expanded channels
+    of its first block and of the others (NetworkBuilder's round(channels * expansion)) and their
+    squeeze-excite widths (0: none), as :func:`accelsim.engine.rows.stage_rows` takes them."""
+    mid0, mid1 = int(round(c * stage.expansion)), int(round(stage.channels * stage.expansion))
+    return (mid0, mid1, squeeze_excite(stage.se, c, mid0, activation)[0],
+            squeeze_excite(stage.se, stage.channels, mid1, activation)[0])
+
+
 def _make_stage_rows(stage, depth, in_shape, precision, dilation, activation) -> tuple:
     from accelsim.engine.rows import stage_rows
     h, w, c = in_shape
-    out = stage.channels
-    mid0, mid1 = int(round(c * stage.expansion)), int(round(out * stage.expansion))
-    table, offsets = stage_rows(stage.block == "ibn", stage.kernel, out, stage.stride, depth, dilation, h, w, c, mid0,
-                                mid1, squeeze_excite(stage.se, c, mid0, activation)[0],
-                                squeeze_excite(stage.se, out, mid1, activation)[0], prec.INDEX[precision])
+    table, offsets = stage_rows(stage.block == "ibn", stage.kernel, stage.channels, stage.stride, depth, dilation, h,
+                                w, c, *_stage_widths(stage, c, activation), prec.INDEX[precision])
     return table, offsets, tuple(int(v) for v in table[-1, R_OH:R_OC + 1])
 
 
