@@ -29,6 +29,7 @@ import numpy as np
 
 from .config import (OP_CLASSES, CalibrationConfig, EfficiencyConfig, Hardware, OverheadConfig, hardware_to_dict,
                      load_hardware)
+from .console import QUIET_HELP, Steps
 from .errors import ConfigError
 from .extras import require
 from .workload.ir import Network
@@ -504,8 +505,7 @@ def run_command(args) -> int:
     the whole table read and built, before the first fit."""
     from pathlib import Path
 
-    from .io import check_out_file, write_atomic, write_json
-    from .workload.precision_policy import uniform
+    from .io import check_out_file
     for arg, path in (("--out", args.out), ("--json", args.json), ("--plot", args.plot)):
         if path:
             check_out_file(arg, path)
@@ -519,6 +519,17 @@ def run_command(args) -> int:
     if args.starts < 1:
         raise ConfigError(f"--starts: expected an integer >= 1, got {args.starts}")
     measured = require("codesign.estimator.measured", "codesign", "accelsim calibrate --measured")
+    with Steps(args.quiet, "calibrate", 2 + len(samples)) as steps:
+        steps.start(f"reading {Path(args.measured).name} and building its networks")
+        return _run(args, hw0, samples, measured, steps)
+
+
+def _run(args, hw0: Hardware, samples: list, measured, steps) -> int:
+    """:func:`run_command` once its arguments are checked, naming each step on ``steps``."""
+    from pathlib import Path
+
+    from .io import write_atomic, write_json
+    from .workload.precision_policy import uniform
     header, rows = measured.read_csv(args.measured)
     table = measured.read_network_table(args.measured, args.target, header, rows)
     graph = "pruned" if args.prune else args.graph
@@ -534,6 +545,7 @@ def run_command(args) -> int:
                           f"{max(samples)} leaves none to test on (expected at most {n_rows - 1})")
     from .engine.warmup import say_if_cold
     say_if_cold()
+    steps.start(f"simulating its {n_rows:,} networks on {hw0.name}")
     for gnets in by_graph.values():
         base_all = latency_ms(hw0, gnets)
         bad = np.nonzero(~np.isfinite(base_all))[0]
@@ -547,6 +559,8 @@ def run_command(args) -> int:
     results, last = [], None
     source = f"{Path(args.measured).name} column {args.target}"
     for n in samples:
+        steps.start(f"{n} samples: fitting, scoring the other rows"
+                    + ("" if args.no_estimator else ", training the learned estimator on them"))
         res, hw, rep, pred, test = held_out_fit(table, by_graph if graph == "auto" else nets, hw0, keys, n, base_all,
                                                 rule=args.rule, seed=args.seed, starts=args.starts,
                                                 learned=not args.no_estimator, measured=measured)
@@ -605,3 +619,6 @@ def add_arguments(sp) -> None:
     sp.add_argument("--out", metavar="FILE.yaml", help="write the calibrated config (largest --samples)")
     sp.add_argument("--json", metavar="FILE", help="write every fit and held-out metric as JSON")
     sp.add_argument("--plot", metavar="FILE.png", help="predicted vs measured; with several --samples, the curve")
+    sp.add_argument("--quiet", action="store_true",
+                    help=QUIET_HELP + "; a terminal otherwise gets one line naming each step (a table of thousands "
+                                      "of rows takes minutes)")

@@ -148,6 +148,33 @@ def _table(path, synthetic, rows=30, bad=None):
     return path
 
 
+def test_a_terminal_sees_each_step_and_stdout_stays_the_same(tmp_path, synthetic, capsys, monkeypatch):
+    """A whole table takes minutes: on a terminal a line on stderr names each step; --quiet drops it;
+    stdout is the same either way."""
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    table = _table(tmp_path / "t.csv", synthetic)
+    args = ["calibrate", "--hw", "neural_engine", "--measured", str(table), "--target", "dev", "--samples", "5",
+            "--fit", *KEYS, "--no-estimator", "--seed", "1"]
+    outs = []
+    for quiet in ([], ["--quiet"]):
+        terminal = Terminal()
+        with monkeypatch.context() as m:
+            m.setattr(sys, "stderr", terminal)
+            assert main(args + quiet) == 0
+        outs.append(capsys.readouterr().out)
+        shown = "calibrate: step" in terminal.getvalue()
+        assert shown == (not quiet)
+        if shown:
+            assert "reading t.csv and building its networks" in terminal.getvalue()
+    assert outs[0] == outs[1] and "| 5 | calibrated |" in outs[0]
+
+
 def test_command_writes_a_calibrated_config_that_loads(tmp_path, synthetic, capsys):
     table = _table(tmp_path / "t.csv", synthetic)
     out, js = tmp_path / "cal.yaml", tmp_path / "cal.json"

@@ -66,7 +66,7 @@ def test_quiet_means_the_same_in_every_command():
             if quiet is not None:
                 have[f"{prog} {name}"] = quiet.help
     # every command that shows progress or notes takes it
-    assert set(have) >= {"accelsim simulate", "accelsim compare", "accelsim system", "accelsim models",
+    assert set(have) >= {"accelsim simulate", "accelsim compare", "accelsim system", "accelsim models", "accelsim calibrate",
                          "codesign dataset", "codesign train-estimator", "codesign validate-estimator",
                          "codesign search", "codesign sweep", "codesign supernet"}
     for name, text in have.items():
