@@ -13,7 +13,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
         "live_edges", "network", "network_rows", "op_indices", "ops_of", "parse_cell",),
     "space": ("ACTIVATIONS", "BLOCKS", "CHANNEL_MODES", "DEFAULT_ACTIVATION", "DatasetHardwareSpace", "FORMAT_DEFAULTS", "HARDWARE_SPACE_SCHEMA", "HEAD_KINDS", "HardwareGenome",
         "HardwareSpace", "HeadGene", "NETWORK_SPACE_SCHEMA", "NetworkGenome", "NetworkSpace", "SE_KINDS", "StageGene",
-        "build_hardware", "build_network", "clear_caches", "hardware_changes", "hardware_key", "hardware_name", "hardware_pool", "head_taps", "packed_network",
+        "build_hardware", "build_network", "clear_caches", "hardware_changes", "hardware_key", "hardware_name", "hardware_pool", "head_taps", "packed_network", "packed_networks",
         "squeeze_excite", "stable_hash",),
     "transforms": ("fuse_ibn", "round_channels", "scale_depth", "scale_width", "unfuse"),
     "zoo_genomes": ("ZOO_GENOMES", "zoo_genome"),
