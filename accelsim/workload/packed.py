@@ -144,19 +144,14 @@ class PackedNetwork:
     def __init__(self, name: str, input_shape: tuple, table: np.ndarray, offsets: np.ndarray,
                  input_precision: str = "int8"):
         from ..engine.rows import pack_rows
-        self.name = name
-        self.input_shape = tuple(input_shape)
-        self.input_precision = input_precision
-        self.table, self.offsets = table, offsets
-        self.in_ptr = np.zeros(len(table) + 1, dtype=np.int64)
-        np.cumsum(table[:, R_NIN], out=self.in_ptr[1:])
-        h, w, c = self.input_shape
-        self.lay, macs, params, bad = pack_rows(table, self.in_ptr, offsets, h, w, c, MAX_DIM, MAX_ELEMENTS)
+        in_ptr = np.zeros(len(table) + 1, dtype=np.int64)
+        np.cumsum(table[:, R_NIN], out=in_ptr[1:])
+        h, w, c = input_shape
+        lay, macs, params, bad = pack_rows(table, in_ptr, offsets, h, w, c, MAX_DIM, MAX_ELEMENTS)
         if bad >= 0:
             raise WorkloadError(f"network {name}: layer {bad} is above the size limits ({MAX_DIM:,} per dimension, "
                                 f"{MAX_ELEMENTS:,} elements per tensor); expected a smaller layer")
-        self.macs, self.params = int(macs), int(params)
-        self._memory: dict = {}
+        self._set(name, input_shape, table, offsets, in_ptr, lay, macs, params, input_precision)
 
     @classmethod
     def from_parts(cls, name: str, input_shape: tuple, table: np.ndarray, offsets: np.ndarray, in_ptr: np.ndarray,
@@ -165,11 +160,14 @@ class PackedNetwork:
         batch in one call): the same object ``PackedNetwork(name, input_shape, table, offsets)`` gives,
         without packing again. The caller vouches that ``lay``, ``macs`` and ``params`` are pack_rows'."""
         net = cls.__new__(cls)
-        net.name, net.input_shape, net.input_precision = name, tuple(input_shape), input_precision
-        net.table, net.offsets, net.in_ptr, net.lay = table, offsets, in_ptr, lay
-        net.macs, net.params = int(macs), int(params)
-        net._memory = {}
+        net._set(name, input_shape, table, offsets, in_ptr, lay, macs, params, input_precision)
         return net
+
+    def _set(self, name, input_shape, table, offsets, in_ptr, lay, macs, params, input_precision) -> None:
+        self.name, self.input_shape, self.input_precision = name, tuple(input_shape), input_precision
+        self.table, self.offsets, self.in_ptr, self.lay = table, offsets, in_ptr, lay
+        self.macs, self.params = int(macs), int(params)
+        self._memory: dict = {}
 
     @property
     def n_layers(self) -> int:
