@@ -3,11 +3,11 @@
 The engine's kernels are plain Python functions that Numba compiles (``accelsim.engine._numba``). A
 process pays for that once: importing numba and loading the compiled kernels from the cache costs
 about 0.5 s of CPU, and compiling them on a cold cache (after an install or an upgrade) about a
-minute. Run as plain Python the same functions take 0.1-2 ms per layer (``benchmarks/startup.py``
+minute. Run as plain Python the same functions take 0.04-0.9 ms per layer (``benchmarks/startup.py``
 measures both), so a command that simulates a few hundred layers and exits -- ``accelsim simulate``
 or ``compare`` on one model -- is done sooner without numba at all. The results are the same to the
-last bit either way (``tests/test_interpreted.py`` compares them on the zoo and every shipped config;
-the CI's second pass runs the engine tests with the JIT off).
+last bit either way (``tests/test_interpreted.py`` compares them on five zoo models built
+without torch on every shipped config; CI runs the engine tests with ACCELSIM_JIT=0 too).
 
 ``ACCELSIM_JIT`` chooses, for the whole process:
 
@@ -28,7 +28,8 @@ import sys
 from .errors import AccelsimError
 
 SMALL_WORK = 300   # layer simulations below which interpreting beats loading numba (~0.5 s of CPU):
-# the slowest layer of the zoo on the shipped configs takes 1.7 ms interpreted (benchmarks/startup.py)
+# the slowest layer of the IR-built zoo models on the shipped configs took 0.87 ms interpreted
+# (benchmarks/startup.py), so 300 cost less than loading numba
 
 _MODES = ("auto", "0", "1")
 _interpret = None   # decided: True / False; None until the engine's first import or a decision
