@@ -205,6 +205,83 @@ def test_an_invalid_group_value_fails_as_the_full_replace_does(change, where):
     assert str(got.value) == str(want.value)
 
 
+def _nb201_cells(n: int, seed: int) -> list:
+    from codesign.spaces import nb201
+    rng = np.random.default_rng(seed)
+    cells = [tuple(int(i) for i in rng.integers(0, len(nb201.OPS), 6)) for _ in range(n)]
+    # the corner cases of the lowering: all 'none' (zero nodes), all identities (a cell that is its
+    # input, so ReLUs are shared across cells), a cell whose output is an inner node, pools only
+    return cells + [(0,) * 6, (1,) * 6, (3, 1, 0, 0, 1, 0), (4,) * 6, (2, 3, 2, 3, 2, 3)]
+
+
+@pytest.mark.parametrize("options", [dict(channels=8, cells=2), dict(), dict(channels=4, cells=1, num_classes=3,
+                                                                            resolution=16, precision="int16")])
+def test_nas_bench_201_batches_of_cells_equal_the_lowered_rows(options):
+    """The compiled NB201 emitter (accelsim.engine.nb201_rows) gives the rows the operator list and
+    its lowering give, network for network, in batches that span several compiled calls."""
+    from codesign.spaces import nb201
+    cells = _nb201_cells(40 if options.get("cells") != 5 and options else 12, seed=len(options))
+    many = nb201.network_rows_many(cells, **options)
+    assert len(many) == len(cells)
+    for ops, got in zip(cells, many):
+        _assert_same_rows(got, nb201.network_rows(nb201.arch_str(ops), **options))
+    for hw in HW[:2]:
+        assert memory_figures(many[0], hw) == memory_figures(nb201.network(nb201.arch_str(cells[0]), **options), hw)
+    # arch strings and op names name the same cells
+    assert [n.macs for n in nb201.network_rows_many([nb201.arch_str(c) for c in cells[:3]], **options)] == \
+        [n.macs for n in many[:3]]
+    assert nb201.network_rows_many([], **options) == []
+
+
+@pytest.mark.parametrize("options, match", [
+    (dict(resolution=33), "add broadcasting"),          # the reduction's branches disagree in size
+    (dict(resolution=2), "empty output"),
+    (dict(channels=0), "channels 3->0"),
+    (dict(precision="int3"), "int3"),
+    (dict(channels=8.5), None),                            # not a plain integer: the slow path decides
+])
+def test_nas_bench_201_batches_fail_as_one_network_does(options, match):
+    from codesign.spaces import nb201
+    arch = nb201.arch_str((3, 3, 4, 1, 3, 1))
+    try:
+        want = nb201.network_rows(arch, **options)
+    except Exception as exc:   # noqa: BLE001 - whatever the one-network path raises, the batch raises
+        assert match is None or match in str(exc)
+        with pytest.raises(type(exc)) as got:
+            nb201.network_rows_many([arch, arch], **options)
+        assert str(got.value) == str(exc)
+    else:
+        assert match is None
+        _assert_same_rows(nb201.network_rows_many([arch], **options)[0], want)
+    with pytest.raises(WorkloadError, match="six op indices"):
+        accelsim.workload.nb201.nb201_rows_many([(0, 1, 2)])
+    with pytest.raises(WorkloadError, match="NAS-Bench-201 arch"):
+        accelsim.workload.nb201.nb201_rows_many(["|nor_conv_3x3~0|"])
+
+
+def test_the_nb201_axis_scores_a_batch_as_it_scores_one_genome():
+    from codesign.spaces import nb201
+    rng = np.random.default_rng(3)
+    axis = P.NB201Axis(channels=8, cells=2)
+    gs = [random_genome(axis.choices, rng) for _ in range(6)]
+    for g, got in zip(gs, axis.packed_many(gs)):
+        _assert_same_rows(got, axis.packed(g))
+    prob = P.SearchProblem(axis, P.FixedHardware(HW[0]), ("latency_ms", "energy_mj", "memory_mb"))
+    one = [P.SearchProblem(axis, P.FixedHardware(HW[0]), ("latency_ms", "energy_mj", "memory_mb")).evaluate([g])[0]
+           for g in gs]
+    assert prob.evaluate(gs) == one
+    assert nb201.network_rows_many([axis.key(g) for g in gs], channels=8, cells=2)[0].n_layers > 0
+
+
+@pytest.mark.slow
+def test_every_nas_bench_201_cell_as_a_batch_equals_its_lowered_rows():
+    from codesign.spaces import nb201
+    archs = nb201.all_archs()
+    many = nb201.network_rows_many(archs, channels=4, cells=2)
+    for arch, got in zip(archs, many):
+        _assert_same_rows(got, nb201.network_rows(arch, channels=4, cells=2))
+
+
 def test_nas_bench_201_cells_as_rows_equal_their_networks():
     from codesign.spaces import nb201
     rng = np.random.default_rng(8)

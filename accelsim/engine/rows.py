@@ -194,26 +194,28 @@ def _arena(t, ptr, off, in_h, in_w, in_c, in_prec, bpe, alignment):
     p_size = np.empty(nb, dtype=np.int64)
     p_start = np.empty(nb, dtype=np.int64)
     p_end = np.empty(nb, dtype=np.int64)
-    lo = np.empty(nb, dtype=np.int64)
-    hi = np.empty(nb, dtype=np.int64)
+    by_off = np.empty(nb, dtype=np.int64)   # the placed buffers, by offset (ties in any order)
     peak = 0
     for q in range(nb):
         b = order[q]
         s, e, sz = start[b], buf_end[b], buf_size[b]
-        m = 0
-        for p in range(q):
-            if p_start[p] <= e and s <= p_end[p]:
-                lo[m] = p_off[p]
-                hi[m] = p_off[p] + p_size[p]
-                m += 1
+        # lowest offset clear of every placed buffer live at the same time: walk them by offset
         o = 0
-        for idx in np.argsort(lo[:m]):
-            if o + sz <= lo[idx]:
+        for idx in range(q):
+            p = by_off[idx]
+            if p_start[p] > e or s > p_end[p]:
+                continue
+            if o + sz <= p_off[p]:
                 break
-            if hi[idx] > o:
-                o = hi[idx]
+            if p_off[p] + p_size[p] > o:
+                o = p_off[p] + p_size[p]
         p_off[q], p_size[q], p_start[q], p_end[q] = o, sz, s, e
         peak = max(peak, o + sz)
+        idx = q
+        while idx > 0 and p_off[by_off[idx - 1]] > o:
+            by_off[idx] = by_off[idx - 1]
+            idx -= 1
+        by_off[idx] = q
     return peak, lower
 
 

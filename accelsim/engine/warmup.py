@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 import time
 
-from . import kernels, rows
+from . import kernels, nb201_rows, rows
 
 # What a cold first call costs: the whole engine compiled once (the `simulate` group below),
 # measured on the 2-core development machine; a faster machine takes less.
@@ -38,7 +38,7 @@ def _dispatchers() -> list:
     if interpreted():
         return []
     from numba.core.dispatcher import Dispatcher
-    found = {id(v): v for module in (kernels, rows) for v in vars(module).values() if isinstance(v, Dispatcher)}
+    found = {id(v): v for module in (kernels, rows, nb201_rows) for v in vars(module).values() if isinstance(v, Dispatcher)}
     return list(found.values())
 
 
@@ -115,8 +115,8 @@ def _groups() -> list:
 
 def _rows_network() -> None:
     """Build a small network as rows (a stem, a cached-stage run of two IBN blocks with squeeze-excite),
-    plan its memory, and build a batch of one classifier: every compiled loop of
-    :mod:`accelsim.engine.rows`."""
+    plan its memory, and build a batch of one classifier and one of one NAS-Bench-201 network: every
+    compiled loop of :mod:`accelsim.engine.rows` and :mod:`accelsim.engine.nb201_rows`."""
     from ..workload.packed import RowBuilder
     b = RowBuilder("warmup", (32, 32, 3))
     x = b.conv(b.input, 16, 3, 2)
@@ -127,6 +127,8 @@ def _rows_network() -> None:
     from ..workload.ir import MAX_DIM, MAX_ELEMENTS
     rows.classifier_rows(np.array([[32, 16, 1, 64, 0, 10, 0, 1]], dtype=np.int64),
                          np.array([[1, 3, 16, 1, 2, 16, 96, 4, 4, 1]], dtype=np.int64), MAX_DIM, MAX_ELEMENTS)
+    # and a batch of NAS-Bench-201 networks (one cell of every op, one cell per stage)
+    nb201_rows.nb201_rows(np.array([[0, 1, 2, 3, 4, 3]], dtype=np.int64), 4, 1, 10, 8, 1, MAX_DIM, MAX_ELEMENTS)
 
 
 def warmup(progress=None) -> float:

@@ -31,7 +31,7 @@ from ..errors import WorkloadError
 from .ir import Network, NetworkBuilder
 from .packed import RowBuilder
 from .lowering import Op, lower
-from .nb201_arch import NB201_DEFAULT_ARCH, NB201_OP_TABLE, parse_nb201
+from .nb201_arch import NB201_DEFAULT_ARCH, NB201_EDGES, NB201_OP_TABLE, NB201_OPS, format_nb201, parse_nb201
 
 FORMS = ("traced", "compiled", "eager")
 
@@ -59,6 +59,65 @@ def nb201_network(arch: str = NB201_DEFAULT_ARCH, channels: int = 16, cells: int
     emit = {"traced": _Traced, "compiled": _Compiled, "eager": _Eager}[form](resolution, precision, builder)
     net = _skeleton(emit, nodes, channels, cells, num_classes)
     return net.prune_dead() if prune else net
+
+
+_BATCH = 32   # networks per compiled call: a few hundred rows each keeps the call's arrays small
+
+
+def nb201_rows_many(archs, channels: int = 16, cells: int = 5, num_classes: int = 10, resolution: int = 32,
+                    precision: str = "int8") -> list:
+    """``[nb201_network(a, ..., form="traced", rows=True) for a in archs]``, equal object for object,
+    built in compiled batches (:func:`accelsim.engine.nb201_rows.nb201_rows`) instead of an operator
+    list and a lowering each: a search's never-seen cells. ``archs``: arch strings or six op indices
+    (into ``NB201_OPS``, edges in ``NB201_EDGES`` order) each. A network the compiled call cannot
+    build (an empty output, a reduction whose two branches disagree in size, a layer above the size
+    limits) is built the slow way, which raises the error naming it; so are all of them when an
+    option is not a plain integer (or the precision not a known one)."""
+    import numpy as np
+    from .. import precision as prec
+    archs = list(archs)
+    ops = [_op_indices(a) for a in archs]
+    options = (channels, cells, num_classes, resolution)
+    plain = all(isinstance(v, int) and not isinstance(v, bool) for v in options) and \
+        min(channels, num_classes, resolution) > 0 and cells >= 0 and precision in prec.INDEX
+    if not plain or not archs:
+        return [nb201_network(_arch_of(a), *options, precision, rows=True) for a in ops]
+    from ..engine.nb201_rows import nb201_rows
+    from .ir import MAX_DIM, MAX_ELEMENTS
+    from .packed import PackedNetwork
+    out = []
+    for first in range(0, len(ops), _BATCH):
+        chunk = np.array(ops[first:first + _BATCH], dtype=np.int64)
+        table, offsets, row_ptr, off_ptr, in_ptr, lay, macs, params, bad = nb201_rows(
+            chunk, channels, cells, num_classes, resolution, prec.INDEX[precision], MAX_DIM, MAX_ELEMENTS)
+        for k in range(len(chunk)):
+            if bad[k] >= 0:
+                out.append(nb201_network(_arch_of(ops[first + k]), *options, precision, rows=True))
+                continue
+            a, b = row_ptr[k], row_ptr[k + 1]
+            out.append(PackedNetwork.from_parts("nb201net", (resolution, resolution, 3), table[a:b],
+                                                offsets[off_ptr[k]:off_ptr[k + 1]], in_ptr[a + k:b + k + 1],
+                                                np.ascontiguousarray(lay[:, a:b]), macs[k], params[k], precision))
+    return out
+
+
+def _op_indices(arch) -> tuple:
+    """Six op indices of an arch string or of six indices; anything else is a WorkloadError."""
+    if isinstance(arch, str):
+        try:
+            return tuple(NB201_OPS.index(op) for node in parse_nb201(arch) for op, _ in node)
+        except ValueError as exc:
+            raise WorkloadError(str(exc)) from None
+    ops = tuple(arch) if isinstance(arch, (tuple, list)) else ()
+    if len(ops) != len(NB201_EDGES) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                               and 0 <= v < len(NB201_OPS) for v in ops):
+        raise WorkloadError(f"NAS-Bench-201 cell {arch!r}: expected an arch string or six op indices "
+                            f"0..{len(NB201_OPS) - 1}")
+    return ops
+
+
+def _arch_of(ops: tuple) -> str:
+    return format_nb201(NB201_OPS[i] for i in ops)
 
 
 def _skeleton(emit, nodes, channels: int, cells: int, num_classes: int) -> Network:

@@ -227,6 +227,11 @@ class NB201Axis:
         """What :meth:`build` builds, as rows (what a search scores)."""
         return nb201.network_rows(nb201.genome_arch(g), **self.options)
 
+    def packed_many(self, gs: list) -> list:
+        """:meth:`packed` of each genome, equal object for object, built by compiled batches
+        (:func:`codesign.spaces.nb201.network_rows_many`)."""
+        return nb201.network_rows_many([self.key(g) for g in gs], **self.options)
+
     def describe(self, g: dict) -> str:
         return nb201.genome_arch(g)
 

@@ -20,7 +20,7 @@ import itertools
 import numpy as np
 
 from accelsim.workload.ir import Network
-from accelsim.workload.nb201 import nb201_network
+from accelsim.workload.nb201 import nb201_network, nb201_rows_many
 from accelsim.workload.nb201_arch import NB201_EDGES, NB201_OPS, format_nb201, parse_nb201
 
 from ..errors import CodesignError
@@ -103,6 +103,14 @@ def network_rows(arch: str, channels: int = 16, cells: int = 5, num_classes: int
     what a search scores, without ``Layer`` objects."""
     parse_cell(arch)
     return nb201_network(arch, channels, cells, num_classes, resolution, precision, form="traced", rows=True)
+
+
+def network_rows_many(archs, channels: int = 16, cells: int = 5, num_classes: int = 10, resolution: int = 32,
+                      precision: str = "int8") -> list:
+    """``[network_rows(a, ...) for a in archs]``, equal object for object, built by compiled batches
+    (:func:`accelsim.workload.nb201.nb201_rows_many`): a search's batch of never-seen cells. ``archs``:
+    arch strings, or six op indices or op names each."""
+    return nb201_rows_many([op_indices(a) for a in archs], channels, cells, num_classes, resolution, precision)
 
 
 def compiled_network(arch: str, channels: int = 16, cells: int = 5, num_classes: int = 10,
