@@ -238,6 +238,24 @@ def test_fbnet_lut_estimator_on_held_out_architectures():
     assert r.test["spearman"] > r.baseline["spearman"]
 
 
+def test_rows_and_their_network_get_the_same_predictions(trained):
+    """A search scores rows (PackedNetwork) with the estimator: the same layer table and memory
+    figures as the Network, so the same predictions, bit for bit, and one network alone works."""
+    from codesign.spaces.space import packed_network
+    est, ds = trained["est"], trained["held"]
+    pool = hardware_pool(trained["space"], 0, HELD["hardware"])
+    idx = np.nonzero(ds.pairs["kind"] == "network")[0][:6]
+    genomes = [NetworkGenome.from_dict(json.loads(ds.pairs["spec"][i])) for i in idx]
+    hws = [pool[ds.pairs["hw_pool_index"][i]] for i in idx]
+    a = est.predict_pairs([build_network(g, name="n") for g in genomes], hws, out_of_range="ignore")
+    b = est.predict_pairs([packed_network(g, name="n") for g in genomes], hws, out_of_range="ignore")
+    assert set(a) == set(b)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    one = est.predict(packed_network(genomes[0], name="n"), hws[:1], out_of_range="ignore")
+    assert one["cycles"][0, 0] == a["cycles"][0]
+
+
 def test_nb201_estimator_from_measured_csv():
     from codesign.estimator.measured import evaluate_nb201
     # 400 steps per fit instead of 1,500: half the test's time, and still within 10 % on every held-out arch

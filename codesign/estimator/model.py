@@ -38,6 +38,7 @@ from accelsim.config import Hardware, load_hardware
 from accelsim.engine import memory_figures
 from accelsim.io import load_checkpoint, save_checkpoint
 from accelsim.workload.ir import Network
+from accelsim.workload.packed import PackedNetwork
 
 from .. import __version__
 from . import features as F
@@ -173,7 +174,9 @@ class Estimator:
         return {"cycles": cycles, "dram_bytes": dram, "energy_pj": F.compose_energy(eng, cycles, dram), **where}
 
     def predict_pairs(self, networks: Sequence[Network], hardware: Sequence, out_of_range: str = "warn") -> dict:
-        """Totals for each (networks[i], hardware[i]) pair, as arrays of length len(networks), and
+        """Totals for each (networks[i], hardware[i]) pair (a ``Network`` or its rows, a
+        :class:`~accelsim.workload.packed.PackedNetwork`: the estimator reads the layer table and the
+        memory figures, which both give), as arrays of length len(networks), and
         ``in_range`` (False where a layer's features lie outside the trained ranges: an extrapolation).
         ``out_of_range="warn"`` issues one :class:`EstimatorRangeWarning` per call when any pair is
         outside, naming the feature furthest out; ``"ignore"`` leaves that to the caller."""
@@ -189,7 +192,7 @@ class Estimator:
                 out_of_range: str = "warn") -> dict:
         """Every network on every config: arrays ``[network, hardware]`` (``in_range`` as in
         :meth:`predict_pairs`)."""
-        nets = [networks] if isinstance(networks, Network) else list(networks)
+        nets = [networks] if isinstance(networks, (Network, PackedNetwork)) else list(networks)
         hws = [load_hardware(h) for h in hardware_list]
         ni = np.repeat(np.arange(len(nets)), len(hws))
         hi = np.tile(np.arange(len(hws)), len(nets))

@@ -611,9 +611,10 @@ class SearchProblem:
         return self._cached(self._nets, self.net_axis.key(g), lambda: self.net_axis.build(g))
 
     def scored_network(self, g: dict) -> "Network | PackedNetwork":
-        """What the scorer reads of ``g``'s network: its rows where the axis makes them and the engine
-        scores (no ``Layer`` objects: see :mod:`accelsim.workload.packed`), else the ``Network``."""
-        if self.estimator is not None or not hasattr(self.net_axis, "packed"):
+        """What the scorer reads of ``g``'s network: its rows where the axis makes them (no ``Layer``
+        objects: see :mod:`accelsim.workload.packed`; the engine and the estimator both read the layer
+        table and memory figures rows give), else the ``Network``."""
+        if not hasattr(self.net_axis, "packed"):
             return self.network(g)
         return self._cached(self._packed, self.net_axis.key(g), lambda: self.net_axis.packed(g))
 
@@ -707,7 +708,7 @@ class SearchProblem:
     def scored_networks(self, genomes: list) -> list:
         """:meth:`scored_network` of each genome; the ones not cached yet built together where the axis
         builds a batch at once (``packed_many``)."""
-        if self.estimator is not None or not hasattr(self.net_axis, "packed_many"):
+        if not hasattr(self.net_axis, "packed_many"):
             return [self.scored_network(g) for g in genomes]
         keys = [self.net_axis.key(g) for g in genomes]
         missing: dict = {}
