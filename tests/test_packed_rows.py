@@ -205,6 +205,26 @@ def test_an_invalid_group_value_fails_as_the_full_replace_does(change, where):
     assert str(got.value) == str(want.value)
 
 
+@pytest.mark.parametrize("change", [{"filter_kb": 1e12}, {"ofmap_kb": -2.0}, {"ifmap_kb": 0.0, "ofmap_kb": -2.0}])
+def test_separate_buffer_sizes_checked_one_by_one_fail_as_the_full_replace_does(change):
+    """build_hardware checks each separate buffer size beside sizes already known valid: with that
+    reference in place (a valid config built first) a bad size still fails as the whole replace words it."""
+    base = HW[0]
+    space = S.HardwareSpace(unified_probability=0.0)
+    S.clear_caches()
+    good = space.sample(np.random.default_rng(1))
+    assert S.build_hardware(base, good) == _replace_all(base, good)
+    bad = dataclasses.replace(good, **change)
+    with pytest.raises(accelsim.errors.ConfigError, match="memory.sram") as want:
+        _replace_all(base, bad)
+    with pytest.raises(accelsim.errors.ConfigError) as got:
+        S.build_hardware(base, bad)
+    assert str(got.value) == str(want.value)
+    # and every valid triple still builds the config one replace builds
+    for g in (space.sample(np.random.default_rng(k)) for k in range(20)):
+        assert S.build_hardware(base, g) == _replace_all(base, g)
+
+
 def _nb201_cells(n: int, seed: int) -> list:
     from codesign.spaces import nb201
     rng = np.random.default_rng(seed)

@@ -41,7 +41,7 @@ import numpy as np
 from accelsim import precision as prec
 from accelsim import schema
 from accelsim.config import ACTIVATION_POLICIES, DATAFLOWS, Hardware, PrecisionConfig, load_hardware, require_kind
-from accelsim.errors import WorkloadError, quote
+from accelsim.errors import ConfigError, WorkloadError, quote
 from accelsim.workload import heads as task_heads
 from accelsim.workload.ir import MAX_DIM, MAX_ELEMENTS, Network, NetworkBuilder
 from accelsim.workload.packed import PackedNetwork, RowBuilder
@@ -826,6 +826,9 @@ def build_hardware(base: Hardware, g: HardwareGenome) -> Hardware:
         by_group.setdefault(k if first in _HW_KEYS_ALONE else _HW_GROUP_OF[first], {})[k] = v
     fields, parts = {}, {}
     for group, kw in by_group.items():
+        if group == ("sram",) and _check_separate_buffers(base, kw):
+            parts["sram"] = {k.split("__", 1)[1]: v for k, v in kw.items()}
+            continue
         # the base is kept in the entry so that its id stays its own
         hit = _lru(_HW_VALID, (id(base), tuple(kw.items())), lambda: (base, base.replace(**kw)))
         if isinstance(group, str):   # one key of a section whose keys no rule spans: that field alone
@@ -836,6 +839,36 @@ def build_hardware(base: Hardware, g: HardwareGenome) -> Hardware:
     for section, values in parts.items():
         fields[section] = dataclasses.replace(getattr(base, section), **values)
     return dataclasses.replace(base, name=hardware_name(base, g), **fields)
+
+
+_SEPARATE = ("sram__ifmap_kb", "sram__filter_kb", "sram__ofmap_kb")
+
+
+def _check_separate_buffers(base: Hardware, kw: dict) -> bool:
+    """For separate buffers (``unified_kb`` None, the three sizes given), validate each size on its own
+    and return True; False for any other SRAM change (the caller validates it whole).
+
+    The SRAM's only cross-field rule is about which fields are given (unified, or all three
+    separate); each size is checked against its own schema entry. So three sizes are valid together
+    exactly when each is valid beside sizes known to be valid (the first separate triple validated on
+    this base): 3 x 7 checks for the default space's sizes, not 7^3. An invalid size raises what
+    the whole replace raises."""
+    if set(kw) != {"sram__unified_kb", *_SEPARATE} or kw["sram__unified_kb"] is not None \
+            or any(kw[k] is None for k in _SEPARATE):
+        return False
+    ref = _HW_VALID.get((id(base), "separate sram"))
+    if ref is None:
+        _lru(_HW_VALID, (id(base), tuple(kw.items())), lambda: (base, base.replace(**kw)))
+        _lru(_HW_VALID, (id(base), "separate sram"), lambda: (base, dict(kw)))
+        return True
+    for k in _SEPARATE:
+        one = {**ref[1], k: kw[k]}
+        try:
+            _lru(_HW_VALID, (id(base), tuple(one.items())), lambda: (base, base.replace(**one)))
+        except ConfigError:
+            base.replace(**kw)   # the error as the whole change words it
+            raise
+    return True
 
 
 def hardware_name(base: Hardware, g: HardwareGenome) -> str:
