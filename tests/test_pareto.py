@@ -225,6 +225,31 @@ def test_tournament_ranks_from_one_dominance_matrix_equal_the_layer_by_layer_ran
                                 np.array([0.0, 0.0, 0.0, 1.0])).tolist() == [0.0, 0.0, 1.0, 2.5]
 
 
+def test_plain_python_tournament_ranks_equal_the_array_ranks():
+    """A tournament ranks its sample in plain Python (_rank_small): equal to _rank_key value for value
+    (ties, infinities, NaN objectives, infeasible points), or None where only the array form ranks
+    (a NaN or infinite violation); the order a stable sort gives is then the same."""
+    from codesign.search import algorithms
+    rng = np.random.default_rng(19)
+    checked = 0
+    for i in range(300):
+        pts = _random_set(rng, int(rng.integers(1, 12)), int(rng.integers(1, 4)), ["grid", "uniform"][i % 2], levels=3)
+        pts[rng.random(pts.shape) < 0.04] = np.inf
+        pts[rng.random(pts.shape) < 0.03] = np.nan
+        violation = np.where(rng.random(len(pts)) < 0.3, rng.random(len(pts)) * 3, 0.0)
+        if i % 50 == 7:
+            violation[0] = [np.nan, np.inf][i % 2]
+        want = algorithms._rank_key(pts, violation)
+        got = algorithms._rank_small([tuple(p) for p in pts.tolist()], violation.tolist())
+        if got is None:
+            assert np.isnan(want).any() or np.isnan(violation).any()
+            continue
+        checked += 1
+        assert got == want.tolist()
+        assert sorted(range(len(got)), key=got.__getitem__) == np.argsort(want, kind="stable").tolist()
+    assert checked > 250
+
+
 def test_mutation_draws_what_it_drew_when_it_chose_among_the_names():
     """mutate picks genes by index; the draws, and so every search's genomes for a seed, are those of
     rng.choice over the gene names (the form before), which journals written earlier replay."""

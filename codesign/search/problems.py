@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 from collections import OrderedDict
 import dataclasses
 from dataclasses import dataclass
@@ -105,6 +106,7 @@ class MobileAxis:
             if len(space.output_strides) > 1 and set(space.heads) & set(SEGMENTERS):
                 c["output_stride"] = space.output_strides
         self.choices = {k: tuple(v) for k, v in c.items()}
+        self._genes = operator.itemgetter(*self.choices)   # the genes in choices order, as one tuple
         self._stages: dict = {}
 
     def __getstate__(self):   # workers build their own cache
@@ -137,7 +139,7 @@ class MobileAxis:
         backbone keeps its strides) reads 0, so designs differing only there are one design."""
         if "output_stride" in self.choices and g["task_head"] not in SEGMENTERS:
             return tuple(0 if k == "output_stride" else g[k] for k in self.choices)
-        return tuple(g[k] for k in self.choices)
+        return self._genes(g)
 
     def build(self, g: dict) -> Network:
         return build_network(self.genome(g), name=self._name(g))
