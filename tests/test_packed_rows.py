@@ -251,6 +251,8 @@ def test_nas_bench_201_batches_of_cells_equal_the_lowered_rows(options):
     assert [n.macs for n in nb201.network_rows_many([nb201.arch_str(c) for c in cells[:3]], **options)] == \
         [n.macs for n in many[:3]]
     assert nb201.network_rows_many([], **options) == []
+    # numpy op indices, as a caller holding an array of cells passes them
+    assert accelsim.workload.nb201.nb201_rows_many([np.array(cells[1])], **options)[0].macs == many[1].macs
 
 
 @pytest.mark.parametrize("options, match", [

@@ -26,7 +26,7 @@ import numpy as np
 from ..workload.rowfields import N_ROW_FIELDS, R_NIN
 from ._numba import njit
 from . import tables as T
-from .rows import _row, pack_rows
+from .rows import _row, pack_batch
 
 _OP_CONV, _OP_POOL, _OP_ADD, _OP_ACT = T.OP_CONV, T.OP_POOL, T.OP_ADD, T.OP_ACT
 _NL = T.N_LAYER_FIELDS
@@ -258,18 +258,7 @@ def nb201_rows(ops, channels, cells, classes, res, p, max_dim, max_elements):
         else:
             n, m = n2, m2
     row_ptr[count], off_ptr[count] = n, m
-    in_ptr = np.zeros(n + count, dtype=np.int64)
-    lay = np.zeros((_NL, n))
-    macs = np.zeros(count, dtype=np.int64)
-    params = np.zeros(count, dtype=np.int64)
-    for i in range(count):
-        a, b = row_ptr[i], row_ptr[i + 1]
-        q = a + i
-        for r in range(a, b):
-            in_ptr[q + r - a + 1] = in_ptr[q + r - a] + t[r, R_NIN]
-        if bad[i] >= 0:
-            continue
-        one, macs[i], params[i], bad[i] = pack_rows(t[a:b], in_ptr[q:q + b - a + 1], off[off_ptr[i]:off_ptr[i + 1]],
-                                                    res, res, 3, max_dim, max_elements)
-        lay[:, a:b] = one
-    return t[:n].copy(), off[:m].copy(), row_ptr, off_ptr, in_ptr, lay, macs, params, bad
+    t, off = t[:n].copy(), off[:m].copy()
+    in_ptr, lay, macs, params, bad = pack_batch(t, off, row_ptr, off_ptr, np.full(count, res, dtype=np.int64), bad,
+                                                max_dim, max_elements)
+    return t, off, row_ptr, off_ptr, in_ptr, lay, macs, params, bad

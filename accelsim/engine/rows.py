@@ -375,6 +375,24 @@ def classifier_rows(nets, stages, max_dim, max_elements):
             if min(t[r, R_OH], t[r, R_OW], t[r, R_OC]) <= 0 and empty[i] < 0:
                 empty[i] = r - row_ptr[i]
     row_ptr[count], off_ptr[count] = n, m
+    skip = np.full(count, -1, dtype=np.int64)
+    for i in range(count):
+        if empty[i] >= 0:   # left to the caller's row builder, which names the layer
+            skip[i] = row_ptr[i + 1] - row_ptr[i]
+    in_ptr, lay, macs, params, bad = pack_batch(t, off, row_ptr, off_ptr, nets[:, NET_RES].copy(), skip, max_dim,
+                                                max_elements)
+    return t[:n], off[:m], row_ptr, off_ptr, in_ptr, lay, macs, params, bad
+
+
+@njit(cache=True)
+def pack_batch(t, off, row_ptr, off_ptr, res, skip, max_dim, max_elements):
+    """``(in_ptr, lay, macs, params, bad)`` of a batch of networks, network ``i`` the rows
+    ``t[row_ptr[i]:row_ptr[i + 1]]`` with offsets ``off[off_ptr[i]:off_ptr[i + 1]]`` on a ``res[i]``
+    square RGB input, as :func:`classifier_rows` lays them out; network ``i`` is not packed when
+    ``skip[i]`` >= 0, and ``bad[i]`` is then ``skip[i]`` (else pack_rows' first layer above the size
+    limits, -1: none)."""
+    count = row_ptr.shape[0] - 1
+    n = row_ptr[count]
     in_ptr = np.zeros(n + count, dtype=np.int64)
     lay = np.zeros((_NL, n))
     macs = np.zeros(count, dtype=np.int64)
@@ -385,11 +403,10 @@ def classifier_rows(nets, stages, max_dim, max_elements):
         q = a + i
         for r in range(a, b):
             in_ptr[q + r - a + 1] = in_ptr[q + r - a] + t[r, R_NIN]
-        if empty[i] >= 0:   # left to the caller's row builder, which names the layer
-            bad[i] = b - a
+        if skip[i] >= 0:
+            bad[i] = skip[i]
             continue
-        res = nets[i, NET_RES]
         one, macs[i], params[i], bad[i] = pack_rows(t[a:b], in_ptr[q:q + b - a + 1], off[off_ptr[i]:off_ptr[i + 1]],
-                                                    res, res, 3, max_dim, max_elements)
+                                                    res[i], res[i], 3, max_dim, max_elements)
         lay[:, a:b] = one
-    return t[:n], off[:m], row_ptr, off_ptr, in_ptr, lay, macs, params, bad
+    return in_ptr, lay, macs, params, bad

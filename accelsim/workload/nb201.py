@@ -108,7 +108,9 @@ def _op_indices(arch) -> tuple:
             return tuple(NB201_OPS.index(op) for node in parse_nb201(arch) for op, _ in node)
         except ValueError as exc:
             raise WorkloadError(str(exc)) from None
-    ops = tuple(arch) if isinstance(arch, (tuple, list)) else ()
+    import numpy as np
+    ops = tuple(int(v) if isinstance(v, np.integer) else v for v in arch) \
+        if isinstance(arch, (tuple, list, np.ndarray)) else ()
     if len(ops) != len(NB201_EDGES) or not all(isinstance(v, int) and not isinstance(v, bool)
                                                and 0 <= v < len(NB201_OPS) for v in ops):
         raise WorkloadError(f"NAS-Bench-201 cell {arch!r}: expected an arch string or six op indices "
