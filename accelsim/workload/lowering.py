@@ -20,6 +20,10 @@ with the framework's output shape (batch first, NCHW for images). :func:`lower` 
   ``prune=True`` hands the result to :meth:`~accelsim.workload.ir.Network.prune_dead`, with the
   graph's outputs, as a deployment compiler would.
 
+:mod:`accelsim.engine.nb201_rows` restates these rules, compiled, for the NAS-Bench-201 cells a
+search scores by the thousand; ``tests/test_packed_rows.py`` checks the two give the same rows, so
+a change to the rules here fails there until that module follows.
+
 Tensor layouts: an NCHW tensor (batch 1) is (H, W, C) in the IR; any other tensor is
 (product of leading dims, 1, last dim), so a linear over (1, T, C) tokens is a 1x1 conv on (T, 1, C).
 A (.., B, T, K) x (.., B, K, N) matmul is a batched IR matmul (T, B, K) x (K, B, N).
