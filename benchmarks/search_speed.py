@@ -19,6 +19,10 @@ designs >= 5,000 evaluations per CPU second, whatever scores them; a whole journ
 >= 3,000 evaluations per second on 2 cores, which the second table measures in wall time: each
 problem's cold batches and loops on 1 core, on ``--cores`` Numba threads (the parallel kernel) and
 on ``--cores`` worker processes (``codesign.runners.ProcessRunner``), the modes taking turns.
+
+The machine's speed drifts between runs (on the shared 2-core development machine by up to half,
+hour to hour): to compare with an earlier version of the code, time both in one run with
+``search_vs_baseline.py``, whose processes take turns.
 """
 
 from __future__ import annotations
