@@ -29,7 +29,6 @@ from . import tables as T
 from .rows import _row, pack_batch
 
 _OP_CONV, _OP_POOL, _OP_ADD, _OP_ACT = T.OP_CONV, T.OP_POOL, T.OP_ADD, T.OP_ACT
-_NL = T.N_LAYER_FIELDS
 
 # operator kinds of the traced graph
 _CONV, _BN, _RELU, _POOL, _ADD, _ZERO, _IDENT, _VIEW, _LINEAR = range(9)

@@ -27,9 +27,11 @@ Architecture Search", ICLR 2020.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import WorkloadError
-from .ir import Network, NetworkBuilder
-from .packed import RowBuilder
+from .ir import MAX_DIM, MAX_ELEMENTS, Network, NetworkBuilder
+from .packed import PackedNetwork, RowBuilder
 from .lowering import Op, lower
 from .nb201_arch import NB201_DEFAULT_ARCH, NB201_EDGES, NB201_OP_TABLE, NB201_OPS, format_nb201, parse_nb201
 
@@ -73,7 +75,6 @@ def nb201_rows_many(archs, channels: int = 16, cells: int = 5, num_classes: int 
     build (an empty output, a reduction whose two branches disagree in size, a layer above the size
     limits) is built the slow way, which raises the error naming it; so are all of them when an
     option is not a plain integer (or the precision not a known one)."""
-    import numpy as np
     from .. import precision as prec
     archs = list(archs)
     ops = [_op_indices(a) for a in archs]
@@ -82,9 +83,7 @@ def nb201_rows_many(archs, channels: int = 16, cells: int = 5, num_classes: int 
         min(channels, num_classes, resolution) > 0 and cells >= 0 and precision in prec.INDEX
     if not plain or not archs:
         return [nb201_network(_arch_of(a), *options, precision, rows=True) for a in ops]
-    from ..engine.nb201_rows import nb201_rows
-    from .ir import MAX_DIM, MAX_ELEMENTS
-    from .packed import PackedNetwork
+    from ..engine.nb201_rows import nb201_rows   # loads the compiled kernels: only when a batch is built
     out = []
     for first in range(0, len(ops), _BATCH):
         chunk = np.array(ops[first:first + _BATCH], dtype=np.int64)
@@ -108,7 +107,6 @@ def _op_indices(arch) -> tuple:
             return tuple(NB201_OPS.index(op) for node in parse_nb201(arch) for op, _ in node)
         except ValueError as exc:
             raise WorkloadError(str(exc)) from None
-    import numpy as np
     ops = tuple(int(v) if isinstance(v, np.integer) else v for v in arch) \
         if isinstance(arch, (tuple, list, np.ndarray)) else ()
     if len(ops) != len(NB201_EDGES) or not all(isinstance(v, int) and not isinstance(v, bool)
