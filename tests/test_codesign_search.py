@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from codesign.search.journal import Journal, JournalError
+from codesign.search.journal import Journal, JournalError, read_journal
 from codesign.search.pareto import hypervolume, non_dominated
 from codesign.search.algorithms import REPEAT_LIMIT, SearchError, genome_key, run_search
 
@@ -118,6 +118,31 @@ def test_torn_last_line_is_dropped_and_other_corruption_is_an_error(tmp_path):
     path.write_text("\n".join([lines[0], "garbage", *lines[1:]]) + "\n")
     with pytest.raises(JournalError, match="line 2 is not valid JSON"):
         Journal(path, "abc")
+
+
+def test_journal_fsyncs_at_most_once_per_interval_and_when_the_run_ends(tmp_path, monkeypatch):
+    """Appends reach the file at once (a kill of the process keeps them); fsync, for a crash of the
+    machine, is paid at most once per sync_seconds and by sync(), which run_search calls at its end."""
+    from codesign.search import journal as J
+    synced = []
+    monkeypatch.setattr(J.os, "fsync", lambda fd: synced.append(fd))
+    path = tmp_path / "j.jsonl"
+    j = Journal(path, "abc", sync_seconds=3600)
+    assert len(synced) == 1                     # the header: the first write syncs
+    for i in range(5):
+        j.append({"i": i, "genome": {"x": i}, "metrics": {"f": 1.0}})
+    assert len(synced) == 1 and len(read_journal(path)[1]) == 5   # written, not yet synced
+    j.sync()
+    j.sync()                                    # nothing new: no second fsync
+    assert len(synced) == 2
+    every = Journal(tmp_path / "k.jsonl", "abc", sync_seconds=0)
+    for i in range(3):
+        every.append({"i": i, "genome": {"x": i}, "metrics": {"f": 1.0}})
+    assert len(synced) == 2 + 4
+    synced.clear()
+    result = run_search(Toy(), "evolution", 40, seed=0, journal_path=tmp_path / "run.jsonl", batch_size=4)
+    assert result.evaluated == 40 and 1 <= len(synced) <= 3   # the header, maybe one on the way, the end
+    assert len(read_journal(tmp_path / "run.jsonl")[1]) == 40
 
 
 class Small:

@@ -250,6 +250,34 @@ def test_plain_python_tournament_ranks_equal_the_array_ranks():
     assert checked > 250
 
 
+def test_tournament_winners_found_without_ranking_equal_the_stable_order():
+    """A tournament takes its winner (and, for crossover, the runner-up) as the first members of the
+    first layer in sample order (_tournament_top), without ranking the rest: the same members as the
+    first places of the stable order by _rank_key, whenever it answers; it answers whenever the
+    sample has that many first-layer members."""
+    from codesign.search import algorithms
+    rng = np.random.default_rng(23)
+    answered = 0
+    for i in range(400):
+        pts = _random_set(rng, int(rng.integers(1, 12)), int(rng.integers(1, 4)), ["grid", "uniform"][i % 2], levels=3)
+        pts[rng.random(pts.shape) < 0.04] = np.inf
+        pts[rng.random(pts.shape) < 0.03] = np.nan
+        violation = np.where(rng.random(len(pts)) < 0.3, rng.random(len(pts)) * 3, 0.0)
+        if i % 50 == 7:
+            violation[0] = [np.nan, np.inf][i % 2]
+        rank = algorithms._rank_key(pts, violation)
+        order = np.argsort(rank, kind="stable").tolist()
+        first_layer = int(np.sum(rank == 0) if (violation <= 0).any() else 0)
+        for count in (1, 2):
+            got = algorithms._tournament_top([tuple(p) for p in pts.tolist()], violation.tolist(), count)
+            if first_layer >= count:
+                assert got == order[:count]
+                answered += 1
+            else:
+                assert got is None
+    assert answered > 500
+
+
 def test_mutation_draws_what_it_drew_when_it_chose_among_the_names():
     """mutate picks genes by index; the draws, and so every search's genomes for a seed, are those of
     rng.choice over the gene names (the form before), which journals written earlier replay."""

@@ -184,6 +184,22 @@ def _rank_small(objs: list, violation: list) -> "list | None":
     return None if any(r != r for r in rank) else rank
 
 
+def _tournament_top(objs: list, violation: list, count: int) -> "list | None":
+    """The first ``count`` places of a tournament's stable order by :func:`_rank_key` when they are
+    all in its first layer (feasible, and dominated by no feasible member): the first such members in
+    sample order, found without ranking the rest; None otherwise (the caller ranks the whole sample)."""
+    n = len(objs)
+    feasible = [i for i in range(n) if violation[i] <= 0]
+    top = []
+    for j in feasible:
+        b = objs[j]
+        if not any(_dominates(objs[i], b) for i in feasible if i != j):
+            top.append(j)
+            if len(top) == count:
+                return top
+    return None
+
+
 class AgingEvolution:
     """Regularised (aging) evolution, multi-objective: the tournament winner is the sampled member with
     the best constraint-domination rank within the sample; the oldest member dies each step."""
@@ -216,15 +232,20 @@ class AgingEvolution:
         k = min(self.sample_size, len(self.population))
         picks = self.rng.choice(len(self.population), size=k, replace=False)
         members = [self.population[i] for i in picks]
-        rank = _rank_small([m[1] for m in members], [m[2] for m in members])
-        if rank is not None:
-            order = [picks[i] for i in sorted(range(k), key=rank.__getitem__)]   # stable, as argsort's
+        cross = self.crossover and self.rng.random() < self.crossover
+        top = _tournament_top([m[1] for m in members], [m[2] for m in members], 2 if cross else 1)
+        if top is not None:
+            order = [picks[i] for i in top]
         else:
-            objs = np.array([m[1] for m in members])
-            viol = np.array([m[2] for m in members])
-            order = picks[np.argsort(_rank_key(objs, viol), kind="stable")]
+            rank = _rank_small([m[1] for m in members], [m[2] for m in members])
+            if rank is not None:
+                order = [picks[i] for i in sorted(range(k), key=rank.__getitem__)]   # stable, as argsort's
+            else:
+                objs = np.array([m[1] for m in members])
+                viol = np.array([m[2] for m in members])
+                order = picks[np.argsort(_rank_key(objs, viol), kind="stable")]
         parent = self.population[order[0]][0]
-        if self.crossover and self.rng.random() < self.crossover:
+        if cross:
             # uniform crossover of the sample's two best, then mutation
             other = self.population[order[1]][0]
             parent = {key: (parent[key] if self.rng.random() < 0.5 else other[key]) for key in parent}
@@ -450,13 +471,28 @@ def run_search(problem: Problem, algorithm: str, budget: int, seed: int, journal
                           meta={"algorithm": algorithm, "seed": seed, "options": options, "problem": problem_id})
         replay = journal.records
     genomes, metrics = [], []
-    known: dict = {}          # design key -> metrics of its evaluation
-    evaluated = replayed = proposals = repeats = in_a_row = 0
-    stop_reason = BUDGET_SPENT
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=budget, desc=f"{algorithm} search", unit="eval")
+    try:
+        stop_reason, evaluated, replayed, proposals, repeats = _search_loop(
+            problem, algo, budget, batch_size, runner, journal, replay, outside, key_of, genomes, metrics, bar)
+    finally:
+        if journal is not None:
+            journal.sync()   # what the last appends wrote, on disk before the run returns (or raises)
+        if bar is not None:
+            bar.close()
+    return SearchResult(genomes, metrics, tuple(problem.objectives), evaluated, replayed, proposals, repeats,
+                        stop_reason)
+
+
+def _search_loop(problem, algo, budget, batch_size, runner, journal, replay, outside, key_of, genomes, metrics,
+                 bar) -> tuple:
+    """run_search's ask / evaluate / journal / tell loop; fills ``genomes`` and ``metrics``."""
+    known: dict = {}          # design key -> metrics of its evaluation
+    evaluated = replayed = proposals = repeats = in_a_row = 0
+    stop_reason = BUDGET_SPENT
     while len(genomes) < budget and stop_reason == BUDGET_SPENT:
         n = min(batch_size, budget - len(genomes))
         fresh = {}            # design key -> (genome, told to the algorithm): this batch's new designs
@@ -504,7 +540,4 @@ def run_search(problem: Problem, algorithm: str, budget: int, seed: int, journal
                 algo.tell(g, known[k])
         if bar is not None:
             bar.update(len(fresh))
-    if bar is not None:
-        bar.close()
-    return SearchResult(genomes, metrics, tuple(problem.objectives), evaluated, replayed, proposals, repeats,
-                        stop_reason)
+    return stop_reason, evaluated, replayed, proposals, repeats

@@ -1,7 +1,11 @@
 """Append-only JSON-lines journal of evaluations, so a killed run resumes with nothing lost or repeated.
 
 Each append (one record, or a batch of them) is one ``os.write`` of the records with their
-newlines on a descriptor opened ``O_APPEND``, then ``fsync``. A kill can cut the file at any byte:
+newlines on a descriptor opened ``O_APPEND``: once it returns, the records outlive a kill of the
+process (the kernel holds them). ``fsync``, which makes them outlive a crash of the machine too, is
+paid at most once per ``sync_seconds`` (1 s by default; 0: after every append) and by
+:meth:`Journal.sync`, which a run calls when it ends, so a search writing many small batches
+does not wait on the disk for each. A kill can cut the file at any byte:
 a final line without its newline (or one that does not parse) is torn; reading ignores it, and
 opening the journal to append truncates it away first, so a new record is never glued to a torn
 one. The first line is a header naming the run's configuration hash: resuming a journal under a
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from accelsim.errors import AccelsimError
@@ -22,10 +27,14 @@ class JournalError(AccelsimError):
 
 
 class Journal:
-    def __init__(self, path: "str | os.PathLike", run_hash: str, meta: dict | None = None):
+    def __init__(self, path: "str | os.PathLike", run_hash: str, meta: dict | None = None,
+                 sync_seconds: float = 1.0):
         self.path = Path(path)
         self.run_hash = run_hash
         self.records: list[dict] = []
+        self.sync_seconds = sync_seconds
+        self._synced = -float("inf")   # time.monotonic() of the last fsync
+        self._unsynced = False
         if self.path.exists() and self._load():
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,16 +65,31 @@ class Journal:
             view = memoryview(data)
             while view:                      # one write() call; a short write (rare) is continued
                 view = view[os.write(fd, view):]
-            os.fsync(fd)
+            now = time.monotonic()
+            if now - self._synced >= self.sync_seconds:
+                os.fsync(fd)
+                self._synced, self._unsynced = now, False
+            else:
+                self._unsynced = True
         finally:
             os.close(fd)
+
+    def sync(self) -> None:
+        """``fsync`` what was appended since the last one (nothing to do when every append was)."""
+        if self._unsynced:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._synced, self._unsynced = time.monotonic(), False
 
     def append(self, record: dict) -> None:
         self._append(record)
         self.records.append(record)
 
     def append_many(self, records: list) -> None:
-        """Several finished evaluations in one write and one fsync (a kill keeps a prefix of them)."""
+        """Several finished evaluations in one write (a kill keeps a prefix of them)."""
         if records:
             self._append(*records)
             self.records.extend(records)

@@ -707,6 +707,7 @@ def clear_caches() -> None:
     _STAGES.clear()
     _STAGE_ROWS.clear()
     _HW_VALID.clear()
+    _HW_SECTIONS.clear()
 
 
 # ------------------------------------------------------------------------------------ hardware
@@ -819,9 +820,39 @@ def build_hardware(base: Hardware, g: HardwareGenome) -> Hardware:
     latency, MACs/PE and vector ops per format, placement and alignment: ``base.replace(name=...,
     **hardware_changes(base, g))``, validated as that validates, but each group of fields a rule spans
     (:data:`_HW_GROUPS`) validated once per distinct value (a search builds thousands of configs from a
-    few hundred such values)."""
+    few hundred such values), and the sections a group's genes make kept by those genes, so a config
+    whose every group was seen before is assembled from kept sections without re-deriving them."""
+    bid = id(base)
+    keys = ((bid, "array", g.rows, g.cols, g.dataflow, g.clock_mhz),
+            (bid, "vector", g.vector_lanes, g.precisions, g.macs_per_pe, g.vector_ops),
+            (bid, "dram", g.dram_gb_per_s, g.dram_latency_ns),
+            (bid, "sram", g.unified_kb, g.ifmap_kb, g.filter_kb, g.ofmap_kb),
+            (bid, "placement", g.activation_policy, g.weights_resident, g.channel_alignment))
+    got = [_HW_SECTIONS.get(k) for k in keys]
+    changes = hardware_changes(base, g) if None in got else None
+    fields = {}
+    for k, hit, attrs in zip(keys, got, _HW_SECTION_FIELDS):
+        if hit is None:
+            kw = {c: v for c, v in changes.items() if c.split("__", 1)[0] in attrs}
+            # the base is kept in the entry so that its id stays its own
+            hit = _lru(_HW_SECTIONS, k, lambda: (base, _validated_fields(base, kw)))
+        else:
+            _HW_SECTIONS.move_to_end(k)
+        fields.update(hit[1])
+    return dataclasses.replace(base, name=hardware_name(base, g), **fields)
+
+
+# The Hardware fields each of build_hardware's section keys decides (in its order of keys, which is
+# hardware_changes' order, so a genome with several bad values fails on the one the full replace names).
+_HW_SECTION_FIELDS = (("array",), ("vector", "precisions"), ("dram",), ("sram",),
+                      ("activation_policy", "weights_resident", "channel_alignment"))
+
+
+def _validated_fields(base: Hardware, changes: dict) -> dict:
+    """The Hardware fields ``base.replace(**changes)`` sets, each group of ``changes`` validated on the
+    base once per distinct value (kept in ``_HW_VALID``)."""
     by_group: dict = {}
-    for k, v in hardware_changes(base, g).items():
+    for k, v in changes.items():
         first = k.split("__", 1)[0]
         by_group.setdefault(k if first in _HW_KEYS_ALONE else _HW_GROUP_OF[first], {})[k] = v
     fields, parts = {}, {}
@@ -838,7 +869,7 @@ def build_hardware(base: Hardware, g: HardwareGenome) -> Hardware:
             fields.update((a, getattr(hit[1], a)) for a in group)
     for section, values in parts.items():
         fields[section] = dataclasses.replace(getattr(base, section), **values)
-    return dataclasses.replace(base, name=hardware_name(base, g), **fields)
+    return fields
 
 
 _SEPARATE = ("sram__ifmap_kb", "sram__filter_kb", "sram__ofmap_kb")
@@ -928,6 +959,7 @@ _HW_GROUP_OF = {field: group for group in _HW_GROUPS for field in group}   # a r
 # checks, not 243.
 _HW_KEYS_ALONE = ("array",)
 _HW_VALID: OrderedDict = OrderedDict()
+_HW_SECTIONS: OrderedDict = OrderedDict()   # build_hardware's sections by the genes that make them
 
 
 # Precision sets of estimator training data: every set a shipped config has (as a set) and the search
