@@ -597,6 +597,34 @@ def _replace_path(key: str, source: str) -> tuple:
     return parts
 
 
+def scalar_field_value(key: str, value):
+    """For a scalar key of a systolic config in ``Hardware.replace`` spelling (``array__rows``,
+    ``sram__ifmap_kb``): the value ``replace`` stores when the key's own schema entry accepts
+    ``value`` (an int field as int, a float one as float), else None (rejected, or not a scalar key
+    this can check: ask ``replace``). Cross-field rules (:func:`validate`) are not applied: for keys
+    no rule relates to another, such as the array's, this answers for ``replace`` without building a
+    config."""
+    hit = _SCALAR_FIELDS.get(key)
+    if hit is None:
+        try:
+            path = _replace_path(key, "")
+            entry = HARDWARE_SCHEMA["then"]
+            for part in path:
+                entry = entry["properties"][part]
+            cls = {"array": ArrayConfig, "vector": VectorConfig, "dram": DramConfig, "sram": SramConfig}[path[-2]]
+            ftype = {f.name: f.type for f in dataclasses.fields(cls)}[path[-1]]
+        except (ConfigError, KeyError, IndexError):
+            entry, ftype = {}, None
+        hit = _SCALAR_FIELDS[key] = (entry, ftype)
+    entry, ftype = hit
+    if ftype is None or schema.accepts_scalar(entry, value) is not True:
+        return None
+    return int(value) if ftype in ("int", int) else float(value) if ftype in ("float", float) else value
+
+
+_SCALAR_FIELDS: dict = {}   # key -> (its schema entry, its dataclass field's type)
+
+
 def _yaml_value(path: tuple, value):
     """A replace() value in YAML form: config dataclasses and tuples of them become mappings."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

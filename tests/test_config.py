@@ -321,3 +321,34 @@ def test_replace_switches_sram_to_unified(neural_engine):
     assert hw.sram.unified and hw.sram.total_kb == 256
     with pytest.raises(ConfigError, match="memory.sram: give either unified_kb or"):
         neural_engine.replace(sram__unified_kb=256.0)
+
+
+_SCALAR_KEYS = ("array__rows", "array__cols", "array__dataflow", "array__clock_mhz", "vector__lanes",
+                "dram__bandwidth_gb_per_s", "dram__latency_ns", "sram__ifmap_kb", "sram__filter_kb", "sram__ofmap_kb")
+_SCALAR_VALUES = (0, 1, 3, -1, 128, 65536, 65537, 2 ** 30, 2 ** 31, 0.0, 0.5, 1.0, -2.5, 1e-4, 1e6, 1e7, 2.0 ** 30,
+                  2.0 ** 30 + 1, float("inf"), float("-inf"), float("nan"), True, False, "os", "ws", "is", "xs", "",
+                  "64", None)
+
+
+@pytest.mark.parametrize("key", _SCALAR_KEYS)
+def test_scalar_field_value_answers_as_replace_does(neural_engine, key):
+    """The plain accept test of one key's schema entry (what hardware searches use instead of a whole
+    replace for keys no rule relates) says yes exactly where replace accepts the value, and gives the
+    value replace stores, of the same type; where it cannot read a value it says None, never a wrong yes."""
+    from accelsim.config import scalar_field_value
+    base = neural_engine.replace(sram__unified_kb=None, sram__ifmap_kb=64, sram__filter_kb=64, sram__ofmap_kb=64)
+    section, attr = key.split("__")
+    yes = 0
+    for v in _SCALAR_VALUES:
+        got = scalar_field_value(key, v)
+        try:
+            want = getattr(getattr(base.replace(**{key: v}), section), attr)
+        except ConfigError:
+            assert got is None, (key, v)
+            continue
+        if got is not None:
+            yes += 1
+            assert got == want and type(got) is type(want), (key, v, got, want)
+        else:   # only values the plain test does not read (a float for an integer key, a bool, None)
+            assert isinstance(v, (bool, float)) or v is None, (key, v)
+    assert yes >= 3

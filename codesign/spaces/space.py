@@ -40,7 +40,8 @@ import numpy as np
 
 from accelsim import precision as prec
 from accelsim import schema
-from accelsim.config import ACTIVATION_POLICIES, DATAFLOWS, Hardware, PrecisionConfig, load_hardware, require_kind
+from accelsim.config import (ACTIVATION_POLICIES, DATAFLOWS, Hardware, PrecisionConfig, load_hardware, require_kind,
+                             scalar_field_value)
 from accelsim.errors import ConfigError, WorkloadError, quote
 from accelsim.workload import heads as task_heads
 from accelsim.workload.ir import MAX_DIM, MAX_ELEMENTS, Network, NetworkBuilder
@@ -828,24 +829,18 @@ def build_hardware(base: Hardware, g: HardwareGenome) -> Hardware:
             (bid, "dram", g.dram_gb_per_s, g.dram_latency_ns),
             (bid, "sram", g.unified_kb, g.ifmap_kb, g.filter_kb, g.ofmap_kb),
             (bid, "placement", g.activation_policy, g.weights_resident, g.channel_alignment))
-    got = [_HW_SECTIONS.get(k) for k in keys]
-    changes = hardware_changes(base, g) if None in got else None
     fields = {}
-    for k, hit, attrs in zip(keys, got, _HW_SECTION_FIELDS):
+    for k, changes in zip(keys, _HW_SECTION_CHANGES):
+        hit = _HW_SECTIONS.get(k)
         if hit is None:
-            kw = {c: v for c, v in changes.items() if c.split("__", 1)[0] in attrs}
+            require_kind(base, "systolic", "hardware space")
+            kw = changes(base, g)
             # the base is kept in the entry so that its id stays its own
             hit = _lru(_HW_SECTIONS, k, lambda: (base, _validated_fields(base, kw)))
         else:
             _HW_SECTIONS.move_to_end(k)
         fields.update(hit[1])
     return dataclasses.replace(base, name=hardware_name(base, g), **fields)
-
-
-# The Hardware fields each of build_hardware's section keys decides (in its order of keys, which is
-# hardware_changes' order, so a genome with several bad values fails on the one the full replace names).
-_HW_SECTION_FIELDS = (("array",), ("vector", "precisions"), ("dram",), ("sram",),
-                      ("activation_policy", "weights_resident", "channel_alignment"))
 
 
 def _validated_fields(base: Hardware, changes: dict) -> dict:
@@ -860,13 +855,17 @@ def _validated_fields(base: Hardware, changes: dict) -> dict:
         if group == ("sram",) and _check_separate_buffers(base, kw):
             parts["sram"] = {k.split("__", 1)[1]: v for k, v in kw.items()}
             continue
-        # the base is kept in the entry so that its id stays its own
-        hit = _lru(_HW_VALID, (id(base), tuple(kw.items())), lambda: (base, base.replace(**kw)))
         if isinstance(group, str):   # one key of a section whose keys no rule spans: that field alone
             section, attr = group.split("__", 1)
-            parts.setdefault(section, {})[attr] = getattr(getattr(hit[1], section), attr)
-        else:
-            fields.update((a, getattr(hit[1], a)) for a in group)
+            value = scalar_field_value(group, kw[group])   # its schema entry's plain accept test
+            if value is None:   # rejected, or a value that test cannot read: what replace says
+                value = getattr(getattr(_lru(_HW_VALID, (id(base), tuple(kw.items())),
+                                             lambda: (base, base.replace(**kw)))[1], section), attr)
+            parts.setdefault(section, {})[attr] = value
+            continue
+        # the base is kept in the entry so that its id stays its own
+        hit = _lru(_HW_VALID, (id(base), tuple(kw.items())), lambda: (base, base.replace(**kw)))
+        fields.update((a, getattr(hit[1], a)) for a in group)
     for section, values in parts.items():
         fields[section] = dataclasses.replace(getattr(base, section), **values)
     return fields
@@ -893,6 +892,8 @@ def _check_separate_buffers(base: Hardware, kw: dict) -> bool:
         _lru(_HW_VALID, (id(base), "separate sram"), lambda: (base, dict(kw)))
         return True
     for k in _SEPARATE:
+        if scalar_field_value(k, kw[k]) is not None:   # its schema entry accepts it
+            continue
         one = {**ref[1], k: kw[k]}
         try:
             _lru(_HW_VALID, (id(base), tuple(one.items())), lambda: (base, base.replace(**one)))
@@ -909,6 +910,20 @@ def hardware_name(base: Hardware, g: HardwareGenome) -> str:
 def hardware_changes(base: Hardware, g: HardwareGenome) -> dict:
     """The ``Hardware.replace`` keys and values that turn ``base`` into the genome's config."""
     require_kind(base, "systolic", "hardware space")
+    changes = {}
+    for section in _HW_SECTION_CHANGES:
+        changes.update(section(base, g))
+    return changes
+
+
+def _array_changes(base: Hardware, g: HardwareGenome) -> dict:
+    changes = {"array__rows": g.rows, "array__cols": g.cols, "array__dataflow": g.dataflow}
+    if g.clock_mhz:
+        changes["array__clock_mhz"] = float(g.clock_mhz)
+    return changes
+
+
+def _vector_changes(base: Hardware, g: HardwareGenome) -> dict:
     for key in ("macs_per_pe", "vector_ops"):
         if getattr(g, key) and len(getattr(g, key)) != len(g.precisions):
             raise CodesignError(f"hardware genome: {key}: expected one number per format of precisions "
@@ -926,19 +941,27 @@ def hardware_changes(base: Hardware, g: HardwareGenome) -> dict:
             p = dataclasses.replace(p, macs_per_pe_per_cycle=int(g.macs_per_pe[i]))
         precisions.append(p)
         vops.append((name, float(g.vector_ops[i]) if g.vector_ops else float(base_vops.get(name, v))))
-    if g.unified_kb:
-        sram = dict(unified_kb=float(g.unified_kb), ifmap_kb=None, filter_kb=None, ofmap_kb=None)
-    else:
-        sram = dict(unified_kb=None, ifmap_kb=float(g.ifmap_kb), filter_kb=float(g.filter_kb),
-                    ofmap_kb=float(g.ofmap_kb))
-    changes = {"array__rows": g.rows, "array__cols": g.cols, "array__dataflow": g.dataflow}
-    if g.clock_mhz:
-        changes["array__clock_mhz"] = float(g.clock_mhz)
-    changes.update({"vector__lanes": g.vector_lanes, "vector__ops_per_lane_per_cycle": tuple(vops),
-                    "precisions": tuple(precisions), "dram__bandwidth_gb_per_s": float(g.dram_gb_per_s)})
+    return {"vector__lanes": g.vector_lanes, "vector__ops_per_lane_per_cycle": tuple(vops),
+            "precisions": tuple(precisions)}
+
+
+def _dram_changes(base: Hardware, g: HardwareGenome) -> dict:
+    changes = {"dram__bandwidth_gb_per_s": float(g.dram_gb_per_s)}
     if g.dram_latency_ns >= 0:
         changes["dram__latency_ns"] = float(g.dram_latency_ns)
-    changes.update({f"sram__{k}": v for k, v in sram.items()})
+    return changes
+
+
+def _sram_changes(base: Hardware, g: HardwareGenome) -> dict:
+    if g.unified_kb:
+        return {"sram__unified_kb": float(g.unified_kb), "sram__ifmap_kb": None, "sram__filter_kb": None,
+                "sram__ofmap_kb": None}
+    return {"sram__unified_kb": None, "sram__ifmap_kb": float(g.ifmap_kb), "sram__filter_kb": float(g.filter_kb),
+            "sram__ofmap_kb": float(g.ofmap_kb)}
+
+
+def _placement_changes(base: Hardware, g: HardwareGenome) -> dict:
+    changes = {}
     if g.activation_policy:
         changes["activation_policy"] = g.activation_policy
     if g.weights_resident >= 0:
@@ -946,6 +969,11 @@ def hardware_changes(base: Hardware, g: HardwareGenome) -> dict:
     if g.channel_alignment:
         changes["channel_alignment"] = int(g.channel_alignment)
     return changes
+
+
+# The changes of each of build_hardware's section keys, in its order of keys (so a genome with several
+# bad values fails on the one the full replace names first).
+_HW_SECTION_CHANGES = (_array_changes, _vector_changes, _dram_changes, _sram_changes, _placement_changes)
 
 
 # The fields build_hardware changes, in groups that no validation rule crosses (accelsim.config.validate:
