@@ -205,8 +205,11 @@ def cores_table(args, makers: dict) -> int:
             numba.set_num_threads(1)
             runner.evaluate(prob, warm)   # ships the problem, loads the kernels in the workers
 
+            # never seen by anyone; drawn before the timing, as the main table's cold batches are
+            fresh = [[random_genome(prob.choices, rng) for _ in range(args.batch)] for _ in range(3 * args.batches)]
+
             def batch(how):
-                gs = [random_genome(prob.choices, rng) for _ in range(args.batch)]   # never seen by anyone
+                gs = fresh.pop()
                 S.clear_caches()
                 if how == "threads":
                     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
