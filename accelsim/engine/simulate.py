@@ -72,14 +72,15 @@ def memory_figures(net: "Network | PackedNetwork", hw: Hardware) -> MemoryFigure
     """Parameter and activation memory of ``net`` on ``hw`` (cached on the network per storage rule)."""
     bpe = tuple((p.name, p.bytes_per_element) for p in hw.precisions)
     key = (int(hw.channel_alignment), bpe)
-    if isinstance(net, PackedNetwork):
-        return MemoryFigures(*net.memory_bytes(dict(bpe), key[0]))
     cache = net.__dict__.setdefault("_accelsim_memory", {})
     figs = cache.get(key)
     if figs is None:
-        plan = plan_arena(net, dict(bpe), key[0])
-        figs = MemoryFigures(float(padded_param_bytes(net, dict(bpe), key[0])), float(plan.peak_bytes),
-                             float(plan.lower_bound_bytes))
+        if isinstance(net, PackedNetwork):
+            figs = MemoryFigures(*net.memory_bytes(dict(bpe), key[0]))
+        else:
+            plan = plan_arena(net, dict(bpe), key[0])
+            figs = MemoryFigures(float(padded_param_bytes(net, dict(bpe), key[0])), float(plan.peak_bytes),
+                                 float(plan.lower_bound_bytes))
         cache[key] = figs
     return figs
 
