@@ -225,20 +225,27 @@ def test_tournament_ranks_from_one_dominance_matrix_equal_the_layer_by_layer_ran
                                 np.array([0.0, 0.0, 0.0, 1.0])).tolist() == [0.0, 0.0, 1.0, 2.5]
 
 
-def test_plain_python_tournament_ranks_equal_the_array_ranks():
-    """A tournament ranks its sample in plain Python (_rank_small): equal to _rank_key value for value
-    (ties, infinities, NaN objectives, infeasible points), or None where only the array form ranks
-    (a NaN or infinite violation); the order a stable sort gives is then the same."""
-    from codesign.search import algorithms
-    rng = np.random.default_rng(19)
-    checked = 0
-    for i in range(300):
+def _tournament_samples(seed: int, n: int):
+    """``n`` random tournament samples ``(points, violation)``: 1-11 points of 1-3 objectives, with
+    ties, infinities, NaN objectives, infeasible points, and now and then a NaN or infinite violation."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
         pts = _random_set(rng, int(rng.integers(1, 12)), int(rng.integers(1, 4)), ["grid", "uniform"][i % 2], levels=3)
         pts[rng.random(pts.shape) < 0.04] = np.inf
         pts[rng.random(pts.shape) < 0.03] = np.nan
         violation = np.where(rng.random(len(pts)) < 0.3, rng.random(len(pts)) * 3, 0.0)
         if i % 50 == 7:
             violation[0] = [np.nan, np.inf][i % 2]
+        yield pts, violation
+
+
+def test_plain_python_tournament_ranks_equal_the_array_ranks():
+    """A tournament ranks its sample in plain Python (_rank_small): equal to _rank_key value for value
+    (ties, infinities, NaN objectives, infeasible points), or None where only the array form ranks
+    (a NaN or infinite violation); the order a stable sort gives is then the same."""
+    from codesign.search import algorithms
+    checked = 0
+    for pts, violation in _tournament_samples(19, 300):
         want = algorithms._rank_key(pts, violation)
         got = algorithms._rank_small([tuple(p) for p in pts.tolist()], violation.tolist())
         if got is None:
@@ -256,15 +263,8 @@ def test_tournament_winners_found_without_ranking_equal_the_stable_order():
     first places of the stable order by _rank_key, whenever it answers; it answers whenever the
     sample has that many first-layer members."""
     from codesign.search import algorithms
-    rng = np.random.default_rng(23)
     answered = 0
-    for i in range(400):
-        pts = _random_set(rng, int(rng.integers(1, 12)), int(rng.integers(1, 4)), ["grid", "uniform"][i % 2], levels=3)
-        pts[rng.random(pts.shape) < 0.04] = np.inf
-        pts[rng.random(pts.shape) < 0.03] = np.nan
-        violation = np.where(rng.random(len(pts)) < 0.3, rng.random(len(pts)) * 3, 0.0)
-        if i % 50 == 7:
-            violation[0] = [np.nan, np.inf][i % 2]
+    for pts, violation in _tournament_samples(23, 400):
         rank = algorithms._rank_key(pts, violation)
         order = np.argsort(rank, kind="stable").tolist()
         first_layer = int(np.sum(rank == 0) if (violation <= 0).any() else 0)
