@@ -613,16 +613,17 @@ def scalar_field_value(key: str, value):
                 entry = entry["properties"][part]
             cls = {"array": ArrayConfig, "vector": VectorConfig, "dram": DramConfig, "sram": SramConfig}[path[-2]]
             ftype = {f.name: f.type for f in dataclasses.fields(cls)}[path[-1]]
+            test = schema.scalar_test(entry)
         except (ConfigError, KeyError, IndexError):
-            entry, ftype = {}, None
-        hit = _SCALAR_FIELDS[key] = (entry, ftype)
-    entry, ftype = hit
-    if ftype is None or schema.accepts_scalar(entry, value) is not True:
+            test = None
+        hit = _SCALAR_FIELDS[key] = (test, ftype if test is not None else None)
+    test, ftype = hit
+    if test is None or test(value) is not True:
         return None
     return int(value) if ftype in ("int", int) else float(value) if ftype in ("float", float) else value
 
 
-_SCALAR_FIELDS: dict = {}   # key -> (its schema entry, its dataclass field's type)
+_SCALAR_FIELDS: dict = {}   # key -> (the plain accept test of its schema entry, its dataclass field's type)
 
 
 def _yaml_value(path: tuple, value):

@@ -343,25 +343,34 @@ _SCALAR_TYPES = {"integer": (int,), "number": (int, float), "string": (str,), "b
 _SCALAR_WORDS = {"type", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "description"}
 
 
-def accepts_scalar(entry: dict, value) -> "bool | None":
-    """True when ``value`` (a Python int, float, str or bool) satisfies the scalar schema ``entry``
-    (``type``, ``enum``, bounds, ``x-finite``): the same answer :func:`check` gives for that key, in
-    a fraction of its time. None when this test cannot tell (a keyword it does not read, a value of
-    another Python type): the caller then checks the whole config."""
+def scalar_test(entry: dict):
+    """A plain accept test of the scalar schema ``entry`` (``type``, ``enum``, bounds, ``x-finite``):
+    a function of a value giving True when it satisfies ``entry`` (the answer :func:`check` gives
+    for that key, in a fraction of its time), False when it does not, None when the test cannot tell
+    (a value of another Python type: the caller then checks the whole config). None instead of a
+    function when ``entry`` holds a keyword the test does not read."""
     kind = entry.get("type")
-    t = type(value)
-    if kind not in _SCALAR_TYPES or t not in _SCALAR_TYPES[kind] or (t is bool) != (kind == "boolean") \
-            or any(not (k in _SCALAR_WORDS or k.startswith("x-")) for k in entry) \
-            or any(k.startswith("x-") and k not in ("x-finite", "x-unit", "x-range", "x-bounds") for k in entry):
+    if kind not in _SCALAR_TYPES or any(not (k in _SCALAR_WORDS or k in _SCALAR_NOTES) for k in entry):
         return None
-    if "enum" in entry and value not in entry["enum"]:
-        return False
-    if t is float and not math.isfinite(value):
-        return False
-    return not (("minimum" in entry and value < entry["minimum"])
-                or ("maximum" in entry and value > entry["maximum"])
-                or ("exclusiveMinimum" in entry and value <= entry["exclusiveMinimum"])
-                or ("exclusiveMaximum" in entry and value >= entry["exclusiveMaximum"]))
+    types, boolean = _SCALAR_TYPES[kind], kind == "boolean"
+    enum = entry.get("enum")
+    lo, hi = entry.get("minimum"), entry.get("maximum")
+    xlo, xhi = entry.get("exclusiveMinimum"), entry.get("exclusiveMaximum")
+
+    def test(value) -> "bool | None":
+        t = type(value)
+        if t not in types or (t is bool) != boolean:
+            return None
+        if enum is not None and value not in enum:
+            return False
+        if t is float and not math.isfinite(value):
+            return False
+        return not ((lo is not None and value < lo) or (hi is not None and value > hi)
+                    or (xlo is not None and value <= xlo) or (xhi is not None and value >= xhi))
+    return test
+
+
+_SCALAR_NOTES = {"x-finite", "x-unit", "x-range", "x-bounds"}   # x- keywords a scalar test may ignore or applies
 
 
 def _fast(schema: dict):
