@@ -107,6 +107,21 @@ def test_hardware_axis_rebuilds_a_config_that_costs_the_same(ne):
     assert hw.area_mm2 == pytest.approx(ne.area_mm2)
 
 
+def test_hardware_axis_key_ignores_separate_sizes_under_a_unified_buffer(ne):
+    """The key is the genes in choices order, the separate buffers' sizes read 0 under a unified
+    buffer (they build the same config), as they are when the genes themselves say 0."""
+    axis = P.HardwareAxis(HardwareSpace(), ne)
+    g = {k: v[0] for k, v in axis.choices.items()}
+    sizes = ("hw.ifmap_kb", "hw.filter_kb", "hw.ofmap_kb")
+    unified = {**g, "hw.unified_kb": 512.0}
+    other = {**unified, **{k: 1024.0 for k in sizes}}
+    assert axis.key(unified) == axis.key(other) == tuple(0.0 if k in sizes else unified[k] for k in axis.choices)
+    assert axis.build(unified) == axis.build(other)
+    separate = {**g, "hw.unified_kb": 0.0}
+    assert axis.key(separate) == tuple(separate[k] for k in axis.choices)
+    assert axis.key(separate) != axis.key({**separate, "hw.filter_kb": 1024.0})
+
+
 def test_static_area_constraint_is_respected_by_random_and_evolution(ne):
     prob = P.SearchProblem(P.FixedNetwork(accelsim.load_model("mobilenet_v2", resolution=96)),
                            P.HardwareAxis(HardwareSpace(), ne), ("latency_ms", "energy_mj"),

@@ -274,6 +274,8 @@ class HardwareAxis:
              "hw.precisions": tuple("+".join(s) for s in space.precision_sets),
              "hw.clock_mhz": tuple(float(v) for v in space.clocks_mhz) or (float(self.base.array.clock_mhz),)}
         self.choices = {k: tuple(v) for k, v in c.items()}
+        self._genes = operator.itemgetter(*self.choices)   # the genes in choices order, as one tuple
+        self._separate = list(self.choices).index("hw.ifmap_kb")   # then hw.filter_kb, hw.ofmap_kb
         self.base_genome = hardware_genome_of(self.base)
         self._base_key = self.key(self.base_genome)
 
@@ -289,9 +291,9 @@ class HardwareAxis:
                               clock_mhz=float(g["hw.clock_mhz"]))
 
     def key(self, g: dict) -> tuple:
-        # separate-buffer sizes do not matter when the buffer is unified
-        return tuple(0.0 if (g["hw.unified_kb"] and k in ("hw.ifmap_kb", "hw.filter_kb", "hw.ofmap_kb")) else g[k]
-                     for k in self.choices)
+        # separate-buffer sizes do not matter when the buffer is unified (the choices hold them in a row)
+        k, i = self._genes(g), self._separate
+        return k[:i] + (0.0, 0.0, 0.0) + k[i + 3:] if g["hw.unified_kb"] else k
 
     def build(self, g: dict) -> Hardware:
         if self.key(g) == self._base_key:   # the base config itself, not a rebuild of it
