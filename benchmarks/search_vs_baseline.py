@@ -14,7 +14,9 @@ scoring), evaluates a warm-up batch of 8 and one of ``--batch`` (kernels compile
 timed), then ``--batches`` batches of fresh random genomes with the caches of built stages and
 validated hardware emptied before each, and reports evaluations per CPU second
 (``time.process_time`` of the child) of its best and median batch. The table gives, per problem
-and version, the best and the median over the rounds of the children's medians, and the ratio.
+and version, the best and the median over the rounds of the children's medians, the ratio of the
+medians, and the median (and range) of the ratios within a round, whose two children ran minutes
+apart at most.
 """
 
 from __future__ import annotations
@@ -102,12 +104,15 @@ def main(argv=None) -> int:
     print(header(f"CPU time inside each child process (process_time), evaluations per CPU second of cold batches "
                  f"of {args.batch}; per child the median of {args.batches} batches; the versions' children "
                  "alternating", args.rounds, "Numba 1 per child (pinned)") + "\n")
-    print("| problem | baseline, best / median | this checkout, best / median | this checkout over baseline (medians) |")
-    print("|---|---:|---:|---:|")
+    print("| problem | baseline, best / median | this checkout, best / median | this checkout over baseline (medians) "
+          "| round by round: median (min–max) |")
+    print("|---|---:|---:|---:|---:|")
     for problem in args.problems:
         b, c = rates[(problem, "baseline")], rates[(problem, "this checkout")]
+        paired = [y / x for x, y in zip(b, c)]   # the two children of a round ran one after the other
         print(f"| {problem} | {max(b):,.0f} / {statistics.median(b):,.0f} | {max(c):,.0f} / {statistics.median(c):,.0f} "
-              f"| {statistics.median(c) / statistics.median(b):.2f}x |")
+              f"| {statistics.median(c) / statistics.median(b):.2f}x | {statistics.median(paired):.2f}x "
+              f"({min(paired):.2f}–{max(paired):.2f}) |")
     return 0
 
 
