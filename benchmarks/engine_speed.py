@@ -12,7 +12,8 @@ pinned to ``--threads`` threads (1 by default); the median wall time of the same
 beside it, labelled. First calls (JIT compile or cache load) are excluded by warming up.
 
 Targets: MobileNetV2 on one config <= 1 ms warm under the default (resident) placement; >= 2,000
-(network, hardware) evaluations per CPU second in a batch (on one thread that is >= 2,000 per
+(network, hardware) evaluations per CPU second in a batch, and >= 12,000 per second of wall time
+on 2 cores (``--threads 2``: the parallel kernel; judged only then) (on one thread that is >= 2,000 per
 second of one core); on-chip placement (resident, fused) no slower than 1.5x the per-layer dram
 model in a batch. The policies are timed interleaved, round by round, so that a change in the
 machine's load falls on all of them alike; the ratios are of median CPU times.
@@ -177,6 +178,9 @@ def main(argv=None) -> int:
         rows.append((f"batch of {args.configs} hardware configs, {p}", f"{best:,.0f} / {med:,.0f} evals/CPU-s",
                      f"{batch[p].wall_rate(args.configs)[1]:,.0f} evals/s", ">= 2,000 evals/CPU-s",
                      med >= 2000 if p == "resident" else None))
+    wall_best, wall_med = batch["resident"].wall_rate(args.configs)
+    rows.append((f"the resident batch on {args.threads} thread(s), wall", f"{wall_best:,.0f} / {wall_med:,.0f} evals/s",
+                 "", ">= 12,000/s on 2 cores", wall_med >= 12000 if args.threads >= 2 else None))
     for p in ("resident", "fused"):
         lo = min(a / b for a, b in zip(batch[p].cpu, batch["dram"].cpu))   # the same round's pair
         ratio = batch[p].cpu_median / batch["dram"].cpu_median
