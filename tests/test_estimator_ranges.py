@@ -53,6 +53,21 @@ def test_ranges_are_kept_per_family_and_survive_save_load(est):
     assert conv.x_min[i] == conv.x_max[i] == 0.0
 
 
+def test_all_inside_says_what_beyond_says(est):
+    """The comparisons-only range check (what a prediction tries first) is True exactly when
+    beyond() is zero everywhere: values at, inside and past the tolerance, infinities and NaN."""
+    rng = np.random.default_rng(3)
+    for fm in est["model"].families.values():
+        lo, hi = fm.x_min, fm.x_max
+        for trial in range(60):
+            X = lo + (hi - lo) * rng.uniform(-0.2, 1.2, size=(int(rng.integers(1, 6)), len(lo)))
+            if trial % 3 == 0:
+                X = np.clip(X, lo, hi)            # all inside
+            if trial % 7 == 1:
+                X[0, int(rng.integers(len(lo)))] = [np.nan, np.inf, -np.inf][trial % 3]
+            assert fm.all_inside(X) == bool((fm.beyond(X) == 0).all() and not np.isnan(X).any()), trial
+
+
 def test_a_design_inside_the_ranges_predicts_without_a_warning(est):
     hw = accelsim.load_hardware("neural_engine")
     with warnings.catch_warnings():

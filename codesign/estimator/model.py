@@ -102,6 +102,14 @@ class FamilyModel:
         slack = np.maximum(RANGE_TOLERANCE * (self.x_max - self.x_min), RANGE_FLOOR)
         return np.maximum(np.maximum(self.x_min - slack - X, X - self.x_max - slack), 0.0)
 
+    def all_inside(self, X: np.ndarray) -> bool:
+        """True when every value lies within the trained range and its tolerance (:meth:`beyond` is
+        all zeros), found with comparisons alone; False when any is outside or NaN."""
+        if self.x_min is None:
+            return True
+        slack = np.maximum(RANGE_TOLERANCE * (self.x_max - self.x_min), RANGE_FLOOR)
+        return bool(((X >= self.x_min - slack) & (X <= self.x_max + slack)).all())
+
     def forward(self, X: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(((X - self.x_mean) / self.x_std).astype(np.float32))
         with torch.no_grad():
@@ -147,6 +155,8 @@ class Estimator:
             out[:, m] = np.mean(outs, axis=0)
             if self.members:
                 eng.setdefault("member_out", np.zeros((len(outs), lay.shape[1])))[:, m] = [o[0] for o in outs]
+            if fm.all_inside(X):   # the common case: nothing outside, nothing furthest
+                continue
             beyond = fm.beyond(X)
             outside[m] = beyond.max(axis=1) > 0
             r, c = np.unravel_index(int(np.argmax(beyond)), beyond.shape)
