@@ -107,6 +107,10 @@ class MobileAxis:
                 c["output_stride"] = space.output_strides
         self.choices = {k: tuple(v) for k, v in c.items()}
         self._genes = operator.itemgetter(*self.choices)   # the genes in choices order, as one tuple
+        # per stage: its five genes at once, and the name of its precision gene (absent: the network's)
+        self._stage_genes = tuple((operator.itemgetter(*(f"s{i}.{k}" for k in ("block", "kernel", "expansion",
+                                                                                "depth", "channels"))),
+                                   f"s{i}.precision") for i in range(len(space.strides)))
         self._stages: dict = {}
 
     def __getstate__(self):   # workers build their own cache
@@ -114,20 +118,20 @@ class MobileAxis:
 
     def genome(self, g: dict) -> NetworkGenome:
         sp = self.space
-        stages = tuple(self._stage(i, g[f"s{i}.block"], g[f"s{i}.kernel"], g[f"s{i}.expansion"], g[f"s{i}.depth"],
-                                   g[f"s{i}.channels"], g.get(f"s{i}.precision", ""))
-                       for i in range(len(sp.strides)))
+        stages = tuple(self._stage(i, get(g), g.get(precision, ""))
+                       for i, (get, precision) in enumerate(self._stage_genes))
         head = sp.head_gene(g["task_head"], g.get("output_stride", 0)) if "task_head" in g else None
         return NetworkGenome(resolution=g["resolution"], stem_channels=g["stem"], stages=stages,
                              head_channels=g["head"], depth_multiplier=g["depth_multiplier"],
                              num_classes=sp.num_classes, precision=sp.precision, head=head)
 
-    def _stage(self, i: int, *genes) -> StageGene:
-        """Stage ``i``'s gene (cached: a search draws the same stages again and again)."""
-        key = (i, *genes, type(genes[2]))   # an expansion of 6 and of 6.0 are two genomes (their keys differ)
+    def _stage(self, i: int, genes: tuple, precision: str) -> StageGene:
+        """Stage ``i``'s gene from its block, kernel, expansion, depth and channels genes and its
+        precision (cached: a search draws the same stages again and again)."""
+        key = (i, genes, precision, type(genes[2]))   # an expansion of 6 and of 6.0 are two genomes (their keys differ)
         hit = self._stages.get(key)
         if hit is None:
-            block, kernel, expansion, depth, channels, precision = genes
+            block, kernel, expansion, depth, channels = genes
             hit = StageGene(block=block, kernel=kernel, expansion=expansion, depth=depth, channels=channels,
                             stride=self.space.strides[i], precision=precision)
             if len(self._stages) < 65536:
