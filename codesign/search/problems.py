@@ -128,7 +128,7 @@ class MobileAxis:
     def _stage(self, i: int, genes: tuple, precision: str) -> StageGene:
         """Stage ``i``'s gene from its block, kernel, expansion, depth and channels genes and its
         precision (cached: a search draws the same stages again and again)."""
-        key = (i, genes, precision, type(genes[2]))   # an expansion of 6 and of 6.0 are two genomes (their keys differ)
+        key = (i, genes, precision, type(genes[2]))   # an expansion of 6 and of 6.0: two genomes (keys differ)
         hit = self._stages.get(key)
         if hit is None:
             block, kernel, expansion, depth, channels = genes

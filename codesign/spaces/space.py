@@ -971,8 +971,8 @@ def _placement_changes(base: Hardware, g: HardwareGenome) -> dict:
     return changes
 
 
-# The changes of each of build_hardware's section keys, in its order of keys (so a genome with several
-# bad values fails on the one the full replace names first).
+# The changes of each of build_hardware's section keys, in its order of keys (which is the order
+# hardware_changes lists them in, so a genome with several bad values fails on the same one as before).
 _HW_SECTION_CHANGES = (_array_changes, _vector_changes, _dram_changes, _sram_changes, _placement_changes)
 
 
