@@ -190,6 +190,17 @@ def test_hardware_built_by_validated_groups_equals_one_full_replace():
             assert S.build_hardware(base, g) == _replace_all(base, g)
 
 
+def test_hardware_genome_with_lists_builds_as_with_tuples():
+    """A genome written by hand may hold lists where the spaces draw tuples (formats, MACs/PE, vector
+    ops): the same config, kept sections or not."""
+    base = HW[0]
+    g = S.DatasetHardwareSpace().sample(np.random.default_rng(5))
+    listed = dataclasses.replace(g, precisions=list(g.precisions), macs_per_pe=list(g.macs_per_pe),
+                                 vector_ops=list(g.vector_ops))
+    S.clear_caches()
+    assert S.build_hardware(base, listed) == S.build_hardware(base, g) == _replace_all(base, g)
+
+
 @pytest.mark.parametrize("change, where", [({"rows": -3}, "array.rows"), ({"cols": 0}, "array.cols"),
                                            ({"dataflow": "xs"}, "array.dataflow"),
                                            ({"clock_mhz": -5.0}, "array.clock_mhz"),

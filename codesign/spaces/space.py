@@ -825,7 +825,7 @@ def build_hardware(base: Hardware, g: HardwareGenome) -> Hardware:
     whose every group was seen before is assembled from kept sections without re-deriving them."""
     bid = id(base)
     keys = ((bid, "array", g.rows, g.cols, g.dataflow, g.clock_mhz),
-            (bid, "vector", g.vector_lanes, g.precisions, g.macs_per_pe, g.vector_ops),
+            (bid, "vector", g.vector_lanes, tuple(g.precisions), tuple(g.macs_per_pe), tuple(g.vector_ops)),
             (bid, "dram", g.dram_gb_per_s, g.dram_latency_ns),
             (bid, "sram", g.unified_kb, g.ifmap_kb, g.filter_kb, g.ofmap_kb),
             (bid, "placement", g.activation_policy, g.weights_resident, g.channel_alignment))
