@@ -615,8 +615,8 @@ def scalar_field_value(key: str, value):
             ftype = {f.name: f.type for f in dataclasses.fields(cls)}[path[-1]]
             test = schema.scalar_test(entry)
         except (ConfigError, KeyError, IndexError):
-            test = None
-        hit = _SCALAR_FIELDS[key] = (test, ftype if test is not None else None)
+            test, ftype = None, None
+        hit = _SCALAR_FIELDS[key] = (test, ftype)
     test, ftype = hit
     if test is None or test(value) is not True:
         return None

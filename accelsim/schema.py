@@ -341,6 +341,7 @@ def _plain(value) -> tuple:
 
 _SCALAR_TYPES = {"integer": (int,), "number": (int, float), "string": (str,), "boolean": (bool,)}
 _SCALAR_WORDS = {"type", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "description"}
+_SCALAR_NOTES = {"x-finite", "x-unit", "x-range", "x-bounds"}   # x- keywords a scalar test may ignore or applies
 
 
 def scalar_test(entry: dict):
@@ -368,9 +369,6 @@ def scalar_test(entry: dict):
         return not ((lo is not None and value < lo) or (hi is not None and value > hi)
                     or (xlo is not None and value <= xlo) or (xhi is not None and value >= xhi))
     return test
-
-
-_SCALAR_NOTES = {"x-finite", "x-unit", "x-range", "x-bounds"}   # x- keywords a scalar test may ignore or applies
 
 
 def _fast(schema: dict):

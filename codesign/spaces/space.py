@@ -32,6 +32,7 @@ import dataclasses
 import hashlib
 import json
 import numbers
+import operator
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -749,6 +750,12 @@ class HardwareGenome:
     _UNSET = {"clock_mhz": 0.0, "dram_latency_ns": -1.0, "macs_per_pe": (), "vector_ops": (), "activation_policy": "",
               "weights_resident": -1, "channel_alignment": 0}
 
+    def __post_init__(self):
+        # per-format genes as tuples, so a genome written with lists hashes and keys as a drawn one does
+        for key in ("precisions", "macs_per_pe", "vector_ops"):
+            if type(getattr(self, key)) is not tuple:
+                object.__setattr__(self, key, tuple(getattr(self, key)))
+
     def to_dict(self) -> dict:
         # every field is a number, a string or a tuple of them: a plain copy (asdict's deep one costs more
         # than building the config, whose name hashes this)
@@ -824,13 +831,9 @@ def build_hardware(base: Hardware, g: HardwareGenome) -> Hardware:
     few hundred such values), and the sections a group's genes make kept by those genes, so a config
     whose every group was seen before is assembled from kept sections without re-deriving them."""
     bid = id(base)
-    keys = ((bid, "array", g.rows, g.cols, g.dataflow, g.clock_mhz),
-            (bid, "vector", g.vector_lanes, tuple(g.precisions), tuple(g.macs_per_pe), tuple(g.vector_ops)),
-            (bid, "dram", g.dram_gb_per_s, g.dram_latency_ns),
-            (bid, "sram", g.unified_kb, g.ifmap_kb, g.filter_kb, g.ofmap_kb),
-            (bid, "placement", g.activation_policy, g.weights_resident, g.channel_alignment))
     fields = {}
-    for k, changes in zip(keys, _HW_SECTION_CHANGES):
+    for changes, genes in _HW_SECTION_CHANGES:
+        k = (bid, changes, genes(g))
         hit = _HW_SECTIONS.get(k)
         if hit is None:
             require_kind(base, "systolic", "hardware space")
@@ -911,7 +914,7 @@ def hardware_changes(base: Hardware, g: HardwareGenome) -> dict:
     """The ``Hardware.replace`` keys and values that turn ``base`` into the genome's config."""
     require_kind(base, "systolic", "hardware space")
     changes = {}
-    for section in _HW_SECTION_CHANGES:
+    for section, _ in _HW_SECTION_CHANGES:
         changes.update(section(base, g))
     return changes
 
@@ -971,9 +974,14 @@ def _placement_changes(base: Hardware, g: HardwareGenome) -> dict:
     return changes
 
 
-# The changes of each of build_hardware's section keys, in its order of keys (which is the order
-# hardware_changes lists them in, so a genome with several bad values fails on the same one as before).
-_HW_SECTION_CHANGES = (_array_changes, _vector_changes, _dram_changes, _sram_changes, _placement_changes)
+# build_hardware's sections: the changes each makes and the genes they read (its key), in the order
+# hardware_changes lists them (so a genome with several bad values fails on the same one as before).
+_HW_SECTION_CHANGES = (
+    (_array_changes, operator.attrgetter("rows", "cols", "dataflow", "clock_mhz")),
+    (_vector_changes, operator.attrgetter("vector_lanes", "precisions", "macs_per_pe", "vector_ops")),
+    (_dram_changes, operator.attrgetter("dram_gb_per_s", "dram_latency_ns")),
+    (_sram_changes, operator.attrgetter("unified_kb", "ifmap_kb", "filter_kb", "ofmap_kb")),
+    (_placement_changes, operator.attrgetter("activation_policy", "weights_resident", "channel_alignment")))
 
 
 # The fields build_hardware changes, in groups that no validation rule crosses (accelsim.config.validate:
